@@ -1,0 +1,35 @@
+// Builds every bundle with esbuild. Flags: --tests (also bundle test/*.test.ts), --production (minify, no sourcemaps).
+import { build } from 'esbuild';
+import { readdirSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = new Set(process.argv.slice(2));
+const production = args.has('--production');
+const common = {
+  bundle: true,
+  loader: { '.wgsl': 'text' },
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  target: 'es2022',
+  logLevel: 'warning',
+};
+const nodeCommon = { ...common, platform: 'node', format: 'esm', packages: 'external', outExtension: { '.js': '.mjs' } };
+
+const jobs = [];
+// CLI: Node ESM (the `webgpu` package is ESM-only).
+jobs.push(build({ ...nodeCommon, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } }));
+// Extension host: CommonJS, `vscode` provided by the host; `webgpu` is loaded with a dynamic import.
+if (existsSync('src/extension/extension.ts')) {
+  jobs.push(build({ ...common, platform: 'node', format: 'cjs', entryPoints: { extension: 'src/extension/extension.ts' },
+    outdir: 'dist', outExtension: { '.js': '.cjs' }, external: ['vscode', 'webgpu'] }));
+}
+// Webview page and its GPU worker: browser bundles.
+for (const [name, entry] of [['webview', 'webview/main.ts'], ['worker', 'webview/worker.ts']]) {
+  if (existsSync(entry)) jobs.push(build({ ...common, platform: 'browser', format: 'esm', entryPoints: { [name]: entry }, outdir: 'dist/webview' }));
+}
+if (args.has('--tests')) {
+  rmSync('dist/test', { recursive: true, force: true });
+  const tests = readdirSync('test').filter((f) => f.endsWith('.test.ts')).map((f) => join('test', f));
+  if (tests.length) jobs.push(build({ ...nodeCommon, entryPoints: tests, outdir: 'dist/test' }));
+}
+await Promise.all(jobs);

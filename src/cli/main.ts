@@ -1,0 +1,24 @@
+// star-ask: the engine from the command line (scripting, benchmarks, CI).
+// Each subcommand lives in its own file under ./commands and exports `run(argv): Promise<number>`.
+import { formatError } from './output';
+
+type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+
+const commands: Record<string, Command> = {
+  // generate: { summary: 'generate text from a prompt', load: () => import('./commands/generate') },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || !(name in commands)) {
+    const lines = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
+    process.stderr.write(`usage: star-ask <command> [options]\n\ncommands:\n${lines.join('\n')}\n`);
+    return name && name !== '--help' && name !== '-h' ? 2 : 0;
+  }
+  return (await commands[name]!.load()).run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => { process.stderr.write(`star-ask: ${formatError(err)}\n`); process.exitCode = 1; },
+);

@@ -1,0 +1,104 @@
+import type { RopeParams, TensorInfo, TensorType } from '../model/types';
+
+/**
+ * The compute interface every host implements: the CPU reference (the oracle and last-resort
+ * host) and WebGPU (Dawn in Node, navigator.gpu in a browser worker). One transformer forward
+ * (runtime/transformer.ts) is written once against it.
+ *
+ * Ops are recorded in call order. The CPU backend runs them at once; the WebGPU backend
+ * records them into one command encoder and submits on flush() or on a read. Nothing an op
+ * takes is read back until a read*() call, so a decode step costs one submit.
+ */
+export interface Backend {
+  readonly kind: 'cpu' | 'webgpu';
+  /** Adapter / CPU description for stats, e.g. "NVIDIA H100 (vulkan)" or "cpu (js f32)". */
+  readonly deviceName: string;
+  /** True when kernels use f16 arithmetic (adapter has shader-f16 and it was asked for). */
+  readonly f16: boolean;
+  /** Bytes of KV + activations this backend should hold at most (Star streams blocks in waves beyond it). */
+  readonly memoryBudgetBytes: number;
+
+  /** Keeps the stored (possibly quantized) bytes on the device; large tensors are split as needed. */
+  uploadWeight(info: TensorInfo, bytes: Uint8Array): Promise<Weight>;
+  /** f32 matrix [rows, cols], row-major, zero-filled. */
+  createAct(rows: number, cols: number): Act;
+  /** One layer's K or V store: [capacity, width] f32 (width = nKvHeads * headDim). */
+  createKv(capacity: number, width: number): KvTensor;
+  release(t: Act | KvTensor | Weight): void;
+
+  writeAct(dst: Act, data: Float32Array, rowOffset?: number): void;
+  readAct(src: Act): Promise<Float32Array>;
+  writeKv(dst: KvTensor, row: number, data: Float32Array): void;
+  readKv(src: KvTensor, row: number, rows: number): Promise<Float32Array>;
+
+  /** out[r] = table[ids[r]] (dequantized). */
+  embed(table: Weight, ids: Int32Array, out: Act): void;
+  /** out = x / rms(x) * weight, per row. */
+  rmsNorm(x: Act, weight: Weight, eps: number, out: Act): void;
+  /** out = x · Wᵀ (+ bias): x [n, in], W [out, in] (stored rows of `in`), out [n, out]. GEMV when n = 1. */
+  matmul(x: Act, w: Weight, out: Act, bias?: Weight): void;
+  /** In place, per row r at position positions[r], every head of width headDim. */
+  rope(x: Act, positions: Int32Array, headDim: number, rope: RopeParams): void;
+  /** Rotates rows [row, row+rows) of a K store by `delta` positions (RoPE composes: R(p+d) = R(d)R(p)). */
+  ropeShiftKv(k: KvTensor, row: number, rows: number, delta: number, headDim: number, rope: RopeParams): void;
+  /** out = silu(gate) * up. */
+  swiglu(gate: Act, up: Act, out: Act): void;
+  /** a += b. */
+  add(a: Act, b: Act): void;
+  /** Copies src's rows into dst rows [row, row + src.rows). */
+  storeKv(src: Act, dst: KvTensor, row: number): void;
+  /**
+   * Softmax attention of q [n, nHeads*headDim] over all sources together (one split-KV pass),
+   * scale 1/sqrt(headDim), GQA (head h reads KV head floor(h * nKvHeads / nHeads)).
+   * out [n, nHeads*headDim]; lse [n, nHeads] = natural log of the sum of exp(scaled scores),
+   * -Infinity (and out = 0) for a row that sees no entry.
+   */
+  attention(q: Act, sources: readonly AttnSource[], shape: AttnShape, out: Act, lse?: Act): void;
+  /**
+   * Exact merge of partial attentions over disjoint KV sets (flash-decoding's rule):
+   * lse = log Σ exp(lse_i), out = Σ exp(lse_i - lse) out_i.
+   */
+  mergeAttention(parts: readonly { out: Act; lse: Act }[], headDim: number, out: Act, lse?: Act): void;
+
+  /** Index of the max of each row. */
+  argmax(logits: Act): Promise<Int32Array>;
+  /** Samples row 0: softmax(logits / temperature), nucleus of mass topP; `uniform` in [0,1) drives the draw. */
+  sampleTopP(logits: Act, temperature: number, topP: number, uniform: number): Promise<number>;
+
+  flush(): Promise<void>;
+  destroy(): void;
+}
+
+export interface Weight {
+  readonly name: string;
+  readonly type: TensorType;
+  /** Output rows (1 for vectors). */
+  readonly rows: number;
+  /** Values per row. */
+  readonly cols: number;
+}
+
+export interface Act {
+  readonly rows: number;
+  readonly cols: number;
+}
+
+export interface KvTensor {
+  readonly capacity: number;
+  readonly width: number;
+}
+
+export interface AttnShape {
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+}
+
+export interface AttnSource {
+  readonly k: KvTensor;
+  readonly v: KvTensor;
+  /** Entries [0, length) are valid. */
+  readonly length: number;
+  /** If set, query row r sees only entries j <= causalOffset + r; if not, every entry. */
+  readonly causalOffset?: number;
+}

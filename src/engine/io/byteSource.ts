@@ -1,0 +1,31 @@
+/**
+ * Random-access bytes: a model file on disk (Node), a File/Blob (browser), or memory.
+ * The engine never reads a whole multi-GB model into one buffer; it asks for ranges.
+ */
+export interface ByteSource {
+  /** Shown in error messages: a file path or a display name. */
+  readonly name: string;
+  readonly size: number;
+  /** Exactly `length` bytes from `offset`; rejects with a FormatError naming the file if out of range. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+export class MemoryByteSource implements ByteSource {
+  constructor(readonly name: string, private readonly bytes: Uint8Array) {}
+  get size(): number {
+    return this.bytes.byteLength;
+  }
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (offset < 0 || offset + length > this.bytes.byteLength) {
+      throw new RangeError(`${this.name}: read of ${length} bytes at ${offset} is past the end (${this.bytes.byteLength} bytes)`);
+    }
+    return this.bytes.subarray(offset, offset + length);
+  }
+}
+
+/** A set of named files, e.g. a Hugging Face model folder (config.json, model.safetensors, tokenizer.json). */
+export interface FileSet {
+  readonly name: string;
+  /** undefined when the file does not exist. */
+  open(relativePath: string): Promise<ByteSource | undefined>;
+}
