@@ -1,0 +1,29 @@
+import type { Act, KvTensor } from '../backend/types';
+
+/** A sequence's KV for every layer, on one backend. Rows [0, length) are filled. */
+export interface KvCache {
+  readonly layers: readonly { readonly k: KvTensor; readonly v: KvTensor }[];
+  readonly capacity: number;
+  length: number;
+}
+
+/**
+ * Attention computed on another host over its own KV (Star Attention phase 2).
+ * q is the current rows' query after RoPE, [rows, nHeads*headDim]; the host returns its partial
+ * output [rows, nHeads*headDim] and log-sum-exp [rows, nHeads], which the query host merges exactly.
+ */
+export interface RemoteAttention {
+  attend(layer: number, q: Float32Array, rows: number): Promise<{ out: Float32Array; lse: Float32Array }>;
+}
+
+export interface ForwardOptions {
+  /** KV every row sees in full, no causal mask (phase 1: the anchor; phase 2: this host's context blocks). */
+  readonly context?: readonly KvCache[];
+  /** Other hosts, merged by log-sum-exp in every layer. */
+  readonly remotes?: readonly RemoteAttention[];
+  /** Which rows' logits to compute. */
+  readonly logits: 'none' | 'last' | 'all';
+  readonly signal?: AbortSignal;
+  /** Called per layer with each context source's log-sum-exp [rows, nHeads] (attention-mass reporting). */
+  readonly observeContextLse?: (layer: number, perSource: Float32Array[]) => void;
+}
