@@ -1,0 +1,17 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+
+const cli = (args: string[]) => spawnSync(process.execPath, ['dist/cli.mjs', ...args], { encoding: 'utf8' });
+
+test('star-ask without a command prints usage and exits 0', () => {
+  const r = cli([]);
+  assert.equal(r.status, 0);
+  assert.match(r.stderr, /usage: star-ask <command>/);
+});
+
+test('star-ask with an unknown command exits 2 and lists the commands', () => {
+  const r = cli(['no-such-command']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /commands:/);
+});
