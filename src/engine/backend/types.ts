@@ -48,6 +48,12 @@ export interface Backend {
   /** Copies src's rows into dst rows [row, row + src.rows). */
   storeKv(src: Act, dst: KvTensor, row: number): void;
   /**
+   * Copies rows [srcRow, srcRow + rows) of src into dst from dstRow (same cols). Optional: the
+   * transformer uses it to take the last row before the classifier and falls back to readAct +
+   * writeAct (a sync) where a backend lacks it.
+   */
+  copyRows?(src: Act, srcRow: number, rows: number, dst: Act, dstRow: number): void;
+  /**
    * Softmax attention of q [n, nHeads*headDim] over all sources together (one split-KV pass),
    * scale 1/sqrt(headDim), GQA (head h reads KV head floor(h * nKvHeads / nHeads)).
    * out [n, nHeads*headDim]; lse [n, nHeads] = natural log of the sum of exp(scaled scores),

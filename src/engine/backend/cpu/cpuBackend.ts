@@ -1,0 +1,406 @@
+import { EngineError } from '../../errors';
+import type { RopeParams, TensorInfo } from '../../model/types';
+import { dequantize } from '../../quant/dequantize';
+import type { Act, AttnShape, AttnSource, Backend, KvTensor, Weight } from '../types';
+import { ropeInvFreq, rotateRow } from './rope';
+
+/*
+ * The CPU reference backend: plain f32 TypeScript, every op run at once. It is the oracle the
+ * WebGPU kernels are tested against and the host of last resort, so it favours exactness and
+ * readable loops, but keeps the loops tight (typed arrays, row-major, register-blocked matmul).
+ * Weights are dequantized to f32 at upload.
+ */
+
+class CpuWeight implements Weight {
+  constructor(
+    readonly name: string,
+    readonly type: Weight['type'],
+    readonly rows: number,
+    readonly cols: number,
+    readonly data: Float32Array, // [rows, cols], row-major f32
+  ) {}
+}
+
+class CpuAct implements Act {
+  readonly data: Float32Array; // [rows, cols]
+  constructor(readonly rows: number, readonly cols: number) {
+    this.data = new Float32Array(rows * cols);
+  }
+}
+
+class CpuKv implements KvTensor {
+  readonly data: Float32Array; // [capacity, width]
+  constructor(readonly capacity: number, readonly width: number) {
+    this.data = new Float32Array(capacity * width);
+  }
+}
+
+export interface CpuBackendOptions {
+  /** Bytes of KV + activations to hold at most (default 2 GiB). */
+  readonly memoryBudgetBytes?: number;
+}
+
+export class CpuBackend implements Backend {
+  readonly kind = 'cpu' as const;
+  readonly deviceName = 'cpu (js f32)';
+  readonly f16 = false;
+  readonly memoryBudgetBytes: number;
+  private readonly invFreqCache = new Map<string, Float64Array>();
+  private scores = new Float32Array(256);
+
+  constructor(options: CpuBackendOptions = {}) {
+    this.memoryBudgetBytes = options.memoryBudgetBytes ?? 2 * 1024 ** 3;
+  }
+
+  async uploadWeight(info: TensorInfo, bytes: Uint8Array): Promise<Weight> {
+    const cols = info.shape[0]!;
+    const count = info.shape.reduce((a, b) => a * b, 1);
+    const rows = count / cols;
+    const data = dequantize(info.type, bytes, count);
+    if (data.length !== count) {
+      throw new EngineError(`tensor ${info.name}: dequantized ${data.length} values, expected ${count}`);
+    }
+    return new CpuWeight(info.name, info.type, rows, cols, data);
+  }
+
+  createAct(rows: number, cols: number): Act {
+    return new CpuAct(rows, cols);
+  }
+
+  createKv(capacity: number, width: number): KvTensor {
+    return new CpuKv(capacity, width);
+  }
+
+  release(_t: Act | KvTensor | Weight): void {
+    // Garbage-collected.
+  }
+
+  writeAct(dst: Act, data: Float32Array, rowOffset = 0): void {
+    const d = act(dst);
+    if ((rowOffset * d.cols + data.length) > d.data.length) throw new RangeError(`writeAct: ${data.length} values at row ${rowOffset} overflow [${d.rows}, ${d.cols}]`);
+    d.data.set(data, rowOffset * d.cols);
+  }
+
+  async readAct(src: Act): Promise<Float32Array> {
+    return act(src).data.slice();
+  }
+
+  writeKv(dst: KvTensor, row: number, data: Float32Array): void {
+    const d = kv(dst);
+    if (row * d.width + data.length > d.data.length) throw new RangeError(`writeKv: ${data.length} values at row ${row} overflow capacity ${d.capacity}`);
+    d.data.set(data, row * d.width);
+  }
+
+  async readKv(src: KvTensor, row: number, rows: number): Promise<Float32Array> {
+    const s = kv(src);
+    return s.data.slice(row * s.width, (row + rows) * s.width);
+  }
+
+  /** Copies rows [srcRow, srcRow + rows) of src into dst starting at dstRow (same cols). */
+  copyRows(src: Act, srcRow: number, rows: number, dst: Act, dstRow: number): void {
+    const s = act(src);
+    const d = act(dst);
+    d.data.set(s.data.subarray(srcRow * s.cols, (srcRow + rows) * s.cols), dstRow * d.cols);
+  }
+
+  embed(table: Weight, ids: Int32Array, out: Act): void {
+    const t = weight(table);
+    const o = act(out);
+    for (let r = 0; r < ids.length; r++) {
+      const id = ids[r]!;
+      if (id < 0 || id >= t.rows) throw new RangeError(`embed: token id ${id} outside vocabulary of ${t.rows}`);
+      o.data.set(t.data.subarray(id * t.cols, (id + 1) * t.cols), r * o.cols);
+    }
+  }
+
+  rmsNorm(x: Act, w: Weight, eps: number, out: Act): void {
+    const xs = act(x).data;
+    const ws = weight(w).data;
+    const o = act(out).data;
+    const cols = x.cols;
+    for (let r = 0; r < x.rows; r++) {
+      const base = r * cols;
+      let ss = 0;
+      for (let i = 0; i < cols; i++) ss += xs[base + i]! * xs[base + i]!;
+      const scale = 1 / Math.sqrt(ss / cols + eps);
+      for (let i = 0; i < cols; i++) o[base + i] = xs[base + i]! * scale * ws[i]!;
+    }
+  }
+
+  matmul(x: Act, w: Weight, out: Act, bias?: Weight): void {
+    const xs = act(x).data;
+    const W = weight(w);
+    const ws = W.data;
+    const o = act(out).data;
+    const n = x.rows;
+    const inDim = x.cols;
+    const outDim = W.rows;
+    if (W.cols !== inDim || out.cols !== outDim || out.rows < n) {
+      throw new RangeError(`matmul ${W.name}: x [${n}, ${inDim}] · [${W.rows}, ${W.cols}]ᵀ into [${out.rows}, ${out.cols}]`);
+    }
+    const b = bias ? weight(bias).data : undefined;
+    // Four rows of x share each pass over a weight row, so W streams from memory n/4 times.
+    let r = 0;
+    for (; r + 4 <= n; r += 4) {
+      const x0 = r * inDim, x1 = x0 + inDim, x2 = x1 + inDim, x3 = x2 + inDim;
+      for (let j = 0; j < outDim; j++) {
+        const wBase = j * inDim;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (let i = 0; i < inDim; i++) {
+          const wv = ws[wBase + i]!;
+          s0 += xs[x0 + i]! * wv;
+          s1 += xs[x1 + i]! * wv;
+          s2 += xs[x2 + i]! * wv;
+          s3 += xs[x3 + i]! * wv;
+        }
+        const bj = b ? b[j]! : 0;
+        o[r * outDim + j] = s0 + bj;
+        o[(r + 1) * outDim + j] = s1 + bj;
+        o[(r + 2) * outDim + j] = s2 + bj;
+        o[(r + 3) * outDim + j] = s3 + bj;
+      }
+    }
+    for (; r < n; r++) {
+      const xBase = r * inDim;
+      for (let j = 0; j < outDim; j++) {
+        const wBase = j * inDim;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        let i = 0;
+        for (; i + 4 <= inDim; i += 4) {
+          s0 += xs[xBase + i]! * ws[wBase + i]!;
+          s1 += xs[xBase + i + 1]! * ws[wBase + i + 1]!;
+          s2 += xs[xBase + i + 2]! * ws[wBase + i + 2]!;
+          s3 += xs[xBase + i + 3]! * ws[wBase + i + 3]!;
+        }
+        for (; i < inDim; i++) s0 += xs[xBase + i]! * ws[wBase + i]!;
+        o[r * outDim + j] = s0 + s1 + (s2 + s3) + (b ? b[j]! : 0);
+      }
+    }
+  }
+
+  rope(x: Act, positions: Int32Array, headDim: number, rope: RopeParams): void {
+    const a = act(x);
+    const inv = this.invFreq(headDim, rope);
+    const cos = new Float64Array(headDim / 2);
+    const sin = new Float64Array(headDim / 2);
+    const adjacent = rope.layout === 'adjacent';
+    for (let r = 0; r < a.rows && r < positions.length; r++) {
+      rotateRow(a.data, r * a.cols, a.cols, headDim, positions[r]!, inv, adjacent, cos, sin);
+    }
+  }
+
+  ropeShiftKv(k: KvTensor, row: number, rows: number, delta: number, headDim: number, rope: RopeParams): void {
+    const t = kv(k);
+    const inv = this.invFreq(headDim, rope);
+    const cos = new Float64Array(headDim / 2);
+    const sin = new Float64Array(headDim / 2);
+    const adjacent = rope.layout === 'adjacent';
+    for (let r = row; r < row + rows; r++) {
+      rotateRow(t.data, r * t.width, t.width, headDim, delta, inv, adjacent, cos, sin);
+    }
+  }
+
+  swiglu(gate: Act, up: Act, out: Act): void {
+    const g = act(gate).data;
+    const u = act(up).data;
+    const o = act(out).data;
+    const len = gate.rows * gate.cols;
+    for (let i = 0; i < len; i++) {
+      const v = g[i]!;
+      o[i] = (v / (1 + Math.exp(-v))) * u[i]!;
+    }
+  }
+
+  add(a: Act, b: Act): void {
+    const x = act(a).data;
+    const y = act(b).data;
+    const len = a.rows * a.cols;
+    for (let i = 0; i < len; i++) x[i] = x[i]! + y[i]!;
+  }
+
+  storeKv(src: Act, dst: KvTensor, row: number): void {
+    const s = act(src);
+    const d = kv(dst);
+    if (s.cols !== d.width) throw new RangeError(`storeKv: act width ${s.cols} != kv width ${d.width}`);
+    if (row + s.rows > d.capacity) throw new RangeError(`storeKv: rows [${row}, ${row + s.rows}) exceed capacity ${d.capacity}`);
+    d.data.set(s.data, row * d.width);
+  }
+
+  attention(q: Act, sources: readonly AttnSource[], shape: AttnShape, out: Act, lse?: Act): void {
+    const { nHeads, nKvHeads, headDim } = shape;
+    const qs = act(q).data;
+    const os = act(out).data;
+    const ls = lse ? act(lse).data : undefined;
+    const qCols = q.cols;
+    const scale = 1 / Math.sqrt(headDim);
+    const total = sources.reduce((s, src) => s + src.length, 0);
+    if (this.scores.length < total) this.scores = new Float32Array(total);
+    const scores = this.scores;
+    const acc = new Float64Array(headDim);
+    const groupDiv = nHeads / nKvHeads;
+
+    for (let r = 0; r < q.rows; r++) {
+      for (let h = 0; h < nHeads; h++) {
+        const kvh = Math.floor(h / groupDiv);
+        const qBase = r * qCols + h * headDim;
+        // Pass 1: scaled scores over every visible entry of every source, and their max.
+        let max = -Infinity;
+        let n = 0;
+        for (const src of sources) {
+          const k = kv(src.k).data;
+          const width = src.k.width;
+          const visible = src.causalOffset === undefined ? src.length : Math.min(src.length, src.causalOffset + r + 1);
+          for (let j = 0; j < visible; j++) {
+            const kBase = j * width + kvh * headDim;
+            let s = 0;
+            for (let d = 0; d < headDim; d++) s += qs[qBase + d]! * k[kBase + d]!;
+            s *= scale;
+            scores[n++] = s;
+            if (s > max) max = s;
+          }
+        }
+        const oBase = r * out.cols + h * headDim;
+        if (n === 0) {
+          os.fill(0, oBase, oBase + headDim);
+          if (ls) ls[r * lse!.cols + h] = -Infinity;
+          continue;
+        }
+        // Pass 2: softmax weights applied to V.
+        acc.fill(0);
+        let sum = 0;
+        n = 0;
+        for (const src of sources) {
+          const v = kv(src.v).data;
+          const width = src.v.width;
+          const visible = src.causalOffset === undefined ? src.length : Math.min(src.length, src.causalOffset + r + 1);
+          for (let j = 0; j < visible; j++) {
+            const p = Math.exp(scores[n++]! - max);
+            sum += p;
+            const vBase = j * width + kvh * headDim;
+            for (let d = 0; d < headDim; d++) acc[d] += p * v[vBase + d]!;
+          }
+        }
+        for (let d = 0; d < headDim; d++) os[oBase + d] = acc[d]! / sum;
+        if (ls) ls[r * lse!.cols + h] = max + Math.log(sum);
+      }
+    }
+  }
+
+  mergeAttention(parts: readonly { out: Act; lse: Act }[], headDim: number, out: Act, lse?: Act): void {
+    const os = act(out).data;
+    const ls = lse ? act(lse).data : undefined;
+    const rows = out.rows;
+    const nHeads = parts[0]!.lse.cols;
+    const outs = parts.map((p) => act(p.out).data);
+    const lses = parts.map((p) => act(p.lse).data);
+    const acc = new Float64Array(headDim);
+    for (let r = 0; r < rows; r++) {
+      for (let h = 0; h < nHeads; h++) {
+        const li = r * nHeads + h;
+        let max = -Infinity;
+        for (const l of lses) if (l[li]! > max) max = l[li]!;
+        const oBase = r * out.cols + h * headDim;
+        if (max === -Infinity) {
+          os.fill(0, oBase, oBase + headDim);
+          if (ls) ls[li] = -Infinity;
+          continue;
+        }
+        let sum = 0;
+        for (const l of lses) sum += Math.exp(l[li]! - max);
+        const total = max + Math.log(sum);
+        acc.fill(0);
+        for (let p = 0; p < outs.length; p++) {
+          const w = Math.exp(lses[p]![li]! - total);
+          if (w === 0) continue;
+          const o = outs[p]!;
+          for (let d = 0; d < headDim; d++) acc[d] += w * o[oBase + d]!;
+        }
+        for (let d = 0; d < headDim; d++) os[oBase + d] = acc[d]!;
+        if (ls) ls[li] = total;
+      }
+    }
+  }
+
+  async argmax(logits: Act): Promise<Int32Array> {
+    const l = act(logits);
+    const result = new Int32Array(l.rows);
+    for (let r = 0; r < l.rows; r++) {
+      const base = r * l.cols;
+      let best = 0;
+      let bestValue = -Infinity;
+      for (let i = 0; i < l.cols; i++) {
+        const v = l.data[base + i]!;
+        if (v > bestValue) { bestValue = v; best = i; } // first index wins ties
+      }
+      result[r] = best;
+    }
+    return result;
+  }
+
+  /**
+   * Nucleus sampling of row 0. The order is fixed so every backend draws the same id from the same
+   * `uniform`: tokens sorted by probability descending (ties: lower id first), the nucleus is the
+   * shortest prefix whose mass reaches topP, and the draw is the first token of that prefix whose
+   * cumulative mass exceeds uniform * (nucleus mass).
+   */
+  async sampleTopP(logits: Act, temperature: number, topP: number, uniform: number): Promise<number> {
+    const l = act(logits);
+    const vocab = l.cols;
+    let max = -Infinity;
+    for (let i = 0; i < vocab; i++) if (l.data[i]! > max) max = l.data[i]!;
+    const probs = new Float64Array(vocab);
+    let z = 0;
+    for (let i = 0; i < vocab; i++) {
+      const p = Math.exp((l.data[i]! - max) / temperature);
+      probs[i] = p;
+      z += p;
+    }
+    const order = Array.from({ length: vocab }, (_, i) => i);
+    order.sort((a, b) => probs[b]! - probs[a]! || a - b);
+    const limit = Math.min(topP, 1) * z;
+    let mass = 0;
+    let size = 0;
+    while (size < vocab) {
+      mass += probs[order[size]!]!;
+      size++;
+      if (mass >= limit) break;
+    }
+    const target = uniform * mass;
+    let cum = 0;
+    for (let i = 0; i < size; i++) {
+      cum += probs[order[i]!]!;
+      if (cum > target) return order[i]!;
+    }
+    return order[size - 1]!;
+  }
+
+  async flush(): Promise<void> {}
+
+  destroy(): void {
+    this.invFreqCache.clear();
+  }
+
+  private invFreq(headDim: number, rope: RopeParams): Float64Array {
+    const s = rope.scaling;
+    const key = `${headDim}/${rope.theta}/${s ? `${s.factor}/${s.lowFreqFactor}/${s.highFreqFactor}/${s.originalContextLength}` : ''}`;
+    let inv = this.invFreqCache.get(key);
+    if (!inv) {
+      inv = ropeInvFreq(headDim, rope);
+      this.invFreqCache.set(key, inv);
+    }
+    return inv;
+  }
+}
+
+function act(a: Act): CpuAct {
+  if (!(a instanceof CpuAct)) throw new EngineError('CpuBackend was given an activation from another backend');
+  return a;
+}
+function kv(k: KvTensor): CpuKv {
+  if (!(k instanceof CpuKv)) throw new EngineError('CpuBackend was given a KV tensor from another backend');
+  return k;
+}
+function weight(w: Weight): CpuWeight {
+  if (!(w instanceof CpuWeight)) throw new EngineError('CpuBackend was given a weight from another backend');
+  return w;
+}

@@ -1,0 +1,320 @@
+import type { Act, AttnShape, AttnSource, Backend, Weight } from '../backend/types';
+import { EngineError, throwIfAborted } from '../errors';
+import type { LoadedModel, ModelConfig } from '../model/types';
+import type { ForwardOptions, KvCache } from './types';
+
+/*
+ * The Llama / Qwen2 forward pass, written once against Backend (CPU reference and WebGPU alike).
+ * Per layer: x += Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)); x += Wdown · (silu(Wgate·h) * Wup·h)
+ * with h = norm(x), then logits = Wout · norm(x). Attention sees, in one split-KV pass, every
+ * `options.context` cache in full plus the sequence's own cache causally; `options.remotes` (other
+ * hosts' partial attention) are merged in by log-sum-exp, which is exact.
+ */
+
+interface LayerWeights {
+  attnNorm: Weight; // [dim]
+  wq: Weight; // [nHeads*headDim, dim]
+  wk: Weight; // [nKvHeads*headDim, dim]
+  wv: Weight; // [nKvHeads*headDim, dim]
+  bq?: Weight; // [nHeads*headDim] (qwen2)
+  bk?: Weight; // [nKvHeads*headDim]
+  bv?: Weight; // [nKvHeads*headDim]
+  wo: Weight; // [dim, nHeads*headDim]
+  ffnNorm: Weight; // [dim]
+  gate: Weight; // [ffnDim, dim]
+  up: Weight; // [ffnDim, dim]
+  down: Weight; // [dim, ffnDim]
+}
+
+interface ModelWeights {
+  embed: Weight; // [vocab, dim]
+  layers: LayerWeights[];
+  outNorm: Weight; // [dim]
+  output: Weight; // [vocab, dim] (the embedding table when tied)
+}
+
+/** Activations for one row count, allocated once and reused by every forward of that many rows. */
+interface Scratch {
+  rows: number;
+  x: Act; // [rows, dim] residual stream
+  xb: Act; // [rows, dim] normed input of a block
+  q: Act; // [rows, nHeads*headDim]
+  k: Act; // [rows, kvWidth]
+  v: Act; // [rows, kvWidth]
+  att: Act; // [rows, nHeads*headDim] attention output (local part when remotes are merged)
+  lse: Act; // [rows, nHeads] local log-sum-exp (remotes, observeContextLse)
+  merged: Act; // [rows, nHeads*headDim] after merging remotes
+  remoteOut: Act[]; // per remote [rows, nHeads*headDim]
+  remoteLse: Act[]; // per remote [rows, nHeads]
+  sourceLse: Act; // [rows, nHeads] one context source's lse (observeContextLse)
+  proj: Act; // [rows, dim] attention or FFN output projection
+  gate: Act; // [rows, ffnDim]
+  up: Act; // [rows, ffnDim]
+  hb: Act; // [rows, ffnDim]
+  last: Act; // [1, dim] the last row before the classifier
+  lastNorm: Act; // [1, dim]
+  logitsLast: Act; // [1, vocab]
+  logitsAll?: Act; // [rows, vocab], made on first use
+}
+
+/** How many row counts keep their scratch (decode's 1 is always kept). */
+const MAX_SCRATCH_SETS = 3;
+
+export class Transformer {
+  private readonly scratch = new Map<number, Scratch>();
+  private readonly shape: AttnShape;
+  private readonly kvWidth: number;
+
+  private constructor(
+    readonly config: ModelConfig,
+    readonly backend: Backend,
+    private readonly weights: ModelWeights,
+  ) {
+    this.shape = { nHeads: config.nHeads, nKvHeads: config.nKvHeads, headDim: config.headDim };
+    this.kvWidth = config.nKvHeads * config.headDim;
+  }
+
+  /** Uploads every weight once. */
+  static async create(model: LoadedModel, backend: Backend): Promise<Transformer> {
+    const c = model.config;
+    const store = model.weights;
+    const upload = async (name: string): Promise<Weight> => {
+      const info = store.tensors.get(name);
+      if (!info) throw new EngineError(`model has no tensor ${name}`, model.name);
+      return backend.uploadWeight(info, await store.read(name));
+    };
+    const optional = async (name: string): Promise<Weight | undefined> =>
+      store.tensors.has(name) ? upload(name) : undefined;
+
+    const embed = await upload('token_embd.weight');
+    const layers: LayerWeights[] = [];
+    for (let i = 0; i < c.nLayers; i++) {
+      const p = `blk.${i}.`;
+      const layer: LayerWeights = {
+        attnNorm: await upload(p + 'attn_norm.weight'),
+        wq: await upload(p + 'attn_q.weight'),
+        wk: await upload(p + 'attn_k.weight'),
+        wv: await upload(p + 'attn_v.weight'),
+        wo: await upload(p + 'attn_output.weight'),
+        ffnNorm: await upload(p + 'ffn_norm.weight'),
+        gate: await upload(p + 'ffn_gate.weight'),
+        up: await upload(p + 'ffn_up.weight'),
+        down: await upload(p + 'ffn_down.weight'),
+      };
+      if (c.qkvBias) {
+        layer.bq = await upload(p + 'attn_q.bias');
+        layer.bk = await upload(p + 'attn_k.bias');
+        layer.bv = await upload(p + 'attn_v.bias');
+      }
+      layers.push(layer);
+    }
+    const outNorm = await upload('output_norm.weight');
+    // Tied models have no output matrix; a file that stores one anyway is read as stored.
+    const output = (await optional('output.weight')) ?? embed;
+    return new Transformer(c, backend, { embed, layers, outNorm, output });
+  }
+
+  /** An empty KV cache for one sequence on this transformer's backend. */
+  newCache(capacity: number): KvCache {
+    const layers = [];
+    for (let i = 0; i < this.config.nLayers; i++) {
+      layers.push({ k: this.backend.createKv(capacity, this.kvWidth), v: this.backend.createKv(capacity, this.kvWidth) });
+    }
+    return { layers, capacity, length: 0 };
+  }
+
+  releaseCache(cache: KvCache): void {
+    for (const l of cache.layers) {
+      this.backend.release(l.k);
+      this.backend.release(l.v);
+    }
+  }
+
+  /** Bytes of KV one token takes on the backend (every layer, K and V, f32). */
+  get kvBytesPerToken(): number {
+    return this.config.nLayers * 2 * this.kvWidth * 4;
+  }
+
+  /**
+   * Runs `ids` (at `positions`) through the model, appending their KV to `cache` at cache.length.
+   * Returns the logits ('last': [1, vocab]; 'all': [rows, vocab]) or null for 'none'. The returned
+   * Act is scratch: valid until the next forward with the same number of rows.
+   */
+  async forward(ids: Int32Array, positions: Int32Array, cache: KvCache, options: ForwardOptions): Promise<Act | null> {
+    const n = ids.length;
+    const c = this.config;
+    const b = this.backend;
+    if (n === 0) throw new EngineError('forward: no tokens');
+    if (positions.length !== n) throw new EngineError(`forward: ${n} ids but ${positions.length} positions`);
+    const start = cache.length;
+    if (start + n > cache.capacity) {
+      throw new EngineError(`KV cache full: ${start} + ${n} tokens exceed its capacity of ${cache.capacity}`);
+    }
+    throwIfAborted(options.signal);
+    const s = this.scratchFor(n, options.remotes?.length ?? 0);
+    const context = options.context ?? [];
+    const remotes = options.remotes ?? [];
+    const needLocalLse = remotes.length > 0;
+
+    b.embed(this.weights.embed, ids, s.x);
+    for (let l = 0; l < c.nLayers; l++) {
+      const w = this.weights.layers[l]!;
+      const own = cache.layers[l]!;
+
+      // Attention block: q, k, v projections, RoPE at the rows' positions, new K/V into the cache.
+      b.rmsNorm(s.x, w.attnNorm, c.rmsEps, s.xb);
+      b.matmul(s.xb, w.wq, s.q, w.bq);
+      b.matmul(s.xb, w.wk, s.k, w.bk);
+      b.matmul(s.xb, w.wv, s.v, w.bv);
+      b.rope(s.q, positions, c.headDim, c.rope);
+      b.rope(s.k, positions, c.headDim, c.rope);
+      b.storeKv(s.k, own.k, start);
+      b.storeKv(s.v, own.v, start);
+
+      const sources: AttnSource[] = context.map((ctx) => ({ k: ctx.layers[l]!.k, v: ctx.layers[l]!.v, length: ctx.length }));
+      sources.push({ k: own.k, v: own.v, length: start + n, causalOffset: start });
+      b.attention(s.q, sources, this.shape, s.att, needLocalLse ? s.lse : undefined);
+
+      if (options.observeContextLse && context.length > 0) await this.observe(l, s, sources.slice(0, context.length), options.observeContextLse);
+
+      let attOut = s.att;
+      if (remotes.length > 0) {
+        const q = await b.readAct(s.q);
+        const partials = await Promise.all(remotes.map((r) => r.attend(l, q, n)));
+        const parts = [{ out: s.att, lse: s.lse }];
+        partials.forEach((p, i) => {
+          b.writeAct(s.remoteOut[i]!, p.out);
+          b.writeAct(s.remoteLse[i]!, p.lse);
+          parts.push({ out: s.remoteOut[i]!, lse: s.remoteLse[i]! });
+        });
+        b.mergeAttention(parts, c.headDim, s.merged);
+        attOut = s.merged;
+      }
+      b.matmul(attOut, w.wo, s.proj);
+      b.add(s.x, s.proj);
+
+      // Feed-forward block (SwiGLU).
+      b.rmsNorm(s.x, w.ffnNorm, c.rmsEps, s.xb);
+      b.matmul(s.xb, w.gate, s.gate);
+      b.matmul(s.xb, w.up, s.up);
+      b.swiglu(s.gate, s.up, s.hb);
+      b.matmul(s.hb, w.down, s.proj);
+      b.add(s.x, s.proj);
+
+      if (options.signal?.aborted) {
+        await b.flush();
+        throwIfAborted(options.signal);
+      }
+    }
+    cache.length = start + n;
+
+    if (options.logits === 'none') {
+      await b.flush();
+      return null;
+    }
+    if (options.logits === 'all') {
+      s.logitsAll ??= b.createAct(n, c.vocabSize);
+      b.rmsNorm(s.x, this.weights.outNorm, c.rmsEps, s.xb);
+      b.matmul(s.xb, this.weights.output, s.logitsAll);
+      return s.logitsAll;
+    }
+    let last = s.x;
+    if (n > 1) {
+      await this.copyRow(s.x, n - 1, s.last);
+      last = s.last;
+    }
+    b.rmsNorm(last, this.weights.outNorm, c.rmsEps, s.lastNorm);
+    b.matmul(s.lastNorm, this.weights.output, s.logitsLast);
+    return s.logitsLast;
+  }
+
+  /** Drops every scratch set (e.g. before a long idle period). */
+  releaseScratch(): void {
+    for (const s of this.scratch.values()) this.releaseSet(s);
+    this.scratch.clear();
+  }
+
+  private async observe(
+    layer: number,
+    s: Scratch,
+    sources: AttnSource[],
+    observer: NonNullable<ForwardOptions['observeContextLse']>,
+  ): Promise<void> {
+    // Per-source lse needs its own pass per source; only when asked, so normal decoding pays nothing.
+    const perSource: Float32Array[] = [];
+    for (const src of sources) {
+      this.backend.attention(s.q, [src], this.shape, s.merged, s.sourceLse);
+      perSource.push(await this.backend.readAct(s.sourceLse));
+    }
+    observer(layer, perSource);
+  }
+
+  private async copyRow(src: Act, row: number, dst: Act): Promise<void> {
+    const b = this.backend;
+    if (b.copyRows) {
+      b.copyRows(src, row, 1, dst, 0);
+      return;
+    }
+    const all = await b.readAct(src);
+    b.writeAct(dst, all.subarray(row * src.cols, (row + 1) * src.cols));
+  }
+
+  private scratchFor(rows: number, nRemotes: number): Scratch {
+    let s = this.scratch.get(rows);
+    if (!s) {
+      if (this.scratch.size >= MAX_SCRATCH_SETS) {
+        for (const [key, old] of this.scratch) {
+          if (key === 1) continue;
+          this.releaseSet(old);
+          this.scratch.delete(key);
+          break;
+        }
+      }
+      s = this.allocate(rows);
+      this.scratch.set(rows, s);
+    } else {
+      // Most recently used last, so eviction drops the oldest.
+      this.scratch.delete(rows);
+      this.scratch.set(rows, s);
+    }
+    const qWidth = this.config.nHeads * this.config.headDim;
+    while (s.remoteOut.length < nRemotes) {
+      s.remoteOut.push(this.backend.createAct(rows, qWidth));
+      s.remoteLse.push(this.backend.createAct(rows, this.config.nHeads));
+    }
+    return s;
+  }
+
+  private allocate(rows: number): Scratch {
+    const c = this.config;
+    const b = this.backend;
+    const qWidth = c.nHeads * c.headDim;
+    return {
+      rows,
+      x: b.createAct(rows, c.dim),
+      xb: b.createAct(rows, c.dim),
+      q: b.createAct(rows, qWidth),
+      k: b.createAct(rows, this.kvWidth),
+      v: b.createAct(rows, this.kvWidth),
+      att: b.createAct(rows, qWidth),
+      lse: b.createAct(rows, c.nHeads),
+      merged: b.createAct(rows, qWidth),
+      remoteOut: [],
+      remoteLse: [],
+      sourceLse: b.createAct(rows, c.nHeads),
+      proj: b.createAct(rows, c.dim),
+      gate: b.createAct(rows, c.ffnDim),
+      up: b.createAct(rows, c.ffnDim),
+      hb: b.createAct(rows, c.ffnDim),
+      last: b.createAct(1, c.dim),
+      lastNorm: b.createAct(1, c.dim),
+      logitsLast: b.createAct(1, c.vocabSize),
+    };
+  }
+
+  private releaseSet(s: Scratch): void {
+    const acts: (Act | undefined)[] = [s.x, s.xb, s.q, s.k, s.v, s.att, s.lse, s.merged, s.proj, s.gate, s.up, s.hb,
+      s.last, s.lastNorm, s.logitsLast, s.logitsAll, s.sourceLse, ...s.remoteOut, ...s.remoteLse];
+    for (const a of acts) if (a) this.backend.release(a);
+  }
+}
