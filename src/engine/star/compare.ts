@@ -1,0 +1,123 @@
+import type { Act } from '../backend/types';
+import type { Transformer } from '../runtime/transformer';
+import { encodeContext } from './context';
+import type { StarLayout } from './layout';
+import { LocalStarHost } from './localHost';
+import { StarQuery } from './query';
+import { shiftBlockKv } from './shift';
+
+/*
+ * Star versus global attention on one token sequence: the next-token distributions at every query
+ * position, star (phase 1 block-local + phase 2 global) against one ordinary causal prefill.
+ * Reported as mean KL(global || star) and top-1 agreement, over the query rows that predict a
+ * token of the sequence (all but the last: q-1 rows), which is how the golden case counts them.
+ */
+
+export interface CompareResult {
+  readonly klMean: number;
+  readonly top1Agreement: number;
+  /** Query rows compared. */
+  readonly positions: number;
+  /** Largest |global - star| logit over the compared rows (diagnostic). */
+  readonly maxLogitDiff: number;
+}
+
+/** Logits [query rows, vocab] of the query under Star Attention (one host on `transformer`). */
+export async function starQueryLogits(transformer: Transformer, layout: StarLayout, hosts = 1): Promise<Float32Array> {
+  const c = transformer.config;
+  const hostList = Array.from({ length: hosts }, (_, i) => new LocalStarHost(transformer, { name: `host ${i}` }));
+  try {
+    await encodeContext({
+      modelIdentity: 'compare',
+      anchor: layout.anchor,
+      blocks: layout.blocks,
+      hosts: hostList,
+      kvWidth: c.nKvHeads * c.headDim,
+      nLayers: c.nLayers,
+      shift: (kv, start) => shiftBlockKv(transformer.backend, kv, start, c.headDim, c.rope),
+    });
+    const query = new StarQuery(transformer, {
+      contextLength: layout.contextLength,
+      hosts: hostList,
+      colocated: hostList[0],
+      capacity: layout.query.length,
+    });
+    try {
+      const logits = await query.forward(layout.query, 'all');
+      return await transformer.backend.readAct(logits!);
+    } finally {
+      query.dispose();
+    }
+  } finally {
+    for (const h of hostList) await h.dispose();
+  }
+}
+
+/** Logits [query rows, vocab] of the query after one causal prefill of context + query. */
+export async function globalQueryLogits(transformer: Transformer, ids: readonly number[], contextTokens: number, chunk = 256): Promise<Float32Array> {
+  const cache = transformer.newCache(ids.length);
+  try {
+    let logits: Act | null = null;
+    for (let s = 0; s < contextTokens; s += chunk) {
+      const e = Math.min(contextTokens, s + chunk);
+      await transformer.forward(Int32Array.from(ids.slice(s, e)), range(s, e), cache, { logits: 'none' });
+    }
+    logits = await transformer.forward(Int32Array.from(ids.slice(contextTokens)), range(contextTokens, ids.length), cache, { logits: 'all' });
+    return await transformer.backend.readAct(logits!);
+  } finally {
+    transformer.releaseCache(cache);
+  }
+}
+
+export function compareDistributions(global: Float32Array, star: Float32Array, vocab: number, rows: number): CompareResult {
+  let kl = 0;
+  let agree = 0;
+  let maxDiff = 0;
+  for (let r = 0; r < rows; r++) {
+    const g = global.subarray(r * vocab, (r + 1) * vocab);
+    const s = star.subarray(r * vocab, (r + 1) * vocab);
+    const lg = logSoftmax(g);
+    const ls = logSoftmax(s);
+    let k = 0;
+    for (let i = 0; i < vocab; i++) {
+      k += Math.exp(lg[i]!) * (lg[i]! - ls[i]!);
+      maxDiff = Math.max(maxDiff, Math.abs(g[i]! - s[i]!));
+    }
+    kl += k;
+    if (argmax(g) === argmax(s)) agree++;
+  }
+  return { klMean: kl / rows, top1Agreement: agree / rows, positions: rows, maxLogitDiff: maxDiff };
+}
+
+/** Star vs global over the query part of `layout` (ids = context + query). */
+export async function compareStarGlobal(transformer: Transformer, ids: readonly number[], layout: StarLayout, hosts = 1): Promise<CompareResult> {
+  const vocab = transformer.config.vocabSize;
+  const star = await starQueryLogits(transformer, layout, hosts);
+  const global = await globalQueryLogits(transformer, ids, layout.contextLength);
+  const rows = Math.max(1, layout.query.length - 1);
+  return compareDistributions(global, star, vocab, rows);
+}
+
+function range(a: number, b: number): Int32Array {
+  const r = new Int32Array(b - a);
+  for (let i = 0; i < r.length; i++) r[i] = a + i;
+  return r;
+}
+
+function logSoftmax(x: Float32Array): Float64Array {
+  let m = -Infinity;
+  for (const v of x) if (v > m) m = v;
+  let s = 0;
+  for (const v of x) s += Math.exp(v - m);
+  const lz = m + Math.log(s);
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i]! - lz;
+  return out;
+}
+
+function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return best;
+}
+

@@ -1,0 +1,55 @@
+import type { HostAttention, BlockKv, BlockSpec } from './types';
+
+/**
+ * A Star Attention host: anything that owns a compute device, a copy of the weights and a set of
+ * context blocks' KV (a CPU or Dawn backend in Node, a WebGPU worker in the webview). The query
+ * host drives phase 2 and calls attend() on every host in every layer.
+ *
+ * Message-friendly on purpose: every argument and result is plain data (numbers, arrays, typed
+ * arrays), nothing relies on object identity, so an implementation can forward each call over
+ * postMessage unchanged.
+ */
+export interface StarHost {
+  /** For stats and errors, e.g. "host 1 (webgpu: NVIDIA ...)". */
+  readonly name: string;
+
+  /**
+   * Phase 1: encodes `blocks` as [anchor ; block] (the anchor's KV computed once per host, at
+   * positions 0..a-1, and reused), keeps their KV and returns it for the disk cache. A block with
+   * start 0 is the anchor itself and gets the anchor's own KV.
+   */
+  encode(anchor: readonly number[], blocks: readonly BlockSpec[], signal?: AbortSignal): Promise<BlockKv[]>;
+
+  /** Adds blocks' KV computed earlier (disk cache). */
+  load(blocks: readonly BlockKv[]): Promise<void>;
+
+  /** Indices of the blocks this host holds, in the order they were added. */
+  blockIndices(): Promise<number[]>;
+
+  /**
+   * Attention of `rows` query rows q [rows, nHeads*headDim] (after RoPE) over ALL of this host's
+   * blocks at `layer`, no causal mask (the query follows the whole context). With perBlock, also
+   * each block's own log-sum-exp (costs one extra pass per block; used for the query's sources).
+   */
+  attend(layer: number, q: Float32Array, rows: number, perBlock: boolean): Promise<HostAttention>;
+
+  /** Frees the blocks' KV (and, for hosts that own them, the device and weights). */
+  dispose(): Promise<void>;
+}
+
+/** Splits blocks across `hostCount` hosts so that every host gets about the same number of tokens. */
+export function balanceBlocks<T extends { readonly tokens: readonly unknown[] }>(blocks: readonly T[], hostCount: number): T[][] {
+  const hosts: T[][] = Array.from({ length: Math.max(1, hostCount) }, () => []);
+  const load = new Array<number>(hosts.length).fill(0);
+  // Longest first, each to the least loaded host (LPT); then restore context order per host.
+  const order = blocks.map((b, i) => i).sort((a, b) => blocks[b]!.tokens.length - blocks[a]!.tokens.length || a - b);
+  const owner = new Array<number>(blocks.length);
+  for (const i of order) {
+    let h = 0;
+    for (let j = 1; j < load.length; j++) if (load[j]! < load[h]!) h = j;
+    owner[i] = h;
+    load[h] += blocks[i]!.tokens.length;
+  }
+  blocks.forEach((b, i) => hosts[owner[i]!]!.push(b));
+  return hosts;
+}
