@@ -231,57 +231,51 @@ export class CpuBackend implements Backend {
     const qs = act(q).data;
     const os = act(out).data;
     const ls = lse ? act(lse).data : undefined;
-    const qCols = q.cols;
-    const scale = 1 / Math.sqrt(headDim);
     const total = sources.reduce((s, src) => s + src.length, 0);
     if (this.scores.length < total) this.scores = new Float32Array(total);
     const scores = this.scores;
-    const acc = new Float64Array(headDim);
-    const groupDiv = nHeads / nKvHeads;
+    const scale = 1 / Math.sqrt(headDim);
+    const acc = new Float32Array(headDim);
+    const srcK = sources.map((s) => kv(s.k).data);
+    const srcV = sources.map((s) => kv(s.v).data);
+    const groupSize = nHeads / nKvHeads;
 
     for (let r = 0; r < q.rows; r++) {
       for (let h = 0; h < nHeads; h++) {
-        const kvh = Math.floor(h / groupDiv);
-        const qBase = r * qCols + h * headDim;
-        // Pass 1: scaled scores over every visible entry of every source, and their max.
+        const kvOff = Math.floor(h / groupSize) * headDim;
+        const qBase = r * q.cols + h * headDim;
+        const oBase = r * out.cols + h * headDim;
+        // Pass 1: scaled scores of every visible entry of every source, and their max.
         let max = -Infinity;
         let n = 0;
-        for (const src of sources) {
-          const k = kv(src.k).data;
-          const width = src.k.width;
-          const visible = src.causalOffset === undefined ? src.length : Math.min(src.length, src.causalOffset + r + 1);
-          for (let j = 0; j < visible; j++) {
-            const kBase = j * width + kvh * headDim;
-            let s = 0;
-            for (let d = 0; d < headDim; d++) s += qs[qBase + d]! * k[kBase + d]!;
-            s *= scale;
-            scores[n++] = s;
-            if (s > max) max = s;
-          }
+        for (let si = 0; si < sources.length; si++) {
+          const src = sources[si]!;
+          const visible = src.causalOffset === undefined ? src.length : Math.max(0, Math.min(src.length, src.causalOffset + r + 1));
+          n = scoreRows(qs, qBase, srcK[si]!, src.k.width, kvOff, headDim, visible, scale, scores, n);
         }
-        const oBase = r * out.cols + h * headDim;
+        for (let j = 0; j < n; j++) if (scores[j]! > max) max = scores[j]!;
         if (n === 0) {
           os.fill(0, oBase, oBase + headDim);
-          if (ls) ls[r * lse!.cols + h] = -Infinity;
+          if (ls) ls[r * nHeads + h] = -Infinity;
           continue;
         }
         // Pass 2: softmax weights applied to V.
-        acc.fill(0);
         let sum = 0;
-        n = 0;
-        for (const src of sources) {
-          const v = kv(src.v).data;
-          const width = src.v.width;
-          const visible = src.causalOffset === undefined ? src.length : Math.min(src.length, src.causalOffset + r + 1);
-          for (let j = 0; j < visible; j++) {
-            const p = Math.exp(scores[n++]! - max);
-            sum += p;
-            const vBase = j * width + kvh * headDim;
-            for (let d = 0; d < headDim; d++) acc[d] += p * v[vBase + d]!;
-          }
+        for (let j = 0; j < n; j++) {
+          const p = Math.exp(scores[j]! - max);
+          scores[j] = p;
+          sum += p;
         }
-        for (let d = 0; d < headDim; d++) os[oBase + d] = acc[d]! / sum;
-        if (ls) ls[r * lse!.cols + h] = max + Math.log(sum);
+        acc.fill(0);
+        n = 0;
+        for (let si = 0; si < sources.length; si++) {
+          const src = sources[si]!;
+          const visible = src.causalOffset === undefined ? src.length : Math.max(0, Math.min(src.length, src.causalOffset + r + 1));
+          n = accumulateRows(scores, n, srcV[si]!, src.v.width, kvOff, headDim, visible, acc);
+        }
+        const inv = 1 / sum;
+        for (let d = 0; d < headDim; d++) os[oBase + d] = acc[d]! * inv;
+        if (ls) ls[r * nHeads + h] = max + Math.log(sum);
       }
     }
   }
@@ -390,6 +384,34 @@ export class CpuBackend implements Backend {
     }
     return inv;
   }
+}
+
+/** scores[n..] = scale * q·k_j for entries j < visible of one KV head; returns the new n. */
+function scoreRows(q: Float32Array, qBase: number, k: Float32Array, width: number, kvOff: number, headDim: number,
+  visible: number, scale: number, scores: Float32Array, n: number): number {
+  for (let j = 0; j < visible; j++) {
+    const kBase = j * width + kvOff;
+    let s0 = 0, s1 = 0;
+    let d = 0;
+    for (; d + 2 <= headDim; d += 2) {
+      s0 += q[qBase + d]! * k[kBase + d]!;
+      s1 += q[qBase + d + 1]! * k[kBase + d + 1]!;
+    }
+    for (; d < headDim; d++) s0 += q[qBase + d]! * k[kBase + d]!;
+    scores[n++] = (s0 + s1) * scale;
+  }
+  return n;
+}
+
+/** acc += p_j * v_j over entries j < visible of one KV head, p read from weights[n..]; returns the new n. */
+function accumulateRows(weights: Float32Array, n: number, v: Float32Array, width: number, kvOff: number, headDim: number,
+  visible: number, acc: Float32Array): number {
+  for (let j = 0; j < visible; j++) {
+    const p = weights[n++]!;
+    const vBase = j * width + kvOff;
+    for (let d = 0; d < headDim; d++) acc[d] += p * v[vBase + d]!;
+  }
+  return n;
 }
 
 function act(a: Act): CpuAct {
