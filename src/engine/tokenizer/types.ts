@@ -23,6 +23,14 @@ export interface Tokenizer {
   /** Token text as stored in the vocabulary, for display. */
   tokenText(id: number): string;
   isSpecial(id: number): boolean;
+  /**
+   * SentencePiece rule: decode drops one leading space from the first text piece at the start and
+   * after each special token, because encode added it there (add_space_prefix). Absent means false.
+   * Optional so that other Tokenizer implementations stay valid; the stream decoder reads it.
+   */
+  readonly stripsLeadingSpace?: boolean;
+  /** The unknown-token id, if any. Optional (added for the decoders: <unk> is special but is not a text boundary). */
+  readonly unk?: number;
 }
 
 /** Streaming decode: push ids one by one, get text that never splits a UTF-8 character. */

@@ -1,0 +1,163 @@
+import { FormatError, UnsupportedError } from '../errors';
+import { ByteLevelBpeEncoder } from './bpeEncoder';
+import { byteLevelToBytes } from './byteLevel';
+import { preTokenizerRegex, SUPPORTED_PRE_TOKENIZERS } from './preTokenizers';
+import { SpecialTokenMatcher, type SpecialTokenEntry } from './specialTokens';
+import { SpmEncoder } from './spmEncoder';
+import type { Tokenizer } from './types';
+import { utf8Encode } from './utf8';
+import { VocabTokenizer } from './vocabTokenizer';
+
+/** GGUF `tokenizer.ggml.token_type` values (llama.cpp's llama_token_type). */
+const enum TokenType {
+  Normal = 1,
+  Unknown = 2,
+  Control = 3,
+  UserDefined = 4,
+  Unused = 5,
+  Byte = 6,
+}
+
+/** End-of-turn tokens of common chat models; they stop generation when present as special tokens. */
+const WELL_KNOWN_END_TOKENS = ['<|eot_id|>', '<|eom_id|>', '<|im_end|>', '<|endoftext|>', '<|end_of_text|>', '<end_of_turn>', '<|end|>'];
+
+const SPM_SPACE = '\u2581';
+
+/**
+ * Builds the tokenizer stored in a GGUF file's metadata (`tokenizer.ggml.*`), following llama.cpp:
+ * `llama` = SentencePiece BPE with scores, `gpt2` = byte-level BPE with merges and a named
+ * pre-tokenizer. `file` is only used to name the file in errors.
+ */
+export function tokenizerFromGguf(metadata: Record<string, unknown>, file: string): Tokenizer {
+  const model = metadata['tokenizer.ggml.model'];
+  if (typeof model !== 'string') throw new UnsupportedError('has no tokenizer (tokenizer.ggml.model is missing)', file);
+  if (model !== 'llama' && model !== 'gpt2') {
+    throw new UnsupportedError(`tokenizer model "${model}" is not supported (supported: llama, gpt2)`, file);
+  }
+  const tokens = stringArray(metadata, 'tokenizer.ggml.tokens', file);
+  const types = optionalNumberArray(metadata, 'tokenizer.ggml.token_type', tokens.length, file);
+  const typeOf = (id: number): number => (types ? types[id]! : TokenType.Normal);
+
+  const tokenToId = new Map<string, number>();
+  tokens.forEach((t, id) => tokenToId.set(t, id));
+
+  const special = new Set<number>();
+  const entries: SpecialTokenEntry[] = [];
+  for (let id = 0; id < tokens.length; id++) {
+    const type = typeOf(id);
+    if (type === TokenType.Control || type === TokenType.Unknown) {
+      special.add(id);
+      entries.push({ text: tokens[id]!, id, always: false });
+    } else if (type === TokenType.UserDefined) {
+      entries.push({ text: tokens[id]!, id, always: true });
+    }
+  }
+
+  const bos = optionalId(metadata, 'tokenizer.ggml.bos_token_id', tokens.length);
+  // llama.cpp's SentencePiece default: <unk> is id 0 when the file does not say.
+  const unk = optionalId(metadata, 'tokenizer.ggml.unknown_token_id', tokens.length) ?? (model === 'llama' && tokens.length > 0 ? 0 : undefined);
+  const eos = new Set<number>();
+  for (const key of ['tokenizer.ggml.eos_token_id', 'tokenizer.ggml.eot_token_id', 'tokenizer.ggml.eom_token_id']) {
+    const id = optionalId(metadata, key, tokens.length);
+    if (id !== undefined) eos.add(id);
+  }
+  for (const text of WELL_KNOWN_END_TOKENS) {
+    const id = tokenToId.get(text);
+    if (id !== undefined && (typeOf(id) === TokenType.Control || typeOf(id) === TokenType.UserDefined)) eos.add(id);
+  }
+  const addBosKey = metadata['tokenizer.ggml.add_bos_token'];
+  const specials = new SpecialTokenMatcher(entries);
+
+  if (model === 'llama') {
+    const scores = optionalNumberArray(metadata, 'tokenizer.ggml.scores', tokens.length, file) ?? new Array<number>(tokens.length).fill(0);
+    const byteTokens = new Int32Array(256).fill(-1);
+    const bytes = tokens.map((text, id) => {
+      const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(text);
+      if (byte && (types === undefined || typeOf(id) === TokenType.Byte)) {
+        const b = parseInt(byte[1]!, 16);
+        if (byteTokens[b] === -1) byteTokens[b] = id;
+        return Uint8Array.of(b);
+      }
+      return utf8Encode(typeOf(id) === TokenType.Normal ? text.replaceAll(SPM_SPACE, ' ') : text);
+    });
+    const addSpacePrefix = metadata['tokenizer.ggml.add_space_prefix'] !== false;
+    const encoder = new SpmEncoder(tokenToId, scores, byteTokens, unk);
+    return new VocabTokenizer({
+      kind: 'llama-spm',
+      file,
+      tokens,
+      bytes,
+      special,
+      bos,
+      unk,
+      eos,
+      addBosByDefault: addBosKey !== false && bos !== undefined,
+      stripsLeadingSpace: addSpacePrefix,
+      specials,
+      encodeText(text, afterSpecial, out) {
+        const spaced = addSpacePrefix && afterSpecial ? ' ' + text : text;
+        encoder.encode(spaced.replaceAll(' ', SPM_SPACE), out);
+      },
+    });
+  }
+
+  const pre = typeof metadata['tokenizer.ggml.pre'] === 'string' ? (metadata['tokenizer.ggml.pre'] as string) : 'default';
+  const pattern = preTokenizerRegex(pre);
+  if (!pattern) {
+    throw new UnsupportedError(
+      `byte-level BPE pre-tokenizer "${pre}" (tokenizer.ggml.pre) is not supported (supported: ${SUPPORTED_PRE_TOKENIZERS.join(', ')})`,
+      file,
+    );
+  }
+  const merges = stringArray(metadata, 'tokenizer.ggml.merges', file);
+  const mergeRanks = new Map<string, number>();
+  merges.forEach((m, rank) => {
+    if (!mergeRanks.has(m)) mergeRanks.set(m, rank);
+  });
+  const bytes = tokens.map((text, id) => {
+    const type = typeOf(id);
+    if (type === TokenType.Normal || type === TokenType.Byte) return byteLevelToBytes(text) ?? utf8Encode(text);
+    return utf8Encode(text);
+  });
+  // llama.cpp sets ignore_merges for the Llama 3 pre-tokenizer (its tokenizer.json says so too).
+  const ignoreMerges = pre === 'llama-bpe' || pre === 'llama3' || pre === 'llama-v3';
+  const encoder = new ByteLevelBpeEncoder(tokenToId, mergeRanks, pattern, ignoreMerges, unk, file);
+  return new VocabTokenizer({
+    kind: 'gpt2-bpe',
+    file,
+    tokens,
+    bytes,
+    special,
+    bos,
+    eos,
+    addBosByDefault: addBosKey === true && bos !== undefined,
+    stripsLeadingSpace: false,
+    specials,
+    encodeText(text, _afterSpecial, out) {
+      encoder.encode(text, out);
+    },
+  });
+}
+
+function stringArray(metadata: Record<string, unknown>, key: string, file: string): string[] {
+  const v = metadata[key];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new FormatError(`${key} is missing or not a string array`, file);
+  return v as string[];
+}
+
+function optionalNumberArray(metadata: Record<string, unknown>, key: string, length: number, file: string): ArrayLike<number> | undefined {
+  const v = metadata[key];
+  if (v === undefined) return undefined;
+  const arr = v as ArrayLike<unknown>;
+  if (typeof arr !== 'object' || arr === null || typeof arr.length !== 'number') throw new FormatError(`${key} is not an array`, file);
+  if (arr.length !== length) throw new FormatError(`${key} has ${arr.length} entries but there are ${length} tokens`, file);
+  return Array.from(arr, Number);
+}
+
+/** A token id from metadata; absent, -1 or 0xFFFFFFFF ("none") and out-of-range values give undefined. */
+function optionalId(metadata: Record<string, unknown>, key: string, vocabSize: number): number | undefined {
+  const v = metadata[key];
+  if (typeof v !== 'number' && typeof v !== 'bigint') return undefined;
+  const id = Number(v);
+  return Number.isInteger(id) && id >= 0 && id < vocabSize ? id : undefined;
+}

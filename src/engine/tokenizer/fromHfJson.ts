@@ -1,0 +1,197 @@
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { EngineError, FormatError, UnsupportedError } from '../errors';
+import { byteLevelToBytes } from './byteLevel';
+import { PieceJoiner } from './pieceJoiner';
+import type { EncodeOptions, Tokenizer, TokenizerKind } from './types';
+import { utf8Decode, utf8Encode } from './utf8';
+
+interface AddedTokenJson {
+  id: number;
+  content: string;
+  special?: boolean;
+}
+
+interface TokenizerJson {
+  model: { type?: string; vocab?: Record<string, number> };
+  added_tokens?: AddedTokenJson[];
+  decoder?: unknown;
+  post_processor?: unknown;
+  [key: string]: unknown;
+}
+
+/** End-of-turn tokens of common chat models; they stop generation when present as special tokens. */
+const WELL_KNOWN_END_TOKENS = ['<|eot_id|>', '<|eom_id|>', '<|im_end|>', '<|endoftext|>', '<|end_of_text|>', '<end_of_turn>', '<|end|>'];
+
+/**
+ * Wraps a Hugging Face tokenizer.json (BPE models) in our Tokenizer interface. Encoding is done by
+ * @huggingface/tokenizers; decoding is ours (from per-token bytes) so that decode() and the stream
+ * decoder agree byte for byte. BOS comes from the post-processor template (or tokenizer_config's
+ * add_bos_token/bos_token); EOS from tokenizer_config's eos_token plus well-known end tokens.
+ * An EOS the post-processor would append is not added (prompts never end with EOS).
+ */
+export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unknown | undefined, file: string): Tokenizer {
+  const json = tokenizerJson as TokenizerJson;
+  if (typeof json !== 'object' || json === null || typeof json.model !== 'object' || json.model === null) {
+    throw new FormatError('is not a tokenizer.json (no "model" object)', file);
+  }
+  if (json.model.type !== 'BPE') {
+    throw new UnsupportedError(`tokenizer model type "${String(json.model.type)}" is not supported (supported: BPE)`, file);
+  }
+  const config = (typeof tokenizerConfig === 'object' && tokenizerConfig !== null ? tokenizerConfig : {}) as Record<string, unknown>;
+  const added = Array.isArray(json.added_tokens) ? json.added_tokens : [];
+  let withSpecial: HfTokenizer;
+  try {
+    withSpecial = new HfTokenizer({ ...json, added_tokens: added }, config);
+  } catch (e) {
+    throw new UnsupportedError(`cannot be loaded by @huggingface/tokenizers: ${(e as Error).message}`, file);
+  }
+  // Encoding with parseSpecial=false: the same tokenizer without the special added tokens, so their
+  // text is spelled out by the model like any other text.
+  let withoutSpecial: HfTokenizer | undefined;
+  const plainTokenizer = (): HfTokenizer =>
+    (withoutSpecial ??= new HfTokenizer({ ...json, added_tokens: added.filter((t) => !t.special) }, config));
+
+  const tokens: string[] = [];
+  for (const [text, id] of Object.entries(json.model.vocab ?? {})) tokens[id] = text;
+  for (const t of added) tokens[t.id] = t.content;
+  for (let i = 0; i < tokens.length; i++) tokens[i] ??= '';
+  const tokenToId = new Map<string, number>();
+  tokens.forEach((t, id) => tokenToId.set(t, id));
+  const special = new Set(added.filter((t) => t.special).map((t) => t.id));
+  const addedIds = new Set(added.map((t) => t.id));
+
+  const decoderTypes = componentTypes(json.decoder);
+  const byteLevel = decoderTypes.some((d) => d.type === 'ByteLevel');
+  const spmLike = decoderTypes.some((d) => d.type === 'ByteFallback' || d.type === 'Metaspace' || (d.type === 'Replace' && JSON.stringify(d).includes('\u2581')));
+  const stripsLeadingSpace = decoderTypes.some(
+    (d) => (d.type === 'Strip' && d['content'] === ' ' && Number(d['start']) >= 1) || (d.type === 'Metaspace' && d['prepend_scheme'] !== 'never' && d['add_prefix_space'] !== false),
+  );
+  const bytes = tokens.map((text, id) => {
+    if (addedIds.has(id)) return utf8Encode(text);
+    if (byteLevel) return byteLevelToBytes(text) ?? utf8Encode(text);
+    if (spmLike) {
+      const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(text);
+      return byte ? Uint8Array.of(parseInt(byte[1]!, 16)) : utf8Encode(text.replaceAll('\u2581', ' '));
+    }
+    return utf8Encode(text);
+  });
+
+  const idOf = (token: unknown): number | undefined => {
+    const text = typeof token === 'string' ? token : typeof token === 'object' && token !== null ? (token as { content?: unknown }).content : undefined;
+    return typeof text === 'string' ? tokenToId.get(text) : undefined;
+  };
+  const templateBos = bosFromPostProcessor(json.post_processor, tokenToId);
+  const bos = templateBos ?? idOf(config['bos_token']);
+  const addBosByDefault = bos !== undefined && (templateBos !== undefined || config['add_bos_token'] === true);
+  const eos = new Set<number>();
+  const configEos = idOf(config['eos_token']);
+  if (configEos !== undefined) eos.add(configEos);
+  for (const text of WELL_KNOWN_END_TOKENS) {
+    const id = tokenToId.get(text);
+    if (id !== undefined && special.has(id)) eos.add(id);
+  }
+
+  const unkToken = (json.model as { unk_token?: unknown }).unk_token;
+  const unk = typeof unkToken === 'string' ? tokenToId.get(unkToken) : undefined;
+  return new HfJsonTokenizer({
+    file,
+    tokens,
+    bytes,
+    special,
+    bos,
+    unk,
+    eos,
+    addBosByDefault,
+    stripsLeadingSpace,
+    encodeText: (text, parseSpecial) =>
+      (parseSpecial ? withSpecial : plainTokenizer()).encode(text, { add_special_tokens: false }).ids,
+  });
+}
+
+interface HfJsonParts {
+  readonly file: string;
+  readonly tokens: readonly string[];
+  readonly bytes: readonly Uint8Array[];
+  readonly special: ReadonlySet<number>;
+  readonly bos: number | undefined;
+  readonly unk: number | undefined;
+  readonly eos: ReadonlySet<number>;
+  readonly addBosByDefault: boolean;
+  readonly stripsLeadingSpace: boolean;
+  encodeText(text: string, parseSpecial: boolean): number[];
+}
+
+class HfJsonTokenizer implements Tokenizer {
+  readonly kind: TokenizerKind = 'hf-json';
+  readonly vocabSize: number;
+  readonly bos?: number;
+  readonly unk?: number;
+  readonly eos: ReadonlySet<number>;
+  readonly addBosByDefault: boolean;
+  readonly stripsLeadingSpace: boolean;
+
+  constructor(private readonly parts: HfJsonParts) {
+    this.vocabSize = parts.tokens.length;
+    if (parts.bos !== undefined) this.bos = parts.bos;
+    if (parts.unk !== undefined) this.unk = parts.unk;
+    this.eos = parts.eos;
+    this.addBosByDefault = parts.addBosByDefault;
+    this.stripsLeadingSpace = parts.stripsLeadingSpace;
+  }
+
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    const out: number[] = [];
+    if ((options.addBos ?? true) && this.addBosByDefault && this.bos !== undefined) out.push(this.bos);
+    if (text.length > 0) out.push(...this.parts.encodeText(text, options.parseSpecial ?? true));
+    return out;
+  }
+
+  decode(ids: readonly number[], options: { skipSpecial?: boolean } = {}): string {
+    const joiner = new PieceJoiner(this, options.skipSpecial ?? false);
+    const bytes: number[] = [];
+    for (const id of ids) for (const b of joiner.bytesFor(id)) bytes.push(b);
+    return utf8Decode(bytes);
+  }
+
+  tokenBytes(id: number): Uint8Array {
+    return this.parts.bytes[this.checkId(id)]!;
+  }
+
+  tokenText(id: number): string {
+    return this.parts.tokens[this.checkId(id)]!;
+  }
+
+  isSpecial(id: number): boolean {
+    return this.parts.special.has(id);
+  }
+
+  private checkId(id: number): number {
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+      throw new EngineError(`token id ${id} is outside the vocabulary (size ${this.vocabSize})`, this.parts.file);
+    }
+    return id;
+  }
+}
+
+type Component = { type?: string; [key: string]: unknown };
+
+/** A decoder/processor and, for Sequence, its members, flattened. */
+function componentTypes(node: unknown): Component[] {
+  if (typeof node !== 'object' || node === null) return [];
+  const c = node as Component;
+  const children = (c['decoders'] ?? c['processors'] ?? c['pretokenizers'] ?? c['normalizers']) as unknown;
+  return [c, ...(Array.isArray(children) ? children.flatMap(componentTypes) : [])];
+}
+
+/** BOS id when the post-processor template starts with a special token (Llama, story_hf). */
+function bosFromPostProcessor(node: unknown, tokenToId: ReadonlyMap<string, number>): number | undefined {
+  for (const c of componentTypes(node)) {
+    if (c.type !== 'TemplateProcessing' || !Array.isArray(c['single'])) continue;
+    const first = (c['single'] as Array<{ SpecialToken?: { id?: string } }>)[0];
+    const name = first?.SpecialToken?.id;
+    if (typeof name !== 'string') return undefined;
+    const specialTokens = c['special_tokens'] as Record<string, { ids?: number[] }> | undefined;
+    return specialTokens?.[name]?.ids?.[0] ?? tokenToId.get(name);
+  }
+  return undefined;
+}

@@ -1,0 +1,85 @@
+import { BigramQueue } from './bigramQueue';
+import { utf8Encode } from './utf8';
+
+/**
+ * SentencePiece BPE as llama.cpp runs it for `tokenizer.ggml.model = llama` (llm_tokenizer_spm):
+ * start from single characters and repeatedly merge the adjacent pair whose concatenation is a
+ * vocabulary token with the highest score; characters no token covers fall back to `<0xNN>` bytes.
+ * The caller has already replaced spaces with U+2581 and added the leading space where due.
+ */
+export class SpmEncoder {
+  constructor(
+    private readonly tokenToId: ReadonlyMap<string, number>,
+    private readonly scores: ArrayLike<number>,
+    /** id of `<0xNN>` for each byte, or -1 where the vocabulary has none. */
+    private readonly byteTokens: Int32Array,
+    private readonly unkId: number | undefined,
+  ) {}
+
+  encode(text: string, out: number[]): void {
+    if (text.length === 0) return;
+    // Symbols are code points, kept as [start, end) ranges into `text` in a doubly linked list.
+    const starts: number[] = [];
+    for (let i = 0; i < text.length; ) {
+      starts.push(i);
+      i += text.codePointAt(i)! > 0xffff ? 2 : 1;
+    }
+    const n = starts.length;
+    const start = Int32Array.from(starts);
+    const len = new Int32Array(n);
+    for (let i = 0; i < n; i++) len[i] = (i + 1 < n ? start[i + 1]! : text.length) - start[i]!;
+    const prev = new Int32Array(n);
+    const next = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      prev[i] = i - 1;
+      next[i] = i + 1 < n ? i + 1 : -1;
+    }
+
+    const queue = new BigramQueue();
+    const tryAdd = (left: number, right: number): void => {
+      if (left < 0 || right < 0) return;
+      const id = this.tokenToId.get(text.substr(start[left]!, len[left]! + len[right]!));
+      if (id === undefined) return;
+      queue.push({ left, right, key: -this.scores[id]!, size: len[left]! + len[right]! });
+    };
+    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
+
+    for (let b = queue.pop(); b; b = queue.pop()) {
+      const { left, right } = b;
+      if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== b.size) continue;
+      len[left] += len[right]!;
+      len[right] = 0;
+      next[left] = next[right]!;
+      if (next[right]! >= 0) prev[next[right]!] = left;
+      tryAdd(prev[left]!, left);
+      tryAdd(left, next[left]!);
+    }
+
+    for (let i = 0; i >= 0; i = next[i]!) {
+      const piece = text.substr(start[i]!, len[i]!);
+      const id = this.tokenToId.get(piece);
+      if (id !== undefined) {
+        out.push(id);
+        continue;
+      }
+      // Only single characters can be left without a token (merges always form tokens).
+      this.byteFallback(piece, out);
+    }
+  }
+
+  private byteFallback(piece: string, out: number[]): void {
+    const bytes = utf8Encode(piece);
+    const ids: number[] = [];
+    for (const b of bytes) {
+      const id = this.byteTokens[b]!;
+      if (id < 0) {
+        // No byte tokens (e.g. a vocabulary converted without them): one <unk> for the character,
+        // as Hugging Face's fuse_unk does, rather than one per byte.
+        if (this.unkId !== undefined) out.push(this.unkId);
+        return;
+      }
+      ids.push(id);
+    }
+    out.push(...ids);
+  }
+}
