@@ -1,0 +1,96 @@
+// Star Attention phase 2 across hosts: the query host merges every host's partial attention by
+// log-sum-exp, which is exact, so splitting the same blocks over 1, 2 or 4 hosts, or streaming
+// them through in waves when they exceed the memory budget, must give the same logits (to f32
+// rounding) and the same greedy ids; and the attention shares per block must not depend on which
+// path (local context or remote host) reported them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openModel } from '../src/node/openModel';
+import { createLocalHosts } from '../src/node/star/localHosts';
+import { encodeContext } from '../src/engine/star/context';
+import { fixedLayout, type StarLayout } from '../src/engine/star/layout';
+import { StarQuery } from '../src/engine/star/query';
+import { shiftBlockKv } from '../src/engine/star/shift';
+import { AttentionMass } from '../src/engine/star/sources';
+import type { LoadedModel } from '../src/engine/model/types';
+import { modelPath, readGolden } from './support/paths';
+
+const ids = readGolden<{ star_vs_global_case: { token_ids: number[] } }>('stories260K.golden.json').star_vs_global_case.token_ids;
+// 384 context tokens in blocks of 64 (anchor + 5 blocks), a 24-token query, 12 generated tokens.
+const layout: StarLayout = fixedLayout(ids.slice(0, 408), 384, 64);
+
+interface Run {
+  logits: Float32Array;
+  generated: number[];
+  shares: Map<number, number>;
+  residency: string;
+  waves: number;
+}
+
+async function runStar(model: LoadedModel, hosts: number, memoryBudgetBytes?: number): Promise<Run> {
+  const local = await createLocalHosts(model, { backend: 'cpu', hosts, memoryBudgetBytes });
+  try {
+    const c = local.query.config;
+    await encodeContext({
+      modelIdentity: model.identity, anchor: layout.anchor, blocks: layout.blocks, hosts: local.hosts,
+      kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
+      shift: (kv, s) => shiftBlockKv(local.query.backend, kv, s, c.headDim, c.rope),
+    });
+    const query = new StarQuery(local.query, { contextLength: layout.contextLength, hosts: local.hosts, colocated: local.hosts[0], capacity: 64 });
+    const mass = new AttentionMass();
+    const logits = await local.query.backend.readAct((await query.forward(layout.query, 'all', undefined, mass))!);
+    const last = logits.subarray(logits.length - c.vocabSize);
+    let next = 0;
+    for (let i = 1; i < last.length; i++) if (last[i]! > last[next]!) next = i;
+    const rest = await decodeFrom(query, next, 12);
+    query.dispose();
+    return { logits, generated: [next, ...rest], shares: mass.shares(), residency: await local.hosts[0]!.residency(), waves: local.hosts[0]!.stats.wavesPerLayer };
+  } finally {
+    await local.dispose();
+  }
+}
+
+async function decodeFrom(query: StarQuery, first: number, count: number): Promise<number[]> {
+  const out: number[] = [];
+  let id = first;
+  for (let i = 0; i < count; i++) {
+    const logits = (await query.forward([id], 'last'))!;
+    id = (await query.transformer.backend.argmax(logits))[0]!;
+    out.push(id);
+  }
+  return out;
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+test('1, 2 and 4 hosts and waves give the single-host answer', async () => {
+  const model = await openModel(modelPath('stories260K.gguf'));
+  const single = await runStar(model, 1);
+  assert.equal(single.residency, 'resident');
+  const total = [...single.shares.values()].reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(total - 1) < 1e-9, `shares sum to ${total}`);
+  assert.equal(single.shares.size, layout.blocks.length);
+
+  for (const hosts of [2, 4]) {
+    const r = await runStar(model, hosts);
+    assert.ok(maxDiff(r.logits, single.logits) <= 1e-5, `${hosts} hosts: logits differ by ${maxDiff(r.logits, single.logits)}`);
+    assert.deepEqual(r.generated, single.generated, `${hosts} hosts: generated ids`);
+    for (const [b, s] of single.shares) assert.ok(Math.abs(r.shares.get(b)! - s) < 1e-5, `${hosts} hosts: share of block ${b}`);
+  }
+
+  // A budget of 100 tokens' K+V of one layer (f32): far below the 384 tokens x 5 layers held, and
+  // waves of one layer take one 64-token block each (two would be 128 > 100).
+  const layerTokenBytes = 2 * 4 * model.config.nKvHeads * model.config.headDim;
+  const waved = await runStar(model, 1, 100 * layerTokenBytes);
+  assert.equal(waved.residency, 'waves');
+  assert.ok(waved.waves >= 3, `expected several waves per layer, got ${waved.waves}`);
+  assert.ok(maxDiff(waved.logits, single.logits) <= 1e-5, `waves: logits differ by ${maxDiff(waved.logits, single.logits)}`);
+  assert.deepEqual(waved.generated, single.generated, 'waves: generated ids');
+  // Resident shares came from the local forward's per-source lse, waved ones from the host's per-block attend.
+  for (const [b, s] of single.shares) assert.ok(Math.abs(waved.shares.get(b)! - s) < 1e-5, `waves: share of block ${b}`);
+});
