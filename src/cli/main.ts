@@ -5,7 +5,9 @@ import { formatError } from './output';
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const commands: Record<string, Command> = {
-  // generate: { summary: 'generate text from a prompt', load: () => import('./commands/generate') },
+  info: { summary: 'show what the engine reads from a model (config, tensor types, tokenizer)', load: () => import('./commands/info') },
+  quantize: { summary: 'rewrite a GGUF model with its weight matrices in another type', load: () => import('./commands/quantize') },
+  generate: { summary: 'generate text from a prompt', load: () => import('./commands/generate') },
 };
 
 async function main(argv: string[]): Promise<number> {

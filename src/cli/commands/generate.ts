@@ -1,0 +1,116 @@
+// star-ask generate: text (or raw ids) in, generated ids and text out, with prefill/decode speed.
+import { parseArgs } from 'node:util';
+import { EngineError } from '../../engine/errors';
+import { generateText } from '../../engine/runtime/generateText';
+import { Transformer } from '../../engine/runtime/transformer';
+import { createBackend, isBackendKind } from '../../node/createBackend';
+import { openModel } from '../../node/openModel';
+import { printJson } from '../output';
+
+const USAGE = `usage: star-ask generate --model <file.gguf|hf-folder> (--prompt <text> | --prompt-ids <1,2,3>)
+  [--max-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--backend webgpu|cpu] [--json]`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      'prompt-ids': { type: 'string' },
+      'max-tokens': { type: 'string', default: '64' },
+      temperature: { type: 'string', default: '0' },
+      'top-p': { type: 'string', default: '1' },
+      seed: { type: 'string', default: '0' },
+      backend: { type: 'string', default: 'webgpu' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (!values.model || (values.prompt === undefined) === (values['prompt-ids'] === undefined)) {
+    process.stderr.write(`star-ask generate: give --model and exactly one of --prompt, --prompt-ids\n${USAGE}\n`);
+    return 2;
+  }
+  const backendKind = values.backend!;
+  if (!isBackendKind(backendKind)) throw new EngineError(`--backend must be cpu or webgpu, not "${backendKind}"`);
+  const maxTokens = intOption('--max-tokens', values['max-tokens']!, 0);
+  const temperature = numberOption('--temperature', values.temperature!);
+  const topP = numberOption('--top-p', values['top-p']!);
+  const seed = intOption('--seed', values.seed!, 0);
+  if (topP <= 0 || topP > 1) throw new EngineError(`--top-p must be in (0, 1], not ${topP}`);
+
+  const model = await openModel(values.model);
+  const tokenizer = model.tokenizer;
+  const promptIds = values['prompt-ids'] !== undefined ? parseIds(values['prompt-ids'], tokenizer.vocabSize) : tokenizer.encode(values.prompt!);
+  const backend = await createBackend(backendKind);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const transformer = await Transformer.create(model, backend);
+    const ids: number[] = [];
+    let prefillMs = 0;
+    let firstTokenAt = 0;
+    let lastTokenAt = 0;
+    const stream = generateText(transformer, tokenizer, promptIds, {
+      maxTokens, temperature, topP, seed, signal: controller.signal, onPrefill: (ms) => { prefillMs = ms; },
+    });
+    let text = '';
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) {
+        text += next.value.tail;
+        if (!values.json) process.stdout.write(next.value.tail + '\n');
+        break;
+      }
+      lastTokenAt = performance.now();
+      if (ids.length === 0) firstTokenAt = lastTokenAt;
+      ids.push(next.value.id);
+      text += next.value.text;
+      if (!values.json) process.stdout.write(next.value.text);
+    }
+    const decodeSec = (lastTokenAt - firstTokenAt) / 1000;
+    const stats = {
+      prefillTokensPerSec: prefillMs > 0 ? round(promptIds.length / (prefillMs / 1000)) : null,
+      // Each id after the first costs one decode forward.
+      decodeTokensPerSec: ids.length > 1 && decodeSec > 0 ? round((ids.length - 1) / decodeSec) : null,
+      device: backend.deviceName,
+      promptTokens: promptIds.length,
+      generatedTokens: ids.length,
+    };
+    if (values.json) printJson({ ids, text, stats });
+    else process.stderr.write(`[${stats.promptTokens} prompt tokens, ${stats.generatedTokens} generated; prefill ${stats.prefillTokensPerSec} tok/s, decode ${stats.decodeTokensPerSec} tok/s on ${stats.device}]\n`);
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    backend.destroy();
+    // A model read from one file holds its handle open; release it (folders close on exit).
+    await (model.source as { close?: () => Promise<void> }).close?.();
+  }
+}
+
+function parseIds(list: string, vocabSize: number): number[] {
+  const ids = list.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+  const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize);
+  if (ids.length === 0 || bad !== undefined) {
+    throw new EngineError(`--prompt-ids must be a comma list of token ids in [0, ${vocabSize})${bad !== undefined ? `; got ${bad}` : ''}`);
+  }
+  return ids;
+}
+
+function numberOption(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new EngineError(`${name} must be a non-negative number, not "${value}"`);
+  return n;
+}
+
+function intOption(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new EngineError(`${name} must be an integer >= ${min}, not "${value}"`);
+  return n;
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;

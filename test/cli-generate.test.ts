@@ -1,0 +1,39 @@
+// `star-ask generate` end to end: the built CLI, a real model file, ids against the float64 golden.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { modelPath, readGolden, repoRoot } from './support/paths';
+
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [resolve(repoRoot, 'dist/cli.mjs'), 'generate', ...args], { encoding: 'utf8', cwd: repoRoot });
+
+test('generate --prompt-ids 1 --json on cpu reproduces the stories260K greedy golden', () => {
+  const golden = readGolden<{ greedy_from_bos_ids: number[]; greedy_text: string }>('stories260K.golden.json');
+  const r = cli(['--model', modelPath('stories260K.gguf'), '--prompt-ids', '1', '--max-tokens', '64',
+    '--temperature', '0', '--backend', 'cpu', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { ids: number[]; text: string; stats: Record<string, unknown> };
+  assert.deepEqual(out.ids, golden.greedy_from_bos_ids.slice(1));
+  assert.match(out.text, /^Once upon a time, there was a little girl named Lily\./);
+  assert.equal(out.stats.promptTokens, 1);
+  assert.equal(out.stats.generatedTokens, 64);
+  assert.equal(out.stats.device, 'cpu (js f32)');
+  assert.ok(typeof out.stats.decodeTokensPerSec === 'number' && out.stats.decodeTokensPerSec > 0);
+});
+
+test('generate --prompt tokenizes with BOS and streams the same text as --json', () => {
+  const args = ['--model', modelPath('stories260K.gguf'), '--prompt', 'Once upon a time', '--max-tokens', '12', '--backend', 'cpu'];
+  const streamed = cli(args);
+  assert.equal(streamed.status, 0, streamed.stderr);
+  const json = cli([...args, '--json']);
+  const out = JSON.parse(json.stdout) as { text: string; stats: { promptTokens: number } };
+  assert.equal(streamed.stdout, out.text + '\n');
+  assert.equal(out.stats.promptTokens, 5); // <s> ▁Once ▁upon ▁a ▁time
+});
+
+test('generate rejects a bad --prompt-ids list with a message naming the option', () => {
+  const r = cli(['--model', modelPath('stories260K.gguf'), '--prompt-ids', '1,x', '--backend', 'cpu']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--prompt-ids/);
+});
