@@ -160,20 +160,31 @@ export class CpuBackend implements Backend {
         o[(r + 3) * outDim + j] = s3 + bj;
       }
     }
+    // Remaining rows (decode's single row): four weight rows per pass share each x load.
     for (; r < n; r++) {
       const xBase = r * inDim;
-      for (let j = 0; j < outDim; j++) {
-        const wBase = j * inDim;
+      const oBase = r * outDim;
+      let j = 0;
+      for (; j + 4 <= outDim; j += 4) {
+        const w0 = j * inDim, w1 = w0 + inDim, w2 = w1 + inDim, w3 = w2 + inDim;
         let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        let i = 0;
-        for (; i + 4 <= inDim; i += 4) {
-          s0 += xs[xBase + i]! * ws[wBase + i]!;
-          s1 += xs[xBase + i + 1]! * ws[wBase + i + 1]!;
-          s2 += xs[xBase + i + 2]! * ws[wBase + i + 2]!;
-          s3 += xs[xBase + i + 3]! * ws[wBase + i + 3]!;
+        for (let i = 0; i < inDim; i++) {
+          const xv = xs[xBase + i]!;
+          s0 += xv * ws[w0 + i]!;
+          s1 += xv * ws[w1 + i]!;
+          s2 += xv * ws[w2 + i]!;
+          s3 += xv * ws[w3 + i]!;
         }
-        for (; i < inDim; i++) s0 += xs[xBase + i]! * ws[wBase + i]!;
-        o[r * outDim + j] = s0 + s1 + (s2 + s3) + (b ? b[j]! : 0);
+        o[oBase + j] = s0 + (b ? b[j]! : 0);
+        o[oBase + j + 1] = s1 + (b ? b[j + 1]! : 0);
+        o[oBase + j + 2] = s2 + (b ? b[j + 2]! : 0);
+        o[oBase + j + 3] = s3 + (b ? b[j + 3]! : 0);
+      }
+      for (; j < outDim; j++) {
+        const wBase = j * inDim;
+        let s0 = 0;
+        for (let i = 0; i < inDim; i++) s0 += xs[xBase + i]! * ws[wBase + i]!;
+        o[oBase + j] = s0 + (b ? b[j]! : 0);
       }
     }
   }
