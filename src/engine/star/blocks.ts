@@ -1,0 +1,194 @@
+// Packs repository files into Star Attention context blocks of at most `chunkSize` tokens.
+//
+// What a block holds: one or more "pieces"; a piece is a header line naming the file, then whole lines of it:
+//   ==> src/a.ts <==                 (a whole file, or the first piece of a split one)
+//   ==> src/a.ts (continued) <==     (later pieces of a file too long for one block)
+// (the `head`/`tail` multi-file format: neutral across languages and common in training text). A piece's ids are
+// encode(header) followed by encode(its lines), each encoded alone (no BOS, special-token text NOT parsed: file
+// content is data); a block's ids are its pieces' ids concatenated, so they depend only on the files in it.
+//
+// How files are grouped (the trade-off): blocks are the unit of KV caching, so an edit should change few blocks.
+// Plain greedy packing would let one file's growth shift every later file into another block. Instead group
+// boundaries are content-defined, like rsync/CDC chunking: after adding a file of n tokens, the group is closed
+// when hash(path) < n / boundaryTokens (so groups hold about `boundaryTokens` tokens on average), or earlier when
+// the next file does not fit. A boundary file closes its group in every layout, so the effect of an edit stops at
+// the first boundary file at or after the edited one: the blocks that change are the edited file's own block(s)
+// and, only when the edit changes which files fit, the few blocks up to that boundary. The price is fill: blocks
+// average about half of `chunkSize` by default rather than nearly full. `boundaryTokens: 0` gives one file per
+// group (perfect locality, smallest blocks).
+// A file longer than a block gets blocks of its own, split at line boundaries chosen the same content-defined way
+// (a hash of the last three lines), so an edit near the top does not shift every later piece of a long file; a
+// single line longer than a block is split at token boundaries as a last resort. Continuation headers carry no
+// line numbers for the same reason (spans keep them). Empty files get no piece (the overview lists them).
+import { EngineError } from '../errors';
+import type { Tokenizer } from '../tokenizer/types';
+
+/** What packing needs of a file: its display path (posix) and text. RepoFile fits. */
+export interface BlockSource {
+  readonly path: string;
+  readonly text: string;
+}
+
+/** Lines [startLine, endLine] of one file (1-based, inclusive) inside a block. */
+export interface BlockSpan {
+  readonly path: string;
+  readonly startLine: number;
+  readonly endLine: number;
+}
+
+export interface FileBlock {
+  /** Position among the file blocks (0-based; the anchor is not a file block). */
+  readonly index: number;
+  readonly ids: readonly number[];
+  readonly spans: readonly BlockSpan[];
+}
+
+export interface PackOptions {
+  readonly chunkSize: number;
+  /** Average tokens between content-defined group boundaries (default chunkSize / 2; 0: one file per group). */
+  readonly boundaryTokens?: number;
+}
+
+export interface PackedBlocks {
+  readonly blocks: readonly FileBlock[];
+  /** Indices (into `blocks`) of the blocks holding any line of `path`, ascending; [] for unknown or empty files. */
+  blocksFor(path: string): number[];
+}
+
+interface Piece extends BlockSpan {
+  readonly ids: readonly number[];
+}
+
+/** A token sequence rarely covers more characters than this; longer texts are split without trying them whole. */
+const MAX_CHARS_PER_TOKEN = 32;
+/** Lines hashed together to decide a piece boundary inside a long file. */
+const LINE_WINDOW = 3;
+
+export function headerLine(path: string, continued: boolean): string {
+  return continued ? `==> ${path} (continued) <==\n` : `==> ${path} <==\n`;
+}
+
+export function packBlocks(files: readonly BlockSource[], tokenizer: Tokenizer, opts: PackOptions): PackedBlocks {
+  const chunkSize = opts.chunkSize;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new EngineError(`chunk size must be a positive integer (got ${chunkSize})`);
+  const boundaryTokens = opts.boundaryTokens ?? chunkSize / 2;
+  const encode = (text: string) => tokenizer.encode(text, { addBos: false, parseSpecial: false });
+
+  const blocks: FileBlock[] = [];
+  const byPath = new Map<string, number[]>();
+  let group: Piece[] = [];
+  let groupTokens = 0;
+  const emit = (pieces: Piece[]) => {
+    if (!pieces.length) return;
+    const index = blocks.length;
+    const ids: number[] = [];
+    for (const p of pieces) {
+      for (const id of p.ids) ids.push(id);
+      const list = byPath.get(p.path) ?? [];
+      if (list[list.length - 1] !== index) list.push(index);
+      byPath.set(p.path, list);
+    }
+    blocks.push({ index, ids, spans: pieces.map(({ path, startLine, endLine }) => ({ path, startLine, endLine })) });
+  };
+  const closeGroup = () => {
+    emit(group);
+    group = [];
+    groupTokens = 0;
+  };
+
+  for (const file of files) {
+    const pieces = filePieces(file, encode, chunkSize, boundaryTokens);
+    if (pieces.length === 0) continue;
+    if (pieces.length > 1) {
+      // A split file never shares a block: its pieces depend on it alone.
+      closeGroup();
+      for (const p of pieces) emit([p]);
+      continue;
+    }
+    const piece = pieces[0]!;
+    if (groupTokens + piece.ids.length > chunkSize) closeGroup();
+    group.push(piece);
+    groupTokens += piece.ids.length;
+    if (isBoundary(file.path, piece.ids.length, boundaryTokens)) closeGroup();
+  }
+  closeGroup();
+  return { blocks, blocksFor: (path) => [...(byPath.get(path) ?? [])] };
+}
+
+/** Lines of a text: '\n' separated, CRLF read as LF, a final newline does not start another line. */
+export function splitLines(text: string): string[] {
+  if (text === '') return [];
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSize: number, boundaryTokens: number): Piece[] {
+  const lines = splitLines(file.text);
+  if (lines.length === 0) return [];
+  const body = (from: number, to: number) => lines.slice(from, to).join('\n') + '\n';
+  // Header and body are encoded apart, so every piece starts with its header's exact ids whatever follows.
+  const headerIds = [encode(headerLine(file.path, false)), encode(headerLine(file.path, true))] as const;
+  if (file.text.length <= chunkSize * MAX_CHARS_PER_TOKEN) {
+    const ids = encode(body(0, lines.length));
+    if (headerIds[0].length + ids.length <= chunkSize) {
+      return [{ path: file.path, startLine: 1, endLine: lines.length, ids: [...headerIds[0], ...ids] }];
+    }
+  }
+  // Too long for one block: pieces of whole lines, boundaries chosen by content.
+  for (const h of headerIds) {
+    if (h.length >= chunkSize) throw new EngineError(`chunk size ${chunkSize} cannot hold even the header line of this file`, file.path);
+  }
+  const lineTokens = lines.map((l) => encode(l + '\n').length); // estimates: a line's cost inside a piece differs slightly
+  const pieces: Piece[] = [];
+  let i = 0;
+  while (i < lines.length) {
+    const header = headerIds[i > 0 ? 1 : 0];
+    let j = i;
+    let sum = header.length;
+    while (j < lines.length && sum + lineTokens[j]! <= chunkSize) {
+      sum += lineTokens[j]!;
+      j++;
+      if (isLineBoundary(lines, j - 1, lineTokens[j - 1]!, boundaryTokens)) break;
+    }
+    let ids = j > i ? encode(body(i, j)) : [];
+    while (header.length + ids.length > chunkSize && j > i + 1) ids = encode(body(i, --j)); // the estimate was short
+    if (j === i || header.length + ids.length > chunkSize) {
+      // One line longer than a block: cut its tokens, each part under its own header.
+      const lineIds = encode(lines[i]! + '\n');
+      for (let at = 0; at < lineIds.length; ) {
+        const h = headerIds[at === 0 && i === 0 ? 0 : 1];
+        const part = lineIds.slice(at, at + chunkSize - h.length);
+        pieces.push({ path: file.path, startLine: i + 1, endLine: i + 1, ids: [...h, ...part] });
+        at += part.length;
+      }
+      i++;
+      continue;
+    }
+    pieces.push({ path: file.path, startLine: i + 1, endLine: j, ids: [...header, ...ids] });
+    i = j;
+  }
+  return pieces;
+}
+
+/** Content-defined group boundary after a file: probability tokens / boundaryTokens, decided by its path alone. */
+function isBoundary(path: string, tokens: number, boundaryTokens: number): boolean {
+  if (boundaryTokens <= 0) return true;
+  return fnv1a(path) / 2 ** 32 < tokens / boundaryTokens;
+}
+
+function isLineBoundary(lines: readonly string[], at: number, tokens: number, boundaryTokens: number): boolean {
+  if (boundaryTokens <= 0) return false;
+  const window = lines.slice(Math.max(0, at - LINE_WINDOW + 1), at + 1).join('\n');
+  return fnv1a(window) / 2 ** 32 < tokens / boundaryTokens;
+}
+
+/** 32-bit FNV-1a over UTF-16 code units: tiny, deterministic everywhere; not for security. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
