@@ -5,7 +5,10 @@ import { loadModel } from '../engine/model/loadModel';
 import { FormatError } from '../engine/errors';
 import { FileByteSource, openFileSet } from './fileByteSource';
 
-export async function openModel(path: string): Promise<LoadedModel> {
+/** A loaded model that holds open file handles until close(). */
+export type OpenedModel = LoadedModel & { close(): Promise<void> };
+
+export async function openModel(path: string): Promise<OpenedModel> {
   let info;
   try {
     info = await stat(path);
@@ -13,20 +16,12 @@ export async function openModel(path: string): Promise<LoadedModel> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new FormatError(code === 'ENOENT' ? 'no such file or folder' : `cannot open (${code ?? String(err)})`, path);
   }
-  if (info.isDirectory()) {
-    const folder = openFileSet(path);
-    try {
-      return await loadModel(folder);
-    } catch (err) {
-      await folder.close();
-      throw err;
-    }
-  }
-  const source = await FileByteSource.open(path);
+  const opened = info.isDirectory() ? openFileSet(path) : await FileByteSource.open(path);
   try {
-    return await loadModel(source);
+    const model = await loadModel(opened);
+    return Object.assign(model, { close: () => opened.close() });
   } catch (err) {
-    await source.close();
+    await opened.close();
     throw err;
   }
 }

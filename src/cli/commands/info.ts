@@ -15,6 +15,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const model = await openModel(values.model);
   const info = describe(model);
+  await model.close();
   if (values.json) printJson(info);
   else for (const [k, v] of Object.entries(info)) process.stdout.write(`${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
   return 0;

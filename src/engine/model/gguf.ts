@@ -144,7 +144,7 @@ const SCALAR_SIZE: Partial<Record<ValueType, number>> = {
 /** Parses the GGUF header of `source`. Rejects anything whose tensors the engine cannot read. */
 export async function parseGguf(source: ByteSource): Promise<GgufHeader> {
   const file = source.name;
-  const r = new HeaderReader(source, Math.min(source.size, 1 << 20));
+  const r = new HeaderReader(source, Math.min(source.size, 64 * 1024));
   if (source.size < 4) throw new FormatError(`not a GGUF file: only ${source.size} bytes`, file);
   const magic = await r.u32('magic');
   if (magic !== GGUF_MAGIC) {
