@@ -6,6 +6,7 @@ import { CpuBackend } from '../src/engine/backend/cpu/cpuBackend';
 import type { AttnSource } from '../src/engine/backend/types';
 import type { RopeParams, TensorInfo } from '../src/engine/model/types';
 import { createRandom } from '../src/engine/runtime/random';
+import { quantize } from '../src/engine/quant/quantize';
 
 const rand = createRandom(1234);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
@@ -204,3 +205,33 @@ test('sampleTopP draws from the nucleus in probability order', async () => {
   // A very low temperature concentrates everything on the argmax.
   assert.equal(await b.sampleTopP(logits, 1e-3, 1, 0.999), 3);
 });
+
+test('quantized matrices kept in stored bytes give exactly the values of dequantize-at-upload (matmul, embed)', async () => {
+  const kept = new CpuBackend({ keepQuantized: true });
+  const flat = new CpuBackend({ keepQuantized: false });
+  const [rows, cols] = [21, 256]; // 21: one full 16-row panel and a partial one
+  for (const type of ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const) {
+    const stored = quantize(type, randn(rows * cols));
+    const info: TensorInfo = { name: `w.${type}`, type, shape: [cols, rows], offset: 0, byteLength: stored.byteLength };
+    const results = await Promise.all([kept, flat].map(async (b) => {
+      const w = await b.uploadWeight(info, stored);
+      const outs: Float32Array[] = [];
+      for (const n of [1, 6]) {
+        const x = b.createAct(n, cols), out = b.createAct(n, rows);
+        b.writeAct(x, randnSeeded(n * cols, n));
+        b.matmul(x, w, out);
+        outs.push(await b.readAct(out));
+      }
+      const e = b.createAct(2, cols);
+      b.embed(w, Int32Array.of(20, 3), e);
+      outs.push(await b.readAct(e));
+      return outs;
+    }));
+    results[0]!.forEach((r, i) => assert.deepEqual(r, results[1]![i], `${type} result ${i}`));
+  }
+});
+
+function randnSeeded(n: number, seed: number): Float32Array {
+  const r = createRandom(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}

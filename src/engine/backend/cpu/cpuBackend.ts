@@ -1,6 +1,7 @@
 import { EngineError } from '../../errors';
 import type { RopeParams, TensorInfo } from '../../model/types';
 import { dequantize } from '../../quant/dequantize';
+import { bytesFor } from '../../quant/formats';
 import type { Act, AttnShape, AttnSource, Backend, KvTensor, Weight } from '../types';
 import { ropeInvFreq, rotateRow } from './rope';
 
@@ -8,8 +9,16 @@ import { ropeInvFreq, rotateRow } from './rope';
  * The CPU reference backend: plain f32 TypeScript, every op run at once. It is the oracle the
  * WebGPU kernels are tested against and the host of last resort, so it favours exactness and
  * readable loops, but keeps the loops tight (typed arrays, row-major, register-blocked matmul).
- * Weights are dequantized to f32 at upload.
+ * F32/F16/BF16 weights become f32 at upload; block-quantized matrices (Q8_0, Q4_0, Q4_K, Q6_K)
+ * stay in their stored bytes and are dequantized a panel of rows at a time inside matmul/embed,
+ * so a quantized model costs its file size in memory, not 4-8x more. The values used are the same
+ * either way (dequantize() is the only decoder), so the oracle stays exact.
  */
+
+const QUANTIZED: ReadonlySet<Weight['type']> = new Set(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K']);
+
+/** Weight rows handed to matmul this many at a time (a quantized panel is dequantized once per call). */
+const PANEL_ROWS = 16;
 
 class CpuWeight implements Weight {
   constructor(
@@ -17,8 +26,19 @@ class CpuWeight implements Weight {
     readonly type: Weight['type'],
     readonly rows: number,
     readonly cols: number,
-    readonly data: Float32Array, // [rows, cols], row-major f32
+    /** [rows, cols] row-major f32, or undefined when kept quantized. */
+    readonly data: Float32Array | undefined,
+    /** Stored bytes, rows of `rowBytes` each, when kept quantized. */
+    readonly stored: Uint8Array | undefined,
+    readonly rowBytes: number,
   ) {}
+
+  /** Rows [row, row + count) as f32: a view of `data`, or dequantized into `scratch`. */
+  panel(row: number, count: number, scratch: Float32Array): Float32Array {
+    if (this.data) return this.data.subarray(row * this.cols, (row + count) * this.cols);
+    const bytes = this.stored!.subarray(row * this.rowBytes, (row + count) * this.rowBytes);
+    return dequantize(this.type, bytes, count * this.cols, scratch).subarray(0, count * this.cols);
+  }
 }
 
 class CpuAct implements Act {
@@ -38,6 +58,8 @@ class CpuKv implements KvTensor {
 export interface CpuBackendOptions {
   /** Bytes of KV + activations to hold at most (default 2 GiB). */
   readonly memoryBudgetBytes?: number;
+  /** Keep block-quantized matrices in their stored bytes (default true); false dequantizes everything at upload. */
+  readonly keepQuantized?: boolean;
 }
 
 export class CpuBackend implements Backend {
@@ -46,21 +68,26 @@ export class CpuBackend implements Backend {
   readonly f16 = false;
   readonly memoryBudgetBytes: number;
   private readonly invFreqCache = new Map<string, Float64Array>();
+  private readonly keepQuantized: boolean;
   private scores = new Float32Array(256);
+  private panelScratch = new Float32Array(0);
 
   constructor(options: CpuBackendOptions = {}) {
     this.memoryBudgetBytes = options.memoryBudgetBytes ?? 2 * 1024 ** 3;
+    this.keepQuantized = options.keepQuantized ?? true;
   }
 
   async uploadWeight(info: TensorInfo, bytes: Uint8Array): Promise<Weight> {
     const cols = info.shape[0]!;
     const count = info.shape.reduce((a, b) => a * b, 1);
     const rows = count / cols;
-    const data = dequantize(info.type, bytes, count);
-    if (data.length !== count) {
-      throw new EngineError(`tensor ${info.name}: dequantized ${data.length} values, expected ${count}`);
+    const need = bytesFor(info.type, count);
+    if (bytes.byteLength < need) throw new EngineError(`tensor ${info.name}: ${bytes.byteLength} bytes, ${info.type} [${info.shape}] needs ${need}`);
+    if (this.keepQuantized && QUANTIZED.has(info.type) && rows > 1) {
+      // Copy: the caller's buffer may be a view of a larger read that should not stay alive.
+      return new CpuWeight(info.name, info.type, rows, cols, undefined, bytes.slice(0, need), need / rows);
     }
-    return new CpuWeight(info.name, info.type, rows, cols, data);
+    return new CpuWeight(info.name, info.type, rows, cols, dequantize(info.type, bytes, count), undefined, 0);
   }
 
   createAct(rows: number, cols: number): Act {
@@ -106,16 +133,17 @@ export class CpuBackend implements Backend {
   embed(table: Weight, ids: Int32Array, out: Act): void {
     const t = weight(table);
     const o = act(out);
+    const scratch = this.scratchFor(t.cols);
     for (let r = 0; r < ids.length; r++) {
       const id = ids[r]!;
       if (id < 0 || id >= t.rows) throw new RangeError(`embed: token id ${id} outside vocabulary of ${t.rows}`);
-      o.data.set(t.data.subarray(id * t.cols, (id + 1) * t.cols), r * o.cols);
+      o.data.set(t.panel(id, 1, scratch), r * o.cols);
     }
   }
 
   rmsNorm(x: Act, w: Weight, eps: number, out: Act): void {
     const xs = act(x).data;
-    const ws = weight(w).data;
+    const ws = vector(w);
     const o = act(out).data;
     const cols = x.cols;
     for (let r = 0; r < x.rows; r++) {
@@ -128,64 +156,19 @@ export class CpuBackend implements Backend {
   }
 
   matmul(x: Act, w: Weight, out: Act, bias?: Weight): void {
-    const xs = act(x).data;
     const W = weight(w);
-    const ws = W.data;
-    const o = act(out).data;
     const n = x.rows;
-    const inDim = x.cols;
-    const outDim = W.rows;
-    if (W.cols !== inDim || out.cols !== outDim || out.rows < n) {
-      throw new RangeError(`matmul ${W.name}: x [${n}, ${inDim}] · [${W.rows}, ${W.cols}]ᵀ into [${out.rows}, ${out.cols}]`);
+    if (W.cols !== x.cols || out.cols !== W.rows || out.rows < n) {
+      throw new RangeError(`matmul ${W.name}: x [${n}, ${x.cols}] · [${W.rows}, ${W.cols}]ᵀ into [${out.rows}, ${out.cols}]`);
     }
-    const b = bias ? weight(bias).data : undefined;
-    // Four rows of x share each pass over a weight row, so W streams from memory n/4 times.
-    let r = 0;
-    for (; r + 4 <= n; r += 4) {
-      const x0 = r * inDim, x1 = x0 + inDim, x2 = x1 + inDim, x3 = x2 + inDim;
-      for (let j = 0; j < outDim; j++) {
-        const wBase = j * inDim;
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (let i = 0; i < inDim; i++) {
-          const wv = ws[wBase + i]!;
-          s0 += xs[x0 + i]! * wv;
-          s1 += xs[x1 + i]! * wv;
-          s2 += xs[x2 + i]! * wv;
-          s3 += xs[x3 + i]! * wv;
-        }
-        const bj = b ? b[j]! : 0;
-        o[r * outDim + j] = s0 + bj;
-        o[(r + 1) * outDim + j] = s1 + bj;
-        o[(r + 2) * outDim + j] = s2 + bj;
-        o[(r + 3) * outDim + j] = s3 + bj;
-      }
-    }
-    // Remaining rows (decode's single row): four weight rows per pass share each x load.
-    for (; r < n; r++) {
-      const xBase = r * inDim;
-      const oBase = r * outDim;
-      let j = 0;
-      for (; j + 4 <= outDim; j += 4) {
-        const w0 = j * inDim, w1 = w0 + inDim, w2 = w1 + inDim, w3 = w2 + inDim;
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (let i = 0; i < inDim; i++) {
-          const xv = xs[xBase + i]!;
-          s0 += xv * ws[w0 + i]!;
-          s1 += xv * ws[w1 + i]!;
-          s2 += xv * ws[w2 + i]!;
-          s3 += xv * ws[w3 + i]!;
-        }
-        o[oBase + j] = s0 + (b ? b[j]! : 0);
-        o[oBase + j + 1] = s1 + (b ? b[j + 1]! : 0);
-        o[oBase + j + 2] = s2 + (b ? b[j + 2]! : 0);
-        o[oBase + j + 3] = s3 + (b ? b[j + 3]! : 0);
-      }
-      for (; j < outDim; j++) {
-        const wBase = j * inDim;
-        let s0 = 0;
-        for (let i = 0; i < inDim; i++) s0 += xs[xBase + i]! * ws[wBase + i]!;
-        o[oBase + j] = s0 + (b ? b[j]! : 0);
-      }
+    const xs = act(x).data;
+    const o = act(out).data;
+    const b = bias ? vector(bias) : undefined;
+    const scratch = this.scratchFor(PANEL_ROWS * W.cols);
+    // Panels of weight rows outermost: W is read (and dequantized) once; x stays in cache.
+    for (let j = 0; j < W.rows; j += PANEL_ROWS) {
+      const count = Math.min(PANEL_ROWS, W.rows - j);
+      matmulPanel(xs, n, W.cols, W.panel(j, count, scratch), count, o, W.rows, j, b);
     }
   }
 
@@ -385,6 +368,11 @@ export class CpuBackend implements Backend {
     this.invFreqCache.clear();
   }
 
+  private scratchFor(values: number): Float32Array {
+    if (this.panelScratch.length < values) this.panelScratch = new Float32Array(values);
+    return this.panelScratch;
+  }
+
   private invFreq(headDim: number, rope: RopeParams): Float64Array {
     const s = rope.scaling;
     const key = `${headDim}/${rope.theta}/${s ? `${s.factor}/${s.lowFreqFactor}/${s.highFreqFactor}/${s.originalContextLength}` : ''}`;
@@ -394,6 +382,62 @@ export class CpuBackend implements Backend {
       this.invFreqCache.set(key, inv);
     }
     return inv;
+  }
+}
+
+/**
+ * out[r, j0 + p] = x[r] · panel[p] (+ bias) for every row r < n and panel row p < count.
+ * Register-blocked: four x rows share each panel-row load; a lone row (decode) takes four panel
+ * rows per pass so they share each x load.
+ */
+function matmulPanel(xs: Float32Array, n: number, inDim: number, ws: Float32Array, count: number,
+  o: Float32Array, outDim: number, j0: number, b: Float32Array | undefined): void {
+  let r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const x0 = r * inDim, x1 = x0 + inDim, x2 = x1 + inDim, x3 = x2 + inDim;
+    for (let p = 0; p < count; p++) {
+      const wBase = p * inDim;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let i = 0; i < inDim; i++) {
+        const wv = ws[wBase + i]!;
+        s0 += xs[x0 + i]! * wv;
+        s1 += xs[x1 + i]! * wv;
+        s2 += xs[x2 + i]! * wv;
+        s3 += xs[x3 + i]! * wv;
+      }
+      const j = j0 + p;
+      const bj = b ? b[j]! : 0;
+      o[r * outDim + j] = s0 + bj;
+      o[(r + 1) * outDim + j] = s1 + bj;
+      o[(r + 2) * outDim + j] = s2 + bj;
+      o[(r + 3) * outDim + j] = s3 + bj;
+    }
+  }
+  for (; r < n; r++) {
+    const xBase = r * inDim;
+    const oBase = r * outDim + j0;
+    let p = 0;
+    for (; p + 4 <= count; p += 4) {
+      const w0 = p * inDim, w1 = w0 + inDim, w2 = w1 + inDim, w3 = w2 + inDim;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let i = 0; i < inDim; i++) {
+        const xv = xs[xBase + i]!;
+        s0 += xv * ws[w0 + i]!;
+        s1 += xv * ws[w1 + i]!;
+        s2 += xv * ws[w2 + i]!;
+        s3 += xv * ws[w3 + i]!;
+      }
+      o[oBase + p] = s0 + (b ? b[j0 + p]! : 0);
+      o[oBase + p + 1] = s1 + (b ? b[j0 + p + 1]! : 0);
+      o[oBase + p + 2] = s2 + (b ? b[j0 + p + 2]! : 0);
+      o[oBase + p + 3] = s3 + (b ? b[j0 + p + 3]! : 0);
+    }
+    for (; p < count; p++) {
+      const wBase = p * inDim;
+      let s0 = 0;
+      for (let i = 0; i < inDim; i++) s0 += xs[xBase + i]! * ws[wBase + i]!;
+      o[oBase + p] = s0 + (b ? b[j0 + p]! : 0);
+    }
   }
 }
 
@@ -432,6 +476,12 @@ function act(a: Act): CpuAct {
 function kv(k: KvTensor): CpuKv {
   if (!(k instanceof CpuKv)) throw new EngineError('CpuBackend was given a KV tensor from another backend');
   return k;
+}
+/** A norm weight or bias: always held as f32. */
+function vector(w: Weight): Float32Array {
+  const data = weight(w).data;
+  if (!data) throw new EngineError(`${w.name}: a quantized matrix was used as a vector`);
+  return data;
 }
 function weight(w: Weight): CpuWeight {
   if (!(w instanceof CpuWeight)) throw new EngineError('CpuBackend was given a weight from another backend');
