@@ -8,6 +8,9 @@ const commands: Record<string, Command> = {
   info: { summary: 'show what the engine reads from a model (config, tensor types, tokenizer)', load: () => import('./commands/info') },
   quantize: { summary: 'rewrite a GGUF model with its weight matrices in another type', load: () => import('./commands/quantize') },
   generate: { summary: 'generate text from a prompt', load: () => import('./commands/generate') },
+  index: { summary: 'encode a repository\'s blocks into the on-disk KV cache (Star Attention phase 1)', load: () => import('./commands/index') },
+  ask: { summary: 'answer a question about a repository (streams; --json for scripts)', load: () => import('./commands/ask') },
+  compare: { summary: 'star vs global next-token agreement, to choose a chunk size', load: () => import('./commands/compare') },
 };
 
 async function main(argv: string[]): Promise<number> {

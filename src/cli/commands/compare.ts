@@ -1,0 +1,97 @@
+// star-ask compare: Star Attention vs global attention on one token sequence, to choose a chunk size.
+// Reports mean KL(global || star) of the next-token distributions over the query part and top-1
+// agreement. The query is the ids after --context-tokens (or, with --repo, the question after the
+// repository's context). Star: block 0 (the anchor) alone, block i > 0 as [anchor ; block i],
+// blocks at their global position ids; global: one causal prefill of exactly the same ids.
+import { readFileSync, existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EngineError } from '../../engine/errors';
+import { Transformer } from '../../engine/runtime/transformer';
+import { compareStarGlobal } from '../../engine/star/compare';
+import { fixedLayout, type StarLayout } from '../../engine/star/layout';
+import { createBackend, isBackendKind } from '../../node/createBackend';
+import { openModel } from '../../node/openModel';
+import { buildRepoLayout } from '../../node/star/repoLayout';
+import { printJson } from '../output';
+import { intOption } from './starOptions';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      ids: { type: 'string' },
+      'context-tokens': { type: 'string' },
+      repo: { type: 'string' },
+      question: { type: 'string' },
+      'chunk-size': { type: 'string' },
+      'anchor-size': { type: 'string' },
+      hosts: { type: 'string', default: '1' },
+      backend: { type: 'string', default: 'cpu' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.model) throw new EngineError('--model is required');
+  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu or webgpu (got ${values.backend})`);
+  const chunk = intOption(values['chunk-size'], '--chunk-size');
+  const anchorSize = values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined;
+  const hosts = intOption(values.hosts, '--hosts');
+
+  const model = await openModel(values.model);
+  let ids: number[];
+  let layout: StarLayout;
+  if (values.ids !== undefined) {
+    ids = parseIds(values.ids);
+    const context = intOption(values['context-tokens'], '--context-tokens');
+    if (context >= ids.length) throw new EngineError(`--context-tokens ${context} leaves no query in ${ids.length} ids`);
+    layout = fixedLayout(ids, context, chunk, anchorSize);
+  } else if (values.repo !== undefined && values.question !== undefined) {
+    const repo = await buildRepoLayout({ repo: values.repo, model, chunkSize: chunk, anchorSize, question: values.question });
+    layout = repo.layout;
+    ids = [...layout.blocks.flatMap((b) => b.tokens), ...layout.query];
+  } else {
+    throw new EngineError('give either --ids with --context-tokens, or --repo with --question');
+  }
+
+  const backend = await createBackend(values.backend);
+  try {
+    const transformer = await Transformer.create(model, backend);
+    const r = await compareStarGlobal(transformer, ids, layout, hosts);
+    const result = {
+      klMean: r.klMean,
+      top1Agreement: r.top1Agreement,
+      positions: r.positions,
+      maxLogitDiff: r.maxLogitDiff,
+      blocks: layout.blocks.length,
+      contextTokens: layout.contextLength,
+      queryTokens: layout.query.length,
+    };
+    if (values.json) printJson(result);
+    else {
+      process.stdout.write(`star vs global over ${r.positions} query positions (${layout.blocks.length} blocks, ${layout.contextLength} context tokens)\n`);
+      process.stdout.write(`  mean KL(global || star) ${r.klMean.toExponential(3)}\n  top-1 agreement        ${(100 * r.top1Agreement).toFixed(1)}%\n`);
+    }
+    return 0;
+  } finally {
+    backend.destroy();
+  }
+}
+
+/** A JSON file (an array of ids, or an object with token_ids) or a comma-separated list. */
+function parseIds(arg: string): number[] {
+  let value: unknown;
+  if (existsSync(arg)) {
+    try {
+      value = JSON.parse(readFileSync(arg, 'utf8'));
+    } catch (err) {
+      throw new EngineError(`not valid JSON: ${(err as Error).message}`, arg);
+    }
+    if (value && typeof value === 'object' && !Array.isArray(value) && 'token_ids' in value) value = (value as { token_ids: unknown }).token_ids;
+  } else {
+    value = arg.split(',').map((s) => Number(s.trim()));
+  }
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => Number.isInteger(v) && v >= 0)) {
+    throw new EngineError('--ids must be a JSON file holding an array of token ids (or {token_ids}) or a comma-separated list of ids', arg);
+  }
+  return value as number[];
+}

@@ -1,0 +1,219 @@
+// Star Attention over a repository, end to end in Node: walk + pack (repoLayout), phase 1 on
+// local hosts with the per-block disk cache (blockStore), then phase 2 (StarQuery) or, with
+// mode 'global', one ordinary causal prefill of exactly the same token sequence as the baseline.
+import { EngineError } from '../../engine/errors';
+import type { LoadedModel } from '../../engine/model/types';
+import type { Transformer } from '../../engine/runtime/transformer';
+import { encodeContext, type BlockStore, type ContextStats } from '../../engine/star/context';
+import { decodeLoop, StarQuery, type DecodeResult } from '../../engine/star/query';
+import { shiftBlockKv } from '../../engine/star/shift';
+import { AttentionMass } from '../../engine/star/sources';
+import { createStreamDecoder } from '../../engine/tokenizer/streamDecoder';
+import type { BackendKind } from '../createBackend';
+import { openBlockStore } from './blockStore';
+import { createLocalHosts } from './localHosts';
+import { buildRepoLayout, type RepoLayout } from './repoLayout';
+
+export interface StarRepoOptions {
+  readonly repo: string;
+  readonly model: LoadedModel;
+  readonly chunkSize: number;
+  readonly anchorSize?: number;
+  readonly hosts?: number;
+  readonly backend: BackendKind;
+  /** Disk cache folder; undefined = no disk cache. */
+  readonly cacheDir?: string;
+  readonly memoryBudgetBytes?: number;
+  readonly signal?: AbortSignal;
+  readonly onWarning?: (message: string) => void;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface IndexStats {
+  readonly files: number;
+  readonly skipped: number;
+  readonly blocks: number;
+  readonly contextTokens: number;
+  readonly blocksEncoded: number;
+  readonly blocksReused: number;
+  /** Reused blocks whose position moved and whose keys were re-rotated. */
+  readonly blocksShifted: number;
+  readonly encodeMs: number;
+}
+
+/** Phase 1 only: brings the disk cache up to date for the repository. */
+export async function indexRepository(o: StarRepoOptions): Promise<IndexStats> {
+  const repo = await buildRepoLayout({ repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, signal: o.signal });
+  const local = await createLocalHosts(o.model, { backend: o.backend, hosts: o.hosts, memoryBudgetBytes: o.memoryBudgetBytes });
+  try {
+    const stats = await runPhase1(o, repo, local.hosts, local.query);
+    return indexStats(repo, stats);
+  } finally {
+    await local.dispose();
+  }
+}
+
+export interface AskOptions extends StarRepoOptions {
+  readonly question: string;
+  readonly mode?: 'star' | 'global';
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  /** Streamed answer text, as generated. */
+  readonly onText?: (text: string) => void;
+}
+
+export interface AskResult {
+  readonly answer: string;
+  readonly ids: number[];
+  /** Per file, its share of the query's attention to the context, highest first (star mode). */
+  readonly sources: { path: string; share: number }[];
+  readonly stats: {
+    readonly mode: 'star' | 'global';
+    readonly files: number;
+    readonly blocks: number;
+    readonly blocksEncoded: number;
+    readonly blocksReused: number;
+    readonly blocksShifted: number;
+    readonly contextTokens: number;
+    readonly queryTokens: number;
+    readonly encodeMs: number;
+    /** From the start of phase 1 (cache lookups included) to the first generated token. */
+    readonly ttftMs: number;
+    readonly decodeTokensPerSec: number;
+    readonly finish: 'stop' | 'length';
+  };
+}
+
+export async function askRepository(o: AskOptions): Promise<AskResult> {
+  const mode = o.mode ?? 'star';
+  const repo = await buildRepoLayout({ repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, question: o.question, signal: o.signal });
+  const { layout } = repo;
+  if (layout.query.length === 0) throw new EngineError('the question encodes to no tokens');
+  const maxTokens = o.maxTokens ?? 128;
+  const limit = o.model.config.contextLength;
+  if (layout.contextLength + layout.query.length + maxTokens > limit) {
+    o.onWarning?.(`the prompt (${layout.contextLength} context + ${layout.query.length} query tokens) runs past the model's context of ${limit} tokens; positions beyond it were not trained`);
+  }
+  const local = await createLocalHosts(o.model, { backend: o.backend, hosts: mode === 'star' ? o.hosts : 1, memoryBudgetBytes: o.memoryBudgetBytes });
+  const decoder = createStreamDecoder(o.model.tokenizer);
+  const decode = {
+    maxTokens,
+    temperature: o.temperature ?? 0,
+    topP: o.topP,
+    seed: o.seed,
+    stopIds: o.model.tokenizer.eos,
+    signal: o.signal,
+    onToken: o.onText ? (id: number) => { const t = decoder.push(id); if (t) o.onText!(t); } : undefined,
+  };
+  try {
+    const started = performance.now();
+    let result: DecodeResult;
+    let phase1: ContextStats | undefined;
+    let sources: { path: string; share: number }[] = [];
+    if (mode === 'star') {
+      phase1 = await runPhase1(o, repo, local.hosts, local.query);
+      const query = new StarQuery(local.query, {
+        contextLength: layout.contextLength,
+        hosts: local.hosts,
+        colocated: local.hosts[0],
+        capacity: layout.query.length + maxTokens,
+      });
+      try {
+        const mass = new AttentionMass();
+        const first = (await query.forward(layout.query, 'last', o.signal, mass))!;
+        result = await decodeLoop(local.query, first, started, decode, query.cache, (id) => query.forward([id], 'last', o.signal).then((l) => l!));
+        sources = fileShares(repo, mass.shares());
+      } finally {
+        query.dispose();
+      }
+    } else {
+      result = await globalGenerate(local.query, [...layout.blocks.flatMap((b) => b.tokens), ...layout.query], started, decode);
+    }
+    const tail = decoder.flush();
+    if (tail) o.onText?.(tail);
+    return {
+      answer: o.model.tokenizer.decode(result.ids, { skipSpecial: true }),
+      ids: result.ids,
+      sources,
+      stats: {
+        mode,
+        files: repo.files,
+        blocks: layout.blocks.length,
+        blocksEncoded: phase1?.blocksEncoded ?? 0,
+        blocksReused: phase1?.blocksReused ?? 0,
+        blocksShifted: phase1?.blocksShifted ?? 0,
+        contextTokens: layout.contextLength,
+        queryTokens: layout.query.length,
+        encodeMs: phase1?.encodeMs ?? 0,
+        ttftMs: result.ttftMs,
+        decodeTokensPerSec: result.decodeTokensPerSec,
+        finish: result.finish,
+      },
+    };
+  } finally {
+    await local.dispose();
+  }
+}
+
+async function runPhase1(o: StarRepoOptions, repo: RepoLayout, hosts: Parameters<typeof encodeContext>[0]['hosts'], query: Transformer): Promise<ContextStats> {
+  const c = o.model.config;
+  const store: BlockStore | undefined = o.cacheDir ? await openBlockStore(o.cacheDir, o.onWarning) : undefined;
+  return encodeContext({
+    modelIdentity: o.model.identity,
+    anchor: repo.layout.anchor,
+    blocks: repo.layout.blocks,
+    hosts,
+    store,
+    kvWidth: c.nKvHeads * c.headDim,
+    nLayers: c.nLayers,
+    shift: (kv, start) => shiftBlockKv(query.backend, kv, start, c.headDim, c.rope),
+    signal: o.signal,
+    onProgress: o.onProgress,
+  });
+}
+
+function indexStats(repo: RepoLayout, s: ContextStats): IndexStats {
+  return {
+    files: repo.files,
+    skipped: repo.skipped,
+    blocks: s.blocks,
+    contextTokens: s.contextTokens,
+    blocksEncoded: s.blocksEncoded,
+    blocksReused: s.blocksReused,
+    blocksShifted: s.blocksShifted,
+    encodeMs: Math.round(s.encodeMs),
+  };
+}
+
+/** Block shares → file shares (a block's share split among its files by their tokens in it). */
+function fileShares(repo: RepoLayout, blockShares: Map<number, number>): { path: string; share: number }[] {
+  const perFile = new Map<string, number>();
+  for (const [index, share] of blockShares) {
+    const tokens = repo.fileTokens[index]!;
+    const total = [...tokens.values()].reduce((a, b) => a + b, 0);
+    if (total <= 0) continue;
+    for (const [path, t] of tokens) perFile.set(path, (perFile.get(path) ?? 0) + (share * t) / total);
+  }
+  return [...perFile].map(([path, share]) => ({ path, share })).sort((a, b) => b.share - a.share || (a.path < b.path ? -1 : 1));
+}
+
+/** The baseline: one causal prefill of the whole sequence (in chunks of rows), then decoding. */
+async function globalGenerate(t: Transformer, ids: readonly number[], started: number, decode: Parameters<typeof decodeLoop>[3]): Promise<DecodeResult> {
+  const cache = t.newCache(ids.length + decode.maxTokens);
+  const chunk = 256;
+  try {
+    let logits = null;
+    for (let s = 0; s < ids.length; s += chunk) {
+      const e = Math.min(ids.length, s + chunk);
+      const positions = new Int32Array(e - s);
+      for (let i = 0; i < positions.length; i++) positions[i] = s + i;
+      logits = await t.forward(Int32Array.from(ids.slice(s, e)), positions, cache, { logits: e === ids.length ? 'last' : 'none', signal: decode.signal });
+    }
+    const step = (id: number) => t.forward(Int32Array.of(id), Int32Array.of(cache.length), cache, { logits: 'last', signal: decode.signal }).then((l) => l!);
+    return await decodeLoop(t, logits!, started, decode, cache, step);
+  } finally {
+    t.releaseCache(cache);
+  }
+}
