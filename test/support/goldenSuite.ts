@@ -24,8 +24,14 @@ export async function greedyIds(transformer: Transformer, prompt: number[], step
   return out;
 }
 
+/** Uploads a shared test model's weights to `backend` (the file is closed again once they are). */
 export async function loadTransformer(file: string, backend: Backend): Promise<Transformer> {
-  return Transformer.create(await openModel(modelPath(file)), backend);
+  const model = await openModel(modelPath(file));
+  try {
+    return await Transformer.create(model, backend);
+  } finally {
+    await model.close();
+  }
 }
 
 export function registerGoldenTests(label: string, makeBackend: () => Promise<Backend>): void {

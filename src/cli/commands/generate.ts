@@ -1,5 +1,6 @@
 // star-ask generate: text (or raw ids) in, generated ids and text out, with prefill/decode speed.
 import { parseArgs } from 'node:util';
+import type { Backend } from '../../engine/backend/types';
 import { EngineError } from '../../engine/errors';
 import { generateText } from '../../engine/runtime/generateText';
 import { Transformer } from '../../engine/runtime/transformer';
@@ -43,13 +44,14 @@ export async function run(argv: string[]): Promise<number> {
   if (topP <= 0 || topP > 1) throw new EngineError(`--top-p must be in (0, 1], not ${topP}`);
 
   const model = await openModel(values.model);
-  const tokenizer = model.tokenizer;
-  const promptIds = values['prompt-ids'] !== undefined ? parseIds(values['prompt-ids'], tokenizer.vocabSize) : tokenizer.encode(values.prompt!);
-  const backend = await createBackend(backendKind);
+  let backend: Backend | undefined;
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
   try {
+    const tokenizer = model.tokenizer;
+    const promptIds = values['prompt-ids'] !== undefined ? parseIds(values['prompt-ids'], tokenizer.vocabSize) : tokenizer.encode(values.prompt!);
+    backend = await createBackend(backendKind);
     const transformer = await Transformer.create(model, backend);
     const ids: number[] = [];
     let prefillMs = 0;
@@ -86,9 +88,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     process.off('SIGINT', onSigint);
-    backend.destroy();
-    // A model read from one file holds its handle open; release it (folders close on exit).
-    await (model.source as { close?: () => Promise<void> }).close?.();
+    backend?.destroy();
+    await model.close();
   }
 }
 
