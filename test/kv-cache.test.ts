@@ -1,0 +1,214 @@
+// KvDiskCache on real temporary directories: round trips, atomic writes, damaged entries, LRU eviction, and a
+// real write failure (a child process under `ulimit -f`, where writes fail with EFBIG part-way through).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KvDiskCache, kvCacheKey, type KvEntry } from '../src/node/cache/kvDiskCache';
+import { KV_HEADER_BYTES } from '../src/node/cache/kvFileFormat';
+import { EngineError } from '../src/engine/errors';
+
+/** Seeded values shaped like real K/V: mostly small, some outliers. */
+function makeEntry(layers: number, rows: number, width: number, start: number, seed: number): KvEntry {
+  let s = seed >>> 0;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const tensor = () => Float32Array.from({ length: rows * width }, () => gauss() * (rand() < 0.01 ? 40 : 1.5));
+  return { layers, rows, width, positions: { start }, k: Array.from({ length: layers }, tensor), v: Array.from({ length: layers }, tensor) };
+}
+
+const parts = { modelIdentity: 'model-a', anchorTokens: [1, 2, 3], blockTokens: [4, 5], positionScheme: 'star-v1', dtype: 'f32' as const };
+
+if (process.env.KV_CACHE_TEST_CHILD) {
+  // Child mode: write one 1 MiB entry with the file size limit far below it; report what happened.
+  process.on('SIGXFSZ', () => {}); // with the signal handled, an over-limit write fails with EFBIG instead of killing us
+  const cache = new KvDiskCache({ dir: process.env.KV_CACHE_TEST_CHILD, maxSizeBytes: 1 << 30 });
+  try {
+    await cache.put(cache.key(parts), makeEntry(4, 256, 128, 0, 1));
+    process.stdout.write(JSON.stringify({ ok: true }));
+  } catch (err) {
+    process.stdout.write(JSON.stringify({ ok: false, name: (err as Error).name, message: (err as Error).message }));
+  }
+} else {
+  registerTests();
+}
+
+function registerTests(): void {
+  const tempDir = () => mkdtempSync(join(tmpdir(), 'kvcache-'));
+
+  test('kvCacheKey: every part matters, lengths are framed', () => {
+    const k = kvCacheKey(parts);
+    assert.match(k, /^[0-9a-f]{64}$/);
+    assert.equal(kvCacheKey({ ...parts, anchorTokens: [1, 2, 3] }), k);
+    const variants = [
+      { ...parts, modelIdentity: 'model-b' }, { ...parts, anchorTokens: [1, 2] , blockTokens: [3, 4, 5] },
+      { ...parts, blockTokens: [4, 6] }, { ...parts, positionScheme: 'other' }, { ...parts, formatVersion: 2 },
+      { ...parts, dtype: 'f16' as const },
+    ];
+    assert.equal(new Set([k, ...variants.map(kvCacheKey)]).size, variants.length + 1);
+  });
+
+  test('KvDiskCache: f32 round trip is exact, a fresh instance reads it back, misses are undefined', async () => {
+    const dir = tempDir();
+    try {
+      const warnings: string[] = [];
+      const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
+      const key = cache.key(parts);
+      const entry = makeEntry(3, 7, 16, 1234, 42);
+      assert.equal(await cache.get(key), undefined);
+      await cache.put(key, entry);
+      const back = await new KvDiskCache({ dir, maxSizeBytes: 1 << 24 }).get(key);
+      assert.deepEqual(back, entry);
+      assert.equal(statSync(cache.fileOf(key)).size, KV_HEADER_BYTES + 3 * 2 * 7 * 16 * 4);
+      assert.deepEqual(readdirSync(dir), [`${key}.kv`], 'no temp file left behind');
+      assert.deepEqual(warnings, []);
+      assert.throws(() => cache.fileOf('../etc/passwd'), EngineError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('KvDiskCache: f16 storage halves the size; error within half precision', async (t) => {
+    const dir = tempDir();
+    try {
+      const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24, dtype: 'f16' });
+      const key = cache.key(parts);
+      assert.notEqual(key, kvCacheKey(parts), 'dtype is part of the key');
+      const entry = makeEntry(2, 64, 32, 0, 7);
+      entry.k[0]![0] = 1e6; // beyond half range: saturates, never Infinity
+      await cache.put(key, entry);
+      assert.equal(statSync(cache.fileOf(key)).size, KV_HEADER_BYTES + 2 * 2 * 64 * 32 * 2);
+      const back = (await cache.get(key))!;
+      let maxRel = 0;
+      let maxAbs = 0;
+      for (let l = 0; l < 2; l++) {
+        for (const [a, b] of [[entry.k[l]!, back.k[l]!], [entry.v[l]!, back.v[l]!]] as const) {
+          for (let i = 0; i < a.length; i++) {
+            if (l === 0 && a === entry.k[0] && i === 0) continue;
+            const err = Math.abs(a[i]! - b[i]!);
+            maxAbs = Math.max(maxAbs, err);
+            if (Math.abs(a[i]!) > 2 ** -14) maxRel = Math.max(maxRel, err / Math.abs(a[i]!));
+          }
+        }
+      }
+      t.diagnostic(`f16 KV: max relative error ${maxRel.toExponential(3)}, max absolute ${maxAbs.toExponential(3)}`);
+      assert.ok(maxRel <= 2 ** -11 && maxRel > 0, `relative error ${maxRel}`);
+      assert.equal(back.k[0]![0], 65504);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('KvDiskCache: a temp file left by a crashed writer is never read and is cleaned up', async () => {
+    const dir = tempDir();
+    try {
+      const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24 });
+      const key = cache.key(parts);
+      // A complete entry's bytes, but under a temp name of a writer that died before its rename.
+      await cache.put(key, makeEntry(1, 4, 4, 0, 1));
+      const bytes = readFileSync(cache.fileOf(key));
+      rmSync(cache.fileOf(key));
+      const dead = join(dir, `${key}.kv.tmp-999999999-abcdef`);
+      const live = join(dir, `${key}.kv.tmp-${process.pid}-012345`); // this process: a concurrent writer
+      writeFileSync(dead, bytes.subarray(0, 100));
+      writeFileSync(live, bytes.subarray(0, 100));
+      const fresh = new KvDiskCache({ dir, maxSizeBytes: 1 << 24 });
+      assert.equal(await fresh.get(key), undefined);
+      assert.ok(!existsSync(dead), 'the dead writer\'s temp file is removed');
+      assert.ok(existsSync(live), 'a live writer\'s temp file is left alone');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('KvDiskCache: truncated, bit-flipped, wrong-version and misplaced entries are warned about, deleted, missed', async () => {
+    const dir = tempDir();
+    try {
+      const warnings: string[] = [];
+      const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
+      const entry = makeEntry(2, 8, 8, 500, 3);
+      const damage: [string, (b: Buffer) => Buffer][] = [
+        ['truncated', (b) => b.subarray(0, b.length - 10)],
+        ['payload', (b) => { b[KV_HEADER_BYTES + 37]! ^= 0x10; return b; }],
+        ['header checksum', (b) => { b[24]! ^= 0x01; return b; }], // positions.start 500 -> 501
+        ['version', (b) => { b.writeUInt32LE(2, 4); return b; }],
+        ['another key', (b) => b],
+        ['bad magic', (b) => { b[0] = 0; return b; }],
+        ['trailing bytes', (b) => Buffer.concat([b, Buffer.alloc(3)])],
+      ];
+      for (const [i, [what, corrupt]] of damage.entries()) {
+        const key = cache.key({ ...parts, blockTokens: [i] });
+        const source = what === 'another key' ? cache.key({ ...parts, blockTokens: [999] }) : key;
+        await cache.put(source, entry);
+        const good = readFileSync(cache.fileOf(source));
+        if (source !== key) rmSync(cache.fileOf(source));
+        writeFileSync(cache.fileOf(key), corrupt(Buffer.from(good)));
+        warnings.length = 0;
+        assert.equal(await cache.get(key), undefined, what);
+        assert.equal(warnings.length, 1, what);
+        assert.ok(warnings[0]!.includes(cache.fileOf(key)), `warning names the file: ${warnings[0]}`);
+        assert.ok(!existsSync(cache.fileOf(key)), `${what}: the bad entry is deleted`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('KvDiskCache: LRU eviction keeps the total under the cap, by last use', async () => {
+    const dir = tempDir();
+    try {
+      const entry = makeEntry(1, 16, 16, 0, 5);
+      const entryBytes = KV_HEADER_BYTES + 2 * 16 * 16 * 4;
+      const warnings: string[] = [];
+      const cache = new KvDiskCache({ dir, maxSizeBytes: Math.floor(entryBytes * 3.5), onWarning: (m) => warnings.push(m) });
+      const keys = ['a', 'b', 'c', 'd'].map((m) => cache.key({ ...parts, modelIdentity: m }));
+      const pause = () => new Promise((r) => setTimeout(r, 20));
+      for (const k of keys.slice(0, 3)) { await cache.put(k, entry); await pause(); }
+      assert.ok(await cache.get(keys[0]!)); // a is now the most recently used
+      await pause();
+      await cache.put(keys[3]!, entry);
+      assert.equal(await cache.has(keys[1]!), false, 'b, least recently used, was evicted');
+      assert.deepEqual(await cache.keysByRecency(), [keys[2], keys[0], keys[3]]);
+      assert.ok((await cache.sizeBytes()) <= cache.maxSizeBytes);
+      // An entry larger than the whole cache is not stored, with a warning.
+      await cache.put(cache.key({ ...parts, modelIdentity: 'huge' }), makeEntry(8, 64, 64, 0, 1));
+      assert.equal(warnings.length, 1);
+      assert.equal(readdirSync(dir).length, 3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('KvDiskCache: a directory that cannot be created is an error naming it', async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir, 'file'), 'x');
+      const cacheDir = join(dir, 'file', 'cache');
+      const cache = new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 << 24 });
+      await assert.rejects(cache.put(cache.key(parts), makeEntry(1, 2, 2, 0, 1)), (err: Error) => err instanceof EngineError && err.message.includes(cacheDir));
+      assert.equal(await cache.get(cache.key(parts)), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('KvDiskCache: a write that fails part-way (EFBIG under ulimit -f) leaves no entry and no temp file', () => {
+    const dir = tempDir();
+    try {
+      const self = fileURLToPath(import.meta.url);
+      const out = execFileSync('bash', ['-c', 'ulimit -f 256 && exec "$0" "$1"', process.execPath, self], {
+        env: { ...process.env, KV_CACHE_TEST_CHILD: dir }, encoding: 'utf8',
+      });
+      const result = JSON.parse(out) as { ok: boolean; name?: string; message?: string };
+      assert.equal(result.ok, false, 'the 1 MiB write must fail under a 256 KiB file size limit');
+      assert.equal(result.name, 'EngineError');
+      assert.ok(result.message!.includes(dir), result.message);
+      assert.deepEqual(readdirSync(dir), [], 'neither a partial entry nor a temp file remains');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
