@@ -5,6 +5,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { printJson } from '../output';
+import { EngineError } from '../../engine/errors';
 import { FileByteSource } from '../../node/fileByteSource';
 import { loadModel } from '../../engine/model/loadModel';
 import { parseGguf } from '../../engine/model/gguf';
@@ -50,7 +51,9 @@ export async function run(argv: string[]): Promise<number> {
 /** Streams into `<dir>/.<name>.<random>.tmp`, fsyncs, renames over `path`; removes the temp file on any failure. */
 async function writeAtomically(path: string, write: (sink: (chunk: Uint8Array) => Promise<void>) => Promise<number>): Promise<number> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx');
+  const handle = await open(temp, 'wx').catch((err: NodeJS.ErrnoException) => {
+    throw new EngineError(`cannot create the output file (${err.code === 'ENOENT' ? 'its folder does not exist' : err.code ?? err.message})`, path);
+  });
   try {
     const total = await write(async (chunk) => {
       let done = 0;
