@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { KvDiskCache, kvCacheKey, type KvEntry } from '../src/node/cache/kvDiskCache';
 import { KV_HEADER_BYTES } from '../src/node/cache/kvFileFormat';
 import { EngineError } from '../src/engine/errors';
+import { openKvBlockStore } from '../src/node/cache/kvBlockStore';
 
 /** Seeded values shaped like real K/V: mostly small, some outliers. */
 function makeEntry(layers: number, rows: number, width: number, start: number, seed: number): KvEntry {
@@ -207,6 +208,25 @@ function registerTests(): void {
       assert.equal(result.name, 'EngineError');
       assert.ok(result.message!.includes(dir), result.message);
       assert.deepEqual(readdirSync(dir), [], 'neither a partial entry nor a temp file remains');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('openKvBlockStore: the Star engine\'s BlockStore round trip; a geometry mismatch is a warned miss', async () => {
+    const dir = tempDir();
+    try {
+      const warnings: string[] = [];
+      const store = openKvBlockStore({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
+      const e = makeEntry(2, 5, 8, 77, 9);
+      const kv = { index: 3, start: 77, length: 5, width: 8, k: e.k, v: e.v };
+      const key = store.cache.key(parts);
+      await store.put(key, kv);
+      assert.deepEqual(await store.get(key, { length: 5, width: 8, layers: 2 }), { ...kv, index: -1 });
+      assert.deepEqual(warnings, []);
+      assert.equal(await store.get(key, { length: 6, width: 8, layers: 2 }), undefined);
+      assert.equal(warnings.length, 1);
+      assert.equal(await store.cache.has(key), false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
