@@ -228,6 +228,15 @@ export class Transformer {
     return s.logitsLast;
   }
 
+  /** Releases the weights and scratch (caches are released by their owners). The backend stays alive. */
+  dispose(): void {
+    this.releaseScratch();
+    const w = this.weights;
+    const all = new Set<Weight>([w.embed, w.outNorm, w.output]);
+    for (const l of w.layers) for (const t of Object.values(l)) if (t) all.add(t);
+    for (const t of all) this.backend.release(t);
+  }
+
   /** Drops every scratch set (e.g. before a long idle period). */
   releaseScratch(): void {
     for (const s of this.scratch.values()) this.releaseSet(s);
