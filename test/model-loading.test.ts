@@ -2,7 +2,9 @@
 // reads, identity, and the HF <-> GGUF weight correspondence (an independent check of the Q/K permutation).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { modelPath } from './support/paths';
 import { openModel } from '../src/node/openModel';
 import { FileByteSource, openFileSet } from '../src/node/fileByteSource';
@@ -215,4 +217,56 @@ test('llama3 RoPE scaling: from a rope_freqs tensor in GGUF, from rope_scaling i
   assert.deepEqual(c.rope.scaling, { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 });
   assert.throws(() => configFromHfJson({ ...hfConfig, rope_scaling: { type: 'yarn', factor: 4 } }, 'config.json'), /yarn/);
   assert.equal(ValueType.ARRAY, 9);
+});
+
+test('GGUF version 2 headers load like version 3', async () => {
+  const bytes = new Uint8Array(readFileSync(modelPath('story_llama_f32.gguf')));
+  new DataView(bytes.buffer).setUint32(4, 2, true);
+  const m = await loadModel(new MemoryByteSource('v2.gguf', bytes));
+  const v3 = await open('story_llama_f32.gguf');
+  assert.deepEqual(m.config, v3.config);
+  assert.deepEqual(await m.weights.read('blk.1.attn_k.weight'), await v3.weights.read('blk.1.attn_k.weight'));
+});
+
+test('a sharded HF folder (model.safetensors.index.json) loads the same weights as the single file', async () => {
+  const single = await open('story_hf');
+  const src = readFileSync(modelPath('story_hf/model.safetensors'));
+  const headerLength = Number(src.readBigUInt64LE(0));
+  const header = JSON.parse(src.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const names = Object.keys(header).filter((k) => k !== '__metadata__');
+  const dir = mkdtempSync(join(tmpdir(), 'star-shards-'));
+  try {
+    const weightMap: Record<string, string> = {};
+    for (const [shard, part] of [['model-00001-of-00002.safetensors', names.slice(0, 7)], ['model-00002-of-00002.safetensors', names.slice(7)]] as const) {
+      const entries: Record<string, unknown> = {};
+      const chunks: Buffer[] = [];
+      let at = 0;
+      for (const n of part) {
+        const { dtype, shape, data_offsets: [b, e] } = header[n]!;
+        entries[n] = { dtype, shape, data_offsets: [at, at + e - b] };
+        chunks.push(src.subarray(8 + headerLength + b, 8 + headerLength + e));
+        at += e - b;
+        weightMap[n] = shard;
+      }
+      const json = Buffer.from(JSON.stringify(entries));
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(json.length));
+      writeFileSync(join(dir, shard), Buffer.concat([len, json, ...chunks]));
+    }
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) writeFileSync(join(dir, f), readFileSync(modelPath(`story_hf/${f}`)));
+    const sharded = await openModel(dir);
+    try {
+      assert.deepEqual(sharded.config, single.config);
+      assert.deepEqual([...sharded.weights.tensors.keys()].sort(), [...single.weights.tensors.keys()].sort());
+      for (const name of single.weights.tensors.keys()) {
+        assert.deepEqual(await sharded.weights.read(name), await single.weights.read(name), name);
+      }
+      assert.notEqual(sharded.identity, single.identity);
+    } finally {
+      await sharded.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
