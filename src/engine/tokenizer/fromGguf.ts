@@ -71,22 +71,27 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
   if (model === 'llama') {
     const scores = optionalNumberArray(metadata, 'tokenizer.ggml.scores', tokens.length, file) ?? new Array<number>(tokens.length).fill(0);
     const byteTokens = new Int32Array(256).fill(-1);
-    const bytes = tokens.map((text, id) => {
-      const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(text);
-      if (byte && (types === undefined || typeOf(id) === TokenType.Byte)) {
-        const b = parseInt(byte[1]!, 16);
-        if (byteTokens[b] === -1) byteTokens[b] = id;
-        return Uint8Array.of(b);
-      }
+    const byteOf = (id: number): number | undefined => {
+      const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(tokens[id]!);
+      return byte && (types === undefined || typeOf(id) === TokenType.Byte) ? parseInt(byte[1]!, 16) : undefined;
+    };
+    for (let id = 0; id < tokens.length; id++) {
+      const b = tokens[id]!.startsWith('<0x') ? byteOf(id) : undefined;
+      if (b !== undefined && byteTokens[b] === -1) byteTokens[b] = id;
+    }
+    const tokenBytes = (id: number): Uint8Array => {
+      const b = byteOf(id);
+      if (b !== undefined) return Uint8Array.of(b);
+      const text = tokens[id]!;
       return utf8Encode(typeOf(id) === TokenType.Normal ? text.replaceAll(SPM_SPACE, ' ') : text);
-    });
+    };
     const addSpacePrefix = metadata['tokenizer.ggml.add_space_prefix'] !== false;
     const encoder = new SpmEncoder(tokenToId, scores, byteTokens, unk);
     return new VocabTokenizer({
       kind: 'llama-spm',
       file,
       tokens,
-      bytes,
+      tokenBytes,
       special,
       bos,
       unk,
@@ -114,11 +119,12 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
   merges.forEach((m, rank) => {
     if (!mergeRanks.has(m)) mergeRanks.set(m, rank);
   });
-  const bytes = tokens.map((text, id) => {
+  const tokenBytes = (id: number): Uint8Array => {
     const type = typeOf(id);
+    const text = tokens[id]!;
     if (type === TokenType.Normal || type === TokenType.Byte) return byteLevelToBytes(text) ?? utf8Encode(text);
     return utf8Encode(text);
-  });
+  };
   // llama.cpp sets ignore_merges for the Llama 3 pre-tokenizer (its tokenizer.json says so too).
   const ignoreMerges = pre === 'llama-bpe' || pre === 'llama3' || pre === 'llama-v3';
   const encoder = new ByteLevelBpeEncoder(tokenToId, mergeRanks, pattern, ignoreMerges, unk, file);
@@ -126,7 +132,7 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
     kind: 'gpt2-bpe',
     file,
     tokens,
-    bytes,
+    tokenBytes,
     special,
     bos,
     eos,

@@ -66,7 +66,8 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
   const stripsLeadingSpace = decoderTypes.some(
     (d) => (d.type === 'Strip' && d['content'] === ' ' && Number(d['start']) >= 1) || (d.type === 'Metaspace' && d['prepend_scheme'] !== 'never' && d['add_prefix_space'] !== false),
   );
-  const bytes = tokens.map((text, id) => {
+  const tokenBytes = (id: number): Uint8Array => {
+    const text = tokens[id]!;
     if (addedIds.has(id)) return utf8Encode(text);
     if (byteLevel) return byteLevelToBytes(text) ?? utf8Encode(text);
     if (spmLike) {
@@ -74,7 +75,7 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
       return byte ? Uint8Array.of(parseInt(byte[1]!, 16)) : utf8Encode(text.replaceAll('\u2581', ' '));
     }
     return utf8Encode(text);
-  });
+  };
 
   const idOf = (token: unknown): number | undefined => {
     const text = typeof token === 'string' ? token : typeof token === 'object' && token !== null ? (token as { content?: unknown }).content : undefined;
@@ -96,7 +97,7 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
   return new HfJsonTokenizer({
     file,
     tokens,
-    bytes,
+    tokenBytes,
     special,
     bos,
     unk,
@@ -111,7 +112,8 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
 interface HfJsonParts {
   readonly file: string;
   readonly tokens: readonly string[];
-  readonly bytes: readonly Uint8Array[];
+  /** Called once per id, on first use. */
+  tokenBytes(id: number): Uint8Array;
   readonly special: ReadonlySet<number>;
   readonly bos: number | undefined;
   readonly unk: number | undefined;
@@ -129,6 +131,7 @@ class HfJsonTokenizer implements Tokenizer {
   readonly eos: ReadonlySet<number>;
   readonly addBosByDefault: boolean;
   readonly stripsLeadingSpace: boolean;
+  private readonly bytesCache: (Uint8Array | undefined)[] = [];
 
   constructor(private readonly parts: HfJsonParts) {
     this.vocabSize = parts.tokens.length;
@@ -154,7 +157,8 @@ class HfJsonTokenizer implements Tokenizer {
   }
 
   tokenBytes(id: number): Uint8Array {
-    return this.parts.bytes[this.checkId(id)]!;
+    const checked = this.checkId(id);
+    return (this.bytesCache[checked] ??= this.parts.tokenBytes(checked));
   }
 
   tokenText(id: number): string {

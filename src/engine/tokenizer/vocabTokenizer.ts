@@ -9,8 +9,8 @@ export interface VocabTokenizerParts {
   readonly file: string;
   /** Token text as stored, by id. */
   readonly tokens: readonly string[];
-  /** Raw bytes each id decodes to (special tokens: their text). */
-  readonly bytes: readonly Uint8Array[];
+  /** Raw bytes an id decodes to (special tokens: their text); called once per id, on first use. */
+  tokenBytes(id: number): Uint8Array;
   /** Ids dropped by decode(skipSpecial) and that reset the leading-space rule. */
   readonly special: ReadonlySet<number>;
   readonly bos?: number;
@@ -32,6 +32,9 @@ export class VocabTokenizer implements Tokenizer {
   readonly eos: ReadonlySet<number>;
   readonly addBosByDefault: boolean;
   readonly stripsLeadingSpace: boolean;
+
+  /** Filled lazily: converting a 150k-token vocabulary up front costs a noticeable part of model load. */
+  private readonly bytesCache: (Uint8Array | undefined)[] = [];
 
   constructor(private readonly parts: VocabTokenizerParts) {
     this.kind = parts.kind;
@@ -67,7 +70,8 @@ export class VocabTokenizer implements Tokenizer {
   }
 
   tokenBytes(id: number): Uint8Array {
-    return this.parts.bytes[this.checkId(id)]!;
+    const checked = this.checkId(id);
+    return (this.bytesCache[checked] ??= this.parts.tokenBytes(checked));
   }
 
   tokenText(id: number): string {
