@@ -9,7 +9,8 @@ import { FileByteSource } from '../src/node/fileByteSource';
 import { parseGguf } from '../src/engine/model/gguf';
 import { loadModel } from '../src/engine/model/loadModel';
 import { MemoryByteSource } from '../src/engine/io/byteSource';
-import { encodeGguf } from '../src/engine/quant/ggufWriter';
+import { encodeGguf, inferType } from '../src/engine/quant/ggufWriter';
+import { ValueType } from '../src/engine/model/gguf';
 import { quantize, fallbackType } from '../src/engine/quant/quantize';
 import { dequantize } from '../src/engine/quant/dequantize';
 import { planQuantization, quantizedGguf } from '../src/engine/quant/quantizeModel';
@@ -254,4 +255,13 @@ test('K-quant fallback: rows that are not a multiple of 256 take Q4_0 / Q8_0, 1-
   const t = (name: string, shape: number[]) => ({ name, type: 'F32' as const, shape, offset: 0, byteLength: 0 });
   const plan = planQuantization([t('a.weight', [256, 8]), t('b.weight', [128, 8]), t('norm.weight', [128]), t('c.weight', [512, 1])], 'Q4_K');
   assert.deepEqual(plan.map((p) => [p.to, p.fallbackFrom]), [['Q4_K', undefined], ['Q4_0', 'Q4_K'], ['F32', undefined], ['F32', undefined]]);
+});
+
+test('writer type inference: llama.cpp float keys stay f32 even when whole numbers', () => {
+  assert.deepEqual(inferType('llama.rope.freq_base', 10000), { type: ValueType.F32 });
+  assert.deepEqual(inferType('qwen2.attention.layer_norm_rms_epsilon', 1e-6), { type: ValueType.F32 });
+  assert.deepEqual(inferType('llama.block_count', 2), { type: ValueType.U32 });
+  assert.deepEqual(inferType('x.offset', -3), { type: ValueType.I32 });
+  assert.deepEqual(inferType('tokenizer.ggml.tokens', ['a', 'b']), { type: ValueType.ARRAY, itemType: ValueType.STRING });
+  assert.deepEqual(inferType('tokenizer.ggml.scores', [0.5, -1]), { type: ValueType.ARRAY, itemType: ValueType.F32 });
 });

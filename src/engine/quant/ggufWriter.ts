@@ -79,8 +79,18 @@ export async function encodeGguf(spec: GgufToWrite): Promise<Uint8Array> {
   return bytes;
 }
 
-/** Type for a value without a recorded type: strings, bools, u32/i32 integers (u64 when large), f32 otherwise. */
+/** Keys llama.cpp reads as f32 even when the value is a whole number (it rejects them stored as integers). */
+const FLOAT_KEY_SUFFIXES = [
+  '.rope.freq_base', '.rope.freq_scale', '.rope.scaling.factor', '.rope.scaling.attn_factor',
+  '.attention.layer_norm_rms_epsilon', '.attention.layer_norm_epsilon', '.logit_scale', '.expert_weights_scale',
+];
+
+/**
+ * Type for a value without a recorded type: strings, bools, f32 for llama.cpp's float keys,
+ * u32/i32 integers (i64 when large), f32 otherwise.
+ */
 export function inferType(key: string, value: GgufValue): GgufValueType {
+  if (typeof value === 'number' && FLOAT_KEY_SUFFIXES.some((s) => key.endsWith(s))) return { type: ValueType.F32 };
   if (Array.isArray(value)) {
     const items = value as GgufValue[];
     const first = items[0];
