@@ -4,8 +4,9 @@
 //   ==> src/a.ts <==                 (a whole file, or the first piece of a split one)
 //   ==> src/a.ts (continued) <==     (later pieces of a file too long for one block)
 // (the `head`/`tail` multi-file format: neutral across languages and common in training text). A piece's ids are
-// encode(header) followed by encode(its lines), each encoded alone (no BOS, special-token text NOT parsed: file
-// content is data); a block's ids are its pieces' ids concatenated, so they depend only on the files in it.
+// encode(header + its lines), each piece encoded alone (no BOS, special-token text NOT parsed: file content is
+// data); a block's ids are its pieces' ids concatenated, so they depend only on the files in it. (A line too long
+// for any block is the exception: its parts are encode(header) + a slice of encode(line).)
 //
 // How files are grouped (the trade-off): blocks are the unit of KV caching, so an edit should change few blocks.
 // Plain greedy packing would let one file's growth shift every later file into another block. Instead group
@@ -127,13 +128,12 @@ function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSiz
   const lines = splitLines(file.text);
   if (lines.length === 0) return [];
   const body = (from: number, to: number) => lines.slice(from, to).join('\n') + '\n';
-  // Header and body are encoded apart, so every piece starts with its header's exact ids whatever follows.
+  // Header and lines are encoded as one text: separate calls would give SentencePiece tokenizers a spurious
+  // leading space (their dummy prefix) at the start of every file's first line.
   const headerIds = [encode(headerLine(file.path, false)), encode(headerLine(file.path, true))] as const;
   if (file.text.length <= chunkSize * MAX_CHARS_PER_TOKEN) {
-    const ids = encode(body(0, lines.length));
-    if (headerIds[0].length + ids.length <= chunkSize) {
-      return [{ path: file.path, startLine: 1, endLine: lines.length, ids: [...headerIds[0], ...ids] }];
-    }
+    const ids = encode(headerLine(file.path, false) + body(0, lines.length));
+    if (ids.length <= chunkSize) return [{ path: file.path, startLine: 1, endLine: lines.length, ids }];
   }
   // Too long for one block: pieces of whole lines, boundaries chosen by content.
   for (const h of headerIds) {
@@ -144,6 +144,7 @@ function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSiz
   let i = 0;
   while (i < lines.length) {
     const header = headerIds[i > 0 ? 1 : 0];
+    const headerText = headerLine(file.path, i > 0);
     let j = i;
     let sum = header.length;
     while (j < lines.length && sum + lineTokens[j]! <= chunkSize) {
@@ -151,9 +152,9 @@ function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSiz
       j++;
       if (isLineBoundary(lines, j - 1, lineTokens[j - 1]!, boundaryTokens)) break;
     }
-    let ids = j > i ? encode(body(i, j)) : [];
-    while (header.length + ids.length > chunkSize && j > i + 1) ids = encode(body(i, --j)); // the estimate was short
-    if (j === i || header.length + ids.length > chunkSize) {
+    let ids = j > i ? encode(headerText + body(i, j)) : [];
+    while (ids.length > chunkSize && j > i + 1) ids = encode(headerText + body(i, --j)); // the estimate was short
+    if (j === i || ids.length > chunkSize) {
       // One line longer than a block: cut its tokens, each part under its own header.
       const lineIds = encode(lines[i]! + '\n');
       for (let at = 0; at < lineIds.length; ) {
@@ -165,7 +166,7 @@ function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSiz
       i++;
       continue;
     }
-    pieces.push({ path: file.path, startLine: i + 1, endLine: j, ids: [...header, ...ids] });
+    pieces.push({ path: file.path, startLine: i + 1, endLine: j, ids });
     i = j;
   }
   return pieces;

@@ -1,0 +1,156 @@
+// The whole Star Attention prompt for a repository: anchor, file blocks, query, with global position ids.
+//
+//   anchor  = chat prefix (system turn + user header + intro line, via the model's chat template)
+//             + a repository overview (directory outline + README head), at most `anchorSize` tokens
+//   blocks  = the files packed by packBlocks (blocks.ts)
+//   query   = the question + end of the user turn + the assistant header (buildQuery)
+//
+// Positions: the anchor holds 0..a-1 (a = anchor.length); file block i starts right after the previous one,
+// at a + (tokens of blocks before it); the query continues at contextLength. In the engine's BlockSpec list
+// the anchor is block 0 and file block i is block i + 1.
+//
+// Why this anchor: the paper's ablation shows the anchor's content matters a lot (constant tokens: 0% NIAH),
+// and every block's KV is computed after it, so its tokens are part of every block's cache key. The overview is
+// built to change rarely: directories only down to depth 2 (not every file), and the README's head. Adding or
+// editing an ordinary file therefore leaves the anchor, and all other cached blocks, valid. The anchor is not
+// padded to anchorSize: filler content would only hurt (see the ablation) and cost compute; when the prefix
+// and overview are shorter, the anchor is shorter. A chat prefix longer than anchorSize is kept whole.
+import { EngineError } from '../errors';
+import { splitChatPrompt } from '../tokenizer/chatTemplate';
+import { encodeRenderedPrompt } from '../tokenizer/promptEncoding';
+import type { Tokenizer } from '../tokenizer/types';
+import { packBlocks, type BlockSource, type BlockSpan, type FileBlock } from './blocks';
+import type { BlockSpec } from './types';
+
+export const DEFAULT_SYSTEM_PROMPT = 'You answer questions about a code repository. Its files follow; cite file paths in your answer.';
+export const DEFAULT_INTRO = "The repository's files:\n\n";
+/** Marks where the question goes when rendering the query, so the question is encoded as plain text. */
+const QUESTION_PLACEHOLDER = '\u27e6star-attention:question\u27e7';
+const OUTLINE_DEPTH = 2;
+/** More README than this never fits an anchor; bounds the work of fitting it. */
+const README_HEAD_LINES = 200;
+const README = /^readme(\.(md|markdown|rst|txt))?$/i;
+
+export interface StarPromptOptions {
+  readonly system?: string;
+  /** Text of the user turn before the files. */
+  readonly intro?: string;
+  readonly bosToken?: string;
+}
+
+export interface StarLayoutOptions extends StarPromptOptions {
+  readonly chunkSize: number;
+  /** Most tokens in the anchor (default chunkSize). */
+  readonly anchorSize?: number;
+  /** See PackOptions.boundaryTokens. */
+  readonly boundaryTokens?: number;
+}
+
+export interface StarRepoLayout {
+  readonly anchor: number[];
+  /** Anchor (index 0, start 0) then every file block at its global start. */
+  readonly blocks: BlockSpec[];
+  readonly fileBlocks: readonly FileBlock[];
+  /** Total context tokens: the query's first position. */
+  readonly contextLength: number;
+  /** The overview text inside the anchor (after the chat prefix), for display. */
+  readonly overview: string;
+  /** Global positions [start, start + length) of a block by its BlockSpec index (0 = anchor). */
+  positionsOf(index: number): { start: number; length: number };
+  /** BlockSpec indices (>= 1) of the blocks holding lines of `path`. */
+  blocksFor(path: string): number[];
+  /** File lines held by a block, by BlockSpec index ([] for the anchor). */
+  spansOf(index: number): readonly BlockSpan[];
+}
+
+/** Files must be in their final order (walkRepository's) and paths unique (prefix roots when there are several). */
+export function buildStarLayout(files: readonly BlockSource[], tokenizer: Tokenizer, chatTemplate: string | undefined, opts: StarLayoutOptions): StarRepoLayout {
+  const anchorSize = opts.anchorSize ?? opts.chunkSize;
+  if (!Number.isInteger(anchorSize) || anchorSize < 1) throw new EngineError(`anchor size must be a positive integer (got ${anchorSize})`);
+  const { prefix } = splitChatPrompt(chatTemplate, promptParts(opts, ''), { bosToken: opts.bosToken });
+  const prefixIds = encodeRenderedPrompt(tokenizer, prefix);
+  const { ids: overviewIds, text: overview } = fitOverview(files, tokenizer, Math.max(0, anchorSize - prefixIds.length));
+  const anchor = [...prefixIds, ...overviewIds];
+
+  const packed = packBlocks(files, tokenizer, { chunkSize: opts.chunkSize, boundaryTokens: opts.boundaryTokens });
+  const blocks: BlockSpec[] = [{ index: 0, tokens: anchor, start: 0 }];
+  let position = anchor.length;
+  for (const b of packed.blocks) {
+    blocks.push({ index: blocks.length, tokens: b.ids, start: position });
+    position += b.ids.length;
+  }
+  const spec = (index: number) => {
+    const b = blocks[index];
+    if (!b) throw new EngineError(`no block ${index} (the layout has ${blocks.length})`);
+    return b;
+  };
+  return {
+    anchor,
+    blocks,
+    fileBlocks: packed.blocks,
+    contextLength: position,
+    overview,
+    positionsOf: (index) => ({ start: spec(index).start, length: spec(index).tokens.length }),
+    blocksFor: (path) => packed.blocksFor(path).map((i) => i + 1),
+    spansOf: (index) => (spec(index) && index > 0 ? packed.blocks[index - 1]!.spans : []),
+  };
+}
+
+/**
+ * The query: the question, the end of the user turn and the assistant header, rendered by the same chat template
+ * (so anchor prefix + context + query is exactly the chat rendered with the files in the user message).
+ * Encoded as one text, as a tokenizer would see the whole prompt; only when the question itself contains
+ * special-token text (e.g. "<|im_end|>") is it encoded apart as plain text, so it cannot end the turn early.
+ */
+export function buildQuery(question: string, tokenizer: Tokenizer, chatTemplate: string | undefined, opts: StarPromptOptions = {}): number[] {
+  if (question.includes(QUESTION_PLACEHOLDER)) throw new EngineError('the question contains the internal question marker');
+  const { suffix } = splitChatPrompt(chatTemplate, promptParts(opts, QUESTION_PLACEHOLDER), { bosToken: opts.bosToken });
+  const at = suffix.indexOf(QUESTION_PLACEHOLDER);
+  if (at < 0) throw new EngineError('the chat template dropped the question', 'tokenizer.chat_template');
+  const before = suffix.slice(0, at);
+  const after = suffix.slice(at + QUESTION_PLACEHOLDER.length);
+  const special = (text: string) => (text ? tokenizer.encode(text, { addBos: false, parseSpecial: true }) : []);
+  if (!special(question).some((id) => tokenizer.isSpecial(id))) return special(before + question + after);
+  return [...special(before), ...tokenizer.encode(question, { addBos: false, parseSpecial: false }), ...special(after)];
+}
+
+function promptParts(opts: StarPromptOptions, question: string) {
+  return { system: opts.system ?? DEFAULT_SYSTEM_PROMPT, beforeContext: opts.intro ?? DEFAULT_INTRO, afterContext: `\n\nQuestion: ${question}` };
+}
+
+/**
+ * Overview lines: the outline (top-level files, directories to depth 2), then the root README's head. The longest
+ * prefix of those lines that fits `budget` tokens (found by bisection), cut inside a line only if not one fits.
+ */
+export function fitOverview(files: readonly BlockSource[], tokenizer: Tokenizer, budget: number): { ids: number[]; text: string } {
+  if (budget <= 0) return { ids: [], text: '' };
+  const lines = overviewLines(files);
+  const encode = (text: string) => tokenizer.encode(text, { addBos: false, parseSpecial: false });
+  const textOf = (n: number) => lines.slice(0, n).map((l) => l + '\n').join('');
+  const all = encode(textOf(lines.length));
+  if (all.length <= budget) return { ids: all, text: textOf(lines.length) };
+  let lo = 0; // lines that fit
+  let hi = lines.length; // lines that do not
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (encode(textOf(mid)).length <= budget) lo = mid;
+    else hi = mid;
+  }
+  if (lo > 0) return { ids: encode(textOf(lo)), text: textOf(lo) };
+  return { ids: encode(textOf(1)).slice(0, budget), text: lines[0]! };
+}
+
+export function overviewLines(files: readonly BlockSource[]): string[] {
+  const dirs = new Set<string>();
+  const topFiles: string[] = [];
+  for (const f of files) {
+    const parts = f.path.split('/');
+    if (parts.length === 1) topFiles.push(f.path);
+    for (let d = 1; d < parts.length && d <= OUTLINE_DEPTH; d++) dirs.add(parts.slice(0, d).join('/') + '/');
+  }
+  const outline = [...dirs, ...topFiles].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const lines = ['Repository outline (top-level files, directories to depth 2):', ...outline.map((p) => `  ${p}`)];
+  const readme = files.find((f) => !f.path.includes('/') && README.test(f.path));
+  if (readme) lines.push('', `Start of ${readme.path}:`, ...readme.text.replace(/\r\n/g, '\n').split('\n').slice(0, README_HEAD_LINES));
+  return lines;
+}
