@@ -72,6 +72,10 @@ export const VARIED_TEXTS: readonly string[] = [
   'nbsp\u00a0ideographic\u3000space\u2028line sep\ttab\u000bvt',
   '    if (x) {\n        y();\n    }\n\n\n',
   '~!@#$%^&*()_+-=[]{}|;\':",./<>?`',
+  // Llama 3 has tokens its merges cannot build (" việc", "mektedir"): emitted whole only with ignore_merges.
+  'Tiếng Việt: việc nhiều điều; Türkçe: gelmektedir, oldu mu? ıldı',
+  // U+0085 is White_Space for Oniguruma but not for JavaScript's \s; U+FEFF the other way round.
+  'odd spaces: a \u0085 b\ufeff\ufeff c\u0085\n x\u0085y \ufeff\ufeff. z',
   '',
 ];
 
