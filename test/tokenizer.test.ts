@@ -102,6 +102,25 @@ test('story GGUF (SentencePiece scores = -id) agrees with story_hf/tokenizer.jso
   assert.equal(tok.decode(tok.encode('x<|y')), '<|start_story|>x<|y');
 });
 
+test('addSpacePrefix: false encodes text that continues earlier text without the SentencePiece dummy space', async () => {
+  const gguf = tokenizerFromGguf(await readGgufMetadata('story_llama_f32.gguf'), 'story_llama_f32.gguf');
+  const json = JSON.parse(readFileSync(modelPath('story_hf/tokenizer.json'), 'utf8')) as object;
+  const config = JSON.parse(readFileSync(modelPath('story_hf/tokenizer_config.json'), 'utf8')) as object;
+  const viaJson = tokenizerFromHfJson(json, config, 'story_hf/tokenizer.json');
+  const stories = tokenizerFromGguf(await readGgufMetadata('stories260K.gguf'), 'stories260K.gguf');
+  for (const tok of [gguf, viaJson, stories]) {
+    const sentence = tok.encode('Once upon a time', { addBos: false });
+    const continued = tok.encode('Once upon a time', { addBos: false, addSpacePrefix: false });
+    assert.equal(tok.tokenText(sentence[0]!).startsWith('\u2581'), true, tok.kind);
+    assert.equal(tok.tokenText(continued[0]!).startsWith('\u2581'), false, tok.kind);
+    // Pieces encoded apart and joined decode to the joined text (what Star Attention's blocks need).
+    const parts = ['Lily saw a bird.', '\nThe bird', ' was stuck in a tree.'];
+    const ids = parts.flatMap((p, i) => tok.encode(p, { addBos: i === 0, addSpacePrefix: i === 0 }));
+    assert.equal(tok.decode(ids, { skipSpecial: true }), parts.join(''), tok.kind);
+  }
+  assert.deepEqual(gguf.encode('Once upon a time', { addSpacePrefix: false }), viaJson.encode('Once upon a time', { addSpacePrefix: false }));
+});
+
 test('story_hf tokenizer.json: BOS/EOS, golden greedy text, decode equal to @huggingface/tokenizers', () => {
   const json = JSON.parse(readFileSync(modelPath('story_hf/tokenizer.json'), 'utf8')) as object;
   const config = JSON.parse(readFileSync(modelPath('story_hf/tokenizer_config.json'), 'utf8')) as object;
@@ -155,6 +174,7 @@ test('Llama 3 vocabulary (GGUF gpt2, pre llama-bpe) matches @huggingface/tokeniz
     if (!text.includes('<|')) assert.deepEqual(ids, llama3Reference.encode(text, { bos: false, eos: false }), JSON.stringify(text));
     assert.equal(ours.decode(ids), text);
     assert.deepEqual(ours.encode(text).slice(0, 1), [128000]);
+    assert.deepEqual(ours.encode(text, { addBos: false, addSpacePrefix: false }), ids, 'byte-level BPE has no dummy prefix');
     streamAll(ours, ids, false);
     streamAll(ours, ids, true);
   }

@@ -45,11 +45,24 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
   } catch (e) {
     throw new UnsupportedError(`cannot be loaded by @huggingface/tokenizers: ${(e as Error).message}`, file);
   }
-  // Encoding with parseSpecial=false: the same tokenizer without the special added tokens, so their
-  // text is spelled out by the model like any other text.
-  let withoutSpecial: HfTokenizer | undefined;
-  const plainTokenizer = (): HfTokenizer =>
-    (withoutSpecial ??= new HfTokenizer({ ...json, added_tokens: added.filter((t) => !t.special) }, config));
+  // Variants, built on first use: parseSpecial=false drops the special added tokens so their text is
+  // spelled out like any other text; addSpacePrefix=false drops the normalizer's Prepend("\u2581")
+  // (and Metaspace's prepend) so continued text gets no dummy-prefix space.
+  const variants = new Map<string, HfTokenizer>([['1,1', withSpecial]]);
+  const variant = (parseSpecial: boolean, spacePrefix: boolean): HfTokenizer => {
+    const key = `${Number(parseSpecial)},${Number(spacePrefix)}`;
+    let t = variants.get(key);
+    if (!t) {
+      const changed: TokenizerJson = { ...json, added_tokens: parseSpecial ? added : added.filter((a) => !a.special) };
+      if (!spacePrefix) {
+        changed['normalizer'] = withoutPrepend(json['normalizer']);
+        changed['pre_tokenizer'] = withoutPrepend(json['pre_tokenizer']);
+      }
+      t = new HfTokenizer(changed, config);
+      variants.set(key, t);
+    }
+    return t;
+  };
 
   const tokens: string[] = [];
   for (const [text, id] of Object.entries(json.model.vocab ?? {})) tokens[id] = text;
@@ -104,8 +117,7 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
     eos,
     addBosByDefault,
     stripsLeadingSpace,
-    encodeText: (text, parseSpecial) =>
-      (parseSpecial ? withSpecial : plainTokenizer()).encode(text, { add_special_tokens: false }).ids,
+    encodeText: (text, parseSpecial, spacePrefix) => variant(parseSpecial, spacePrefix).encode(text, { add_special_tokens: false }).ids,
   });
 }
 
@@ -120,7 +132,7 @@ interface HfJsonParts {
   readonly eos: ReadonlySet<number>;
   readonly addBosByDefault: boolean;
   readonly stripsLeadingSpace: boolean;
-  encodeText(text: string, parseSpecial: boolean): number[];
+  encodeText(text: string, parseSpecial: boolean, spacePrefix: boolean): number[];
 }
 
 class HfJsonTokenizer implements Tokenizer {
@@ -145,7 +157,7 @@ class HfJsonTokenizer implements Tokenizer {
   encode(text: string, options: EncodeOptions = {}): number[] {
     const out: number[] = [];
     if ((options.addBos ?? true) && this.addBosByDefault && this.bos !== undefined) out.push(this.bos);
-    if (text.length > 0) out.push(...this.parts.encodeText(text, options.parseSpecial ?? true));
+    if (text.length > 0) out.push(...this.parts.encodeText(text, options.parseSpecial ?? true, options.addSpacePrefix ?? true));
     return out;
   }
 
@@ -178,6 +190,19 @@ class HfJsonTokenizer implements Tokenizer {
 }
 
 type Component = { type?: string; [key: string]: unknown };
+
+/** A normalizer / pre-tokenizer with SentencePiece's dummy-prefix step removed (Prepend U+2581, Metaspace prepend). */
+function withoutPrepend(node: unknown): unknown {
+  if (typeof node !== 'object' || node === null) return node;
+  const c = node as Component;
+  if (c.type === 'Prepend') return null;
+  if (c.type === 'Metaspace') return { ...c, prepend_scheme: 'never', add_prefix_space: false };
+  for (const key of ['normalizers', 'pretokenizers']) {
+    const children = c[key];
+    if (Array.isArray(children)) return { ...c, [key]: children.map(withoutPrepend).filter((x) => x !== null) };
+  }
+  return c;
+}
 
 /** A decoder/processor and, for Sequence, its members, flattened. */
 function componentTypes(node: unknown): Component[] {

@@ -5,6 +5,13 @@ export interface EncodeOptions {
   readonly addBos?: boolean;
   /** Recognize special-token text such as "<|im_start|>" as single tokens (default true: prompts are built from templates). */
   readonly parseSpecial?: boolean;
+  /**
+   * SentencePiece vocabularies (add_space_prefix / a Prepend-U+2581 normalizer) put a space before the
+   * text, as if it began a sentence (default true). Pass false when the text continues earlier text
+   * that was encoded separately (a file block after the prompt prefix, the query after the context).
+   * Byte-level BPE vocabularies ignore it. Optional: added after the first version of this interface.
+   */
+  readonly addSpacePrefix?: boolean;
 }
 
 export interface Tokenizer {

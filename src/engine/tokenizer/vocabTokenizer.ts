@@ -49,7 +49,8 @@ export class VocabTokenizer implements Tokenizer {
   encode(text: string, options: EncodeOptions = {}): number[] {
     const out: number[] = [];
     if ((options.addBos ?? true) && this.addBosByDefault && this.bos !== undefined) out.push(this.bos);
-    let afterSpecial = true;
+    // The dummy-prefix space goes at the start (unless the text continues earlier text) and after each special token.
+    let afterSpecial = options.addSpacePrefix ?? true;
     for (const fragment of this.parts.specials.split(text, options.parseSpecial ?? true)) {
       if (typeof fragment === 'number') {
         out.push(fragment);
