@@ -1,0 +1,84 @@
+// Split-KV attention, pass 1: partial softmax attention of one query row and head over one chunk of
+// one KV source. Written per (row r, head h, split s) into `part` as [m, l, acc[head_dim]]:
+//   m = max scaled score in the chunk, l = sum exp(score - m), acc = sum exp(score - m) * v.
+// attention_reduce.wgsl then merges every split of every source (exact: flash-decoding's rule).
+// Bindings: 0 params, 1 q [n, q_cols] f32, 2 k [capacity, kv_width] f32, 3 v (same shape),
+//           4 part [n, n_heads, total_splits, head_dim + 2] f32.
+// GQA: head h reads KV head h * n_kv_heads / n_heads. Causal (causal = 1): row r sees entries
+// j <= causal_offset + r. One workgroup of 64 per (r, h, chunk), workgroups numbered
+// chunk-fastest; entries are scored 64 at a time (one per thread) with an online softmax. head_dim <= 256.
+struct Params {
+  n: u32, n_heads: u32, n_kv_heads: u32, head_dim: u32,
+  q_cols: u32, kv_width: u32, length: u32, causal: u32,
+  causal_offset: i32, chunk: u32, n_chunks: u32, split_base: u32,
+  total_splits: u32, scale: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> part: array<f32>;
+
+const NEG = -3.0e38;
+var<workgroup> qs: array<f32, 256>;
+var<workgroup> sc: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let flat = wid.x + wid.y * nwg.x;
+  if (flat >= p.n * p.n_heads * p.n_chunks) { return; }
+  let c = flat % p.n_chunks;
+  let rh = flat / p.n_chunks;
+  let h = rh % p.n_heads;
+  let r = rh / p.n_heads;
+  let kvh = h * p.n_kv_heads / p.n_heads;
+  let start = c * p.chunk;
+  var end = min(start + p.chunk, p.length);
+  if (p.causal == 1u) {
+    end = u32(clamp(p.causal_offset + i32(r) + 1, i32(start), i32(end)));
+  }
+  for (var d = t; d < p.head_dim; d += 64u) { qs[d] = q[r * p.q_cols + h * p.head_dim + d] * p.scale; }
+  workgroupBarrier();
+  let koff = kvh * p.head_dim;
+  var m = NEG;
+  var l = 0.0;
+  var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  for (var t0 = start; t0 < end; t0 += 64u) {
+    let j = t0 + t;
+    var s = NEG;
+    if (j < end) {
+      let kb = j * p.kv_width + koff;
+      var dv = 0.0;
+      for (var d = 0u; d < p.head_dim; d++) { dv += qs[d] * k[kb + d]; }
+      s = dv;
+    }
+    sc[t] = s;
+    workgroupBarrier();
+    // Every thread scans the tile's scores itself: two barriers per tile instead of a tree reduction.
+    let cnt = min(64u, end - t0);
+    var tmax = NEG;
+    for (var e = 0u; e < cnt; e++) { tmax = max(tmax, sc[e]); }
+    let m_new = max(m, tmax);
+    let alpha = exp(m - m_new);
+    var psum = 0.0;
+    for (var i = 0u; i < 4u; i++) { acc[i] *= alpha; }
+    for (var e = 0u; e < cnt; e++) {
+      let pe = exp(sc[e] - m_new);
+      psum += pe;
+      let vb = (t0 + e) * p.kv_width + koff;
+      for (var i = 0u; i < 4u; i++) {
+        let d = t + i * 64u;
+        if (d < p.head_dim) { acc[i] += pe * v[vb + d]; }
+      }
+    }
+    l = l * alpha + psum;
+    m = m_new;
+    workgroupBarrier();
+  }
+  let base = ((r * p.n_heads + h) * p.total_splits + p.split_base + c) * (p.head_dim + 2u);
+  if (t == 0u) { part[base] = m; part[base + 1u] = l; }
+  for (var i = 0u; i < 4u; i++) {
+    let d = t + i * 64u;
+    if (d < p.head_dim) { part[base + 2u + d] = acc[i]; }
+  }
+}

@@ -1,0 +1,1 @@
+export { createWebGpuBackend, WebGpuBackend, type WebGpuBackendOptions } from './webgpuBackend';
