@@ -11,15 +11,18 @@
 // How files are grouped (the trade-off): blocks are the unit of KV caching, so an edit should change few blocks.
 // Plain greedy packing would let one file's growth shift every later file into another block. Instead group
 // boundaries are content-defined, like rsync/CDC chunking: after adding a file of n tokens, the group is closed
-// when hash(path) < n / boundaryTokens (so groups hold about `boundaryTokens` tokens on average), or earlier when
-// the next file does not fit. A boundary file closes its group in every layout, so the effect of an edit stops at
-// the first boundary file at or after the edited one: the blocks that change are the edited file's own block(s)
-// and, only when the edit changes which files fit, the few blocks up to that boundary. The price is fill: blocks
-// average about half of `chunkSize` by default rather than nearly full. `boundaryTokens: 0` gives one file per
-// group (perfect locality, smallest blocks).
+// when hash(path) < n / boundaryTokens (groups hold about `boundaryTokens` tokens on average), or earlier when
+// the next file does not fit. A boundary file closes its group in every layout, so after an edit the packing
+// falls back in step with the old one at the first boundary file at or after the edited one: a small edit changes
+// only the edited file's block(s); an edit that changes which files fit also changes the few blocks up to that
+// boundary. The price is fill: blocks of small files average about half of `chunkSize` (default boundaryTokens =
+// chunkSize / 2) rather than nearly full; smaller blocks also make an edit cheaper to re-encode, while larger ones
+// are more accurate (the paper). `boundaryTokens: 0` gives one file per group; `Infinity` is plain greedy packing.
 // A file longer than a block gets blocks of its own, split at line boundaries chosen the same content-defined way
-// (a hash of the last three lines), so an edit near the top does not shift every later piece of a long file; a
-// single line longer than a block is split at token boundaries as a last resort. Continuation headers carry no
+// (a hash of the last three lines), so an edit near the top does not shift every later piece of a long file. As
+// in FastCDC, a piece has no content-defined end before it holds chunkSize / 2 tokens (then mean boundaryTokens / 2
+// more), so pieces fill about 3/4 of a block; an edit may then also move the end of the next piece. A single line
+// longer than a block is split at token boundaries as a last resort. Continuation headers carry no
 // line numbers for the same reason (spans keep them). Empty files get no piece (the overview lists them).
 import { EngineError } from '../errors';
 import type { Tokenizer } from '../tokenizer/types';
@@ -46,7 +49,7 @@ export interface FileBlock {
 
 export interface PackOptions {
   readonly chunkSize: number;
-  /** Average tokens between content-defined group boundaries (default chunkSize / 2; 0: one file per group). */
+  /** Mean tokens between content-defined group boundaries (default chunkSize / 2; 0: one file per group; Infinity: greedy). */
   readonly boundaryTokens?: number;
 }
 
@@ -98,7 +101,7 @@ export function packBlocks(files: readonly BlockSource[], tokenizer: Tokenizer, 
   };
 
   for (const file of files) {
-    const pieces = filePieces(file, encode, chunkSize, boundaryTokens);
+    const pieces = filePieces(file, encode, chunkSize, boundaryTokens / 2);
     if (pieces.length === 0) continue;
     if (pieces.length > 1) {
       // A split file never shares a block: its pieces depend on it alone.
@@ -124,7 +127,8 @@ export function splitLines(text: string): string[] {
   return lines;
 }
 
-function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSize: number, boundaryTokens: number): Piece[] {
+function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSize: number, lineBoundaryTokens: number): Piece[] {
+  const minPieceTokens = chunkSize / 2;
   const lines = splitLines(file.text);
   if (lines.length === 0) return [];
   const body = (from: number, to: number) => lines.slice(from, to).join('\n') + '\n';
@@ -150,7 +154,7 @@ function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSiz
     while (j < lines.length && sum + lineTokens[j]! <= chunkSize) {
       sum += lineTokens[j]!;
       j++;
-      if (isLineBoundary(lines, j - 1, lineTokens[j - 1]!, boundaryTokens)) break;
+      if (sum >= minPieceTokens && isLineBoundary(lines, j - 1, lineTokens[j - 1]!, lineBoundaryTokens)) break;
     }
     let ids = j > i ? encode(headerText + body(i, j)) : [];
     while (ids.length > chunkSize && j > i + 1) ids = encode(headerText + body(i, --j)); // the estimate was short
