@@ -8,7 +8,8 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import llama3Reference from 'llama3-tokenizer-js';
 import { UnsupportedError } from '../src/engine/errors';
 import { createStreamDecoder, tokenizerFromGguf, tokenizerFromHfJson, type Tokenizer } from '../src/engine/tokenizer/index';
-import { modelPath, readGolden } from './support/paths';
+import { resolve } from 'node:path';
+import { modelPath, readGolden, repoRoot } from './support/paths';
 import { ggufMetadataFromHf, LONE_SURROGATE, readGgufMetadata, readPackageTokenizer, VARIED_TEXTS } from './support/tokenizerFixtures';
 
 interface GreedyGolden {
@@ -76,6 +77,10 @@ test('story GGUF (SentencePiece scores = -id) agrees with story_hf/tokenizer.jso
     ...VARIED_TEXTS,
     'Once upon a time, there was a little girl named Lily. She had a toy car that she loved very much.',
     '"Can I play?" asked Tom. Mom said, "Yes, but be careful!"\nThey ran to the park; it was 3:15.',
+    // Whole files: long texts exercise the encoder's cutting of text into independent pieces. (Files
+    // without special-token text: Hugging Face always matches "<unk>" in text, even as plain text.)
+    readFileSync(resolve(repoRoot, 'src/engine/tokenizer/bpeEncoder.ts'), 'utf8'),
+    readFileSync(resolve(repoRoot, 'README.md'), 'utf8'),
   ];
   let fusedRuns = 0;
   for (const text of texts) {

@@ -1,13 +1,22 @@
 import { BigramQueue } from './bigramQueue';
 import { utf8Encode } from './utf8';
 
+const WORD_CACHE_LIMIT = 65536;
+
 /**
  * SentencePiece BPE as llama.cpp runs it for `tokenizer.ggml.model = llama` (llm_tokenizer_spm):
  * start from single characters and repeatedly merge the adjacent pair whose concatenation is a
  * vocabulary token with the highest score; characters no token covers fall back to `<0xNN>` bytes.
  * The caller has already replaced spaces with U+2581 and added the leading space where due.
+ *
+ * Speed-up that keeps the result exact: no merge can join two neighbouring characters unless that
+ * character pair occurs inside some vocabulary token, so the text is cut at every other boundary and
+ * the pieces (mostly words) are encoded independently and cached, as byte-level BPE caches words.
  */
 export class SpmEncoder {
+  private pairs: Set<string> | undefined;
+  private readonly cache = new Map<string, readonly number[]>();
+
   constructor(
     private readonly tokenToId: ReadonlyMap<string, number>,
     private readonly scores: ArrayLike<number>,
@@ -17,6 +26,48 @@ export class SpmEncoder {
   ) {}
 
   encode(text: string, out: number[]): void {
+    const pairs = (this.pairs ??= this.buildPairs());
+    let start = 0;
+    let prev = '';
+    for (let i = 0; i < text.length; ) {
+      const cp = text.codePointAt(i)!;
+      const ch = cp > 0xffff ? text.substr(i, 2) : text[i]!;
+      if (i > 0 && !pairs.has(prev + ch)) {
+        this.encodePiece(text.slice(start, i), out);
+        start = i;
+      }
+      prev = ch;
+      i += ch.length;
+    }
+    this.encodePiece(text.slice(start), out);
+  }
+
+  /** Every pair of adjacent characters inside a vocabulary token: the only places merges can join. */
+  private buildPairs(): Set<string> {
+    const pairs = new Set<string>();
+    for (const token of this.tokenToId.keys()) {
+      let prev = '';
+      for (const ch of token) {
+        if (prev) pairs.add(prev + ch);
+        prev = ch;
+      }
+    }
+    return pairs;
+  }
+
+  private encodePiece(piece: string, out: number[]): void {
+    let ids = this.cache.get(piece);
+    if (!ids) {
+      const fresh: number[] = [];
+      this.mergePiece(piece, fresh);
+      ids = fresh;
+      if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
+      this.cache.set(piece, ids);
+    }
+    for (const id of ids) out.push(id);
+  }
+
+  private mergePiece(text: string, out: number[]): void {
     if (text.length === 0) return;
     // Symbols are code points, kept as [start, end) ranges into `text` in a doubly linked list.
     const starts: number[] = [];
