@@ -104,6 +104,35 @@ test('walkRepository: ignore rules agree with git, every skip has its reason, no
   }
 });
 
+test('walkRepository: a folder inside a repository obeys the .gitignore files above it, like git', async () => {
+  const top = makeTree({
+    '.gitignore': '*.gen.ts\n/pkg/top-anchored.txt\n',
+    'pkg/a.ts': 'a\n',
+    'pkg/b.gen.ts': 'b\n',
+    'pkg/secret.md': 's\n',
+    'pkg/top-anchored.txt': 't\n',
+    'pkg/local.txt': 'l\n',
+    'pkg/.gitignore': 'local.txt\n',
+    'pkg/sub/c.gen.ts': 'c\n',
+    'pkg/sub/d.ts': 'd\n',
+    'dist/out.js': 'o\n',
+  });
+  writeFileSync(join(top, '.gitignore'), '*.gen.ts\n/pkg/top-anchored.txt\ndist/\n');
+  execFileSync('git', ['init', '-q', top]);
+  writeFileSync(join(top, '.git', 'info', 'exclude'), 'secret.md\n');
+  try {
+    const { files } = await walkRepository([join(top, 'pkg')]);
+    const expected = execFileSync('git', ['-C', join(top, 'pkg'), 'ls-files', '--others', '--exclude-standard'], { encoding: 'utf8' })
+      .split('\n').filter(Boolean).sort();
+    assert.deepEqual(files.map((f) => f.path), expected);
+    assert.deepEqual(expected, ['.gitignore', 'a.ts', 'sub/d.ts']);
+    // A folder the repository ignores, walked on purpose, is not emptied by its parents' rules.
+    assert.deepEqual((await walkRepository([join(top, 'dist')])).files.map((f) => f.path), ['out.js']);
+  } finally {
+    rmSync(top, { recursive: true, force: true });
+  }
+});
+
 test('walkRepository: include and exclude globs', async () => {
   const root = sampleRepo();
   try {

@@ -1,6 +1,10 @@
 // Lists the files of one or more repository roots that belong in the model's context, the way `git ls-files
 // --cached --others --exclude-standard` would see them, plus the files it deliberately left out and why.
 //
+// Ignore rules, in git's precedence order: .git/info/exclude, then .gitignore files from the git top level down.
+// When a root is a folder inside a git repository, the .gitignore files above it (up to the folder holding .git)
+// and that repository's info/exclude apply too. Not read: core.excludesFile (the user's global ignore file).
+//
 // Order: files are sorted by (root, relative posix path), comparing UTF-16 code units, no directories-first rule.
 // That order depends only on the set of paths, never on sizes, mtimes, locale or readdir order, so editing a file
 // never moves another one; and every directory's subtree stays contiguous (all paths starting "dir/" are adjacent).
@@ -51,9 +55,13 @@ export const DEFAULT_MAX_FILE_BYTES = 1 << 20;
 const ALWAYS_SKIPPED_DIRS = new Set(['.git', 'node_modules']);
 const READ_CONCURRENCY = 8;
 
-/** gitignore rules of one directory; `base` is that directory relative to the root ('' for the root). */
+/**
+ * gitignore rules of one directory. `base`: that directory relative to the root ('' for the root and above it);
+ * `above`: for a directory above the root, the root's path relative to it (rules there see "above/rel").
+ */
 interface IgnoreLevel {
   readonly base: string;
+  readonly above?: string;
   readonly rules: Ignore;
 }
 
@@ -122,9 +130,7 @@ class RootWalk {
 
   async run(): Promise<void> {
     // .git/info/exclude has the lowest precedence, below every .gitignore (git's order).
-    const levels: IgnoreLevel[] = [];
-    const infoExclude = await readTextOrUndefined(path.join(this.root, '.git', 'info', 'exclude'));
-    if (infoExclude !== undefined) levels.push({ base: '', rules: ignore().add(infoExclude) });
+    const levels = await enclosingRepositoryRules(this.root);
     this.walkedDirs.add(this.rootReal);
     await this.walkDir('', this.root, levels, new Set([this.rootReal]));
     // Directory links are walked after every real directory, so a link never claims a directory that is also
@@ -222,7 +228,8 @@ class RootWalk {
     if (this.exclude.ignores(rel + suffix)) return true;
     let ignored = false;
     for (const level of levels) {
-      const sub = level.base ? rel.slice(level.base.length + 1) : rel;
+      let sub = level.base ? rel.slice(level.base.length + 1) : rel;
+      if (level.above) sub = `${level.above}/${sub}`;
       const r = level.rules.test(sub + suffix);
       if (r.ignored) ignored = true;
       else if (r.unignored) ignored = false;
@@ -261,6 +268,37 @@ class RootWalk {
     const hash = createHash('sha256').update(bytes).digest('hex');
     this.files.push({ root: this.root, path: rel, text: verdict.text, bytes: bytes.length, hash });
   }
+}
+
+/**
+ * Rules that apply before the root's own .gitignore: info/exclude of the enclosing git repository and the
+ * .gitignore files of the directories from its top level down to (not including) the root.
+ */
+async function enclosingRepositoryRules(root: string): Promise<IgnoreLevel[]> {
+  const chain: string[] = []; // root, its parent, ... up to the git top level
+  for (let dir = root; ; dir = path.dirname(dir)) {
+    chain.push(dir);
+    const isTop = await stat(path.join(dir, '.git')).then(() => true, () => false);
+    if (isTop) break;
+    if (path.dirname(dir) === dir) return []; // not inside a git repository: only the root's own rules
+  }
+  const top = chain[chain.length - 1]!;
+  const levels: IgnoreLevel[] = [];
+  const relFromTop = (dir: string) => path.relative(dir, root).split(path.sep).join('/');
+  const infoExclude = await readTextOrUndefined(path.join(top, '.git', 'info', 'exclude'));
+  if (infoExclude !== undefined) levels.push({ base: '', above: relFromTop(top) || undefined, rules: ignore().add(infoExclude) });
+  for (const dir of chain.slice(1).reverse()) {
+    const rules = await readTextOrUndefined(path.join(dir, '.gitignore'));
+    if (rules !== undefined) levels.push({ base: '', above: relFromTop(dir), rules: ignore().add(rules) });
+  }
+  // Walking a folder the repository ignores (say dist/) was asked for explicitly: then its parents' rules do not apply.
+  let rootIgnored = false;
+  for (const level of levels) {
+    const r = level.rules.test(`${level.above}/`);
+    if (r.ignored) rootIgnored = true;
+    else if (r.unignored) rootIgnored = false;
+  }
+  return rootIgnored ? [] : levels;
 }
 
 async function readTextOrUndefined(file: string): Promise<string | undefined> {
