@@ -13,6 +13,9 @@ import { StarQuery } from '../src/engine/star/query';
 import { shiftBlockKv } from '../src/engine/star/shift';
 import { AttentionMass } from '../src/engine/star/sources';
 import type { LoadedModel } from '../src/engine/model/types';
+import { LocalStarHost } from '../src/engine/star/localHost';
+import { Transformer } from '../src/engine/runtime/transformer';
+import { createBackend } from '../src/node/createBackend';
 import { modelPath, readGolden } from './support/paths';
 
 const ids = readGolden<{ star_vs_global_case: { token_ids: number[] } }>('stories260K.golden.json').star_vs_global_case.token_ids;
@@ -93,4 +96,44 @@ test('1, 2 and 4 hosts and waves give the single-host answer', async () => {
   assert.deepEqual(waved.generated, single.generated, 'waves: generated ids');
   // Resident shares came from the local forward's per-source lse, waved ones from the host's per-block attend.
   for (const [b, s] of single.shares) assert.ok(Math.abs(waved.shares.get(b)! - s) < 1e-5, `waves: share of block ${b}`);
+});
+
+test('a WebGPU query host merges a CPU host and a WebGPU host in waves exactly (tiny layout)', async () => {
+  const model = await openModel(modelPath('stories260K.gguf'));
+  const tiny = fixedLayout(ids.slice(0, 30), 24, 6);
+  const c = model.config;
+  const layerTokenBytes = 2 * 4 * c.nKvHeads * c.headDim;
+  const run = async (kinds: readonly ('cpu' | 'webgpu')[], budgets: readonly (number | undefined)[]) => {
+    const backends = await Promise.all(kinds.map((k) => createBackend(k)));
+    try {
+      const hosts = [];
+      for (let i = 0; i < kinds.length; i++) hosts.push(new LocalStarHost(await Transformer.create(model, backends[i]!), { memoryBudgetBytes: budgets[i] }));
+      const q = hosts[0]!.transformer;
+      await encodeContext({
+        modelIdentity: model.identity, anchor: tiny.anchor, blocks: tiny.blocks, hosts,
+        kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
+        shift: (kv, s) => shiftBlockKv(q.backend, kv, s, c.headDim, c.rope),
+      });
+      const query = new StarQuery(q, { contextLength: tiny.contextLength, hosts, colocated: hosts[0], capacity: 16 });
+      const mass = new AttentionMass();
+      const logits = await q.backend.readAct((await query.forward(tiny.query, 'all', undefined, mass))!);
+      const residency = await Promise.all(hosts.map((h) => h.residency()));
+      const last = logits.subarray(logits.length - c.vocabSize);
+      let next = 0;
+      for (let i = 1; i < last.length; i++) if (last[i]! > last[next]!) next = i;
+      const generated = [next, ...(await decodeFrom(query, next, 3))];
+      query.dispose();
+      for (const h of hosts) await h.dispose();
+      return { logits, generated, shares: mass.shares(), residency };
+    } finally {
+      for (const b of backends) b.destroy();
+    }
+  };
+  const reference = await run(['cpu'], [undefined]);
+  const mixed = await run(['webgpu', 'cpu', 'webgpu'], [undefined, undefined, 4 * layerTokenBytes]);
+  assert.deepEqual(mixed.residency, ['resident', 'resident', 'waves']);
+  // WebGPU and CPU kernels differ by ~4e-3 in logits on their own (star-golden.test.ts measures it).
+  assert.ok(maxDiff(mixed.logits, reference.logits) < 1e-2, `logits differ by ${maxDiff(mixed.logits, reference.logits)}`);
+  assert.deepEqual(mixed.generated, reference.generated);
+  for (const [b, s] of reference.shares) assert.ok(Math.abs(mixed.shares.get(b)! - s) < 1e-3, `share of block ${b}: ${mixed.shares.get(b)} vs ${s}`);
 });
