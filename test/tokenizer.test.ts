@@ -8,6 +8,7 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import llama3Reference from 'llama3-tokenizer-js';
 import { UnsupportedError } from '../src/engine/errors';
 import { createStreamDecoder, tokenizerFromGguf, tokenizerFromHfJson, type Tokenizer } from '../src/engine/tokenizer/index';
+import { utf8CompleteLength, utf8Decode, utf8Encode } from '../src/engine/tokenizer/utf8';
 import { resolve } from 'node:path';
 import { modelPath, readGolden, repoRoot } from './support/paths';
 import { ggufMetadataFromHf, LONE_SURROGATE, readGgufMetadata, readPackageTokenizer, VARIED_TEXTS } from './support/tokenizerFixtures';
@@ -239,4 +240,24 @@ test('unsupported tokenizers are rejected with the file and the reason', () => {
   );
   assert.throws(() => tokenizerFromGguf({}, 'm.gguf'), (e: unknown) => e instanceof UnsupportedError && /m\.gguf/.test(e.message));
   assert.throws(() => tokenizerFromHfJson({ model: { type: 'WordPiece', vocab: {} } }, undefined, 't.json'), (e: unknown) => e instanceof UnsupportedError && /t\.json.*WordPiece/.test(e.message));
+});
+
+test('UTF-8 helpers agree with TextEncoder/TextDecoder on valid text and on random bytes', () => {
+  const decoder = new TextDecoder();
+  for (const text of VARIED_TEXTS) {
+    assert.deepEqual(utf8Encode(text), new TextEncoder().encode(text));
+    assert.equal(utf8Decode(utf8Encode(text)), text);
+  }
+  assert.deepEqual(utf8Encode('a\ud800b'), new TextEncoder().encode('a\ud800b'));
+  // Deterministic pseudo-random bytes, biased towards lead and continuation bytes.
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 8;
+  const pool = [0x41, 0x80, 0x8f, 0x90, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
+  for (let round = 0; round < 2000; round++) {
+    const bytes = Uint8Array.from({ length: 1 + (next() % 12) }, () => (next() % 3 === 0 ? next() & 0xff : pool[next() % pool.length]!));
+    assert.equal(utf8Decode(bytes), decoder.decode(bytes), Buffer.from(bytes).toString('hex'));
+    // Cutting at utf8CompleteLength never changes the decoded text of the whole.
+    const cut = utf8CompleteLength(bytes);
+    assert.equal(utf8Decode(bytes.subarray(0, cut)) + utf8Decode(bytes.subarray(cut)), decoder.decode(bytes));
+  }
 });
