@@ -36,6 +36,7 @@ function sampleRepo(): string {
     'private.txt': 'excluded by info/exclude\n',
     'node_modules/x/index.js': 'never\n',
     'pkg/node_modules/y/index.js': 'never\n',
+    'vendor/sub/.git': 'gitdir: ../../.git/modules/sub\n', // a submodule's .git file
     'docs/guide.md': 'guide\n',
     'assets/logo.png': new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d]),
     'assets/latin1.txt': new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x0a]),

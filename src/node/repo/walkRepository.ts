@@ -51,8 +51,8 @@ export interface WalkResult {
 }
 
 export const DEFAULT_MAX_FILE_BYTES = 1 << 20;
-/** Never entered at any depth. */
-const ALWAYS_SKIPPED_DIRS = new Set(['.git', 'node_modules']);
+/** Never entered or read, at any depth, whatever their type. */
+const ALWAYS_SKIPPED = new Set(['.git', 'node_modules']);
 const READ_CONCURRENCY = 8;
 
 /**
@@ -172,7 +172,7 @@ class RootWalk {
       throwIfAborted(this.opts.signal);
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       const childAbs = path.join(abs, entry.name);
-      if (ALWAYS_SKIPPED_DIRS.has(entry.name) && !entry.isFile()) continue;
+      if (ALWAYS_SKIPPED.has(entry.name)) continue; // a .git *file* marks a worktree or submodule: not content either
       if (entry.isDirectory()) {
         if (this.isIgnored(childRel, true, levels)) continue;
         let real: string;
