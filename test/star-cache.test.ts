@@ -14,7 +14,7 @@ import { buildRepoLayout } from '../src/node/star/repoLayout';
 import { createLocalHosts } from '../src/node/star/localHosts';
 import { shiftBlockKv } from '../src/engine/star/shift';
 import { blockCacheKey } from '../src/engine/star/context';
-import { blockEntryPath } from '../src/node/star/blockStore';
+import { KvDiskCache } from '../src/node/cache/kvDiskCache';
 import type { BlockKv } from '../src/engine/star/types';
 import { LocalStarHost } from '../src/engine/star/localHost';
 import { StarQuery } from '../src/engine/star/query';
@@ -76,14 +76,14 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
     const ask = { ...base, question: 'Who is Max?', maxTokens: 12 };
     const clean = await askRepository(ask);
     const victim = after.layout.blocks[2]!;
-    const file = blockEntryPath(cacheDir, blockCacheKey(model.identity, after.layout.anchor, victim));
+    const file = new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 }).fileOf(blockCacheKey(model.identity, after.layout.anchor, victim));
     const bytes = readFileSync(file);
     bytes[bytes.length - 5] ^= 0xff;
     writeFileSync(file, bytes);
     warnings.length = 0;
     const damaged = await askRepository(ask);
     assert.equal(warnings.length, 1, `one warning expected: ${warnings.join(' | ')}`);
-    assert.match(warnings[0]!, /damaged/);
+    assert.ok(warnings[0]!.includes(file), `the warning names the entry: ${warnings[0]}`);
     assert.equal(damaged.stats.blocksEncoded, 1);
     assert.deepEqual(damaged.ids, clean.ids);
     assert.equal(damaged.answer, clean.answer);
@@ -93,7 +93,7 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
     assert.ok(clean.sources.length === 7 && clean.sources[0]!.share >= clean.sources[6]!.share);
     const total = clean.sources.reduce((s, x) => s + x.share, 0);
     assert.ok(total > 0.5 && total <= 1 + 1e-9, `file shares sum to ${total}`);
-    assert.ok(readdirSync(join(cacheDir, 'blocks')).length > 0);
+    assert.ok(readdirSync(cacheDir).some((f) => f.endsWith('.kv')));
   } finally {
     rmSync(repo, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });

@@ -19,6 +19,7 @@ export async function run(argv: string[]): Promise<number> {
       'anchor-size': { type: 'string' },
       hosts: { type: 'string', default: '1' },
       'cache-dir': { type: 'string' },
+      'cache-max-mb': { type: 'string', default: '4096' },
       'memory-budget-mb': { type: 'string' },
       backend: { type: 'string', default: 'webgpu' },
       json: { type: 'boolean', default: false },

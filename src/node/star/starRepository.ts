@@ -10,9 +10,11 @@ import { shiftBlockKv } from '../../engine/star/shift';
 import { AttentionMass } from '../../engine/star/sources';
 import { createStreamDecoder } from '../../engine/tokenizer/streamDecoder';
 import type { BackendKind } from '../createBackend';
-import { openBlockStore } from './blockStore';
+import { openKvBlockStore } from '../cache/kvBlockStore';
 import { createLocalHosts } from './localHosts';
 import { buildRepoLayout, type RepoLayout } from './repoLayout';
+
+export const DEFAULT_CACHE_MAX_BYTES = 4 * 1024 ** 3;
 
 export interface StarRepoOptions {
   readonly repo: string;
@@ -23,6 +25,8 @@ export interface StarRepoOptions {
   readonly backend: BackendKind;
   /** Disk cache folder; undefined = no disk cache. */
   readonly cacheDir?: string;
+  /** Size cap of the disk cache (least recently used entries go first); default 4 GiB. */
+  readonly cacheMaxBytes?: number;
   readonly memoryBudgetBytes?: number;
   readonly signal?: AbortSignal;
   readonly onWarning?: (message: string) => void;
@@ -159,7 +163,9 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
 
 async function runPhase1(o: StarRepoOptions, repo: RepoLayout, hosts: Parameters<typeof encodeContext>[0]['hosts'], query: Transformer): Promise<ContextStats> {
   const c = o.model.config;
-  const store: BlockStore | undefined = o.cacheDir ? await openBlockStore(o.cacheDir, o.onWarning) : undefined;
+  const store: BlockStore | undefined = o.cacheDir
+    ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, onWarning: o.onWarning })
+    : undefined;
   return encodeContext({
     modelIdentity: o.model.identity,
     anchor: repo.layout.anchor,
