@@ -1,13 +1,13 @@
 // Decode matmul (few rows of x): out[r, row_start + j] = dot(x[r, :], W[j, :]) (+ bias), r < n <= 8.
 // Bindings: 0 params, 1 w = one row-part of W (device layout, WTYPE, rows of row_bytes bytes),
 //           2 x [n, k] f32, 3 out [n, out_cols] f32, 4 bias (u32 words of an F32/F16/BF16 vector, or a dummy).
-// Each dequantized group of 4 weights is reused for all n rows of x. BIAS_KIND: 0 none, 1 F32, 2 F16, 3 BF16.
+// Each dequantized group of 4 weights is reused for all n rows of x. bias_kind: 0 none, 1 F32, 2 F16, 3 BF16.
 // Two entry points (the host picks one per adapter):
 //   main: a workgroup of 256 computes 4 weight rows, 64 threads per row striding over groups of 4
 //         values, then a tree reduction (coalesced reads; for real GPUs);
 //   per_thread: one thread per weight row, no workgroup memory or barriers (for CPU emulators like
 //         SwiftShader, where a barrier costs far more than the lost coalescing).
-struct Params { n: u32, k: u32, out_cols: u32, row_start: u32, part_rows: u32, row_bytes: u32 }
+struct Params { n: u32, k: u32, out_cols: u32, row_start: u32, part_rows: u32, row_bytes: u32, bias_kind: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -18,7 +18,7 @@ const MAXN = 8u;
 var<workgroup> red: array<array<f32, 256>, MAXN>;
 
 fn bias_at(j: u32) -> f32 {
-  let kind = BIAS_KIND;
+  let kind = p.bias_kind;
   if (kind == 1u) { return bitcast<f32>(bias[j]); }
   if (kind == 0u) { return 0.0; }
   let h = (bias[j >> 1u] >> ((j & 1u) * 16u)) & 0xffffu;

@@ -1,10 +1,10 @@
 // Prefill matmul: out[r, row_start + j] = dot(x[r, :], W[j, :]) (+ bias) for all n rows of x.
 // Bindings: 0 params, 1 w = one row-part of W (device layout, WTYPE), 2 x [n, k] f32,
-//           3 out [n, out_cols] f32, 4 bias (as in gemv.wgsl; BIAS_KIND 0 none, 1 F32, 2 F16, 3 BF16).
+//           3 out [n, out_cols] f32, 4 bias (as in gemv.wgsl; bias_kind 0 none, 1 F32, 2 F16, 3 BF16).
 // Tiles of 32 x-rows by 32 weight rows, k stepped by 32: each of 256 threads dequantizes one group of 4
 // weights and loads 4 x values into workgroup memory, then accumulates a 2x2 block of outputs.
 // Workgroup grid: x = weight-row tiles, y = x-row tiles.
-struct Params { n: u32, k: u32, out_cols: u32, row_start: u32, part_rows: u32, row_bytes: u32 }
+struct Params { n: u32, k: u32, out_cols: u32, row_start: u32, part_rows: u32, row_bytes: u32, bias_kind: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -15,7 +15,7 @@ var<workgroup> xt: array<array<f32, 33>, 32>;
 var<workgroup> wt: array<array<f32, 33>, 32>;
 
 fn bias_at(j: u32) -> f32 {
-  let kind = BIAS_KIND;
+  let kind = p.bias_kind;
   if (kind == 1u) { return bitcast<f32>(bias[j]); }
   if (kind == 0u) { return 0.0; }
   let h = (bias[j >> 1u] >> ((j & 1u) * 16u)) & 0xffffu;

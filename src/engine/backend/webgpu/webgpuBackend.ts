@@ -219,7 +219,7 @@ export class WebGpuBackend implements Backend {
     const o = act(out);
     if (o.cols !== t.cols || o.rows < ids.length) throw new RangeError(`embed ${t.name}: [${t.rows}, ${t.cols}] into [${o.rows}, ${o.cols}]`);
     for (const id of ids) if (id < 0 || id >= t.rows) throw new RangeError(`embed: token id ${id} outside vocabulary of ${t.rows}`);
-    const pipeline = this.pipeline({ file: 'embed', source: embedWgsl, entry: 'main', slots: 'urdw', prelude: dequantWgsl, subs: { WTYPE: t.type } });
+    const pipeline = this.pipeline({ file: 'embed', source: embedWgsl, entry: 'main', slots: 'urdw', prelude: dequantFor(t.type), subs: { WTYPE: t.type } });
     const perRow = Math.ceil(t.cols / 4);
     for (const part of t.parts) {
       if (!ids.some((id) => id >= part.rowStart && id < part.rowStart + part.rows)) continue;
@@ -238,7 +238,7 @@ export class WebGpuBackend implements Backend {
     const o = act(out);
     if (wt.parts.length !== 1 || wt.rows * wt.cols !== xa.cols) throw new RangeError(`rmsNorm: weight ${wt.name} does not match width ${xa.cols}`);
     const src = this.distinct(xa.buffer, [o.buffer], 0, xa.rows * xa.cols * 4);
-    const pipeline = this.pipeline({ file: 'rmsnorm', source: rmsnormWgsl, entry: 'main', slots: 'urrw', prelude: dequantWgsl, subs: { WTYPE: wt.type } });
+    const pipeline = this.pipeline({ file: 'rmsnorm', source: rmsnormWgsl, entry: 'main', slots: 'urrw', prelude: dequantFor(wt.type), subs: { WTYPE: wt.type } });
     const po = this.rec.params([xa.rows, xa.cols, f32(eps)]);
     const [gx, gy] = grid(xa.rows);
     this.rec.dispatch(pipeline, 'urrw', [this.rec.arena, wt.parts[0]!.buffer, src, o.buffer], [po], gx, gy);
@@ -253,27 +253,25 @@ export class WebGpuBackend implements Backend {
     if (wt.cols !== xa.cols || o.cols !== wt.rows || o.rows < n) {
       throw new RangeError(`matmul ${wt.name}: x [${n}, ${xa.cols}] · [${wt.rows}, ${wt.cols}]ᵀ into [${o.rows}, ${o.cols}]`);
     }
-    let biasKind = '0';
+    let biasKind = 0;
     let biasBuffer = this.dummy;
     if (bias) {
       const b = weight(bias);
-      const kinds: Partial<Record<TensorType, string>> = { F32: '1u', F16: '2u', BF16: '3u' };
+      const kinds: Partial<Record<TensorType, number>> = { F32: 1, F16: 2, BF16: 3 };
       const k = kinds[b.type];
       if (!k || b.parts.length !== 1) throw new UnsupportedError(`bias ${b.name} of type ${b.type} is not supported on the GPU`);
       if (b.rows * b.cols !== wt.rows) throw new RangeError(`bias ${b.name} has ${b.rows * b.cols} values for ${wt.rows} outputs`);
       biasKind = k;
       biasBuffer = b.parts[0]!.buffer;
-    } else {
-      biasKind = '0u';
     }
     const src = this.distinct(xa.buffer, [o.buffer], 0, n * xa.cols * 4);
     const gemv = n <= GEMV_MAX_ROWS;
     const spec: KernelSpec = gemv
-      ? { file: 'gemv', source: gemvWgsl, entry: this.tuning === 'gpu' ? 'main' : 'per_thread', slots: 'urrwr', prelude: dequantWgsl, subs: { WTYPE: wt.type, BIAS_KIND: biasKind } }
-      : { file: 'matmul', source: matmulWgsl, entry: 'main', slots: 'urrwr', prelude: dequantWgsl, subs: { WTYPE: wt.type, BIAS_KIND: biasKind } };
+      ? { file: 'gemv', source: gemvWgsl, entry: this.tuning === 'gpu' ? 'main' : 'per_thread', slots: 'urrwr', prelude: dequantFor(wt.type), subs: { WTYPE: wt.type } }
+      : { file: 'matmul', source: matmulWgsl, entry: 'main', slots: 'urrwr', prelude: dequantFor(wt.type), subs: { WTYPE: wt.type } };
     const pipeline = this.pipeline(spec);
     for (const part of wt.parts) {
-      const po = this.rec.params([n, wt.cols, wt.rows, part.rowStart, part.rows, wt.rowBytes]);
+      const po = this.rec.params([n, wt.cols, wt.rows, part.rowStart, part.rows, wt.rowBytes, biasKind]);
       const buffers = [this.rec.arena, part.buffer, src, o.buffer, biasBuffer];
       if (gemv) {
         const [gx, gy] = grid(Math.ceil(part.rows / (this.tuning === 'gpu' ? 4 : 64)));
@@ -444,7 +442,7 @@ export class WebGpuBackend implements Backend {
     for (const t of new Set(types)) {
       const gemvEntry = this.tuning === 'gpu' ? 'main' : 'per_thread';
       for (const [file, source, entry] of [['gemv', gemvWgsl, gemvEntry], ['matmul', matmulWgsl, 'main']] as const) {
-        this.pipeline({ file, source, entry, slots: 'urrwr', prelude: dequantWgsl, subs: { WTYPE: t, BIAS_KIND: '0u' } });
+        this.pipeline({ file, source, entry, slots: 'urrwr', prelude: dequantFor(t), subs: { WTYPE: t } });
       }
     }
   }
@@ -542,6 +540,21 @@ export class WebGpuBackend implements Backend {
     if (this.firstError) throw new EngineError(`WebGPU error: ${this.firstError}`);
   }
 }
+
+/**
+ * The dequant library with only the one dq4_* function a pipeline uses (shader compile time on
+ * emulated adapters grows with the code handed to them). Functions are split at top-level `fn`.
+ */
+function dequantFor(type: TensorType): string {
+  let cached = dequantCache.get(type);
+  if (!cached) {
+    const chunks = dequantWgsl.split(/\n(?=fn )/);
+    cached = chunks.filter((c) => !c.startsWith('fn dq4_') || c.startsWith(`fn dq4_${type}(`)).join('\n');
+    dequantCache.set(type, cached);
+  }
+  return cached;
+}
+const dequantCache = new Map<TensorType, string>();
 
 function bytesOf(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

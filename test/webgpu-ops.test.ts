@@ -1,0 +1,258 @@
+// Every WebGPU op against the CPU reference backend on the same inputs (SwiftShader where there is no
+// GPU, so shapes are tiny). Quantized weights: the GPU gets the stored ggml bytes from quantize(), the
+// CPU the float32 values dequantize() reads from those same bytes, so only the GPU's dequantization
+// and arithmetic are under test. Tolerances (absolute, values are O(1)):
+//   1e-5  elementwise ops and norms; 1e-4 attention (f32 sums over a few hundred terms)
+//   1e-3  matmul over 256-value rows (f32 accumulation order differs from the CPU's)
+//   rope: 2e-5 for positions < 100; 5e-4 up to 5000 (the GPU forms the angle in f32, the CPU in f64)
+// A second GPU backend with 'gpu' tuning (cooperative GEMV, many attention splits) and a 4 KiB weight
+// part limit checks the other kernel shapes and weights split across buffers.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CpuBackend } from '../src/engine/backend/cpu/cpuBackend';
+import type { Act, AttnSource, Backend, Weight } from '../src/engine/backend/types';
+import type { RopeParams, TensorType } from '../src/engine/model/types';
+import { dequantize } from '../src/engine/quant/dequantize';
+import { quantize } from '../src/engine/quant/quantize';
+import { createRandom } from '../src/engine/runtime/random';
+import { createBackend } from '../src/node/createBackend';
+
+const rand = createRandom(20261126);
+const randn = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
+
+let gpu: Backend;
+let gpuSplit: Backend;
+const cpu = new CpuBackend();
+
+before(async () => {
+  gpu = await createBackend('webgpu');
+  gpuSplit = await createBackend('webgpu', { maxWeightPartBytes: 4096, tuning: 'gpu' });
+});
+after(() => {
+  gpu?.destroy();
+  gpuSplit?.destroy();
+});
+
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!, e = expected[i]!;
+    if (a === e) continue; // also -Infinity
+    const err = Math.abs(a - e);
+    assert.ok(err <= tol, `${what}[${i}]: ${a} vs ${e} (tolerance ${tol})`);
+    worst = Math.max(worst, err);
+  }
+}
+
+/** Uploads a [rows, cols] weight: `type` bytes to the GPU backend, their dequantized f32 values to the CPU. */
+async function weightPair(g: Backend, type: TensorType, rows: number, cols: number, scale = 1): Promise<[Weight, Weight]> {
+  const stored = quantize(type, randn(rows * cols, scale));
+  const shape = rows === 1 ? [cols] : [cols, rows];
+  const gw = await g.uploadWeight({ name: `w_${type}`, type, shape, offset: 0, byteLength: stored.byteLength }, stored);
+  const values = dequantize(type, stored, rows * cols);
+  const cw = await cpu.uploadWeight({ name: `w_${type}`, type: 'F32', shape, offset: 0, byteLength: values.byteLength },
+    new Uint8Array(values.buffer));
+  return [gw, cw];
+}
+
+function actPair(g: Backend, rows: number, cols: number, data?: Float32Array): [Act, Act, Float32Array] {
+  const d = data ?? randn(rows * cols);
+  const ga = g.createAct(rows, cols), ca = cpu.createAct(rows, cols);
+  g.writeAct(ga, d);
+  cpu.writeAct(ca, d);
+  return [ga, ca, d];
+}
+
+const TYPES: TensorType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+
+test('embed: every tensor type, repeated ids, table split across buffers', async () => {
+  for (const g of [gpu, gpuSplit]) {
+    for (const type of TYPES) {
+      const [gw, cw] = await weightPair(g, type, 24, 256);
+      const ids = Int32Array.of(3, 0, 23, 3, 17);
+      const go = g.createAct(5, 256), co = cpu.createAct(5, 256);
+      g.embed(gw, ids, go);
+      cpu.embed(cw, ids, co);
+      close(await g.readAct(go), await cpu.readAct(co), 0, `embed ${type}`);
+    }
+  }
+});
+
+test('matmul: GEMV (n = 1, 3) and tiled (n = 37) for every type, bias, split weights, both GEMV kernels', async () => {
+  for (const g of [gpu, gpuSplit]) {
+    for (const type of g === gpu ? TYPES : (['F32', 'Q8_0', 'Q4_K'] as const)) {
+      const [outDim, inDim] = [40, 256];
+      const [gw, cw] = await weightPair(g, type, outDim, inDim, 0.5);
+      const [gb, cb] = await weightPair(g, 'F32', 1, outDim);
+      for (const n of g === gpu ? [1, 3, 37] : [1, 37]) {
+        const [gx, cx] = actPair(g, n, inDim);
+        const go = g.createAct(n, outDim), co = cpu.createAct(n, outDim);
+        const withBias = n !== 3;
+        g.matmul(gx, gw, go, withBias ? gb : undefined);
+        cpu.matmul(cx, cw, co, withBias ? cb : undefined);
+        close(await g.readAct(go), await cpu.readAct(co), 1e-3, `matmul ${type} n=${n}`);
+      }
+    }
+  }
+  // Float rows whose length is not a multiple of 4 (F16 rows then start 2-byte aligned).
+  for (const type of ['F32', 'F16'] as const) {
+    const [gw, cw] = await weightPair(gpu, type, 7, 13);
+    for (const n of [1, 33]) {
+      const [gx, cx] = actPair(gpu, n, 13);
+      const go = gpu.createAct(n, 7), co = cpu.createAct(n, 7);
+      gpu.matmul(gx, gw, go);
+      cpu.matmul(cx, cw, co);
+      close(await gpu.readAct(go), await cpu.readAct(co), 1e-4, `matmul ${type} 13 cols n=${n}`);
+    }
+  }
+});
+
+test('rmsNorm, swiglu, add (including outputs that alias inputs)', async () => {
+  const [gw, cw] = await weightPair(gpu, 'F32', 1, 72);
+  const [gx, cx] = actPair(gpu, 3, 72);
+  const go = gpu.createAct(3, 72), co = cpu.createAct(3, 72);
+  gpu.rmsNorm(gx, gw, 1e-5, go);
+  cpu.rmsNorm(cx, cw, 1e-5, co);
+  close(await gpu.readAct(go), await cpu.readAct(co), 1e-5, 'rmsNorm');
+  gpu.rmsNorm(gx, gw, 1e-5, gx);
+  cpu.rmsNorm(cx, cw, 1e-5, cx);
+  close(await gpu.readAct(gx), await cpu.readAct(cx), 1e-5, 'rmsNorm in place');
+
+  const [gg, cg] = actPair(gpu, 2, 50, randn(100, 6));
+  const [gu, cu] = actPair(gpu, 2, 50);
+  const gs = gpu.createAct(2, 50), cs = cpu.createAct(2, 50);
+  gpu.swiglu(gg, gu, gs);
+  cpu.swiglu(cg, cu, cs);
+  close(await gpu.readAct(gs), await cpu.readAct(cs), 1e-5, 'swiglu');
+  gpu.swiglu(gg, gu, gg);
+  cpu.swiglu(cg, cu, cg);
+  close(await gpu.readAct(gg), await cpu.readAct(cg), 1e-5, 'swiglu into gate');
+
+  gpu.add(gs, gu);
+  cpu.add(cs, cu);
+  close(await gpu.readAct(gs), await cpu.readAct(cs), 1e-5, 'add');
+  gpu.add(gs, gs);
+  cpu.add(cs, cs);
+  close(await gpu.readAct(gs), await cpu.readAct(cs), 1e-5, 'add to itself');
+});
+
+test('rope: adjacent and halves layouts, llama3 scaling, large positions, K-store shift', async () => {
+  const llama3: RopeParams['scaling'] = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 64 };
+  const cases: { rope: RopeParams; positions: number[]; tol: number }[] = [
+    { rope: { theta: 10000, layout: 'adjacent' }, positions: [0, 1, 7, 63], tol: 2e-5 },
+    { rope: { theta: 10000, layout: 'halves' }, positions: [5, 2, 99], tol: 2e-5 },
+    { rope: { theta: 500000, layout: 'halves', scaling: llama3 }, positions: [3, 40, 90], tol: 2e-5 },
+    { rope: { theta: 10000, layout: 'adjacent' }, positions: [1000, 4999], tol: 5e-4 },
+  ];
+  const hd = 16;
+  for (const { rope, positions, tol } of cases) {
+    const [gx, cx] = actPair(gpu, positions.length, 3 * hd);
+    gpu.rope(gx, Int32Array.from(positions), hd, rope);
+    cpu.rope(cx, Int32Array.from(positions), hd, rope);
+    close(await gpu.readAct(gx), await cpu.readAct(cx), tol, `rope ${rope.layout} ${rope.scaling ? 'llama3' : ''} ${positions}`);
+  }
+  // Shift rows [2, 5) of a K store by +37 then -12.
+  const width = 2 * hd;
+  const data = randn(6 * width);
+  const gk = gpu.createKv(6, width), ck = cpu.createKv(6, width);
+  gpu.writeKv(gk, 0, data);
+  cpu.writeKv(ck, 0, data);
+  for (const delta of [37, -12]) {
+    gpu.ropeShiftKv(gk, 2, 3, delta, hd, cases[2]!.rope);
+    cpu.ropeShiftKv(ck, 2, 3, delta, hd, cases[2]!.rope);
+  }
+  close(await gpu.readKv(gk, 0, 6), await cpu.readKv(ck, 0, 6), 2e-5, 'ropeShiftKv');
+});
+
+test('storeKv, writeKv/readKv, copyRows', async () => {
+  const [gx, cx] = actPair(gpu, 3, 8);
+  const gk = gpu.createKv(10, 8), ck = cpu.createKv(10, 8);
+  gpu.storeKv(gx, gk, 4);
+  cpu.storeKv(cx, ck, 4);
+  const extra = randn(8);
+  gpu.writeKv(gk, 9, extra);
+  cpu.writeKv(ck, 9, extra);
+  close(await gpu.readKv(gk, 0, 10), await cpu.readKv(ck, 0, 10), 0, 'kv store');
+  close(await gpu.readKv(gk, 5, 2), await cpu.readKv(ck, 5, 2), 0, 'kv rows 5..7');
+  const gd = gpu.createAct(2, 8), cd = cpu.createAct(2, 8);
+  gpu.copyRows!(gx, 1, 2, gd, 0);
+  cpu.copyRows(cx, 1, 2, cd, 0);
+  close(await gpu.readAct(gd), await cpu.readAct(cd), 0, 'copyRows');
+});
+
+test('attention: several sources, causal offsets, GQA, empty rows, lse; merge of partials', async () => {
+  const [rows, nHeads, nKv, hd] = [3, 4, 2, 16];
+  const shape = { nHeads, nKvHeads: nKv, headDim: hd };
+  const width = nKv * hd;
+  const cap = 160;
+  // Lengths past one 64-entry tile and one split; source 2 hides everything from row 0.
+  const specs = [{ length: 150 }, { length: 70, causalOffset: 66 }, { length: 5, causalOffset: -1 }, { length: 0 }];
+  for (const g of [gpu, gpuSplit]) {
+    const make = (b: Backend, k: Float32Array, v: Float32Array) => {
+      const kt = b.createKv(cap, width), vt = b.createKv(cap, width);
+      b.writeKv(kt, 0, k);
+      b.writeKv(vt, 0, v);
+      return [kt, vt] as const;
+    };
+    const gs: AttnSource[] = [], cs: AttnSource[] = [];
+    for (const s of specs) {
+      const k = randn(cap * width), v = randn(cap * width);
+      const [gk, gv] = make(g, k, v), [ck, cv] = make(cpu, k, v);
+      gs.push({ k: gk, v: gv, length: s.length, causalOffset: s.causalOffset });
+      cs.push({ k: ck, v: cv, length: s.length, causalOffset: s.causalOffset });
+    }
+    const [gq, cq] = actPair(g, rows, nHeads * hd, randn(rows * nHeads * hd, 0.7));
+    const go = g.createAct(rows, nHeads * hd), co = cpu.createAct(rows, nHeads * hd);
+    const gl = g.createAct(rows, nHeads), cl = cpu.createAct(rows, nHeads);
+    g.attention(gq, gs, shape, go, gl);
+    cpu.attention(cq, cs, shape, co, cl);
+    close(await g.readAct(go), await cpu.readAct(co), 1e-4, 'attention out');
+    close(await g.readAct(gl), await cpu.readAct(cl), 1e-4, 'attention lse');
+
+    // Only the source row 0 cannot see: lse -Infinity and zero output there.
+    g.attention(gq, [gs[2]!], shape, go, gl);
+    cpu.attention(cq, [cs[2]!], shape, co, cl);
+    const lse3 = await g.readAct(gl);
+    assert.equal(lse3[0], -Infinity);
+    close(lse3, await cpu.readAct(cl), 1e-4, 'empty-row lse');
+    close(await g.readAct(go), await cpu.readAct(co), 1e-4, 'empty-row out');
+
+    // Per-source partials merged (one partly empty, one fully empty) equal the joint attention.
+    const gParts = gs.map((s) => {
+      const o = g.createAct(rows, nHeads * hd), l = g.createAct(rows, nHeads);
+      g.attention(gq, [s], shape, o, l);
+      return { out: o, lse: l };
+    });
+    const cParts = cs.map((s) => {
+      const o = cpu.createAct(rows, nHeads * hd), l = cpu.createAct(rows, nHeads);
+      cpu.attention(cq, [s], shape, o, l);
+      return { out: o, lse: l };
+    });
+    const gm = g.createAct(rows, nHeads * hd), gml = g.createAct(rows, nHeads);
+    const cm = cpu.createAct(rows, nHeads * hd), cml = cpu.createAct(rows, nHeads);
+    g.mergeAttention(gParts, hd, gm, gml);
+    cpu.mergeAttention(cParts, hd, cm, cml);
+    close(await g.readAct(gm), await cpu.readAct(cm), 1e-4, 'merged out');
+    close(await g.readAct(gml), await cpu.readAct(cml), 1e-4, 'merged lse');
+    g.attention(gq, gs, shape, go, gl);
+    close(await g.readAct(gm), await g.readAct(go), 1e-4, 'merged vs joint');
+  }
+});
+
+test('argmax (first index on ties) and top-p sampling draw what the CPU draws', async () => {
+  const data = randn(3 * 300, 4);
+  data[150] = 9; data[40] = 9; // tie in row 0: index 40 wins
+  data[300 + 299] = 11;
+  const [gl, cl] = actPair(gpu, 3, 300, data);
+  assert.deepEqual(Array.from(await gpu.argmax(gl)), Array.from(await cpu.argmax(cl)));
+  assert.equal((await gpu.argmax(gl))[0], 40);
+  const [gs, cs] = actPair(gpu, 1, 300, randn(300, 3));
+  for (const [temperature, topP] of [[1, 0.9], [0.7, 0.5], [1.3, 1]] as const) {
+    for (const u of [0, 0.13, 0.5, 0.77, 0.999]) {
+      const want = await cpu.sampleTopP(cs, temperature, topP, u);
+      const got = await gpu.sampleTopP(gs, temperature, topP, u);
+      assert.equal(got, want, `sampleTopP T=${temperature} p=${topP} u=${u}`);
+    }
+  }
+});
