@@ -11,6 +11,7 @@ const commands: Record<string, Command> = {
   index: { summary: 'encode a repository\'s blocks into the on-disk KV cache (Star Attention phase 1)', load: () => import('./commands/index') },
   ask: { summary: 'answer a question about a repository (streams; --json for scripts)', load: () => import('./commands/ask') },
   compare: { summary: 'star vs global next-token agreement, to choose a chunk size', load: () => import('./commands/compare') },
+  bench: { summary: 'speed figures as ratios measured in one run (bench star, ...)', load: () => import('./commands/bench') },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,18 @@
+// star-ask bench <kind>: speed figures as ratios measured in one run. Each kind lives in ./bench/<kind>.ts
+// and exports run(argv); add a kind with one line in `kinds`.
+import { printJson } from '../output';
+
+const kinds: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
+  star: { summary: 'Star Attention: phase-1 star vs global, warm vs cold ttft, one-file re-index vs full', load: () => import('./bench/star') },
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const [kind, ...rest] = argv;
+  if (!kind || !(kind in kinds)) {
+    if (argv.includes('--json')) printJson({ error: `unknown bench kind ${JSON.stringify(kind ?? '')}`, kinds: Object.keys(kinds) });
+    const lines = Object.entries(kinds).map(([n, k]) => `  ${n.padEnd(10)} ${k.summary}`);
+    process.stderr.write(`usage: star-ask bench <kind> [options]\n\nkinds:\n${lines.join('\n')}\n`);
+    return kind ? 2 : 0;
+  }
+  return (await kinds[kind]!.load()).run(rest);
+}
