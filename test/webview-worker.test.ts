@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './support/browser';
 import { file, serve } from './support/staticServer';
+import type { Harness } from './browser/harness';
 
 const shared = resolve('../shared');
 const golden = JSON.parse(readFileSync(join(shared, 'golden/stories260K.golden.json'), 'utf8')) as { greedy_from_bos_ids: number[] };
@@ -43,10 +44,9 @@ after(async () => {
   close?.();
 });
 
-type Harness = typeof import('./browser/harness') extends never ? never : any;
 
 test('worker on navigator.gpu: greedy ids from BOS equal the golden ids (64 tokens), streamed in order', async () => {
-  const r = await page.evaluate(() => (globalThis as Harness).harness.greedy('/stories260K.gguf', 'stories260K.gguf', 64));
+  const r = await page.evaluate(() => (globalThis as unknown as Harness).harness.greedy('/stories260K.gguf', 'stories260K.gguf', 64));
   assert.match(r.loaded.device, /.+/);
   assert.deepEqual(r.ids, golden.greedy_from_bos_ids.slice(1, 65));
   assert.deepEqual(r.streamed, r.ids);
@@ -54,14 +54,14 @@ test('worker on navigator.gpu: greedy ids from BOS equal the golden ids (64 toke
 });
 
 test('a truncated model fails in the worker with a FormatError that names the file', async () => {
-  const r = await page.evaluate(() => (globalThis as Harness).harness.loadError('/truncated.gguf', 'truncated.gguf'));
+  const r = await page.evaluate(() => (globalThis as unknown as Harness).harness.loadError('/truncated.gguf', 'truncated.gguf'));
   assert.ok(r, 'loading a truncated file must fail');
   assert.equal(r.name, 'FormatError');
   assert.match(r.message, /truncated\.gguf/);
 });
 
 test('cancelling a generation in the worker stops it with CancelledError', async () => {
-  const r = await page.evaluate(() => (globalThis as Harness).harness.cancelAfter('/stories260K.gguf', 'stories260K.gguf', 3));
+  const r = await page.evaluate(() => (globalThis as unknown as Harness).harness.cancelAfter('/stories260K.gguf', 'stories260K.gguf', 3));
   assert.equal(r.error, 'CancelledError');
   assert.ok(r.seen >= 3 && r.seen < 400, `saw ${r.seen} tokens`);
 });

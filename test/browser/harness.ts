@@ -55,4 +55,5 @@ const api = {
   },
 };
 
-(globalThis as unknown as { harness: typeof api }).harness = api;
+export type Harness = { harness: typeof api };
+(globalThis as unknown as Harness).harness = api;
