@@ -106,6 +106,9 @@ test('story GGUF (SentencePiece scores = -id) agrees with story_hf/tokenizer.jso
   assert.equal(tok.tokenText(space), '\u2581');
   assert.deepEqual(tok.encode('x<|y'), [...hfIds.slice(0, 4), space, ...hfIds.slice(4)]);
   assert.equal(tok.decode(tok.encode('x<|y')), '<|start_story|>x<|y');
+  // Shown special tokens: the space encode adds after them is dropped again, so text round-trips.
+  assert.equal(tok.decode(tok.encode('Hi<|end_story|>there')), '<|start_story|>Hi<|end_story|>there');
+  assert.equal(tok.decode(tok.encode('Hi<|end_story|>there'), { skipSpecial: true }), 'Hi there');
 });
 
 test('addSpacePrefix: false encodes text that continues earlier text without the SentencePiece dummy space', async () => {
@@ -150,6 +153,11 @@ test('story_hf tokenizer.json: BOS/EOS, golden greedy text, decode equal to @hug
     if (ids.length > 1) assert.equal(tok.decode(ids, { skipSpecial: true }), hf.decode(ids, { skip_special_tokens: true }), JSON.stringify(text));
     streamAll(tok, ids, true);
   }
+  // A skipped special token in the middle keeps the space after it, as Hugging Face's decode does.
+  const mid = [...tok.encode('Hi'), 2, ...tok.encode(' there', { addBos: false, addSpacePrefix: false })];
+  assert.equal(tok.decode(mid, { skipSpecial: true }), 'Hi there');
+  assert.equal(tok.decode(mid, { skipSpecial: true }), hf.decode(mid, { skip_special_tokens: true }));
+  assert.equal(streamAll(tok, mid, true), 'Hi there');
   // Special-token text is one token when parsing specials, spelled out otherwise.
   assert.deepEqual(tok.encode('<|end_story|>', { addBos: false }), [2]);
   assert.ok(!tok.encode('<|end_story|>', { addBos: false, parseSpecial: false }).includes(2));

@@ -31,9 +31,10 @@ export interface Tokenizer {
   tokenText(id: number): string;
   isSpecial(id: number): boolean;
   /**
-   * SentencePiece rule: decode drops one leading space from the first text piece at the start and
-   * after each special token, because encode added it there (add_space_prefix). Absent means false.
-   * Optional so that other Tokenizer implementations stay valid; the stream decoder reads it.
+   * SentencePiece rule: encode adds a space at the start and after each special token
+   * (add_space_prefix), so decode drops one leading space from the first text piece and from a piece
+   * right after a special token it shows (see pieceJoiner.ts). Absent means false. Optional so that
+   * other Tokenizer implementations stay valid; the stream decoder reads it.
    */
   readonly stripsLeadingSpace?: boolean;
   /** The unknown-token id, if any. Optional (added for the decoders: <unk> is special but is not a text boundary). */
