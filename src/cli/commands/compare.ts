@@ -77,7 +77,18 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** A JSON file (an array of ids, or an object with token_ids) or a comma-separated list. */
+/** An object's `token_ids`, or the first one found one level down (e.g. a golden file's case). */
+function findTokenIds(value: unknown): unknown {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const obj = value as Record<string, unknown>;
+  if ('token_ids' in obj) return obj.token_ids;
+  for (const v of Object.values(obj)) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && 'token_ids' in v) return (v as { token_ids: unknown }).token_ids;
+  }
+  return undefined;
+}
+
+/** A JSON file (an array of ids, or an object holding token_ids) or a comma-separated list. */
 function parseIds(arg: string): number[] {
   let value: unknown;
   if (existsSync(arg)) {
@@ -86,7 +97,7 @@ function parseIds(arg: string): number[] {
     } catch (err) {
       throw new EngineError(`not valid JSON: ${(err as Error).message}`, arg);
     }
-    if (value && typeof value === 'object' && !Array.isArray(value) && 'token_ids' in value) value = (value as { token_ids: unknown }).token_ids;
+    value = findTokenIds(value) ?? value;
   } else {
     value = arg.split(',').map((s) => Number(s.trim()));
   }
