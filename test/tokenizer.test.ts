@@ -212,6 +212,7 @@ test('Qwen2.5 vocabulary (GGUF gpt2, pre qwen2) matches @huggingface/tokenizers;
     const ids = ours.encode(nfc);
     assert.deepEqual(ids, hf.encode(text, { add_special_tokens: false }).ids, JSON.stringify(text));
     assert.deepEqual(viaJson.encode(text), ids, JSON.stringify(text));
+    assert.deepEqual(viaJson.encode(text, { addSpacePrefix: false }), ids, 'byte-level BPE has no dummy prefix');
     assert.equal(ours.decode(ours.encode(text)), text);
     assert.equal(viaJson.decode(ids), nfc);
     if (ids.length > 0) assert.equal(ours.decode(ids), hf.decode(ids, { clean_up_tokenization_spaces: false }));

@@ -49,7 +49,11 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
   // spelled out like any other text; addSpacePrefix=false drops the normalizer's Prepend("\u2581")
   // (and Metaspace's prepend) so continued text gets no dummy-prefix space.
   const variants = new Map<string, HfTokenizer>([['1,1', withSpecial]]);
-  const variant = (parseSpecial: boolean, spacePrefix: boolean): HfTokenizer => {
+  const changedBy = (node: unknown): boolean => JSON.stringify(withoutPrepend(node) ?? null) !== JSON.stringify(node ?? null);
+  const hasPrepend = changedBy(json['normalizer']) || changedBy(json['pre_tokenizer']);
+  const variant = (parseSpecial: boolean, wantsPrefix: boolean): HfTokenizer => {
+    // Byte-level vocabularies have no dummy prefix: don't build a second copy that would be identical.
+    const spacePrefix = wantsPrefix || !hasPrepend;
     const key = `${Number(parseSpecial)},${Number(spacePrefix)}`;
     let t = variants.get(key);
     if (!t) {
