@@ -162,6 +162,18 @@ export function registerTransformerTests(label: string, createBackend: () => Pro
     await assert.rejects(() => t.forward(Int32Array.of(1), Int32Array.of(0), t.newCache(1), { logits: 'last', signal: controller.signal }), CancelledError);
   });
 
+  test(`${label}: a stop id ends generation before it is yielded, and the result says 'stop'`, async () => {
+    const t = await loadTransformer(MODEL, await makeBackend());
+    const golden = readGolden<{ greedy_from_bos_ids: number[] }>('stories260K.golden.json').greedy_from_bos_ids;
+    const stopAt = golden.indexOf(13); // the first newline of the greedy story
+    const it = generate(t, [1], { maxTokens: 64, temperature: 0, stopIds: new Set([13]) });
+    const ids: number[] = [];
+    let next = await it.next();
+    for (; !next.done; next = await it.next()) ids.push(next.value);
+    assert.deepEqual(ids, golden.slice(1, stopAt));
+    assert.equal(next.value, 'stop');
+  });
+
   test(`${label}: sampling is reproducible by seed, and a tiny top-p is greedy`, async () => {
     const t = await loadTransformer(MODEL, await makeBackend());
     const run = async (opts: { temperature: number; topP: number; seed: number }) => {
