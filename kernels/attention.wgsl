@@ -7,6 +7,7 @@
 // GQA: head h reads KV head h * n_kv_heads / n_heads. Causal (causal = 1): row r sees entries
 // j <= causal_offset + r. One workgroup of 64 per (r, h, chunk), workgroups numbered
 // chunk-fastest; entries are scored 64 at a time (one per thread) with an online softmax. head_dim <= 256.
+// Entry per_thread: one thread per (r, h, chunk), no workgroup memory or barriers (CPU emulators).
 struct Params {
   n: u32, n_heads: u32, n_kv_heads: u32, head_dim: u32,
   q_cols: u32, kv_width: u32, length: u32, causal: u32,
@@ -81,4 +82,41 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
     let d = t + i * 64u;
     if (d < p.head_dim) { part[base + 2u + d] = acc[i]; }
   }
+}
+
+@compute @workgroup_size(64)
+fn per_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let flat = gid.x + gid.y * nwg.x * 64u;
+  if (flat >= p.n * p.n_heads * p.n_chunks) { return; }
+  let c = flat % p.n_chunks;
+  let rh = flat / p.n_chunks;
+  let h = rh % p.n_heads;
+  let r = rh / p.n_heads;
+  let kvh = h * p.n_kv_heads / p.n_heads;
+  let start = c * p.chunk;
+  var end = min(start + p.chunk, p.length);
+  if (p.causal == 1u) {
+    end = u32(clamp(p.causal_offset + i32(r) + 1, i32(start), i32(end)));
+  }
+  let qb = r * p.q_cols + h * p.head_dim;
+  let koff = kvh * p.head_dim;
+  var m = NEG;
+  var l = 0.0;
+  var acc: array<f32, 256>;
+  for (var j = start; j < end; j++) {
+    let kb = j * p.kv_width + koff;
+    var s = 0.0;
+    for (var d = 0u; d < p.head_dim; d++) { s += q[qb + d] * k[kb + d]; }
+    s *= p.scale;
+    let m_new = max(m, s);
+    let alpha = exp(m - m_new);
+    let pe = exp(s - m_new);
+    l = l * alpha + pe;
+    for (var d = 0u; d < p.head_dim; d++) { acc[d] = acc[d] * alpha + pe * v[kb + d]; }
+    m = m_new;
+  }
+  let base = ((r * p.n_heads + h) * p.total_splits + p.split_base + c) * (p.head_dim + 2u);
+  part[base] = m;
+  part[base + 1u] = l;
+  for (var d = 0u; d < p.head_dim; d++) { part[base + 2u + d] = acc[d]; }
 }

@@ -1,4 +1,4 @@
-// Decode matmul (few rows of x): out[r, row_start + j] = dot(x[r, :], W[j, :]) (+ bias), r < n <= 8.
+// Decode matmul: out[r, row_start + j] = dot(x[r, :], W[j, :]) (+ bias); main: n <= 8, per_thread: any n.
 // Bindings: 0 params, 1 w = one row-part of W (device layout, WTYPE, rows of row_bytes bytes),
 //           2 x [n, k] f32, 3 out [n, out_cols] f32, 4 bias (u32 words of an F32/F16/BF16 vector, or a dummy).
 // Each dequantized group of 4 weights is reused for all n rows of x. bias_kind: 0 none, 1 F32, 2 F16, 3 BF16.
@@ -6,7 +6,7 @@
 //   main: a workgroup of 256 computes 4 weight rows, 64 threads per row striding over groups of 4
 //         values, then a tree reduction (coalesced reads; for real GPUs);
 //   per_thread: one thread per weight row, no workgroup memory or barriers (for CPU emulators like
-//         SwiftShader, where a barrier costs far more than the lost coalescing).
+//         SwiftShader, where a barrier costs far more than the lost coalescing; used there for prefill too).
 struct Params { n: u32, k: u32, out_cols: u32, row_start: u32, part_rows: u32, row_bytes: u32, bias_kind: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
@@ -65,13 +65,18 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
 fn per_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = gid.x + gid.y * nwg.x * 64u;
   if (j >= p.part_rows) { return; }
-  var acc: array<f32, MAXN>;
   let rb = j * p.row_bytes;
-  for (var c = 0u; c < p.k; c += 4u) {
-    let wv = dq4_WTYPE(rb, c, p.k);
-    for (var r = 0u; r < p.n; r++) { acc[r] += dot(wv, xv4(r, c)); }
-  }
   let col = p.row_start + j;
   let b = bias_at(col);
-  for (var r = 0u; r < p.n; r++) { out_[r * p.out_cols + col] = acc[r] + b; }
+  // Any n: blocks of MAXN rows of x, the weight row re-read (from cache) per block.
+  for (var r0 = 0u; r0 < p.n; r0 += MAXN) {
+    let nb = min(MAXN, p.n - r0);
+    var acc: array<f32, MAXN>;
+    for (var r = 0u; r < MAXN; r++) { acc[r] = 0.0; } // explicit: SwiftShader keeps a loop-body var's old value
+    for (var c = 0u; c < p.k; c += 4u) {
+      let wv = dq4_WTYPE(rb, c, p.k);
+      for (var r = 0u; r < nb; r++) { acc[r] += dot(wv, xv4(r0 + r, c)); }
+    }
+    for (var r = 0u; r < nb; r++) { out_[(r0 + r) * p.out_cols + col] = acc[r] + b; }
+  }
 }

@@ -109,15 +109,17 @@ test('matmul: GEMV (n = 1, 3) and tiled (n = 37) for every type, bias, split wei
 });
 
 test('rmsNorm, swiglu, add (including outputs that alias inputs)', async () => {
-  const [gw, cw] = await weightPair(gpu, 'F32', 1, 72);
-  const [gx, cx] = actPair(gpu, 3, 72);
-  const go = gpu.createAct(3, 72), co = cpu.createAct(3, 72);
-  gpu.rmsNorm(gx, gw, 1e-5, go);
-  cpu.rmsNorm(cx, cw, 1e-5, co);
-  close(await gpu.readAct(go), await cpu.readAct(co), 1e-5, 'rmsNorm');
-  gpu.rmsNorm(gx, gw, 1e-5, gx);
-  cpu.rmsNorm(cx, cw, 1e-5, cx);
-  close(await gpu.readAct(gx), await cpu.readAct(cx), 1e-5, 'rmsNorm in place');
+  for (const g of [gpu, gpuSplit]) {
+    const [gw, cw] = await weightPair(g, 'F32', 1, 72);
+    const [gx, cx] = actPair(g, 3, 72);
+    const go = g.createAct(3, 72), co = cpu.createAct(3, 72);
+    g.rmsNorm(gx, gw, 1e-5, go);
+    cpu.rmsNorm(cx, cw, 1e-5, co);
+    close(await g.readAct(go), await cpu.readAct(co), 1e-5, 'rmsNorm');
+    g.rmsNorm(gx, gw, 1e-5, gx);
+    cpu.rmsNorm(cx, cw, 1e-5, cx);
+    close(await g.readAct(gx), await cpu.readAct(cx), 1e-5, 'rmsNorm in place');
+  }
 
   const [gg, cg] = actPair(gpu, 2, 50, randn(100, 6));
   const [gu, cu] = actPair(gpu, 2, 50);

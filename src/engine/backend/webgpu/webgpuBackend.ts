@@ -22,8 +22,8 @@ import { deviceRowBytes, packRows, planParts } from './weights';
 /*
  * The WebGPU backend. Ops are recorded into one command encoder (recorder.ts) and submitted on
  * flush() or a read, so a decode step is one submit. Weights stay quantized on the device
- * (weights.ts); every kernel has an f32 path, and `f16` only reports whether the adapter offered
- * shader-f16 and it was asked for (the kernels' arithmetic is f32 today).
+ * (weights.ts). Every kernel computes in f32; the device gets shader-f16 when the adapter has it and
+ * preferF16 allows it, but there are no f16 kernel variants yet, so `f16` is false.
  */
 
 export interface WebGpuBackendOptions {
@@ -100,7 +100,8 @@ export async function createWebGpuBackend(gpu: GPU, opts: WebGpuBackendOptions =
     .filter(Boolean)
     .join(' ');
   const tuning = opts.tuning ?? (/swiftshader/i.test(`${info.architecture} ${info.description}`) ? 'emulated' : 'gpu');
-  return new WebGpuBackend(device, name, wantF16, { ...opts, tuning });
+  // shader-f16 is enabled on the device when asked for, but no kernel has an f16 variant yet: report f32.
+  return new WebGpuBackend(device, name, false, { ...opts, tuning });
 }
 
 export class WebGpuBackend implements Backend {
@@ -238,9 +239,12 @@ export class WebGpuBackend implements Backend {
     const o = act(out);
     if (wt.parts.length !== 1 || wt.rows * wt.cols !== xa.cols) throw new RangeError(`rmsNorm: weight ${wt.name} does not match width ${xa.cols}`);
     const src = this.distinct(xa.buffer, [o.buffer], 0, xa.rows * xa.cols * 4);
-    const pipeline = this.pipeline({ file: 'rmsnorm', source: rmsnormWgsl, entry: 'main', slots: 'urrw', prelude: dequantFor(wt.type), subs: { WTYPE: wt.type } });
+    const perThread = this.tuning === 'emulated';
+    const pipeline = this.pipeline({
+      file: 'rmsnorm', source: rmsnormWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urrw', prelude: dequantFor(wt.type), subs: { WTYPE: wt.type },
+    });
     const po = this.rec.params([xa.rows, xa.cols, f32(eps)]);
-    const [gx, gy] = grid(xa.rows);
+    const [gx, gy] = grid(perThread ? Math.ceil(xa.rows / 64) : xa.rows);
     this.rec.dispatch(pipeline, 'urrw', [this.rec.arena, wt.parts[0]!.buffer, src, o.buffer], [po], gx, gy);
   }
 
@@ -265,7 +269,8 @@ export class WebGpuBackend implements Backend {
       biasBuffer = b.parts[0]!.buffer;
     }
     const src = this.distinct(xa.buffer, [o.buffer], 0, n * xa.cols * 4);
-    const gemv = n <= GEMV_MAX_ROWS;
+    // Emulated adapters run every row count through the barrier-free per-thread kernel.
+    const gemv = n <= GEMV_MAX_ROWS || this.tuning === 'emulated';
     const spec: KernelSpec = gemv
       ? { file: 'gemv', source: gemvWgsl, entry: this.tuning === 'gpu' ? 'main' : 'per_thread', slots: 'urrwr', prelude: dequantFor(wt.type), subs: { WTYPE: wt.type } }
       : { file: 'matmul', source: matmulWgsl, entry: 'main', slots: 'urrwr', prelude: dequantFor(wt.type), subs: { WTYPE: wt.type } };
@@ -348,7 +353,8 @@ export class WebGpuBackend implements Backend {
     const partBytes = n * nHeads * totalSplits * (headDim + 2) * 4;
     const part = this.scratchBuffer('attn-part', partBytes);
     const qb = this.distinct(qa.buffer, [o.buffer, lse ? act(lse).buffer : this.dummy], 0, n * qa.cols * 4);
-    const partial = this.pipeline({ file: 'attention', source: attentionWgsl, entry: 'main', slots: 'urrrw' });
+    const perThread = this.tuning === 'emulated';
+    const partial = this.pipeline({ file: 'attention', source: attentionWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urrrw' });
     let splitBase = 0;
     for (const { src, chunks } of plan) {
       if (chunks === 0) continue;
@@ -359,7 +365,7 @@ export class WebGpuBackend implements Backend {
         n, nHeads, nKvHeads, headDim, qa.cols, k.width, src.length, src.causalOffset === undefined ? 0 : 1,
         i32(src.causalOffset ?? 0), chunk, chunks, splitBase, totalSplits, f32(1 / Math.sqrt(headDim)),
       ]);
-      const [gx, gy] = grid(n * nHeads * chunks);
+      const [gx, gy] = grid(perThread ? Math.ceil((n * nHeads * chunks) / 64) : n * nHeads * chunks);
       this.rec.dispatch(partial, 'urrrw', [this.rec.arena, qb, k.buffer, v.buffer, part], [po], gx, gy);
       splitBase += chunks;
     }
@@ -367,10 +373,10 @@ export class WebGpuBackend implements Backend {
       // No entries at all: every split reads as empty.
       this.rec.upload(part, 0, new Uint8Array(Math.min(partBytes, (headDim + 2) * 4 * n * nHeads)));
     }
-    const reduce = this.pipeline({ file: 'attention_reduce', source: attentionReduceWgsl, entry: 'main', slots: 'urww' });
+    const reduce = this.pipeline({ file: 'attention_reduce', source: attentionReduceWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urww' });
     const la = lse ? act(lse) : undefined;
     const po = this.rec.params([n, nHeads, headDim, totalSplits, o.cols, la ? la.cols : 0, la ? 1 : 0]);
-    const [gx, gy] = grid(n * nHeads);
+    const [gx, gy] = grid(perThread ? Math.ceil((n * nHeads) / 64) : n * nHeads);
     this.rec.dispatch(reduce, 'urww', [this.rec.arena, part, o.buffer, la ? la.buffer : this.dummy], [po], gx, gy);
   }
 

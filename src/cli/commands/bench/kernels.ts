@@ -1,0 +1,203 @@
+// star-ask bench kernels: per-backend kernel speed: GEMV GB/s and matmul GFLOP/s per weight type and
+// shape, and prefill / decode tokens per second of a whole model (stories260K by default).
+// Timing: wall clock from recording an op to the backend's flush() (WebGPU: submit +
+// onSubmittedWorkDone), `inner` ops per flush, median of --reps flushes; one warm-up flush first
+// (pipelines compile there). The defaults are small so the run stays short on SwiftShader.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Backend, Weight } from '../../../engine/backend/types';
+import { EngineError } from '../../../engine/errors';
+import type { TensorType } from '../../../engine/model/types';
+import { quantize } from '../../../engine/quant/quantize';
+import { createRandom } from '../../../engine/runtime/random';
+import { Transformer } from '../../../engine/runtime/transformer';
+import { createBackend, isBackendKind, type BackendKind } from '../../../node/createBackend';
+import { openModel } from '../../../node/openModel';
+import { printJson } from '../../output';
+import { intOption } from '../starOptions';
+
+const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
+const TYPES: TensorType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+
+const USAGE = `usage: star-ask bench kernels [--backend cpu|webgpu|all] [--types F32,Q8_0,...] [--gemv 1024x1024]
+  [--matmul 64x256x256] [--reps 5] [--model file] [--prefill 64] [--decode 16] [--json]
+  --gemv OUTxIN: one-row matmul shapes (comma-separated); --matmul NxOUTxIN: prefill-style shapes.`;
+
+interface OpFigure {
+  type: TensorType;
+  shape: string;
+  ms: number;
+  gbPerS?: number;
+  gflopPerS?: number;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      backend: { type: 'string', default: 'all' },
+      types: { type: 'string', default: TYPES.join(',') },
+      gemv: { type: 'string', default: '1024x1024' },
+      matmul: { type: 'string', default: '64x256x256' },
+      reps: { type: 'string', default: '5' },
+      model: { type: 'string', default: DEFAULT_MODEL },
+      prefill: { type: 'string', default: '64' },
+      decode: { type: 'string', default: '16' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const kinds: BackendKind[] = values.backend === 'all' ? ['cpu', 'webgpu'] : isBackendKind(values.backend!) ? [values.backend] : [];
+  if (kinds.length === 0) throw new EngineError(`--backend must be cpu, webgpu or all (got ${values.backend})`);
+  const types = values.types!.split(',').map((t) => t.trim()) as TensorType[];
+  for (const t of types) if (!TYPES.includes(t)) throw new EngineError(`--types: unknown type ${t} (known: ${TYPES.join(', ')})`);
+  const gemvShapes = parseShapes(values.gemv!, 2, '--gemv').map(([o, i]) => [1, o!, i!] as const);
+  const matmulShapes = parseShapes(values.matmul!, 3, '--matmul').map(([n, o, i]) => [n!, o!, i!] as const);
+  const reps = intOption(values.reps, '--reps');
+  const prefill = intOption(values.prefill, '--prefill');
+  const decode = intOption(values.decode, '--decode');
+  const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
+
+  const backends = [];
+  for (const kind of kinds) {
+    const backend = await createBackend(kind);
+    try {
+      log(`${kind}: ${backend.deviceName}`);
+      const gemv = await benchMatmuls(backend, types, gemvShapes, reps, log);
+      const matmul = await benchMatmuls(backend, types, matmulShapes, reps, log);
+      const model = await benchModel(backend, resolve(values.model!), prefill, decode, reps, log);
+      backends.push({ backend: kind, device: backend.deviceName, f16: backend.f16, gemv, matmul, model });
+    } finally {
+      backend.destroy();
+    }
+  }
+  const result = {
+    timing: 'wall clock from recording to flush() completion (WebGPU: submit + onSubmittedWorkDone), median of reps',
+    reps,
+    backends,
+  };
+  if (values.json) printJson(result);
+  else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  return 0;
+}
+
+async function benchMatmuls(
+  backend: Backend, types: readonly TensorType[], shapes: readonly (readonly [number, number, number])[], reps: number,
+  log: (s: string) => void,
+): Promise<OpFigure[]> {
+  const rand = createRandom(7);
+  const figures: OpFigure[] = [];
+  for (const [n, outDim, inDim] of shapes) {
+    const x = backend.createAct(n, inDim);
+    backend.writeAct(x, Float32Array.from({ length: n * inDim }, () => rand() - 0.5));
+    const out = backend.createAct(n, outDim);
+    for (const type of types) {
+      const values = Float32Array.from({ length: outDim * inDim }, () => (rand() - 0.5) * 0.1);
+      let w: Weight;
+      let stored: Uint8Array;
+      try {
+        stored = quantize(type, values);
+        w = await backend.uploadWeight({ name: `bench.${type}`, type, shape: [inDim, outDim], offset: 0, byteLength: stored.byteLength }, stored);
+      } catch (err) {
+        log(`  ${type} ${n}x${outDim}x${inDim}: skipped (${(err as Error).message})`);
+        continue;
+      }
+      // Enough ops per flush that one flush takes a measurable time, bounded for slow hosts.
+      const first = await timeFlush(backend, () => backend.matmul(x, w, out), 1);
+      const inner = Math.max(1, Math.min(64, Math.floor(20 / Math.max(first, 0.01))));
+      const ms = await medianFlush(backend, () => backend.matmul(x, w, out), inner, reps);
+      const fig: OpFigure = { type, shape: n === 1 ? `${outDim}x${inDim}` : `${n}x${outDim}x${inDim}`, ms: round(ms, 4) };
+      if (n === 1) fig.gbPerS = round(stored.byteLength / (ms * 1e6), 3);
+      fig.gflopPerS = round((2 * n * outDim * inDim) / (ms * 1e6), 3);
+      log(`  ${n === 1 ? 'gemv' : 'matmul'} ${type} ${fig.shape}: ${fig.ms} ms` + (fig.gbPerS !== undefined ? `, ${fig.gbPerS} GB/s` : '') + `, ${fig.gflopPerS} GFLOP/s`);
+      figures.push(fig);
+      backend.release(w);
+    }
+    backend.release(x);
+    backend.release(out);
+  }
+  return figures;
+}
+
+async function benchModel(backend: Backend, file: string, prefill: number, decode: number, reps: number, log: (s: string) => void) {
+  const model = await openModel(file);
+  const t = await Transformer.create(model, backend);
+  const ids = Int32Array.from({ length: prefill }, (_, i) => 1 + ((i * 37) % (t.config.vocabSize - 1)));
+  const positions = Int32Array.from({ length: prefill }, (_, i) => i);
+  const cache = t.newCache(prefill + decode + 1);
+  const prefillOnce = async () => {
+    cache.length = 0;
+    const logits = await t.forward(ids, positions, cache, { logits: 'last' });
+    await backend.argmax(logits!);
+  };
+  await prefillOnce(); // warm-up: pipelines compile here
+  const prefillMs: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await prefillOnce();
+    prefillMs.push(performance.now() - t0);
+  }
+  // Decode: one token per step after the prefill, argmax on the device.
+  const decodeMs: number[] = [];
+  let next = (await backend.argmax((await t.forward(ids, positions, ((cache.length = 0), cache), { logits: 'last' }))!))[0]!;
+  for (let i = 0; i < decode; i++) {
+    const t0 = performance.now();
+    const logits = await t.forward(Int32Array.of(next), Int32Array.of(prefill + i), cache, { logits: 'last' });
+    next = (await backend.argmax(logits!))[0]!;
+    decodeMs.push(performance.now() - t0);
+  }
+  t.releaseCache(cache);
+  t.dispose();
+  const p = median(prefillMs);
+  const d = median(decodeMs);
+  const figure = {
+    model: model.name,
+    prefillTokens: prefill,
+    prefillMs: round(p, 2),
+    prefillTokensPerS: round((prefill * 1000) / p, 1),
+    decodeSteps: decode,
+    decodeMsPerToken: round(d, 3),
+    decodeTokensPerS: round(1000 / d, 1),
+  };
+  log(`  ${model.name}: prefill ${figure.prefillTokensPerS} tok/s, decode ${figure.decodeTokensPerS} tok/s`);
+  return figure;
+}
+
+async function timeFlush(backend: Backend, op: () => void, inner: number): Promise<number> {
+  await backend.flush();
+  const t0 = performance.now();
+  for (let i = 0; i < inner; i++) op();
+  await backend.flush();
+  return (performance.now() - t0) / inner;
+}
+
+async function medianFlush(backend: Backend, op: () => void, inner: number, reps: number): Promise<number> {
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) times.push(await timeFlush(backend, op, inner));
+  return median(times);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function parseShapes(text: string, dims: number, flag: string): number[][] {
+  return text.split(',').filter(Boolean).map((s) => {
+    const parts = s.trim().split('x').map((p) => Number(p));
+    if (parts.length !== dims || parts.some((p) => !Number.isInteger(p) || p <= 0)) {
+      throw new EngineError(`${flag}: "${s}" is not ${dims} positive integers joined by x`);
+    }
+    return parts;
+  });
+}
