@@ -1,8 +1,9 @@
 // star-ask bench kernels: per-backend kernel speed: GEMV GB/s and matmul GFLOP/s per weight type and
 // shape, and prefill / decode tokens per second of a whole model (stories260K by default).
-// Timing: wall clock from recording an op to the backend's flush() (WebGPU: submit +
-// onSubmittedWorkDone), `inner` ops per flush, median of --reps flushes; one warm-up flush first
-// (pipelines compile there). The defaults are small so the run stays short on SwiftShader.
+// Timing of single ops: GPU time from timestamp-query where the WebGPU device has it, else wall clock
+// from recording to the backend's flush() (WebGPU: submit + onSubmittedWorkDone); `inner` ops per
+// measurement, median of --reps; one warm-up first (pipelines compile there). Whole-model figures are
+// wall clock. The defaults are small so the run stays short on SwiftShader.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Backend, Weight } from '../../../engine/backend/types';
@@ -11,6 +12,7 @@ import type { TensorType } from '../../../engine/model/types';
 import { quantize } from '../../../engine/quant/quantize';
 import { createRandom } from '../../../engine/runtime/random';
 import { Transformer } from '../../../engine/runtime/transformer';
+import { WebGpuBackend } from '../../../engine/backend/webgpu/webgpuBackend';
 import { createBackend, isBackendKind, type BackendKind } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
 import { printJson } from '../../output';
@@ -70,13 +72,14 @@ export async function run(argv: string[]): Promise<number> {
       const gemv = await benchMatmuls(backend, types, gemvShapes, reps, log);
       const matmul = await benchMatmuls(backend, types, matmulShapes, reps, log);
       const model = await benchModel(backend, resolve(values.model!), prefill, decode, reps, log);
-      backends.push({ backend: kind, device: backend.deviceName, f16: backend.f16, gemv, matmul, model });
+      const opTiming = backend instanceof WebGpuBackend && backend.hasTimestamps ? 'timestamp-query' : 'wall clock';
+      backends.push({ backend: kind, device: backend.deviceName, f16: backend.f16, opTiming, gemv, matmul, model });
     } finally {
       backend.destroy();
     }
   }
   const result = {
-    timing: 'wall clock from recording to flush() completion (WebGPU: submit + onSubmittedWorkDone), median of reps',
+    timing: 'ops: per backend opTiming (timestamp-query GPU time, or wall clock to flush() completion); model: wall clock; median of reps',
     reps,
     backends,
   };
@@ -168,6 +171,10 @@ async function benchModel(backend: Backend, file: string, prefill: number, decod
 }
 
 async function timeFlush(backend: Backend, op: () => void, inner: number): Promise<number> {
+  if (backend instanceof WebGpuBackend && backend.hasTimestamps) {
+    const gpuMs = await backend.timeGpu(() => { for (let i = 0; i < inner; i++) op(); });
+    if (gpuMs !== undefined) return gpuMs / inner;
+  }
   await backend.flush();
   const t0 = performance.now();
   for (let i = 0; i < inner; i++) op();

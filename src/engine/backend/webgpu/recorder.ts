@@ -115,8 +115,24 @@ export class Recorder {
     this.pending = 0;
   }
 
+  /**
+   * GPU timing (timestamp-query): while set, every compute pass writes a begin/end timestamp pair
+   * into `timing.querySet` (passes past its capacity go untimed).
+   */
+  timing: { querySet: GPUQuerySet; capacity: number; used: number } | null = null;
+
   private computePass(): GPUComputePassEncoder {
-    this.pass ??= this.enc().beginComputePass();
+    if (!this.pass) {
+      const t = this.timing;
+      if (t && t.used + 2 <= t.capacity) {
+        this.pass = this.enc().beginComputePass({
+          timestampWrites: { querySet: t.querySet, beginningOfPassWriteIndex: t.used, endOfPassWriteIndex: t.used + 1 },
+        });
+        t.used += 2;
+      } else {
+        this.pass = this.enc().beginComputePass();
+      }
+    }
     return this.pass;
   }
 

@@ -443,6 +443,42 @@ export class WebGpuBackend implements Backend {
     this.device.destroy();
   }
 
+  /**
+   * GPU time in ms of the compute passes `record` records (timestamp-query; copies are not timed),
+   * or undefined where the device has no timestamp-query. Submits what was pending first.
+   */
+  async timeGpu(record: () => void): Promise<number | undefined> {
+    this.check();
+    if (!this.hasTimestamps) return undefined;
+    const capacity = 512;
+    this.rec.submit();
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: capacity });
+    const resolve = this.device.createBuffer({ size: capacity * 8, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
+    const staging = this.device.createBuffer({ size: capacity * 8, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+    const timing = { querySet, capacity, used: 0 };
+    this.rec.timing = timing;
+    try {
+      record();
+      this.rec.submit((enc) => {
+        if (timing.used === 0) return;
+        enc.resolveQuerySet(querySet, 0, timing.used, resolve, 0);
+        enc.copyBufferToBuffer(resolve, 0, staging, 0, timing.used * 8);
+      });
+    } finally {
+      this.rec.timing = null;
+    }
+    if (timing.used === 0) return 0;
+    await staging.mapAsync(MapMode.READ);
+    const ts = new BigUint64Array(staging.getMappedRange(0, timing.used * 8));
+    let ns = 0n;
+    for (let i = 0; i < timing.used; i += 2) if (ts[i + 1]! > ts[i]!) ns += ts[i + 1]! - ts[i]!;
+    staging.unmap();
+    for (const o of [staging, resolve]) o.destroy();
+    querySet.destroy();
+    this.check();
+    return Number(ns) / 1e6;
+  }
+
   /** Compiles every pipeline a model of these types will use, so the first token does not pay for it. */
   warmUp(types: readonly TensorType[]): void {
     for (const t of new Set(types)) {
