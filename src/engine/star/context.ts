@@ -98,14 +98,17 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
       reused++;
       o.onProgress?.(++done, total);
     }
+    // Writes overlap the next block's encode; all are awaited before phase 1 reports done.
+    const writes: Promise<void>[] = [];
     for (const { spec, key } of missing) {
       firstEncode = Math.min(firstEncode, performance.now());
       const [kv] = await host.encode(o.anchor, [spec], o.signal);
       lastEncode = Math.max(lastEncode, performance.now());
       encoded++;
-      await o.store?.put(key, kv!);
+      if (o.store) writes.push(o.store.put(key, kv!));
       o.onProgress?.(++done, total);
     }
+    await Promise.all(writes);
   }));
 
   return {

@@ -286,12 +286,11 @@ export class LocalStarHost implements StarHost {
   }
 
   private async readBack(cache: KvCache, index: number, start: number): Promise<BlockKv> {
-    const k: Float32Array[] = [];
-    const v: Float32Array[] = [];
-    for (const l of cache.layers) {
-      k.push(await this.backend.readKv(l.k, 0, cache.length));
-      v.push(await this.backend.readKv(l.v, 0, cache.length));
-    }
+    // All reads in flight together: a GPU backend can serve them from one submit.
+    const [k, v] = await Promise.all([
+      Promise.all(cache.layers.map((l) => this.backend.readKv(l.k, 0, cache.length))),
+      Promise.all(cache.layers.map((l) => this.backend.readKv(l.v, 0, cache.length))),
+    ]);
     return { index, start, length: cache.length, width: this.width, k, v };
   }
 
