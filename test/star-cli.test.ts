@@ -1,0 +1,61 @@
+// The Star Attention subcommands through the built CLI (dist/cli.mjs), as scripts call them:
+// the --json contracts of index, ask and compare, the disk cache across processes, and the
+// golden case through `compare --ids`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { modelPath, readGolden, repoRoot, sharedDir } from './support/paths';
+
+const cli = (args: string[]) => {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'dist/cli.mjs'), ...args], { encoding: 'utf8', cwd: repoRoot });
+  assert.equal(r.status, 0, `star-ask ${args.join(' ')} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+};
+
+test('star-ask index / ask / compare --json (cpu)', () => {
+  const repo = mkdtempSync(join(tmpdir(), 'star-cli-repo-'));
+  const cacheDir = mkdtempSync(join(tmpdir(), 'star-cli-kv-'));
+  try {
+    mkdirSync(join(repo, 'docs'));
+    writeFileSync(join(repo, 'docs', 'max.txt'), 'Tom had a dog named Max. Max liked to run and jump in the park.\n');
+    writeFileSync(join(repo, 'docs', 'lily.txt'), 'Lily had a red ball. She liked to throw it high in the sky.\n');
+    const common = ['--repo', repo, '--model', modelPath('stories260K.gguf'), '--chunk-size', '64', '--backend', 'cpu', '--cache-dir', cacheDir, '--json'];
+
+    const first = cli(['index', ...common]);
+    assert.deepEqual(Object.keys(first).sort(), ['blocks', 'blocksEncoded', 'blocksReused', 'blocksShifted', 'contextTokens', 'encodeMs', 'files', 'skipped']);
+    assert.equal(first.files, 2);
+    assert.equal(first.blocksEncoded, first.blocks);
+    const second = cli(['index', ...common]);
+    assert.equal(second.blocksEncoded, 0);
+    assert.equal(second.blocksReused, first.blocks);
+
+    const star = cli(['ask', ...common, '--question', 'Who is Max?', '--max-tokens', '6']);
+    const stats = star.stats as Record<string, number>;
+    assert.equal(typeof star.answer, 'string');
+    assert.ok(Array.isArray(star.ids) && (star.ids as number[]).length > 0);
+    for (const k of ['blocks', 'blocksEncoded', 'blocksReused', 'contextTokens', 'encodeMs', 'ttftMs', 'decodeTokensPerSec']) assert.equal(typeof stats[k], 'number', k);
+    assert.equal(stats.blocksEncoded, 0, 'ask after index reuses every block');
+    const sources = star.sources as { path: string; share: number }[];
+    assert.deepEqual(sources.map((s) => s.path).sort(), ['docs/lily.txt', 'docs/max.txt']);
+    assert.ok(sources[0]!.share >= sources[1]!.share);
+
+    // The baseline runs exactly the same tokens; on two short files it answers the same way.
+    const global = cli(['ask', ...common, '--question', 'Who is Max?', '--max-tokens', '6', '--mode', 'global']);
+    assert.equal((global.stats as Record<string, number>).contextTokens, stats.contextTokens);
+    assert.deepEqual(global.ids, star.ids);
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+
+  const golden = readGolden<{ star_vs_global_case: { results_by_block_size: Record<string, { kl_mean: number; top1_agreement: number }> } }>('stories260K.golden.json');
+  const cmp = cli(['compare', '--model', modelPath('stories260K.gguf'), '--ids', resolve(sharedDir, 'golden/stories260K.golden.json'),
+    '--context-tokens', '384', '--chunk-size', '128', '--backend', 'cpu', '--json']);
+  const want = golden.star_vs_global_case.results_by_block_size['128']!;
+  assert.equal((cmp.klMean as number).toFixed(2), want.kl_mean.toFixed(2));
+  assert.equal((cmp.top1Agreement as number).toFixed(2), want.top1_agreement.toFixed(2));
+  assert.equal(cmp.positions, 127);
+});
