@@ -114,6 +114,7 @@ export class WebGpuBackend implements Backend {
   private readonly maxPartBytes: number;
   private readonly dummy: GPUBuffer;
   private readonly scratch = new Map<string, GPUBuffer>();
+  private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly invFreq = new Map<string, Float32Array>();
   private lost: string | undefined;
   private firstError: string | undefined;
@@ -560,7 +561,9 @@ export class WebGpuBackend implements Backend {
   private async readBuffer(buffer: GPUBuffer, offset: number, bytes: number): Promise<Float32Array> {
     this.check();
     const size = Math.max(16, Math.ceil(bytes / 4) * 4);
-    const staging = this.device.createBuffer({ label: 'readback', size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+    // Readback buffers are pooled by size, so a decode step creates none.
+    const pool = this.staging.get(size);
+    const staging = pool?.pop() ?? this.device.createBuffer({ label: 'readback', size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
     this.rec.submit((enc) => enc.copyBufferToBuffer(buffer, offset, staging, 0, Math.ceil(bytes / 4) * 4));
     try {
       await staging.mapAsync(MapMode.READ);
@@ -571,7 +574,9 @@ export class WebGpuBackend implements Backend {
     const out = new Float32Array(bytes / 4);
     out.set(new Float32Array(staging.getMappedRange(0, Math.ceil(bytes / 4) * 4), 0, bytes / 4));
     staging.unmap();
-    staging.destroy();
+    if (pool && pool.length < 4) pool.push(staging);
+    else if (!pool) this.staging.set(size, [staging]);
+    else staging.destroy();
     this.check();
     return out;
   }
