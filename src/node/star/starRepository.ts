@@ -150,7 +150,7 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
         blocksShifted: phase1?.blocksShifted ?? 0,
         contextTokens: layout.contextLength,
         queryTokens: layout.query.length,
-        encodeMs: phase1?.encodeMs ?? 0,
+        encodeMs: Math.round(phase1?.encodeMs ?? 0),
         ttftMs: result.ttftMs,
         decodeTokensPerSec: result.decodeTokensPerSec,
         finish: result.finish,
