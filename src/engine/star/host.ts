@@ -6,8 +6,9 @@ import type { HostAttention, BlockKv, BlockSpec } from './types';
  * host drives phase 2 and calls attend() on every host in every layer.
  *
  * Message-friendly on purpose: every argument and result is plain data (numbers, arrays, typed
- * arrays), nothing relies on object identity, so an implementation can forward each call over
- * postMessage unchanged.
+ * arrays, transferable), nothing relies on object identity, so an implementation can forward each
+ * call over postMessage unchanged. The one exception, encode's AbortSignal, becomes a "cancel"
+ * message in such an adapter (the worker side aborts its own controller).
  */
 export interface StarHost {
   /** For stats and errors, e.g. "host 1 (webgpu: NVIDIA ...)". */
