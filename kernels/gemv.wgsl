@@ -2,6 +2,8 @@
 // Bindings: 0 params, 1 w = one row-part of W (device layout, WTYPE, rows of row_bytes bytes),
 //           2 x [n, k] f32, 3 out [n, out_cols] f32, 4 bias (u32 words of an F32/F16/BF16 vector, or a dummy).
 // Each dequantized group of 4 weights is reused for all n rows of x. bias_kind: 0 none, 1 F32, 2 F16, 3 BF16.
+// FTYPE is replaced at pipeline creation: f32, or f16 (products in f16, sums in f32) on devices with
+// shader-f16 when the backend was asked for f16.
 // Two entry points (the host picks one per adapter):
 //   main: a workgroup of 256 computes 4 weight rows, 64 threads per row striding over groups of 4
 //         values, then a tree reduction (coalesced reads; for real GPUs);
@@ -26,6 +28,10 @@ fn bias_at(j: u32) -> f32 {
   return bitcast<f32>(h << 16u);
 }
 
+fn dot4_ft(a: vec4<f32>, b: vec4<f32>) -> f32 {
+  return f32(dot(vec4<FTYPE>(a), vec4<FTYPE>(b)));
+}
+
 fn xv4(r: u32, c: u32) -> vec4<f32> {
   let b = r * p.k + c;
   if (c + 3u < p.k) { return vec4<f32>(x[b], x[b + 1u], x[b + 2u], x[b + 3u]); }
@@ -43,7 +49,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
     let rb = j * p.row_bytes;
     for (var c = lane * 4u; c < p.k; c += 256u) {
       let wv = dq4_WTYPE(rb, c, p.k);
-      for (var r = 0u; r < p.n; r++) { acc[r] += dot(wv, xv4(r, c)); }
+      for (var r = 0u; r < p.n; r++) { acc[r] += dot4_ft(wv, xv4(r, c)); }
     }
   }
   for (var r = 0u; r < p.n; r++) { red[r][t] = acc[r]; }
@@ -75,7 +81,7 @@ fn per_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     for (var r = 0u; r < MAXN; r++) { acc[r] = 0.0; } // explicit: SwiftShader keeps a loop-body var's old value
     for (var c = 0u; c < p.k; c += 4u) {
       let wv = dq4_WTYPE(rb, c, p.k);
-      for (var r = 0u; r < nb; r++) { acc[r] += dot(wv, xv4(r0 + r, c)); }
+      for (var r = 0u; r < nb; r++) { acc[r] += dot4_ft(wv, xv4(r0 + r, c)); }
     }
     for (var r = 0u; r < nb; r++) { out_[(r0 + r) * p.out_cols + col] = acc[r] + b; }
   }

@@ -11,8 +11,9 @@ struct Params { n: u32, k: u32, out_cols: u32, row_start: u32, part_rows: u32, r
 @group(0) @binding(3) var<storage, read_write> out_: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<u32>;
 
-var<workgroup> xt: array<array<f32, 33>, 32>;
-var<workgroup> wt: array<array<f32, 33>, 32>;
+// FTYPE (f32, or f16 on devices with shader-f16 when asked for) is the tiles' and products' type; sums stay f32.
+var<workgroup> xt: array<array<FTYPE, 33>, 32>;
+var<workgroup> wt: array<array<FTYPE, 33>, 32>;
 
 fn bias_at(j: u32) -> f32 {
   let kind = p.bias_kind;
@@ -41,12 +42,12 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
       let b = (r0 + lr) * p.k + c;
       for (var i = 0u; i < 4u; i++) { if (c + i < p.k) { xv[i] = x[b + i]; } }
     }
-    for (var i = 0u; i < 4u; i++) { wt[lr][lc + i] = wv[i]; xt[lr][lc + i] = xv[i]; }
+    for (var i = 0u; i < 4u; i++) { wt[lr][lc + i] = FTYPE(wv[i]); xt[lr][lc + i] = FTYPE(xv[i]); }
     workgroupBarrier();
     for (var kk = 0u; kk < 32u; kk++) {
       let x0 = xt[ty][kk]; let x1 = xt[ty + 1u][kk];
       let w0 = wt[tx][kk]; let w1 = wt[tx + 1u][kk];
-      a00 += x0 * w0; a01 += x0 * w1; a10 += x1 * w0; a11 += x1 * w1;
+      a00 += f32(x0 * w0); a01 += f32(x0 * w1); a10 += f32(x1 * w0); a11 += f32(x1 * w1);
     }
     workgroupBarrier();
   }

@@ -29,6 +29,14 @@ export interface KernelSpec {
   readonly prelude?: string;
 }
 
+/** The WGSL a spec compiles to: prelude + source, substitutions applied, `enable f16` when used and allowed. */
+export function shaderCode(spec: KernelSpec, enableF16: boolean): string {
+  let code = (spec.prelude ? spec.prelude + '\n' : '') + spec.source;
+  for (const [k, v] of Object.entries(spec.subs ?? {})) code = code.split(k).join(v);
+  if (enableF16 && /\bf16\b/.test(code)) code = 'enable f16;\n' + code;
+  return code;
+}
+
 export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
@@ -48,10 +56,7 @@ export class PipelineCache {
     const moduleKey = `${spec.file}:${subsKey}`;
     let module = this.modules.get(moduleKey);
     if (!module) {
-      let code = (spec.prelude ? spec.prelude + '\n' : '') + spec.source;
-      for (const [k, v] of Object.entries(spec.subs ?? {})) code = code.split(k).join(v);
-      if (this.enableF16 && /\bf16\b/.test(code)) code = 'enable f16;\n' + code;
-      module = this.device.createShaderModule({ code, label: moduleKey });
+      module = this.device.createShaderModule({ code: shaderCode(spec, this.enableF16), label: moduleKey });
       this.modules.set(moduleKey, module);
     }
     p = this.device.createComputePipeline({
