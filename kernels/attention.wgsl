@@ -7,7 +7,9 @@
 // GQA: head h reads KV head h * n_kv_heads / n_heads. Causal (causal = 1): row r sees entries
 // j <= causal_offset + r. One workgroup of 64 per (r, h, chunk), workgroups numbered
 // chunk-fastest; entries are scored 64 at a time (one per thread) with an online softmax. head_dim <= 256.
-// Entry per_thread: one thread per (r, h, chunk), no workgroup memory or barriers (CPU emulators).
+// Entry per_thread: one thread per (r, h, chunk), rows fastest, no workgroup memory or barriers: for
+// CPU emulators, and for many query rows on GPUs (neighbouring threads read the same K/V, so the
+// loads are shared through the cache instead of repeated per row as in main).
 struct Params {
   n: u32, n_heads: u32, n_kv_heads: u32, head_dim: u32,
   q_cols: u32, kv_width: u32, length: u32, causal: u32,
@@ -88,10 +90,11 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
 fn per_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let flat = gid.x + gid.y * nwg.x * 64u;
   if (flat >= p.n * p.n_heads * p.n_chunks) { return; }
-  let c = flat % p.n_chunks;
-  let rh = flat / p.n_chunks;
-  let h = rh % p.n_heads;
-  let r = rh / p.n_heads;
+  // Rows fastest: neighbouring threads are query rows of one head reading the same K/V entries.
+  let r = flat % p.n;
+  let hc = flat / p.n;
+  let h = hc % p.n_heads;
+  let c = hc / p.n_heads;
   let kvh = h * p.n_kv_heads / p.n_heads;
   let start = c * p.chunk;
   var end = min(start + p.chunk, p.length);

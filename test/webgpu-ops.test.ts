@@ -184,13 +184,14 @@ test('storeKv, writeKv/readKv, copyRows', async () => {
 });
 
 test('attention: several sources, causal offsets, GQA, empty rows, lse; merge of partials', async () => {
-  const [rows, nHeads, nKv, hd] = [3, 4, 2, 16];
+  const [nHeads, nKv, hd] = [4, 2, 16];
   const shape = { nHeads, nKvHeads: nKv, headDim: hd };
   const width = nKv * hd;
   const cap = 160;
   // Lengths past one 64-entry tile and one split; source 2 hides everything from row 0.
   const specs = [{ length: 150 }, { length: 70, causalOffset: 66 }, { length: 5, causalOffset: -1 }, { length: 0 }];
-  for (const g of [gpu, gpuSplit]) {
+  // 3 rows: the workgroup-per-split kernel under 'gpu' tuning; 18 rows: the per-thread kernel.
+  for (const [g, rows] of [[gpu, 3], [gpuSplit, 3], [gpuSplit, 18]] as const) {
     const make = (b: Backend, k: Float32Array, v: Float32Array) => {
       const kt = b.createKv(cap, width), vt = b.createKv(cap, width);
       b.writeKv(kt, 0, k);

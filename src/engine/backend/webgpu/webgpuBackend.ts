@@ -50,6 +50,8 @@ const GEMV_MAX_ROWS = 8;
 /** Target workgroups for split-KV attention: enough splits per (row, head) to fill the device. */
 const ATTN_TARGET_GROUPS = { gpu: 1024, emulated: 8 } as const;
 const ATTN_MAX_HEAD_DIM = 256;
+/** From this many query rows on, attention uses the per-thread kernel on GPUs too. */
+const ATTN_PER_THREAD_ROWS = 16;
 
 class GpuAct implements Act {
   constructor(readonly rows: number, readonly cols: number, readonly buffer: GPUBuffer) {}
@@ -355,7 +357,9 @@ export class WebGpuBackend implements Backend {
     const partBytes = n * nHeads * totalSplits * (headDim + 2) * 4;
     const part = this.scratchBuffer('attn-part', partBytes);
     const qb = this.distinct(qa.buffer, [o.buffer, lse ? act(lse).buffer : this.dummy], 0, n * qa.cols * 4);
-    const perThread = this.tuning === 'emulated';
+    // Many query rows (prefill): one thread per row reading K/V in step with its neighbours; few rows
+    // (decode): a workgroup per (row, head, split) sharing the scoring of 64 entries at a time.
+    const perThread = this.tuning === 'emulated' || n >= ATTN_PER_THREAD_ROWS;
     const partial = this.pipeline({ file: 'attention', source: attentionWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urrrw' });
     let splitBase = 0;
     for (const { src, chunks } of plan) {
