@@ -15,6 +15,8 @@ import type { RopeParams, TensorType } from '../src/engine/model/types';
 import { dequantize } from '../src/engine/quant/dequantize';
 import { quantize } from '../src/engine/quant/quantize';
 import { createRandom } from '../src/engine/runtime/random';
+import { WebGpuBackend } from '../src/engine/backend/webgpu/webgpuBackend';
+import { DeviceError } from '../src/engine/errors';
 import { createBackend } from '../src/node/createBackend';
 
 const rand = createRandom(20261126);
@@ -258,4 +260,15 @@ test('argmax (first index on ties) and top-p sampling draw what the CPU draws', 
       assert.equal(got, want, `sampleTopP T=${temperature} p=${topP} u=${u}`);
     }
   }
+});
+
+test('a lost device surfaces as DeviceError naming the reason', async () => {
+  const b = await createBackend('webgpu');
+  const x = b.createAct(1, 4);
+  (b as WebGpuBackend).device.destroy(); // what a driver reset looks like to the backend
+  await (b as WebGpuBackend).device.lost;
+  await new Promise((r) => setTimeout(r, 0));
+  assert.throws(() => b.createAct(1, 4), (err: unknown) => err instanceof DeviceError && /device lost \(destroyed\)/.test(err.message));
+  await assert.rejects(b.readAct(x), DeviceError);
+  b.destroy();
 });
