@@ -103,7 +103,10 @@ export async function createWebGpuBackend(gpu: GPU, opts: WebGpuBackendOptions =
   const name = [info.description || info.device || info.vendor || 'WebGPU adapter', info.architecture ? `(${info.architecture})` : '']
     .filter(Boolean)
     .join(' ');
-  const tuning = opts.tuning ?? (/swiftshader/i.test(`${info.architecture} ${info.description}`) ? 'emulated' : 'gpu');
+  // A CPU-emulated adapter: SwiftShader by name, or any adapter the browser calls a fallback adapter.
+  const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const emulated = fallback || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
+  const tuning = opts.tuning ?? (emulated ? 'emulated' : 'gpu');
   return new WebGpuBackend(device, name, wantF16, { ...opts, tuning });
 }
 
