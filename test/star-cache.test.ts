@@ -3,7 +3,7 @@
 // reused at their new positions by re-rotating their keys; a damaged entry is reported, encoded
 // again, and the answer does not change. Also measures what re-rotating costs against a fresh
 // encode at the new position.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, mkdirSync, readdirSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,17 @@ import { LocalStarHost } from '../src/engine/star/localHost';
 import { StarQuery } from '../src/engine/star/query';
 import { compareDistributions } from '../src/engine/star/compare';
 import { modelPath, readGolden } from './support/paths';
+
+/** Opens stories260K; every model a test opens is closed after this file's tests. */
+const opened: { close(): Promise<void> }[] = [];
+async function openStories() {
+  const model = await openModel(modelPath('stories260K.gguf'));
+  opened.push(model);
+  return model;
+}
+after(async () => {
+  for (const m of opened) await m.close();
+});
 
 const STORIES = [
   'Lily had a red ball. She liked to throw it high in the sky.',
@@ -40,7 +51,7 @@ function makeRepo(): string {
 }
 
 test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
-  const model = await openModel(modelPath('stories260K.gguf'));
+  const model = await openStories();
   const repo = makeRepo();
   const cacheDir = mkdtempSync(join(tmpdir(), 'star-cache-kv-'));
   const warnings: string[] = [];
@@ -103,7 +114,7 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
 test('re-rotating a cached block vs encoding it fresh at the new position', async () => {
   // Golden ids: anchor = first 64 tokens, block = tokens 128..191, first at 128 then moved by +37.
   const ids = readGolden<{ star_vs_global_case: { token_ids: number[] } }>('stories260K.golden.json').star_vs_global_case.token_ids;
-  const model = await openModel(modelPath('stories260K.gguf'));
+  const model = await openStories();
   const local = await createLocalHosts(model, { backend: 'cpu' });
   try {
     const c = model.config;

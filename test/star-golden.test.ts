@@ -3,7 +3,7 @@
 // top-1 agreement) come from an independent float64 numpy implementation; the engine must
 // reproduce them to two decimals for block sizes 64, 96 and 128 (CPU reference; WebGPU is checked
 // against the CPU on a tiny layout, SwiftShader being too slow for the full case in CI).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openModel } from '../src/node/openModel';
 import { createBackend } from '../src/node/createBackend';
@@ -11,6 +11,17 @@ import { Transformer } from '../src/engine/runtime/transformer';
 import { fixedLayout } from '../src/engine/star/layout';
 import { compareDistributions, globalQueryLogits, starQueryLogits } from '../src/engine/star/compare';
 import { modelPath, readGolden } from './support/paths';
+
+/** Opens stories260K; every model a test opens is closed after this file's tests. */
+const opened: { close(): Promise<void> }[] = [];
+async function openStories() {
+  const model = await openModel(modelPath('stories260K.gguf'));
+  opened.push(model);
+  return model;
+}
+after(async () => {
+  for (const m of opened) await m.close();
+});
 
 interface Golden {
   star_vs_global_case: {
@@ -24,7 +35,7 @@ interface Golden {
 const golden = readGolden<Golden>('stories260K.golden.json').star_vs_global_case;
 
 test('star vs global golden case, block sizes 64/96/128 (cpu)', async () => {
-  const model = await openModel(modelPath('stories260K.gguf'));
+  const model = await openStories();
   const backend = await createBackend('cpu');
   try {
     const transformer = await Transformer.create(model, backend);
@@ -53,7 +64,7 @@ test('star vs global golden case, block sizes 64/96/128 (cpu)', async () => {
 // differ from global there (the comparison is not vacuous). `star-ask compare --backend webgpu --ids
 // ../shared/golden/stories260K.golden.json --context-tokens 384 --chunk-size 96` runs the full case.
 test('star and global on WebGPU match the CPU reference (tiny layout)', async () => {
-  const model = await openModel(modelPath('stories260K.gguf'));
+  const model = await openStories();
   const ids = golden.token_ids.slice(0, 28);
   const layout = fixedLayout(ids, 24, 8);
   const results: { star: Float32Array; global: Float32Array }[] = [];

@@ -3,7 +3,7 @@
 // them through in waves when they exceed the memory budget, must give the same logits (to f32
 // rounding) and the same greedy ids; and the attention shares per block must not depend on which
 // path (local context or remote host) reported them.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openModel } from '../src/node/openModel';
 import { createLocalHosts } from '../src/node/star/localHosts';
@@ -17,6 +17,17 @@ import { LocalStarHost } from '../src/engine/star/localHost';
 import { Transformer } from '../src/engine/runtime/transformer';
 import { createBackend } from '../src/node/createBackend';
 import { modelPath, readGolden } from './support/paths';
+
+/** Opens stories260K; every model a test opens is closed after this file's tests. */
+const opened: { close(): Promise<void> }[] = [];
+async function openStories() {
+  const model = await openModel(modelPath('stories260K.gguf'));
+  opened.push(model);
+  return model;
+}
+after(async () => {
+  for (const m of opened) await m.close();
+});
 
 const ids = readGolden<{ star_vs_global_case: { token_ids: number[] } }>('stories260K.golden.json').star_vs_global_case.token_ids;
 // 384 context tokens in blocks of 64 (anchor + 5 blocks), a 24-token query, 12 generated tokens.
@@ -72,7 +83,7 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 }
 
 test('1, 2 and 4 hosts and waves give the single-host answer', async () => {
-  const model = await openModel(modelPath('stories260K.gguf'));
+  const model = await openStories();
   const single = await runStar(model, 1);
   assert.equal(single.residency, 'resident');
   const total = [...single.shares.values()].reduce((a, b) => a + b, 0);
@@ -99,7 +110,7 @@ test('1, 2 and 4 hosts and waves give the single-host answer', async () => {
 });
 
 test('a WebGPU query host merges a CPU host and a WebGPU host in waves exactly (tiny layout)', async () => {
-  const model = await openModel(modelPath('stories260K.gguf'));
+  const model = await openStories();
   const tiny = fixedLayout(ids.slice(0, 30), 24, 6);
   const c = model.config;
   const layerTokenBytes = 2 * 4 * c.nKvHeads * c.headDim;

@@ -39,45 +39,49 @@ export async function run(argv: string[]): Promise<number> {
   if (values.mode !== 'star' && values.mode !== 'global') throw new EngineError(`--mode must be star or global (got ${values.mode})`);
   if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu or webgpu (got ${values.backend})`);
   const model = await openModel(values.model);
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
   try {
-    const result = await askRepository({
-      repo: values.repo,
-      model,
-      question: values.question,
-      mode: values.mode,
-      chunkSize: intOption(values['chunk-size'], '--chunk-size'),
-      anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
-      hosts: intOption(values.hosts, '--hosts'),
-      backend: values.backend,
-      cacheDir: values['no-cache'] ? undefined : (values['cache-dir'] ?? defaultCacheDir()),
-      cacheMaxBytes: intOption(values['cache-max-mb'], '--cache-max-mb') * 2 ** 20,
-      memoryBudgetBytes: values['memory-budget-mb'] !== undefined ? intOption(values['memory-budget-mb'], '--memory-budget-mb') * 2 ** 20 : undefined,
-      maxTokens: intOption(values['max-tokens'], '--max-tokens'),
-      temperature: numberOption(values.temperature, '--temperature', 0),
-      topP: values['top-p'] !== undefined ? numberOption(values['top-p'], '--top-p', 1) : undefined,
-      seed: values.seed !== undefined ? intOption(values.seed, '--seed', 0) : undefined,
-      signal: controller.signal,
-      onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
-      onText: values.json ? undefined : (t) => process.stdout.write(t),
-    });
-    if (values.json) {
-      printJson(result);
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      const result = await askRepository({
+        repo: values.repo,
+        model,
+        question: values.question,
+        mode: values.mode,
+        chunkSize: intOption(values['chunk-size'], '--chunk-size'),
+        anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
+        hosts: intOption(values.hosts, '--hosts'),
+        backend: values.backend,
+        cacheDir: values['no-cache'] ? undefined : (values['cache-dir'] ?? defaultCacheDir()),
+        cacheMaxBytes: intOption(values['cache-max-mb'], '--cache-max-mb') * 2 ** 20,
+        memoryBudgetBytes: values['memory-budget-mb'] !== undefined ? intOption(values['memory-budget-mb'], '--memory-budget-mb') * 2 ** 20 : undefined,
+        maxTokens: intOption(values['max-tokens'], '--max-tokens'),
+        temperature: numberOption(values.temperature, '--temperature', 0),
+        topP: values['top-p'] !== undefined ? numberOption(values['top-p'], '--top-p', 1) : undefined,
+        seed: values.seed !== undefined ? intOption(values.seed, '--seed', 0) : undefined,
+        signal: controller.signal,
+        onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+        onText: values.json ? undefined : (t) => process.stdout.write(t),
+      });
+      if (values.json) {
+        printJson(result);
+        return 0;
+      }
+      process.stdout.write('\n');
+      const top = result.sources.slice(0, intOption(values.sources, '--sources', 0));
+      if (top.length) {
+        process.stdout.write('\nsources (share of the question\'s attention to the repository):\n');
+        for (const s of top) process.stdout.write(`  ${(100 * s.share).toFixed(1).padStart(5)}%  ${s.path}\n`);
+      }
+      const st = result.stats;
+      process.stderr.write(`\n${st.mode}: ${st.blocks} blocks (${st.blocksEncoded} encoded, ${st.blocksReused} cached), ${st.contextTokens} context tokens; ` +
+        `ttft ${Math.round(st.ttftMs)} ms, ${st.decodeTokensPerSec.toFixed(1)} tokens/s\n`);
       return 0;
+    } finally {
+      process.off('SIGINT', onSigint);
     }
-    process.stdout.write('\n');
-    const top = result.sources.slice(0, intOption(values.sources, '--sources', 0));
-    if (top.length) {
-      process.stdout.write('\nsources (share of the question\'s attention to the repository):\n');
-      for (const s of top) process.stdout.write(`  ${(100 * s.share).toFixed(1).padStart(5)}%  ${s.path}\n`);
-    }
-    const st = result.stats;
-    process.stderr.write(`\n${st.mode}: ${st.blocks} blocks (${st.blocksEncoded} encoded, ${st.blocksReused} cached), ${st.contextTokens} context tokens; ` +
-      `ttft ${Math.round(st.ttftMs)} ms, ${st.decodeTokensPerSec.toFixed(1)} tokens/s\n`);
-    return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    await model.close();
   }
 }

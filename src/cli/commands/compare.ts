@@ -38,42 +38,46 @@ export async function run(argv: string[]): Promise<number> {
   const hosts = intOption(values.hosts, '--hosts');
 
   const model = await openModel(values.model);
-  let ids: number[];
-  let layout: StarLayout;
-  if (values.ids !== undefined) {
-    ids = parseIds(values.ids);
-    const context = intOption(values['context-tokens'], '--context-tokens');
-    if (context >= ids.length) throw new EngineError(`--context-tokens ${context} leaves no query in ${ids.length} ids`);
-    layout = fixedLayout(ids, context, chunk, anchorSize);
-  } else if (values.repo !== undefined && values.question !== undefined) {
-    const repo = await buildRepoLayout({ repo: values.repo, model, chunkSize: chunk, anchorSize, question: values.question });
-    layout = repo.layout;
-    ids = [...layout.blocks.flatMap((b) => b.tokens), ...layout.query];
-  } else {
-    throw new EngineError('give either --ids with --context-tokens, or --repo with --question');
-  }
-
-  const backend = await createBackend(values.backend);
   try {
-    const transformer = await Transformer.create(model, backend);
-    const r = await compareStarGlobal(transformer, ids, layout, hosts);
-    const result = {
-      klMean: r.klMean,
-      top1Agreement: r.top1Agreement,
-      positions: r.positions,
-      maxLogitDiff: r.maxLogitDiff,
-      blocks: layout.blocks.length,
-      contextTokens: layout.contextLength,
-      queryTokens: layout.query.length,
-    };
-    if (values.json) printJson(result);
-    else {
-      process.stdout.write(`star vs global over ${r.positions} query positions (${layout.blocks.length} blocks, ${layout.contextLength} context tokens)\n`);
-      process.stdout.write(`  mean KL(global || star) ${r.klMean.toExponential(3)}\n  top-1 agreement        ${(100 * r.top1Agreement).toFixed(1)}%\n`);
+    let ids: number[];
+    let layout: StarLayout;
+    if (values.ids !== undefined) {
+      ids = parseIds(values.ids);
+      const context = intOption(values['context-tokens'], '--context-tokens');
+      if (context >= ids.length) throw new EngineError(`--context-tokens ${context} leaves no query in ${ids.length} ids`);
+      layout = fixedLayout(ids, context, chunk, anchorSize);
+    } else if (values.repo !== undefined && values.question !== undefined) {
+      const repo = await buildRepoLayout({ repo: values.repo, model, chunkSize: chunk, anchorSize, question: values.question });
+      layout = repo.layout;
+      ids = [...layout.blocks.flatMap((b) => b.tokens), ...layout.query];
+    } else {
+      throw new EngineError('give either --ids with --context-tokens, or --repo with --question');
     }
-    return 0;
+
+    const backend = await createBackend(values.backend);
+    try {
+      const transformer = await Transformer.create(model, backend);
+      const r = await compareStarGlobal(transformer, ids, layout, hosts);
+      const result = {
+        klMean: r.klMean,
+        top1Agreement: r.top1Agreement,
+        positions: r.positions,
+        maxLogitDiff: r.maxLogitDiff,
+        blocks: layout.blocks.length,
+        contextTokens: layout.contextLength,
+        queryTokens: layout.query.length,
+      };
+      if (values.json) printJson(result);
+      else {
+        process.stdout.write(`star vs global over ${r.positions} query positions (${layout.blocks.length} blocks, ${layout.contextLength} context tokens)\n`);
+        process.stdout.write(`  mean KL(global || star) ${r.klMean.toExponential(3)}\n  top-1 agreement        ${(100 * r.top1Agreement).toFixed(1)}%\n`);
+      }
+      return 0;
+    } finally {
+      backend.destroy();
+    }
   } finally {
-    backend.destroy();
+    await model.close();
   }
 }
 

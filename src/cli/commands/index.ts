@@ -29,24 +29,28 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.model) throw new EngineError('--model is required');
   if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu or webgpu (got ${values.backend})`);
   const model = await openModel(values.model);
-  const showProgress = !values.json && process.stderr.isTTY;
-  const stats = await indexRepository({
-    repo: values.repo,
-    model,
-    chunkSize: intOption(values['chunk-size'], '--chunk-size'),
-    anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
-    hosts: intOption(values.hosts, '--hosts'),
-    backend: values.backend,
-    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
-    memoryBudgetBytes: values['memory-budget-mb'] !== undefined ? intOption(values['memory-budget-mb'], '--memory-budget-mb') * 2 ** 20 : undefined,
-    onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
-    onProgress: showProgress ? (done, total) => process.stderr.write(`\rblocks ${done}/${total}`) : undefined,
-  });
-  if (showProgress) process.stderr.write('\n');
-  if (values.json) printJson(stats);
-  else {
-    process.stdout.write(`${stats.files} files (${stats.skipped} skipped), ${stats.blocks} blocks, ${stats.contextTokens} context tokens\n`);
-    process.stdout.write(`encoded ${stats.blocksEncoded} blocks in ${stats.encodeMs} ms, reused ${stats.blocksReused} from the cache (${stats.blocksShifted} re-rotated)\n`);
+  try {
+    const showProgress = !values.json && process.stderr.isTTY;
+    const stats = await indexRepository({
+      repo: values.repo,
+      model,
+      chunkSize: intOption(values['chunk-size'], '--chunk-size'),
+      anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
+      hosts: intOption(values.hosts, '--hosts'),
+      backend: values.backend,
+      cacheDir: values['cache-dir'] ?? defaultCacheDir(),
+      memoryBudgetBytes: values['memory-budget-mb'] !== undefined ? intOption(values['memory-budget-mb'], '--memory-budget-mb') * 2 ** 20 : undefined,
+      onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+      onProgress: showProgress ? (done, total) => process.stderr.write(`\rblocks ${done}/${total}`) : undefined,
+    });
+    if (showProgress) process.stderr.write('\n');
+    if (values.json) printJson(stats);
+    else {
+      process.stdout.write(`${stats.files} files (${stats.skipped} skipped), ${stats.blocks} blocks, ${stats.contextTokens} context tokens\n`);
+      process.stdout.write(`encoded ${stats.blocksEncoded} blocks in ${stats.encodeMs} ms, reused ${stats.blocksReused} from the cache (${stats.blocksShifted} re-rotated)\n`);
+    }
+    return 0;
+  } finally {
+    await model.close();
   }
-  return 0;
 }

@@ -41,14 +41,18 @@ export async function run(argv: string[]): Promise<number> {
   const sizes = values.sizes!.split(',').map((s) => intOption(s.trim(), '--sizes'));
   const fixedChunk = intOption(values['fixed-chunk'], '--fixed-chunk');
   const model = await openModel(resolve(values.model!));
-  const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
+  try {
+    const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
 
-  const phase1 = await benchPhase1(model, values.backend, sizes, fixedChunk, log);
-  const repo = await benchRepository(model, values.backend, intOption(values['repo-tokens'], '--repo-tokens'), intOption(values['repo-chunk'], '--repo-chunk'), log);
-  const result = { model: model.name, backend: values.backend, phase1, repository: repo };
-  if (values.json) printJson(result);
-  else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  return 0;
+    const phase1 = await benchPhase1(model, values.backend, sizes, fixedChunk, log);
+    const repo = await benchRepository(model, values.backend, intOption(values['repo-tokens'], '--repo-tokens'), intOption(values['repo-chunk'], '--repo-chunk'), log);
+    const result = { model: model.name, backend: values.backend, phase1, repository: repo };
+    if (values.json) printJson(result);
+    else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    return 0;
+  } finally {
+    await model.close();
+  }
 }
 
 interface Phase1Row {
