@@ -126,7 +126,7 @@ async function benchMatmuls(
   return figures;
 }
 
-async function benchModel(backend: Backend, file: string, prefill: number, decode: number, reps: number, log: (s: string) => void) {
+export async function benchModel(backend: Backend, file: string, prefill: number, decode: number, reps: number, log: (s: string) => void) {
   const model = await openModel(file);
   const t = await Transformer.create(model, backend);
   const ids = Int32Array.from({ length: prefill }, (_, i) => 1 + ((i * 37) % (t.config.vocabSize - 1)));
@@ -155,6 +155,7 @@ async function benchModel(backend: Backend, file: string, prefill: number, decod
   }
   t.releaseCache(cache);
   t.dispose();
+  await model.close();
   const p = median(prefillMs);
   const d = median(decodeMs);
   const figure = {

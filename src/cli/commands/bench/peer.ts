@@ -1,0 +1,121 @@
+// star-ask bench peer: this engine beside llama.cpp (the engine local-model users run), same model, same token
+// counts, same machine, one run. llama.cpp comes from the npm package node-llama-cpp (prebuilt binaries), which
+// is not a dependency of this project: install it next to the checkout to enable the comparison:
+//   npm i --no-save -E node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1 --omit=optional
+// llama.cpp settings are the fastest seen on small CPUs: flash attention off, f32 KV cache, all threads for
+// prefill, one thread for decode (more threads were up to 40x slower on a tiny model).
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { EngineError } from '../../../engine/errors';
+import { createBackend, isBackendKind, type BackendKind } from '../../../node/createBackend';
+import { printJson } from '../../output';
+import { intOption } from '../starOptions';
+import { benchModel } from './kernels';
+
+const PEER_PACKAGE = 'node-llama-cpp';
+const INSTALL = 'npm i --no-save -E node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1 --omit=optional';
+const USAGE = `usage: star-ask bench peer [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|all]
+  [--prefill 512] [--decode 64] [--reps 3] [--json]
+llama.cpp side: ${INSTALL}`;
+
+interface Row {
+  engine: string;
+  backend: string;
+  device: string;
+  prefillTokensPerS: number;
+  decodeTokensPerS: number;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', default: '../shared/models/stories260K.gguf' },
+      backend: { type: 'string', default: 'all' },
+      prefill: { type: 'string', default: '512' },
+      decode: { type: 'string', default: '64' },
+      reps: { type: 'string', default: '3' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const kinds: BackendKind[] = values.backend === 'all' ? ['cpu', 'webgpu'] : isBackendKind(values.backend!) ? [values.backend] : [];
+  if (kinds.length === 0) throw new EngineError(`--backend must be cpu, webgpu or all (got ${values.backend})`);
+  const prefill = intOption(values.prefill, '--prefill');
+  const decode = intOption(values.decode, '--decode');
+  const reps = intOption(values.reps, '--reps');
+  const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
+
+  const rows: Row[] = [];
+  const peer = await benchLlamaCpp(values.model!, prefill, decode, reps);
+  if (peer) rows.push(peer);
+  log(peer ? `llama.cpp: prefill ${peer.prefillTokensPerS} tok/s, decode ${peer.decodeTokensPerS} tok/s` : `llama.cpp: not installed (${INSTALL})`);
+  for (const kind of kinds) {
+    const backend = await createBackend(kind);
+    try {
+      const f = await benchModel(backend, values.model!, prefill, decode, reps, log);
+      rows.push({ engine: 'star-ask', backend: kind, device: backend.deviceName, prefillTokensPerS: f.prefillTokensPerS, decodeTokensPerS: f.decodeTokensPerS });
+    } finally {
+      backend.destroy();
+    }
+  }
+  const ratios = peer
+    ? Object.fromEntries(rows.filter((r) => r !== peer).map((r) => [r.backend, {
+      prefillVsLlamaCpp: round(r.prefillTokensPerS / peer.prefillTokensPerS),
+      decodeVsLlamaCpp: round(r.decodeTokensPerS / peer.decodeTokensPerS),
+    }]))
+    : null;
+  const result = { model: values.model, prefillTokens: prefill, decodeTokens: decode, rows, ratios, peerInstall: peer ? undefined : INSTALL };
+  if (values.json) printJson(result);
+  else for (const r of rows) process.stdout.write(`${r.engine.padEnd(9)} ${r.backend.padEnd(7)} prefill ${r.prefillTokensPerS} tok/s  decode ${r.decodeTokensPerS} tok/s  (${r.device})\n`);
+  return 0;
+}
+
+/** Prefill `prefill` tokens, then decode `decode` greedy tokens after them: the same work benchModel times. */
+async function benchLlamaCpp(model: string, prefill: number, decode: number, reps: number): Promise<Row | undefined> {
+  let lib: any;
+  try {
+    lib = await import(/* a specifier in a variable stays a runtime import */ PEER_PACKAGE as string);
+  } catch {
+    return undefined;
+  }
+  const llama = await lib.getLlama({ gpu: false, build: 'never', skipDownload: true, logLevel: 'error' });
+  const m = await llama.loadModel({ modelPath: model });
+  const vocab = m.tokens?.vocabularySize ?? 512;
+  const ids = Array.from({ length: prefill }, (_, i) => 1 + ((i * 37) % (vocab - 1)));
+  const kv = { flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' };
+  try {
+    const prefillMs: number[] = [];
+    const pctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: cpus().length, ...kv });
+    for (let r = 0; r <= reps; r++) {
+      const seq = pctx.getSequence();
+      const t0 = performance.now();
+      await seq.evaluateWithoutGeneratingNewTokens(ids);
+      if (r > 0) prefillMs.push(performance.now() - t0); // the first run is a warm-up
+      seq.dispose();
+    }
+    await pctx.dispose();
+    const dctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: 1, ...kv });
+    const seq = dctx.getSequence();
+    await seq.evaluateWithoutGeneratingNewTokens(ids);
+    let produced = 0;
+    const t0 = performance.now();
+    for await (const _token of seq.evaluate([ids[ids.length - 1]!], { temperature: 0 })) if (++produced >= decode) break;
+    const decodeMs = (performance.now() - t0) / produced;
+    await dctx.dispose();
+    const p = median(prefillMs);
+    return { engine: 'llama.cpp', backend: 'cpu', device: `llama.cpp ${lib.version ?? ''} cpu (node-llama-cpp)`.replace('  ', ' '), prefillTokensPerS: round((prefill * 1000) / p), decodeTokensPerS: round(1000 / decodeMs) };
+  } finally {
+    await m.dispose();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+const round = (x: number) => Math.round(x * 10) / 10;
