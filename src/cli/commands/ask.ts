@@ -73,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
       if (top.length) {
         process.stdout.write('\nsources (share of the question\'s attention to the repository):\n');
         for (const s of top) process.stdout.write(`  ${(100 * s.share).toFixed(1).padStart(5)}%  ${s.path}\n`);
+        process.stdout.write(`  ${(100 * result.stats.anchorShare).toFixed(1).padStart(5)}%  (the prompt and repository overview: the anchor)\n`);
       }
       const st = result.stats;
       process.stderr.write(`\n${st.mode}: ${st.blocks} blocks (${st.blocksEncoded} encoded, ${st.blocksReused} cached), ${st.contextTokens} context tokens; ` +

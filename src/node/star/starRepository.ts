@@ -87,6 +87,8 @@ export interface AskResult {
     readonly ttftMs: number;
     readonly decodeTokensPerSec: number;
     readonly finish: 'stop' | 'length';
+    /** Share of the query's context attention on the anchor (chat prefix + overview), not on any file block. */
+    readonly anchorShare: number;
   };
 }
 
@@ -116,6 +118,7 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
     let result: DecodeResult;
     let phase1: ContextStats | undefined;
     let sources: { path: string; share: number }[] = [];
+    let anchorShare = 0;
     if (mode === 'star') {
       phase1 = await runPhase1(o, repo, local.hosts, local.query);
       const query = new StarQuery(local.query, {
@@ -128,7 +131,10 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
         const mass = new AttentionMass();
         const first = (await query.forward(layout.query, 'last', o.signal, mass))!;
         result = await decodeLoop(local.query, first, started, decode, query.cache, (id) => query.forward([id], 'last', o.signal).then((l) => l!));
-        sources = fileShares(repo, mass.shares());
+        const shares = mass.shares();
+        sources = fileShares(repo, shares);
+        // Block 0 is the anchor; file lines moved into it (large --anchor-size) are credited to their files.
+        anchorShare = repo.fileTokens[0]!.size === 0 ? (shares.get(0) ?? 0) : 0;
       } finally {
         query.dispose();
       }
@@ -154,6 +160,7 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
         ttftMs: result.ttftMs,
         decodeTokensPerSec: result.decodeTokensPerSec,
         finish: result.finish,
+        anchorShare,
       },
     };
   } finally {
