@@ -67,3 +67,19 @@ async function probe(gpu: GPU): Promise<boolean> {
     clearTimeout(timer);
   }
 }
+
+/** True when Dawn finds a GPU that is not a software rasterizer (SwiftShader, lavapipe, llvmpipe, WARP). */
+export async function hasHardwareAdapter(): Promise<boolean> {
+  let gpu: GPU;
+  try {
+    gpu = await getNodeGpu();
+  } catch {
+    return false;
+  }
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return false;
+  const info = adapter.info;
+  const name = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  const software = /swiftshader|lavapipe|llvmpipe|software|warp|microsoft basic render/.test(name);
+  return !software && !(adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+}

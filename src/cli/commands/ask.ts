@@ -24,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
       'cache-max-mb': { type: 'string', default: '4096' },
       'no-cache': { type: 'boolean', default: false },
       'memory-budget-mb': { type: 'string' },
-      backend: { type: 'string', default: 'webgpu' },
+      backend: { type: 'string', default: 'auto' },
       'max-tokens': { type: 'string', default: '128' },
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.model) throw new EngineError('--model is required');
   if (!values.question) throw new EngineError('--question is required');
   if (values.mode !== 'star' && values.mode !== 'global') throw new EngineError(`--mode must be star or global (got ${values.mode})`);
-  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu or webgpu (got ${values.backend})`);
+  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${values.backend})`);
   const model = await openModel(values.model);
   try {
     const controller = new AbortController();

@@ -32,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   if (!values.model) throw new EngineError('--model is required');
-  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu or webgpu (got ${values.backend})`);
+  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${values.backend})`);
   const chunk = intOption(values['chunk-size'], '--chunk-size');
   const anchorSize = values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined;
   const hosts = intOption(values.hosts, '--hosts');

@@ -9,7 +9,8 @@ import { openModel } from '../../node/openModel';
 import { printJson } from '../output';
 
 const USAGE = `usage: star-ask generate --model <file.gguf|hf-folder> (--prompt <text> | --prompt-ids <1,2,3>)
-  [--max-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--backend webgpu|cpu] [--json]`;
+  [--max-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--backend auto|webgpu|cpu] [--json]
+  auto (default): WebGPU on a hardware GPU, else the CPU (a software GPU such as SwiftShader is slower).`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -22,7 +23,7 @@ export async function run(argv: string[]): Promise<number> {
       temperature: { type: 'string', default: '0' },
       'top-p': { type: 'string', default: '1' },
       seed: { type: 'string', default: '0' },
-      backend: { type: 'string', default: 'webgpu' },
+      backend: { type: 'string', default: 'auto' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -36,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const backendKind = values.backend!;
-  if (!isBackendKind(backendKind)) throw new EngineError(`--backend must be cpu or webgpu, not "${backendKind}"`);
+  if (!isBackendKind(backendKind)) throw new EngineError(`--backend must be cpu, webgpu or auto, not "${backendKind}"`);
   const maxTokens = intOption('--max-tokens', values['max-tokens']!, 0);
   const temperature = numberOption('--temperature', values.temperature!);
   const topP = numberOption('--top-p', values['top-p']!);

@@ -21,13 +21,13 @@ export async function run(argv: string[]): Promise<number> {
       'cache-dir': { type: 'string' },
       'cache-max-mb': { type: 'string', default: '4096' },
       'memory-budget-mb': { type: 'string' },
-      backend: { type: 'string', default: 'webgpu' },
+      backend: { type: 'string', default: 'auto' },
       json: { type: 'boolean', default: false },
     },
   });
   if (!values.repo) throw new EngineError('--repo is required');
   if (!values.model) throw new EngineError('--model is required');
-  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu or webgpu (got ${values.backend})`);
+  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${values.backend})`);
   const model = await openModel(values.model);
   try {
     const showProgress = !values.json && process.stderr.isTTY;

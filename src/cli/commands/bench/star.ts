@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
     },
   });
-  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu or webgpu (got ${values.backend})`);
+  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${values.backend})`);
   const sizes = values.sizes!.split(',').map((s) => intOption(s.trim(), '--sizes'));
   const fixedChunk = intOption(values['fixed-chunk'], '--fixed-chunk');
   const model = await openModel(resolve(values.model!));
