@@ -1,9 +1,9 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { EngineError, FormatError, UnsupportedError } from '../errors';
+import { FormatError, UnsupportedError } from '../errors';
+import { BaseTokenizer, type BaseTokenizerParts } from './baseTokenizer';
 import { byteLevelToBytes } from './byteLevel';
-import { PieceJoiner } from './pieceJoiner';
-import type { EncodeOptions, Tokenizer, TokenizerKind } from './types';
-import { utf8Decode, utf8Encode } from './utf8';
+import type { EncodeOptions, Tokenizer } from './types';
+import { utf8Encode } from './utf8';
 
 interface AddedTokenJson {
   id: number;
@@ -112,6 +112,7 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
   const unkToken = (json.model as { unk_token?: unknown }).unk_token;
   const unk = typeof unkToken === 'string' ? tokenToId.get(unkToken) : undefined;
   return new HfJsonTokenizer({
+    kind: 'hf-json',
     file,
     tokens,
     tokenBytes,
@@ -125,71 +126,16 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
   });
 }
 
-interface HfJsonParts {
-  readonly file: string;
-  readonly tokens: readonly string[];
-  /** Called once per id, on first use. */
-  tokenBytes(id: number): Uint8Array;
-  readonly special: ReadonlySet<number>;
-  readonly bos: number | undefined;
-  readonly unk: number | undefined;
-  readonly eos: ReadonlySet<number>;
-  readonly addBosByDefault: boolean;
-  readonly stripsLeadingSpace: boolean;
+interface HfJsonParts extends BaseTokenizerParts {
   encodeText(text: string, parseSpecial: boolean, spacePrefix: boolean): number[];
 }
 
-class HfJsonTokenizer implements Tokenizer {
-  readonly kind: TokenizerKind = 'hf-json';
-  readonly vocabSize: number;
-  readonly bos?: number;
-  readonly unk?: number;
-  readonly eos: ReadonlySet<number>;
-  readonly addBosByDefault: boolean;
-  readonly stripsLeadingSpace: boolean;
-  private readonly bytesCache: (Uint8Array | undefined)[] = [];
-
-  constructor(private readonly parts: HfJsonParts) {
-    this.vocabSize = parts.tokens.length;
-    if (parts.bos !== undefined) this.bos = parts.bos;
-    if (parts.unk !== undefined) this.unk = parts.unk;
-    this.eos = parts.eos;
-    this.addBosByDefault = parts.addBosByDefault;
-    this.stripsLeadingSpace = parts.stripsLeadingSpace;
-  }
-
+class HfJsonTokenizer extends BaseTokenizer<HfJsonParts> {
   encode(text: string, options: EncodeOptions = {}): number[] {
     const out: number[] = [];
     if ((options.addBos ?? true) && this.addBosByDefault && this.bos !== undefined) out.push(this.bos);
     if (text.length > 0) out.push(...this.parts.encodeText(text, options.parseSpecial ?? true, options.addSpacePrefix ?? true));
     return out;
-  }
-
-  decode(ids: readonly number[], options: { skipSpecial?: boolean } = {}): string {
-    const joiner = new PieceJoiner(this, options.skipSpecial ?? false);
-    const bytes: number[] = [];
-    for (const id of ids) for (const b of joiner.bytesFor(id)) bytes.push(b);
-    return utf8Decode(bytes);
-  }
-
-  tokenBytes(id: number): Uint8Array {
-    const checked = this.checkId(id);
-    return (this.bytesCache[checked] ??= this.parts.tokenBytes(checked));
-  }
-
-  tokenText(id: number): string {
-    return this.parts.tokens[this.checkId(id)]!;
-  }
-
-  isSpecial(id: number): boolean {
-    return this.parts.special.has(id);
-  }
-
-  private checkId(id: number): number {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-      throw new EngineError(`token id ${id} is outside the vocabulary (size ${this.vocabSize})`, this.parts.file);
-    }
-    return id;
   }
 }
 
