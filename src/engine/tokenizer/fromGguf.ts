@@ -1,6 +1,7 @@
 import { FormatError, UnsupportedError } from '../errors';
 import { ByteLevelBpeEncoder } from './bpeEncoder';
 import { byteLevelToBytes } from './byteLevel';
+import { addWellKnownEndTokens } from './endTokens';
 import { preTokenizerRegex, SUPPORTED_PRE_TOKENIZERS } from './preTokenizers';
 import { SpecialTokenMatcher, type SpecialTokenEntry } from './specialTokens';
 import { SpmEncoder } from './spmEncoder';
@@ -17,9 +18,6 @@ const enum TokenType {
   Unused = 5,
   Byte = 6,
 }
-
-/** End-of-turn tokens of common chat models; they stop generation when present as special tokens. */
-const WELL_KNOWN_END_TOKENS = ['<|eot_id|>', '<|eom_id|>', '<|im_end|>', '<|endoftext|>', '<|end_of_text|>', '<end_of_turn>', '<|end|>'];
 
 const SPM_SPACE = '\u2581';
 
@@ -61,10 +59,7 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
     const id = optionalId(metadata, key, tokens.length);
     if (id !== undefined) eos.add(id);
   }
-  for (const text of WELL_KNOWN_END_TOKENS) {
-    const id = tokenToId.get(text);
-    if (id !== undefined && (typeOf(id) === TokenType.Control || typeOf(id) === TokenType.UserDefined)) eos.add(id);
-  }
+  addWellKnownEndTokens(eos, tokenToId, (id) => typeOf(id) === TokenType.Control || typeOf(id) === TokenType.UserDefined);
   const addBosKey = metadata['tokenizer.ggml.add_bos_token'];
   const specials = new SpecialTokenMatcher(entries);
 

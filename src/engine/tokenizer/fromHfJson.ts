@@ -2,6 +2,7 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { FormatError, UnsupportedError } from '../errors';
 import { BaseTokenizer, type BaseTokenizerParts } from './baseTokenizer';
 import { byteLevelToBytes } from './byteLevel';
+import { addWellKnownEndTokens } from './endTokens';
 import type { EncodeOptions, Tokenizer } from './types';
 import { utf8Encode } from './utf8';
 
@@ -18,9 +19,6 @@ interface TokenizerJson {
   post_processor?: unknown;
   [key: string]: unknown;
 }
-
-/** End-of-turn tokens of common chat models; they stop generation when present as special tokens. */
-const WELL_KNOWN_END_TOKENS = ['<|eot_id|>', '<|eom_id|>', '<|im_end|>', '<|endoftext|>', '<|end_of_text|>', '<end_of_turn>', '<|end|>'];
 
 /**
  * Wraps a Hugging Face tokenizer.json (BPE models) in our Tokenizer interface. Encoding is done by
@@ -104,10 +102,7 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
   const eos = new Set<number>();
   const configEos = idOf(config['eos_token']);
   if (configEos !== undefined) eos.add(configEos);
-  for (const text of WELL_KNOWN_END_TOKENS) {
-    const id = tokenToId.get(text);
-    if (id !== undefined && special.has(id)) eos.add(id);
-  }
+  addWellKnownEndTokens(eos, tokenToId, (id) => special.has(id));
 
   const unkToken = (json.model as { unk_token?: unknown }).unk_token;
   const unk = typeof unkToken === 'string' ? tokenToId.get(unkToken) : undefined;
