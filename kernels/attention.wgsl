@@ -5,8 +5,10 @@
 // Bindings: 0 params, 1 q [n, q_cols] f32, 2 k [capacity, kv_width] f32, 3 v (same shape),
 //           4 part [n, n_heads, total_splits, head_dim + 2] f32.
 // GQA: head h reads KV head h * n_kv_heads / n_heads. Causal (causal = 1): row r sees entries
-// j <= causal_offset + r. One workgroup of 64 per (r, h, chunk), workgroups numbered
-// chunk-fastest; entries are scored 64 at a time (one per thread) with an online softmax. head_dim <= 256.
+// j <= causal_offset + r. Only rows [row_start, row_start + row_count) see the source (the others
+// write an empty split, l = 0): several independent sequences batched block-diagonally in one pass.
+// One workgroup of 64 per (r, h, chunk), workgroups numbered chunk-fastest; entries are scored 64 at
+// a time (one per thread) with an online softmax. head_dim <= 256.
 // Entry per_thread: one thread per (r, h, chunk), rows fastest, no workgroup memory or barriers: for
 // CPU emulators, and for many query rows on GPUs (neighbouring threads read the same K/V, so the
 // loads are shared through the cache instead of repeated per row as in main).
@@ -14,7 +16,7 @@ struct Params {
   n: u32, n_heads: u32, n_kv_heads: u32, head_dim: u32,
   q_cols: u32, kv_width: u32, length: u32, causal: u32,
   causal_offset: i32, chunk: u32, n_chunks: u32, split_base: u32,
-  total_splits: u32, scale: f32,
+  total_splits: u32, scale: f32, row_start: u32, row_count: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -40,6 +42,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   if (p.causal == 1u) {
     end = u32(clamp(p.causal_offset + i32(r) + 1, i32(start), i32(end)));
   }
+  if (r < p.row_start || r >= p.row_start + p.row_count) { end = start; }
   for (var d = t; d < p.head_dim; d += 64u) { qs[d] = q[r * p.q_cols + h * p.head_dim + d] * p.scale; }
   workgroupBarrier();
   let koff = kvh * p.head_dim;
@@ -101,6 +104,7 @@ fn per_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   if (p.causal == 1u) {
     end = u32(clamp(p.causal_offset + i32(r) + 1, i32(start), i32(end)));
   }
+  if (r < p.row_start || r >= p.row_start + p.row_count) { end = start; }
   let qb = r * p.q_cols + h * p.head_dim;
   let koff = kvh * p.head_dim;
   var m = NEG;

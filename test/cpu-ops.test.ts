@@ -42,13 +42,15 @@ test('matmul with bias equals a naive dot product (4-row blocks and remainder)',
 });
 
 /** Softmax attention in float64, one row and head at a time, with GQA and per-source causal masks. */
-function naiveAttention(q: Float32Array, rows: number, srcs: { k: Float32Array; v: Float32Array; length: number; causalOffset?: number }[],
+function naiveAttention(q: Float32Array, rows: number,
+  srcs: { k: Float32Array; v: Float32Array; length: number; causalOffset?: number; rows?: { start: number; count: number } }[],
   nHeads: number, nKv: number, hd: number): { out: Float64Array; lse: Float64Array } {
   const out = new Float64Array(rows * nHeads * hd), lse = new Float64Array(rows * nHeads);
   for (let r = 0; r < rows; r++) for (let h = 0; h < nHeads; h++) {
     const kvh = Math.floor((h * nKv) / nHeads);
     const scores: number[] = [], values: Float32Array[] = [];
     for (const s of srcs) for (let j = 0; j < s.length; j++) {
+      if (s.rows && (r < s.rows.start || r >= s.rows.start + s.rows.count)) continue;
       if (s.causalOffset !== undefined && j > s.causalOffset + r) continue;
       let dot = 0;
       for (let d = 0; d < hd; d++) dot += q[r * nHeads * hd + h * hd + d]! * s.k[j * nKv * hd + kvh * hd + d]!;
@@ -102,6 +104,51 @@ test('attention over several sources (GQA, causal offsets, empty rows) equals fl
   b.mergeAttention(parts, hd, merged, mergedLse);
   close(await b.readAct(merged), ref.out, 1e-5, 'merged out');
   close(await b.readAct(mergedLse), ref.lse, 1e-5, 'merged lse');
+});
+
+test('row-restricted sources (block-diagonal batch) equal float64 softmax and per-block attention', async () => {
+  const b = new CpuBackend();
+  const [nHeads, nKv, hd] = [4, 2, 8];
+  const shape = { nHeads, nKvHeads: nKv, headDim: hd };
+  const width = nKv * hd;
+  // Rows 0..2 are block A, rows 3..6 block B, row 7 belongs to no block (sees only the anchor).
+  const blocks = [{ row: 0, rows: 3 }, { row: 3, rows: 4 }];
+  const rows = 8;
+  const kvOf = (len: number) => {
+    const kd = randn(len * width), vd = randn(len * width);
+    const k = b.createKv(len, width), v = b.createKv(len, width);
+    b.writeKv(k, 0, kd); b.writeKv(v, 0, vd);
+    return { kd, vd, k, v, length: len };
+  };
+  const anchor = kvOf(5);
+  const own = blocks.map((blk) => kvOf(blk.rows));
+  const q = randn(rows * nHeads * hd);
+  const qa = b.createAct(rows, nHeads * hd);
+  b.writeAct(qa, q);
+  const sources: AttnSource[] = [{ k: anchor.k, v: anchor.v, length: anchor.length }];
+  blocks.forEach((blk, i) => sources.push({ k: own[i]!.k, v: own[i]!.v, length: blk.rows, causalOffset: -blk.row, rows: { start: blk.row, count: blk.rows } }));
+  const out = b.createAct(rows, nHeads * hd), lse = b.createAct(rows, nHeads);
+  b.attention(qa, sources, shape, out, lse);
+  const ref = naiveAttention(q, rows, [
+    { k: anchor.kd, v: anchor.vd, length: anchor.length },
+    ...blocks.map((blk, i) => ({ k: own[i]!.kd, v: own[i]!.vd, length: blk.rows, causalOffset: -blk.row, rows: { start: blk.row, count: blk.rows } })),
+  ], nHeads, nKv, hd);
+  close(await b.readAct(out), ref.out, 1e-5, 'batched out');
+  close(await b.readAct(lse), ref.lse, 1e-5, 'batched lse');
+
+  // Each block alone (its own q rows, anchor + its own KV causally) gives the same rows.
+  const batchedOut = await b.readAct(out), batchedLse = await b.readAct(lse);
+  for (const [i, blk] of blocks.entries()) {
+    const qb = b.createAct(blk.rows, nHeads * hd);
+    b.writeAct(qb, q.subarray(blk.row * nHeads * hd, (blk.row + blk.rows) * nHeads * hd));
+    const ob = b.createAct(blk.rows, nHeads * hd), lb = b.createAct(blk.rows, nHeads);
+    b.attention(qb, [sources[0]!, { k: own[i]!.k, v: own[i]!.v, length: blk.rows, causalOffset: 0 }], shape, ob, lb);
+    close(batchedOut.subarray(blk.row * nHeads * hd, (blk.row + blk.rows) * nHeads * hd), await b.readAct(ob), 1e-6, `block ${i} out`);
+    close(batchedLse.subarray(blk.row * nHeads, (blk.row + blk.rows) * nHeads), await b.readAct(lb), 1e-6, `block ${i} lse`);
+  }
+  // A source no row may see: every row empty.
+  b.attention(qa, [{ ...sources[1]!, rows: { start: rows, count: 2 } }], shape, out, lse);
+  assert.ok(Array.from(await b.readAct(lse)).every((x) => x === -Infinity));
 });
 
 /** Hugging Face `_compute_llama3_parameters`, transcribed with its torch.where structure. */

@@ -174,6 +174,9 @@ test('storeKv, writeKv/readKv, copyRows', async () => {
   const gk = gpu.createKv(10, 8), ck = cpu.createKv(10, 8);
   gpu.storeKv(gx, gk, 4);
   cpu.storeKv(cx, ck, 4);
+  // A sub-range of the act's rows (a batched forward's one sequence) at another cache row.
+  gpu.storeKv(gx, gk, 0, 1, 2);
+  cpu.storeKv(cx, ck, 0, 1, 2);
   const extra = randn(8);
   gpu.writeKv(gk, 9, extra);
   cpu.writeKv(ck, 9, extra);
@@ -242,6 +245,47 @@ test('attention: several sources, causal offsets, GQA, empty rows, lse; merge of
     close(await g.readAct(gml), await cpu.readAct(cml), 1e-4, 'merged lse');
     g.attention(gq, gs, shape, go, gl);
     close(await g.readAct(gm), await g.readAct(go), 1e-4, 'merged vs joint');
+  }
+});
+
+test('attention: row-restricted sources (block-diagonal batch of sequences) match the CPU and per-block calls', async () => {
+  const [nHeads, nKv, hd] = [4, 2, 16];
+  const shape = { nHeads, nKvHeads: nKv, headDim: hd };
+  const width = nKv * hd;
+  // Three sequences of 7, 70 (past one 64-entry tile) and 3 rows, then 2 rows that belong to none.
+  const seqs = [{ row: 0, rows: 7 }, { row: 7, rows: 70 }, { row: 77, rows: 3 }];
+  const rows = 82;
+  const anchorLen = 20;
+  for (const g of [gpu, gpuSplit]) {
+    const pair = (len: number) => {
+      const k = randn(len * width), v = randn(len * width);
+      const gk = g.createKv(len, width), gv = g.createKv(len, width), ck = cpu.createKv(len, width), cv = cpu.createKv(len, width);
+      g.writeKv(gk, 0, k); g.writeKv(gv, 0, v); cpu.writeKv(ck, 0, k); cpu.writeKv(cv, 0, v);
+      return { g: { k: gk, v: gv }, c: { k: ck, v: cv } };
+    };
+    const anchor = pair(anchorLen);
+    const own = seqs.map((s) => pair(s.rows));
+    const mask = (s: { row: number; rows: number }) => ({ length: s.rows, causalOffset: -s.row, rows: { start: s.row, count: s.rows } });
+    const gs: AttnSource[] = [{ ...anchor.g, length: anchorLen }, ...seqs.map((s, i) => ({ ...own[i]!.g, ...mask(s) }))];
+    const cs: AttnSource[] = [{ ...anchor.c, length: anchorLen }, ...seqs.map((s, i) => ({ ...own[i]!.c, ...mask(s) }))];
+    const q = randn(rows * nHeads * hd, 0.7);
+    const [gq, cq] = actPair(g, rows, nHeads * hd, q);
+    const go = g.createAct(rows, nHeads * hd), co = cpu.createAct(rows, nHeads * hd);
+    const gl = g.createAct(rows, nHeads), cl = cpu.createAct(rows, nHeads);
+    g.attention(gq, gs, shape, go, gl);
+    cpu.attention(cq, cs, shape, co, cl);
+    const out = await g.readAct(go), lse = await g.readAct(gl);
+    close(out, await cpu.readAct(co), 1e-4, 'batched out');
+    close(lse, await cpu.readAct(cl), 1e-4, 'batched lse');
+    // Each sequence alone on the GPU (its q rows, the anchor and its own KV causally).
+    for (const [i, s] of seqs.entries()) {
+      const qb = g.createAct(s.rows, nHeads * hd);
+      g.writeAct(qb, q.subarray(s.row * nHeads * hd, (s.row + s.rows) * nHeads * hd));
+      const ob = g.createAct(s.rows, nHeads * hd), lb = g.createAct(s.rows, nHeads);
+      g.attention(qb, [gs[0]!, { ...own[i]!.g, length: s.rows, causalOffset: 0 }], shape, ob, lb);
+      close(out.subarray(s.row * nHeads * hd, (s.row + s.rows) * nHeads * hd), await g.readAct(ob), 1e-5, `sequence ${i} out`);
+      close(lse.subarray(s.row * nHeads, (s.row + s.rows) * nHeads), await g.readAct(lb), 1e-5, `sequence ${i} lse`);
+    }
   }
 });
 

@@ -45,8 +45,11 @@ export interface Backend {
   swiglu(gate: Act, up: Act, out: Act): void;
   /** a += b. */
   add(a: Act, b: Act): void;
-  /** Copies src's rows into dst rows [row, row + src.rows). */
-  storeKv(src: Act, dst: KvTensor, row: number): void;
+  /**
+   * Copies src rows [srcRow, srcRow + rows) (default: all of src) into dst rows [row, row + rows).
+   * The sub-range lets one batched forward's K/V rows go to several sequences' caches.
+   */
+  storeKv(src: Act, dst: KvTensor, row: number, srcRow?: number, rows?: number): void;
   /**
    * Copies rows [srcRow, srcRow + rows) of src into dst from dstRow (same cols). Optional: the
    * transformer uses it to take the last row before the classifier and falls back to readAct +
@@ -105,6 +108,12 @@ export interface AttnSource {
   readonly v: KvTensor;
   /** Entries [0, length) are valid. */
   readonly length: number;
-  /** If set, query row r sees only entries j <= causalOffset + r; if not, every entry. */
+  /** If set, query row r sees only entries j <= causalOffset + r (may be negative); if not, every entry. */
   readonly causalOffset?: number;
+  /**
+   * If set, only query rows [start, start + count) see this source; every other row sees none of it.
+   * With causalOffset this expresses a block-diagonal mask: several sequences batched as the rows
+   * of one forward (Star Attention phase 1), each seeing its own KV causally and none of the others'.
+   */
+  readonly rows?: { readonly start: number; readonly count: number };
 }

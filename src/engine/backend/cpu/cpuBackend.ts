@@ -212,12 +212,13 @@ export class CpuBackend implements Backend {
     for (let i = 0; i < len; i++) x[i] = x[i]! + y[i]!;
   }
 
-  storeKv(src: Act, dst: KvTensor, row: number): void {
+  storeKv(src: Act, dst: KvTensor, row: number, srcRow = 0, rows = src.rows - srcRow): void {
     const s = act(src);
     const d = kv(dst);
     if (s.cols !== d.width) throw new RangeError(`storeKv: act width ${s.cols} != kv width ${d.width}`);
-    if (row + s.rows > d.capacity) throw new RangeError(`storeKv: rows [${row}, ${row + s.rows}) exceed capacity ${d.capacity}`);
-    d.data.set(s.data, row * d.width);
+    if (srcRow < 0 || rows < 0 || srcRow + rows > s.rows) throw new RangeError(`storeKv: source rows [${srcRow}, ${srcRow + rows}) outside ${s.rows}`);
+    if (row + rows > d.capacity) throw new RangeError(`storeKv: rows [${row}, ${row + rows}) exceed capacity ${d.capacity}`);
+    d.data.set(s.data.subarray(srcRow * s.cols, (srcRow + rows) * s.cols), row * d.width);
   }
 
   attention(q: Act, sources: readonly AttnSource[], shape: AttnShape, out: Act, lse?: Act): void {
@@ -244,7 +245,7 @@ export class CpuBackend implements Backend {
         let n = 0;
         for (let si = 0; si < sources.length; si++) {
           const src = sources[si]!;
-          const visible = src.causalOffset === undefined ? src.length : Math.max(0, Math.min(src.length, src.causalOffset + r + 1));
+          const visible = visibleEntries(src, r);
           n = scoreRows(qs, qBase, srcK[si]!, src.k.width, kvOff, headDim, visible, scale, scores, n);
         }
         for (let j = 0; j < n; j++) if (scores[j]! > max) max = scores[j]!;
@@ -264,7 +265,7 @@ export class CpuBackend implements Backend {
         n = 0;
         for (let si = 0; si < sources.length; si++) {
           const src = sources[si]!;
-          const visible = src.causalOffset === undefined ? src.length : Math.max(0, Math.min(src.length, src.causalOffset + r + 1));
+          const visible = visibleEntries(src, r);
           n = accumulateRows(scores, n, srcV[si]!, src.v.width, kvOff, headDim, visible, acc);
         }
         const inv = 1 / sum;
@@ -486,4 +487,10 @@ function vector(w: Weight): Float32Array {
 function weight(w: Weight): CpuWeight {
   if (!(w instanceof CpuWeight)) throw new EngineError('CpuBackend was given a weight from another backend');
   return w;
+}
+
+/** How many leading entries of `src` query row r sees (row restriction, then the causal mask). */
+function visibleEntries(src: AttnSource, r: number): number {
+  if (src.rows && (r < src.rows.start || r >= src.rows.start + src.rows.count)) return 0;
+  return src.causalOffset === undefined ? src.length : Math.max(0, Math.min(src.length, src.causalOffset + r + 1));
 }

@@ -334,13 +334,15 @@ export class WebGpuBackend implements Backend {
     this.rec.dispatch(pipeline, 'uwr', [this.rec.arena, x.buffer, yb], [po], gx, gy);
   }
 
-  storeKv(src: Act, dst: KvTensor, row: number): void {
+  storeKv(src: Act, dst: KvTensor, row: number, srcRow = 0, rows = src.rows - srcRow): void {
     this.check();
     const s = act(src);
     const d = kv(dst);
     if (s.cols !== d.width) throw new RangeError(`storeKv: act width ${s.cols} != kv width ${d.width}`);
-    if (row + s.rows > d.capacity) throw new RangeError(`storeKv: rows [${row}, ${row + s.rows}) exceed capacity ${d.capacity}`);
-    this.rec.copy(s.buffer, 0, d.buffer, row * d.width * 4, s.rows * s.cols * 4);
+    if (srcRow < 0 || rows < 0 || srcRow + rows > s.rows) throw new RangeError(`storeKv: source rows [${srcRow}, ${srcRow + rows}) outside ${s.rows}`);
+    if (row + rows > d.capacity) throw new RangeError(`storeKv: rows [${row}, ${row + rows}) exceed capacity ${d.capacity}`);
+    if (rows === 0) return;
+    this.rec.copy(s.buffer, srcRow * s.cols * 4, d.buffer, row * d.width * 4, rows * s.cols * 4);
   }
 
   attention(q: Act, sources: readonly AttnSource[], shape: AttnShape, out: Act, lse?: Act): void {
@@ -373,6 +375,7 @@ export class WebGpuBackend implements Backend {
       const po = this.rec.params([
         n, nHeads, nKvHeads, headDim, qa.cols, k.width, src.length, src.causalOffset === undefined ? 0 : 1,
         i32(src.causalOffset ?? 0), chunk, chunks, splitBase, totalSplits, f32(1 / Math.sqrt(headDim)),
+        src.rows?.start ?? 0, src.rows?.count ?? n,
       ]);
       const [gx, gy] = grid(perThread ? Math.ceil((n * nHeads * chunks) / 64) : n * nHeads * chunks);
       this.rec.dispatch(partial, 'urrrw', [this.rec.arena, qb, k.buffer, v.buffer, part], [po], gx, gy);
