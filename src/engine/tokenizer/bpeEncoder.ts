@@ -1,4 +1,4 @@
-import { BigramQueue } from './bigramQueue';
+import { mergeSymbols } from './bigramQueue';
 import { BYTE_TO_CHAR } from './byteLevel';
 import { splitPreTokens } from './preTokenizers';
 import { utf8Encode } from './utf8';
@@ -47,30 +47,7 @@ export class ByteLevelBpeEncoder {
     // Every byte character is one UTF-16 unit, so symbol i starts at string index i.
     const n = chars.length;
     const len = new Int32Array(n).fill(1);
-    const prev = new Int32Array(n);
-    const next = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      prev[i] = i - 1;
-      next[i] = i + 1 < n ? i + 1 : -1;
-    }
-    const queue = new BigramQueue();
-    const tryAdd = (left: number, right: number): void => {
-      if (left < 0 || right < 0) return;
-      const rank = this.mergeRanks.get(chars.substr(left, len[left]!) + ' ' + chars.substr(right, len[right]!));
-      if (rank === undefined) return;
-      queue.push({ left, right, key: rank, size: len[left]! + len[right]! });
-    };
-    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
-    for (let b = queue.pop(); b; b = queue.pop()) {
-      const { left, right } = b;
-      if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== b.size) continue;
-      len[left] += len[right]!;
-      len[right] = 0;
-      next[left] = next[right]!;
-      if (next[right]! >= 0) prev[next[right]!] = left;
-      tryAdd(prev[left]!, left);
-      tryAdd(left, next[left]!);
-    }
+    const next = mergeSymbols(len, (left, right) => this.mergeRanks.get(chars.substr(left, len[left]!) + ' ' + chars.substr(right, len[right]!)));
     const ids: number[] = [];
     for (let i = 0; i >= 0 && n > 0; i = next[i]!) {
       const piece = chars.substr(i, len[i]!);

@@ -1,4 +1,4 @@
-import { BigramQueue } from './bigramQueue';
+import { mergeSymbols } from './bigramQueue';
 import { utf8Encode } from './utf8';
 
 const WORD_CACHE_LIMIT = 65536;
@@ -79,32 +79,10 @@ export class SpmEncoder {
     const start = Int32Array.from(starts);
     const len = new Int32Array(n);
     for (let i = 0; i < n; i++) len[i] = (i + 1 < n ? start[i + 1]! : text.length) - start[i]!;
-    const prev = new Int32Array(n);
-    const next = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      prev[i] = i - 1;
-      next[i] = i + 1 < n ? i + 1 : -1;
-    }
-
-    const queue = new BigramQueue();
-    const tryAdd = (left: number, right: number): void => {
-      if (left < 0 || right < 0) return;
+    const next = mergeSymbols(len, (left, right) => {
       const id = this.tokenToId.get(text.substr(start[left]!, len[left]! + len[right]!));
-      if (id === undefined) return;
-      queue.push({ left, right, key: -this.scores[id]!, size: len[left]! + len[right]! });
-    };
-    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
-
-    for (let b = queue.pop(); b; b = queue.pop()) {
-      const { left, right } = b;
-      if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== b.size) continue;
-      len[left] += len[right]!;
-      len[right] = 0;
-      next[left] = next[right]!;
-      if (next[right]! >= 0) prev[next[right]!] = left;
-      tryAdd(prev[left]!, left);
-      tryAdd(left, next[left]!);
-    }
+      return id === undefined ? undefined : -this.scores[id]!;
+    });
 
     for (let i = 0; i >= 0; i = next[i]!) {
       const piece = text.substr(start[i]!, len[i]!);
