@@ -1,7 +1,7 @@
 import type { Act, AttnShape, AttnSource, Backend, Weight } from '../backend/types';
 import { EngineError, throwIfAborted } from '../errors';
 import type { LoadedModel, ModelConfig } from '../model/types';
-import type { ForwardOptions, KvCache } from './types';
+import type { BatchForwardOptions, BatchSequence, ForwardOptions, KvCache } from './types';
 
 /*
  * The Llama / Qwen2 forward pass, written once against Backend (CPU reference and WebGPU alike).
@@ -55,6 +55,13 @@ interface Scratch {
   lastNorm: Act; // [1, dim]
   logitsLast: Act; // [1, vocab]
   logitsAll?: Act; // [rows, vocab], made on first use
+}
+
+/** Rows [row, row + rows) of a forward, whose KV goes to `cache`. */
+interface Segment {
+  readonly cache: KvCache;
+  readonly row: number;
+  readonly rows: number;
 }
 
 /** How many row counts keep their scratch (decode's 1 is always kept). */
@@ -142,24 +149,57 @@ export class Transformer {
    */
   async forward(ids: Int32Array, positions: Int32Array, cache: KvCache, options: ForwardOptions): Promise<Act | null> {
     const n = ids.length;
-    const c = this.config;
-    const b = this.backend;
     if (n === 0) throw new EngineError('forward: no tokens');
     if (positions.length !== n) throw new EngineError(`forward: ${n} ids but ${positions.length} positions`);
-    const start = cache.length;
-    if (start + n > cache.capacity) {
-      throw new EngineError(`KV cache full: ${start} + ${n} tokens exceed its capacity of ${cache.capacity}`);
+    return this.run(ids, positions, [{ cache, row: 0, rows: n }], options);
+  }
+
+  /**
+   * Star Attention phase 1 with several blocks per dispatch: the rows of every sequence run as one
+   * forward (one matmul per weight for all of them). Each sequence sees `context` in full and its
+   * own rows causally but nothing of the other sequences (a block-diagonal mask), and appends its
+   * KV to its own cache, exactly as one forward per sequence would (up to float summation order).
+   */
+  async forwardBatch(seqs: readonly BatchSequence[], options: BatchForwardOptions = {}): Promise<void> {
+    if (seqs.length === 0) throw new EngineError('forwardBatch: no sequences');
+    const segments: Segment[] = [];
+    let rows = 0;
+    for (const [i, q] of seqs.entries()) {
+      if (q.ids.length === 0) throw new EngineError(`forwardBatch: sequence ${i} has no tokens`);
+      if (q.positions.length !== q.ids.length) throw new EngineError(`forwardBatch: sequence ${i} has ${q.ids.length} ids but ${q.positions.length} positions`);
+      if (seqs.findIndex((o) => o.cache === q.cache) !== i) throw new EngineError(`forwardBatch: sequence ${i} shares its cache with another`);
+      segments.push({ cache: q.cache, row: rows, rows: q.ids.length });
+      rows += q.ids.length;
+    }
+    const ids = new Int32Array(rows);
+    const positions = new Int32Array(rows);
+    for (const [i, q] of seqs.entries()) {
+      ids.set(q.ids, segments[i]!.row);
+      positions.set(q.positions, segments[i]!.row);
+    }
+    await this.run(ids, positions, segments, { context: options.context, signal: options.signal, logits: 'none' });
+  }
+
+  /** The forward of `segments` (consecutive row ranges, one cache each); one segment is a plain forward. */
+  private async run(ids: Int32Array, positions: Int32Array, segments: readonly Segment[], options: ForwardOptions): Promise<Act | null> {
+    const n = ids.length;
+    const c = this.config;
+    const b = this.backend;
+    for (const seg of segments) {
+      if (seg.cache.length + seg.rows > seg.cache.capacity) {
+        throw new EngineError(`KV cache full: ${seg.cache.length} + ${seg.rows} tokens exceed its capacity of ${seg.cache.capacity}`);
+      }
     }
     throwIfAborted(options.signal);
     const s = this.scratchFor(n, options.remotes?.length ?? 0);
     const context = options.context ?? [];
     const remotes = options.remotes ?? [];
     const needLocalLse = remotes.length > 0;
+    const starts = segments.map((seg) => seg.cache.length);
 
     b.embed(this.weights.embed, ids, s.x);
     for (let l = 0; l < c.nLayers; l++) {
       const w = this.weights.layers[l]!;
-      const own = cache.layers[l]!;
 
       // Attention block: q, k, v projections, RoPE at the rows' positions, new K/V into the cache.
       b.rmsNorm(s.x, w.attnNorm, c.rmsEps, s.xb);
@@ -168,11 +208,16 @@ export class Transformer {
       b.matmul(s.xb, w.wv, s.v, w.bv);
       b.rope(s.q, positions, c.headDim, c.rope);
       b.rope(s.k, positions, c.headDim, c.rope);
-      b.storeKv(s.k, own.k, start);
-      b.storeKv(s.v, own.v, start);
-
       const sources: AttnSource[] = context.map((ctx) => ({ k: ctx.layers[l]!.k, v: ctx.layers[l]!.v, length: ctx.length }));
-      sources.push({ k: own.k, v: own.v, length: start + n, causalOffset: start });
+      segments.forEach((seg, i) => {
+        const own = seg.cache.layers[l]!;
+        const start = starts[i]!;
+        b.storeKv(s.k, own.k, start, seg.row, seg.rows);
+        b.storeKv(s.v, own.v, start, seg.row, seg.rows);
+        // Row seg.row + j sits at entry start + j of its own cache and sees entries up to it.
+        const source = { k: own.k, v: own.v, length: start + seg.rows, causalOffset: start - seg.row };
+        sources.push(segments.length === 1 ? source : { ...source, rows: { start: seg.row, count: seg.rows } });
+      });
       b.attention(s.q, sources, this.shape, s.att, needLocalLse ? s.lse : undefined);
 
       if (options.observeContextLse && context.length > 0) await this.observe(l, s, sources.slice(0, context.length), options.observeContextLse);
@@ -206,7 +251,7 @@ export class Transformer {
         throwIfAborted(options.signal);
       }
     }
-    cache.length = start + n;
+    segments.forEach((seg, i) => { seg.cache.length = starts[i]! + seg.rows; });
 
     if (options.logits === 'none') {
       await b.flush();

@@ -27,3 +27,17 @@ export interface ForwardOptions {
   /** Called per layer with each context source's log-sum-exp [rows, nHeads] (attention-mass reporting). */
   readonly observeContextLse?: (layer: number, perSource: Float32Array[]) => void;
 }
+
+/** One sequence of a batched phase-1 forward (Transformer.forwardBatch). */
+export interface BatchSequence {
+  readonly ids: Int32Array;
+  readonly positions: Int32Array;
+  /** Its own cache: the rows' KV is appended at cache.length; no two sequences share one. */
+  readonly cache: KvCache;
+}
+
+export interface BatchForwardOptions {
+  /** KV every row of every sequence sees in full (phase 1: the anchor). */
+  readonly context?: readonly KvCache[];
+  readonly signal?: AbortSignal;
+}

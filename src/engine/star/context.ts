@@ -35,7 +35,15 @@ export interface EncodeContextOptions {
   readonly signal?: AbortSignal;
   /** Progress: blocks done so far out of the total. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Blocks handed to a host per encode() call (default DEFAULT_BLOCKS_PER_BATCH); a local host runs
+   * them several per forward (see LocalStarHostOptions.maxBatchRows). 1 encodes block by block.
+   */
+  readonly blocksPerBatch?: number;
 }
+
+/** Enough blocks per call to fill a batched forward; small enough that progress and disk writes keep flowing. */
+export const DEFAULT_BLOCKS_PER_BATCH = 8;
 
 export interface ContextStats {
   readonly blocks: number;
@@ -100,13 +108,17 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
     }
     // Writes overlap the next block's encode; all are awaited before phase 1 reports done.
     const writes: Promise<void>[] = [];
-    for (const { spec, key } of missing) {
+    const perCall = Math.max(1, o.blocksPerBatch ?? DEFAULT_BLOCKS_PER_BATCH);
+    for (let i = 0; i < missing.length; i += perCall) {
+      const group = missing.slice(i, i + perCall);
       firstEncode = Math.min(firstEncode, performance.now());
-      const [kv] = await host.encode(o.anchor, [spec], o.signal);
+      const kvs = await host.encode(o.anchor, group.map((m) => m.spec), o.signal);
       lastEncode = Math.max(lastEncode, performance.now());
-      encoded++;
-      if (o.store) writes.push(o.store.put(key, kv!));
-      o.onProgress?.(++done, total);
+      group.forEach(({ key }, j) => {
+        encoded++;
+        if (o.store) writes.push(o.store.put(key, kvs[j]!));
+        o.onProgress?.(++done, total);
+      });
     }
     await Promise.all(writes);
   }));

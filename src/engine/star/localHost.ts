@@ -21,7 +21,15 @@ export interface LocalStarHostOptions {
   readonly name?: string;
   /** Overrides backend.memoryBudgetBytes (tests force waves with a tiny budget). */
   readonly memoryBudgetBytes?: number;
+  /**
+   * Phase 1 encodes the blocks of one encode() call several per forward, up to this many rows
+   * together (default DEFAULT_MAX_BATCH_ROWS); a longer block runs alone. 1 encodes one block per forward.
+   */
+  readonly maxBatchRows?: number;
 }
+
+/** Rows of one batched phase-1 forward: large enough to fill matmuls, small enough for modest scratch. */
+export const DEFAULT_MAX_BATCH_ROWS = 1024;
 
 interface HeldBlock {
   readonly index: number;
@@ -43,6 +51,7 @@ interface Slot {
 export class LocalStarHost implements StarHost {
   readonly name: string;
   readonly budgetBytes: number;
+  readonly maxBatchRows: number;
   private readonly backend: Backend;
   private readonly width: number;
   private anchorTokens: readonly number[] | undefined;
@@ -59,36 +68,64 @@ export class LocalStarHost implements StarHost {
   constructor(readonly transformer: Transformer, options: LocalStarHostOptions = {}) {
     this.backend = transformer.backend;
     this.budgetBytes = options.memoryBudgetBytes ?? this.backend.memoryBudgetBytes;
+    this.maxBatchRows = Math.max(1, options.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS);
     this.name = options.name ?? `${this.backend.kind} (${this.backend.deviceName})`;
     this.width = transformer.config.nKvHeads * transformer.config.headDim;
   }
 
   async encode(anchor: readonly number[], blocks: readonly BlockSpec[], signal?: AbortSignal): Promise<BlockKv[]> {
     const anchorCache = await this.ensureAnchor(anchor, signal);
-    const t = this.transformer;
-    const results: BlockKv[] = [];
-    // Blocks run back to back against the same anchor cache: the anchor is uploaded/computed once.
-    for (const spec of blocks) {
+    const results = new Array<BlockKv>(blocks.length);
+    // Every batch runs against the same anchor cache: the anchor is uploaded/computed once.
+    let batch: number[] = [];
+    let batchRows = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const kvs = await this.encodeBatch(anchorCache, batch.map((i) => blocks[i]!), signal);
+      batch.forEach((i, j) => { results[i] = kvs[j]!; });
+      batch = [];
+      batchRows = 0;
+    };
+    for (const [i, spec] of blocks.entries()) {
       throwIfAborted(signal);
       if (spec.start === 0) {
         if (!sameTokens(spec.tokens, anchor)) throw new EngineError(`block ${spec.index} starts at 0 but is not the anchor`);
         const kv = await this.readBack(anchorCache, spec.index, 0);
         this.add({ index: spec.index, start: 0, length: anchorCache.length }, kv, anchorCache, true);
-        results.push(kv);
+        results[i] = kv;
         continue;
       }
+      if (batch.length > 0 && batchRows + spec.tokens.length > this.maxBatchRows) await flush();
+      batch.push(i);
+      batchRows += spec.tokens.length;
+    }
+    await flush();
+    return results;
+  }
+
+  /** Blocks (none the anchor) as the rows of one forward, each block seeing the anchor and itself. */
+  private async encodeBatch(anchorCache: KvCache, specs: readonly BlockSpec[], signal?: AbortSignal): Promise<BlockKv[]> {
+    const t = this.transformer;
+    const seqs = specs.map((spec) => {
       const n = spec.tokens.length;
-      const cache = t.newCache(n);
       const positions = new Int32Array(n);
       for (let i = 0; i < n; i++) positions[i] = spec.start + i;
-      await t.forward(Int32Array.from(spec.tokens), positions, cache, { context: [anchorCache], logits: 'none', signal });
-      const kv = await this.readBack(cache, spec.index, spec.start);
-      this.add({ index: spec.index, start: spec.start, length: n }, kv, cache, false);
-      this.stats.blocksEncoded++;
-      this.stats.tokensEncoded += n;
-      results.push(kv);
+      return { ids: Int32Array.from(spec.tokens), positions, cache: t.newCache(n) };
+    });
+    try {
+      if (seqs.length === 1) await t.forward(seqs[0]!.ids, seqs[0]!.positions, seqs[0]!.cache, { context: [anchorCache], logits: 'none', signal });
+      else await t.forwardBatch(seqs, { context: [anchorCache], signal });
+    } catch (e) {
+      for (const q of seqs) t.releaseCache(q.cache);
+      throw e;
     }
-    return results;
+    const kvs = await Promise.all(seqs.map((q, j) => this.readBack(q.cache, specs[j]!.index, specs[j]!.start)));
+    specs.forEach((spec, j) => {
+      this.add({ index: spec.index, start: spec.start, length: spec.tokens.length }, kvs[j]!, seqs[j]!.cache, false);
+      this.stats.blocksEncoded++;
+      this.stats.tokensEncoded += spec.tokens.length;
+    });
+    return kvs;
   }
 
   async load(blocks: readonly BlockKv[]): Promise<void> {
