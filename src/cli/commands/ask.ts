@@ -3,11 +3,10 @@
 // question attended to. --mode global runs the same token sequence as one causal prefill (baseline).
 import { parseArgs } from 'node:util';
 import { EngineError } from '../../engine/errors';
-import { isBackendKind } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
 import { askRepository } from '../../node/star/starRepository';
 import { printJson } from '../output';
-import { defaultCacheDir, intOption, numberOption } from './starOptions';
+import { backendOption, defaultCacheDir, intOption, numberOption } from './options';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -37,7 +36,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.model) throw new EngineError('--model is required');
   if (!values.question) throw new EngineError('--question is required');
   if (values.mode !== 'star' && values.mode !== 'global') throw new EngineError(`--mode must be star or global (got ${values.mode})`);
-  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${values.backend})`);
+  const backend = backendOption(values.backend);
   const model = await openModel(values.model);
   try {
     const controller = new AbortController();
@@ -52,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
         chunkSize: intOption(values['chunk-size'], '--chunk-size'),
         anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
         hosts: intOption(values.hosts, '--hosts'),
-        backend: values.backend,
+        backend,
         cacheDir: values['no-cache'] ? undefined : (values['cache-dir'] ?? defaultCacheDir()),
         cacheMaxBytes: intOption(values['cache-max-mb'], '--cache-max-mb') * 2 ** 20,
         memoryBudgetBytes: values['memory-budget-mb'] !== undefined ? intOption(values['memory-budget-mb'], '--memory-budget-mb') * 2 ** 20 : undefined,

@@ -9,11 +9,11 @@ import { EngineError } from '../../engine/errors';
 import { Transformer } from '../../engine/runtime/transformer';
 import { compareStarGlobal } from '../../engine/star/compare';
 import { fixedLayout, type StarLayout } from '../../engine/star/layout';
-import { createBackend, isBackendKind } from '../../node/createBackend';
+import { createBackend } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
 import { buildRepoLayout } from '../../node/star/repoLayout';
 import { printJson } from '../output';
-import { intOption } from './starOptions';
+import { backendOption, intOption } from './options';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -32,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   if (!values.model) throw new EngineError('--model is required');
-  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${values.backend})`);
+  const backendKind = backendOption(values.backend);
   const chunk = intOption(values['chunk-size'], '--chunk-size');
   const anchorSize = values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined;
   const hosts = intOption(values.hosts, '--hosts');
@@ -54,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
       throw new EngineError('give either --ids with --context-tokens, or --repo with --question');
     }
 
-    const backend = await createBackend(values.backend);
+    const backend = await createBackend(backendKind);
     try {
       const transformer = await Transformer.create(model, backend);
       const r = await compareStarGlobal(transformer, ids, layout, hosts);

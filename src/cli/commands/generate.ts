@@ -4,9 +4,11 @@ import type { Backend } from '../../engine/backend/types';
 import { EngineError } from '../../engine/errors';
 import { generateText } from '../../engine/runtime/generateText';
 import { Transformer } from '../../engine/runtime/transformer';
-import { createBackend, isBackendKind } from '../../node/createBackend';
+import { createBackend } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
+import { round } from '../figures';
 import { printJson } from '../output';
+import { backendOption, intOption, numberOption } from './options';
 
 const USAGE = `usage: star-ask generate --model <file.gguf|hf-folder> (--prompt <text> | --prompt-ids <1,2,3>)
   [--max-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--backend auto|webgpu|cpu] [--json]
@@ -36,12 +38,11 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`star-ask generate: give --model and exactly one of --prompt, --prompt-ids\n${USAGE}\n`);
     return 2;
   }
-  const backendKind = values.backend!;
-  if (!isBackendKind(backendKind)) throw new EngineError(`--backend must be cpu, webgpu or auto, not "${backendKind}"`);
-  const maxTokens = intOption('--max-tokens', values['max-tokens']!, 0);
-  const temperature = numberOption('--temperature', values.temperature!);
-  const topP = numberOption('--top-p', values['top-p']!);
-  const seed = intOption('--seed', values.seed!, 0);
+  const backendKind = backendOption(values.backend);
+  const maxTokens = intOption(values['max-tokens'], '--max-tokens', 0);
+  const temperature = numberOption(values.temperature, '--temperature');
+  const topP = numberOption(values['top-p'], '--top-p');
+  const seed = intOption(values.seed, '--seed', 0);
   if (topP <= 0 || topP > 1) throw new EngineError(`--top-p must be in (0, 1], not ${topP}`);
 
   const model = await openModel(values.model);
@@ -102,17 +103,3 @@ function parseIds(list: string, vocabSize: number): number[] {
   }
   return ids;
 }
-
-function numberOption(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new EngineError(`${name} must be a non-negative number, not "${value}"`);
-  return n;
-}
-
-function intOption(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new EngineError(`${name} must be an integer >= ${min}, not "${value}"`);
-  return n;
-}
-
-const round = (x: number) => Math.round(x * 10) / 10;

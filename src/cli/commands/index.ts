@@ -3,11 +3,10 @@
 // hold the edited file are encoded again (blocks that merely moved are re-rotated, not re-encoded).
 import { parseArgs } from 'node:util';
 import { EngineError } from '../../engine/errors';
-import { isBackendKind } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
 import { indexRepository } from '../../node/star/starRepository';
 import { printJson } from '../output';
-import { defaultCacheDir, intOption } from './starOptions';
+import { backendOption, defaultCacheDir, intOption } from './options';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -27,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (!values.repo) throw new EngineError('--repo is required');
   if (!values.model) throw new EngineError('--model is required');
-  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${values.backend})`);
+  const backend = backendOption(values.backend);
   const model = await openModel(values.model);
   try {
     const showProgress = !values.json && process.stderr.isTTY;
@@ -37,7 +36,7 @@ export async function run(argv: string[]): Promise<number> {
       chunkSize: intOption(values['chunk-size'], '--chunk-size'),
       anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
       hosts: intOption(values.hosts, '--hosts'),
-      backend: values.backend,
+      backend,
       cacheDir: values['cache-dir'] ?? defaultCacheDir(),
       memoryBudgetBytes: values['memory-budget-mb'] !== undefined ? intOption(values['memory-budget-mb'], '--memory-budget-mb') * 2 ** 20 : undefined,
       onWarning: (m) => process.stderr.write(`warning: ${m}\n`),

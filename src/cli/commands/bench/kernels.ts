@@ -13,10 +13,11 @@ import { quantize } from '../../../engine/quant/quantize';
 import { createRandom } from '../../../engine/runtime/random';
 import { Transformer } from '../../../engine/runtime/transformer';
 import { WebGpuBackend } from '../../../engine/backend/webgpu/webgpuBackend';
-import { createBackend, isBackendKind, type BackendKind } from '../../../node/createBackend';
+import { createBackend } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
+import { median, round } from '../../figures';
 import { printJson } from '../../output';
-import { intOption } from '../starOptions';
+import { backendsOption, intOption } from '../options';
 
 const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
 const TYPES: TensorType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
@@ -53,8 +54,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const kinds: BackendKind[] = values.backend === 'all' ? ['cpu', 'webgpu'] : isBackendKind(values.backend!) ? [values.backend] : [];
-  if (kinds.length === 0) throw new EngineError(`--backend must be cpu, webgpu or all (got ${values.backend})`);
+  const kinds = backendsOption(values.backend);
   const types = values.types!.split(',').map((t) => t.trim()) as TensorType[];
   for (const t of types) if (!TYPES.includes(t)) throw new EngineError(`--types: unknown type ${t} (known: ${TYPES.join(', ')})`);
   const gemvShapes = parseShapes(values.gemv!, 2, '--gemv').map(([o, i]) => [1, o!, i!] as const);
@@ -187,17 +187,6 @@ async function medianFlush(backend: Backend, op: () => void, inner: number, reps
   const times: number[] = [];
   for (let r = 0; r < reps; r++) times.push(await timeFlush(backend, op, inner));
   return median(times);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }
 
 function parseShapes(text: string, dims: number, flag: string): number[][] {

@@ -6,10 +6,10 @@
 // prefill, one thread for decode (more threads were up to 40x slower on a tiny model).
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { EngineError } from '../../../engine/errors';
-import { createBackend, isBackendKind, type BackendKind } from '../../../node/createBackend';
+import { createBackend } from '../../../node/createBackend';
+import { median, round } from '../../figures';
 import { printJson } from '../../output';
-import { intOption } from '../starOptions';
+import { backendsOption, intOption } from '../options';
 import { benchModel } from './kernels';
 
 const PEER_PACKAGE = 'node-llama-cpp';
@@ -43,8 +43,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const kinds: BackendKind[] = values.backend === 'all' ? ['cpu', 'webgpu'] : isBackendKind(values.backend!) ? [values.backend] : [];
-  if (kinds.length === 0) throw new EngineError(`--backend must be cpu, webgpu or all (got ${values.backend})`);
+  const kinds = backendsOption(values.backend);
   const prefill = intOption(values.prefill, '--prefill');
   const decode = intOption(values.decode, '--decode');
   const reps = intOption(values.reps, '--reps');
@@ -113,9 +112,3 @@ async function benchLlamaCpp(model: string, prefill: number, decode: number, rep
     await m.dispose();
   }
 }
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-const round = (x: number) => Math.round(x * 10) / 10;

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync, writeFileSync, appendFileSync, mkdirSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EngineError } from '../../../engine/errors';
 import type { LoadedModel } from '../../../engine/model/types';
 import { createRandom } from '../../../engine/runtime/random';
 import { Transformer } from '../../../engine/runtime/transformer';
@@ -16,11 +15,11 @@ import { encodeContext } from '../../../engine/star/context';
 import { fixedLayout } from '../../../engine/star/layout';
 import { LocalStarHost } from '../../../engine/star/localHost';
 import { shiftBlockKv } from '../../../engine/star/shift';
-import { createBackend, isBackendKind, type BackendKind } from '../../../node/createBackend';
+import { createBackend, type BackendKind } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
 import { askRepository, indexRepository } from '../../../node/star/starRepository';
 import { printJson } from '../../output';
-import { intOption } from '../starOptions';
+import { backendOption, intOption } from '../options';
 
 const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
 
@@ -37,16 +36,16 @@ export async function run(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
     },
   });
-  if (!isBackendKind(values.backend!)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${values.backend})`);
+  const backend = backendOption(values.backend);
   const sizes = values.sizes!.split(',').map((s) => intOption(s.trim(), '--sizes'));
   const fixedChunk = intOption(values['fixed-chunk'], '--fixed-chunk');
   const model = await openModel(resolve(values.model!));
   try {
     const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
 
-    const phase1 = await benchPhase1(model, values.backend, sizes, fixedChunk, log);
-    const repo = await benchRepository(model, values.backend, intOption(values['repo-tokens'], '--repo-tokens'), intOption(values['repo-chunk'], '--repo-chunk'), log);
-    const result = { model: model.name, backend: values.backend, phase1, repository: repo };
+    const phase1 = await benchPhase1(model, backend, sizes, fixedChunk, log);
+    const repo = await benchRepository(model, backend, intOption(values['repo-tokens'], '--repo-tokens'), intOption(values['repo-chunk'], '--repo-chunk'), log);
+    const result = { model: model.name, backend, phase1, repository: repo };
     if (values.json) printJson(result);
     else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     return 0;
