@@ -49,6 +49,22 @@ function checkPacking(files: readonly BlockSource[], packed: PackedBlocks, chunk
     // Independent recomputation: the block's ids are its spans' text, each encoded alone, concatenated.
     const expected: number[] = [];
     let tokenSplit = false;
+    // Token ranges: the spans tile the block in order, each exactly its header + text (or line part).
+    assert.equal(block.spans[0]!.tokenStart, 0);
+    assert.equal(block.spans[block.spans.length - 1]!.tokenEnd, block.ids.length);
+    block.spans.forEach((span, k) => {
+      if (k > 0) assert.equal(span.tokenStart, block.spans[k - 1]!.tokenEnd, `block ${block.index} span ${k} does not follow the previous`);
+      const lines = splitLines(files.find((f) => f.path === span.path)!.text);
+      const own = block.ids.slice(span.tokenStart, span.tokenEnd);
+      if (span.lineTokens) {
+        assert.equal(span.startLine, span.endLine);
+        const head = encode(headerLine(span.path, span.startLine > 1 || span.lineTokens.start > 0));
+        const part = encode(lines[span.startLine - 1]! + '\n').slice(span.lineTokens.start, span.lineTokens.end);
+        assert.deepEqual(own, [...head, ...part], `block ${block.index}: the part's ids are not header + its line tokens`);
+      } else {
+        assert.deepEqual(own, encode(headerLine(span.path, span.startLine > 1) + lines.slice(span.startLine - 1, span.endLine).join('\n') + '\n'));
+      }
+    });
     for (const span of block.spans) {
       const file = files.find((f) => f.path === span.path)!;
       const lines = splitLines(file.text);
@@ -149,6 +165,31 @@ test('packBlocks: inserting a line near the top of a long file leaves most of it
   const holders = before.blocksFor('src/long.ts');
   const changed = changedBlocks(before, after).removed.filter((i) => holders.includes(i));
   assert.ok(changed.length <= 3 && changed.length < holders.length / 3, `${changed.length} of ${holders.length} pieces changed`);
+});
+
+test('packBlocks: an overlong repetitive line takes the fewest blocks, its parts\' spans differ and tile the line', () => {
+  const line = 'ab.'.repeat(200);
+  const files = [{ path: 'a.txt', text: line + '\n' }, { path: 'b.txt', text: 'short\n' }];
+  const chunkSize = 64;
+  const packed = packBlocks(files, tokenizer, { chunkSize });
+  checkPacking(files, packed, chunkSize);
+  const parts = packed.blocksFor('a.txt').map((i) => packed.blocks[i]!);
+  const lineIds = encode(line + '\n');
+  const first = chunkSize - encode(headerLine('a.txt', false)).length;
+  const later = chunkSize - encode(headerLine('a.txt', true)).length;
+  assert.equal(parts.length, 1 + Math.ceil((lineIds.length - first) / later), 'more blocks than the line needs');
+  assert.ok(parts.slice(0, -1).every((b) => b.ids.length === chunkSize), 'every part but the last is full');
+  let at = 0;
+  for (const b of parts) {
+    assert.equal(b.spans.length, 1);
+    assert.deepEqual(b.spans[0]!.lineTokens?.start, at);
+    at = b.spans[0]!.lineTokens!.end;
+  }
+  assert.equal(at, lineIds.length);
+  // Repetitive text: some parts have the very same ids (one cache entry), but never the same span.
+  const idKeys = new Set(parts.map((b) => b.ids.join(',')));
+  assert.ok(idKeys.size < parts.length, 'the test line no longer repeats: it proves less');
+  assert.equal(new Set(parts.map((b) => JSON.stringify(b.spans))).size, parts.length);
 });
 
 test('packBlocks: errors name the problem', () => {

@@ -22,8 +22,11 @@
 // (a hash of the last three lines), so an edit near the top does not shift every later piece of a long file. As
 // in FastCDC, a piece has no content-defined end before it holds chunkSize / 2 tokens (then mean boundaryTokens / 2
 // more), so pieces fill about 3/4 of a block; an edit may then also move the end of the next piece. A single line
-// longer than a block is split at token boundaries as a last resort. Continuation headers carry no
-// line numbers for the same reason (spans keep them). Empty files get no piece (the overview lists them).
+// longer than a block is split at token boundaries as a last resort: every part is full (block minus its header),
+// so such a line takes the fewest blocks it can, and its spans record which of the line's tokens each part holds
+// (parts of a repetitive line can have identical ids; they then share one cache entry, see context.ts). Continuation
+// headers carry no line numbers for the same reason (spans keep them). Empty files get no piece (the overview lists
+// them). Spans also record each piece's token range in its block (per-file attention shares, sources.ts).
 import { EngineError } from '../errors';
 import type { Tokenizer } from '../tokenizer/types';
 
@@ -33,11 +36,20 @@ export interface BlockSource {
   readonly text: string;
 }
 
-/** Lines [startLine, endLine] of one file (1-based, inclusive) inside a block. */
+/** Lines [startLine, endLine] of one file (1-based, inclusive) inside a block: one piece. */
 export interface BlockSpan {
   readonly path: string;
   readonly startLine: number;
   readonly endLine: number;
+  /** The piece's tokens in the block, [tokenStart, tokenEnd), its header line included (per-file attention shares). */
+  readonly tokenStart: number;
+  readonly tokenEnd: number;
+  /**
+   * Only for a part of one line too long for a block: which of that line's own tokens (encode(line + '\n'))
+   * the part holds, [start, end). Parts of a repetitive line may have identical ids (and share one cache entry);
+   * this keeps their spans distinct.
+   */
+  readonly lineTokens?: { readonly start: number; readonly end: number };
 }
 
 export interface FileBlock {
@@ -59,7 +71,11 @@ export interface PackedBlocks {
   blocksFor(path: string): number[];
 }
 
-interface Piece extends BlockSpan {
+interface Piece {
+  readonly path: string;
+  readonly startLine: number;
+  readonly endLine: number;
+  readonly lineTokens?: { readonly start: number; readonly end: number };
   readonly ids: readonly number[];
 }
 
@@ -86,13 +102,15 @@ export function packBlocks(files: readonly BlockSource[], tokenizer: Tokenizer, 
     if (!pieces.length) return;
     const index = blocks.length;
     const ids: number[] = [];
-    for (const p of pieces) {
-      for (const id of p.ids) ids.push(id);
-      const list = byPath.get(p.path) ?? [];
+    const spans: BlockSpan[] = [];
+    for (const { ids: pieceIds, ...span } of pieces) {
+      spans.push({ ...span, tokenStart: ids.length, tokenEnd: ids.length + pieceIds.length });
+      for (const id of pieceIds) ids.push(id);
+      const list = byPath.get(span.path) ?? [];
       if (list[list.length - 1] !== index) list.push(index);
-      byPath.set(p.path, list);
+      byPath.set(span.path, list);
     }
-    blocks.push({ index, ids, spans: pieces.map(({ path, startLine, endLine }) => ({ path, startLine, endLine })) });
+    blocks.push({ index, ids, spans });
   };
   const closeGroup = () => {
     emit(group);
@@ -164,7 +182,7 @@ function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSiz
       for (let at = 0; at < lineIds.length; ) {
         const h = headerIds[at === 0 && i === 0 ? 0 : 1];
         const part = lineIds.slice(at, at + chunkSize - h.length);
-        pieces.push({ path: file.path, startLine: i + 1, endLine: i + 1, ids: [...h, ...part] });
+        pieces.push({ path: file.path, startLine: i + 1, endLine: i + 1, lineTokens: { start: at, end: at + part.length }, ids: [...h, ...part] });
         at += part.length;
       }
       i++;

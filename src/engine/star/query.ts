@@ -76,6 +76,18 @@ export class StarQuery {
         return { out: r.out, lse: r.lse };
       },
     }));
+    // Splitting blocks into files needs each layer's q: a "remote" that saw nothing (lse -Infinity, weight 0
+    // in the exact merge, so the output is unchanged) is the transformer's one door to it.
+    const queries = new Map<number, { q: Float32Array; rows: number }>();
+    if (mass?.wantsQuery) {
+      const c = this.transformer.config;
+      remotes.push({
+        attend: async (layer, q, rows) => {
+          queries.set(layer, { q: q.slice(), rows });
+          return { out: new Float32Array(rows * c.nHeads * c.headDim), lse: new Float32Array(rows * c.nHeads).fill(-Infinity) };
+        },
+      });
+    }
     const result = await this.transformer.forward(Int32Array.from(ids), positions, this.cache, {
       context: this.context,
       remotes,
@@ -85,7 +97,7 @@ export class StarQuery {
         ? (layer, perSource) => record(layer, perSource.map((lse, i) => ({ index: this.contextIndices[i]!, lse })))
         : undefined,
     });
-    if (mass) for (const layer of [...perLayer.keys()].sort((a, b) => a - b)) mass.addLayer(perLayer.get(layer)!);
+    if (mass) for (const layer of [...perLayer.keys()].sort((a, b) => a - b)) mass.addLayer(perLayer.get(layer)!, queries.get(layer), layer);
     return result;
   }
 

@@ -23,10 +23,8 @@ export interface RepoLayout {
   readonly layout: StarLayout;
   readonly files: number;
   readonly skipped: number;
-  /** Per layout block index: the file lines it holds ([] for the prompt prefix). */
+  /** Per layout block index: the file lines it holds, with their token ranges ([] for the anchor). */
   readonly spans: readonly (readonly BlockSpan[])[];
-  /** Per layout block index: its tokens per path (to split a block's attention share among its files). */
-  readonly fileTokens: readonly ReadonlyMap<string, number>[];
 }
 
 export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout> {
@@ -42,17 +40,5 @@ export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout>
     files: files.length,
     skipped: skipped.length,
     spans,
-    fileTokens: spans.map((s, i) => tokensPerPath(s, star.blocks[i]!.tokens.length)),
   };
-}
-
-/**
- * A block's tokens split among its files by line count: the packer keeps whole lines per piece,
- * so lines are a close proxy for tokens (headers included), without re-tokenizing every piece.
- */
-function tokensPerPath(spans: readonly BlockSpan[], tokens: number): Map<string, number> {
-  const out = new Map<string, number>();
-  const lines = spans.reduce((s, x) => s + x.endLine - x.startLine + 1, 0);
-  for (const s of spans) out.set(s.path, (out.get(s.path) ?? 0) + (tokens * (s.endLine - s.startLine + 1)) / Math.max(1, lines));
-  return out;
 }

@@ -7,7 +7,9 @@ import type { Transformer } from '../../engine/runtime/transformer';
 import { encodeContext, type BlockStore, type ContextStats } from '../../engine/star/context';
 import { decodeLoop, StarQuery, type DecodeResult } from '../../engine/star/query';
 import { shiftBlockKv } from '../../engine/star/shift';
-import { AttentionMass } from '../../engine/star/sources';
+import type { BlockSpan } from '../../engine/star/blocks';
+import { PieceKeys } from '../../engine/star/pieceKeys';
+import { AttentionMass, fileShares, type TokenRange } from '../../engine/star/sources';
 import { createStreamDecoder } from '../../engine/tokenizer/streamDecoder';
 import type { BackendKind } from '../createBackend';
 import { openKvBlockStore } from '../cache/kvBlockStore';
@@ -66,6 +68,8 @@ export interface AskOptions extends StarRepoOptions {
   readonly seed?: number;
   /** Streamed answer text, as generated. */
   readonly onText?: (text: string) => void;
+  /** Cap on the keys kept for exact per-file shares of multi-file blocks (default DEFAULT_PIECE_KEYS_BUDGET_BYTES). */
+  readonly pieceKeysBudgetBytes?: number;
 }
 
 export interface AskResult {
@@ -119,8 +123,11 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
     let phase1: ContextStats | undefined;
     let sources: { path: string; share: number }[] = [];
     let anchorShare = 0;
+    let pieceKeys = new PieceKeys(() => undefined, 0);
     if (mode === 'star') {
-      phase1 = await runPhase1(o, repo, local.hosts, local.query);
+      // Keys of multi-file blocks, kept during phase 1 for the sources pass (exact per-file shares).
+      pieceKeys = new PieceKeys((index) => pieceRanges(repo.spans[index]), o.pieceKeysBudgetBytes);
+      phase1 = await runPhase1(o, repo, local.hosts.map((h) => pieceKeys.wrap(h)), local.query);
       const query = new StarQuery(local.query, {
         contextLength: layout.contextLength,
         hosts: local.hosts,
@@ -128,13 +135,15 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
         capacity: layout.query.length + maxTokens,
       });
       try {
-        const mass = new AttentionMass();
+        const c = o.model.config;
+        const mass = new AttentionMass(pieceKeys.splitOptions({ nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim }));
         const first = (await query.forward(layout.query, 'last', o.signal, mass))!;
+        pieceKeys.clear();
         result = await decodeLoop(local.query, first, started, decode, query.cache, (id) => query.forward([id], 'last', o.signal).then((l) => l!));
         const shares = mass.shares();
-        sources = fileShares(repo, shares);
-        // Block 0 is the anchor; file lines moved into it (large --anchor-size) are credited to their files.
-        anchorShare = repo.fileTokens[0]!.size === 0 ? (shares.get(0) ?? 0) : 0;
+        sources = fileShares(shares, mass.pieceShares(), (index) => repo.spans[index] ?? []);
+        // Block 0 is the anchor (chat prefix + overview): no file's lines, its share reported apart.
+        anchorShare = shares.get(0) ?? 0;
       } finally {
         query.dispose();
       }
@@ -200,16 +209,10 @@ function indexStats(repo: RepoLayout, s: ContextStats): IndexStats {
   };
 }
 
-/** Block shares → file shares (a block's share split among its files by their tokens in it). */
-function fileShares(repo: RepoLayout, blockShares: Map<number, number>): { path: string; share: number }[] {
-  const perFile = new Map<string, number>();
-  for (const [index, share] of blockShares) {
-    const tokens = repo.fileTokens[index]!;
-    const total = [...tokens.values()].reduce((a, b) => a + b, 0);
-    if (total <= 0) continue;
-    for (const [path, t] of tokens) perFile.set(path, (perFile.get(path) ?? 0) + (share * t) / total);
-  }
-  return [...perFile].map(([path, share]) => ({ path, share })).sort((a, b) => b.share - a.share || (a.path < b.path ? -1 : 1));
+/** A block's pieces as token ranges, when it holds two or more (only those are split). */
+function pieceRanges(spans: readonly BlockSpan[] | undefined): TokenRange[] | undefined {
+  if (!spans || spans.length < 2) return undefined;
+  return spans.map((s) => ({ start: s.tokenStart, end: s.tokenEnd }));
 }
 
 /** The baseline: one causal prefill of the whole sequence (in chunks of rows), then decoding. */

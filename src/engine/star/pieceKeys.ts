@@ -1,0 +1,77 @@
+import type { StarHost } from './host';
+import type { BlockPieces, PieceShape, PieceSplitOptions, TokenRange } from './sources';
+import type { BlockKv } from './types';
+
+/*
+ * The keys AttentionMass needs to split a multi-file block's share exactly among its files. Phase 1 hands
+ * every block's KV to a host (host.encode returns it, host.load receives it, already re-rotated when it
+ * moved); wrapping the hosts for phase 1 lets us keep, on the side, the K of the blocks that hold two or
+ * more pieces, and nothing else. The cost is host memory (the same arrays the host keeps in waves mode;
+ * a copy's worth when the host uploads them) and CPU time in the sources pass (rows x heads x headDim
+ * per kept key and layer), so the kept bytes are capped: blocks past the cap are split by token counts.
+ */
+
+/** About 1 s of CPU for the sources pass of a 30-token question on a small GQA model. */
+export const DEFAULT_PIECE_KEYS_BUDGET_BYTES = 32 * 1024 ** 2;
+
+export class PieceKeys {
+  private readonly kept = new Map<number, Float32Array[]>();
+  private bytes = 0;
+  /** Blocks with pieces whose keys were not kept (over budget). */
+  skipped = 0;
+
+  /** `rangesOf`: a block's piece token ranges (by BlockSpec index); blocks with fewer than two are not kept. */
+  constructor(
+    private readonly rangesOf: (index: number) => readonly TokenRange[] | undefined,
+    private readonly budgetBytes = DEFAULT_PIECE_KEYS_BUDGET_BYTES,
+  ) {}
+
+  /** A host that forwards everything to `host`, keeping the keys of multi-piece blocks as they pass. */
+  wrap(host: StarHost): StarHost {
+    return {
+      name: host.name,
+      encode: async (anchor, blocks, signal) => {
+        const kvs = await host.encode(anchor, blocks, signal);
+        for (const kv of kvs) this.keep(kv);
+        return kvs;
+      },
+      load: async (blocks) => {
+        for (const kv of blocks) this.keep(kv);
+        await host.load(blocks);
+      },
+      blockIndices: () => host.blockIndices(),
+      attend: (layer, q, rows, perBlock) => host.attend(layer, q, rows, perBlock),
+      dispose: () => host.dispose(),
+    };
+  }
+
+  piecesOf(index: number): BlockPieces | undefined {
+    const ranges = this.rangesOf(index);
+    const keys = this.kept.get(index);
+    if (!ranges || ranges.length < 2 || !keys) return undefined;
+    return { ranges, keys: (layer) => keys[layer] };
+  }
+
+  splitOptions(shape: PieceShape): PieceSplitOptions {
+    return { shape, piecesOf: (index) => this.piecesOf(index) };
+  }
+
+  /** Frees the kept keys (after the sources pass). */
+  clear(): void {
+    this.kept.clear();
+    this.bytes = 0;
+  }
+
+  private keep(kv: BlockKv): void {
+    const ranges = this.rangesOf(kv.index);
+    if (!ranges || ranges.length < 2 || this.kept.has(kv.index)) return;
+    if (ranges[ranges.length - 1]!.end !== kv.length) return; // not the block the layout describes
+    const bytes = kv.length * kv.width * 4 * kv.k.length;
+    if (this.bytes + bytes > this.budgetBytes) {
+      this.skipped++;
+      return;
+    }
+    this.kept.set(kv.index, kv.k);
+    this.bytes += bytes;
+  }
+}
