@@ -1,10 +1,11 @@
 // Model loading against the shared models: configs as /work/shared/models/README.md states them, header-only
 // reads, identity, and the HF <-> GGUF weight correspondence (an independent check of the Q/K permutation).
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { modelOpener } from './support/models';
 import { modelPath } from './support/paths';
 import { openModel } from '../src/node/openModel';
 import { FileByteSource, openFileSet } from '../src/node/fileByteSource';
@@ -18,14 +19,8 @@ import { UnsupportedError } from '../src/engine/errors';
 import { sha256Hex } from '../src/engine/util/hash';
 import type { LoadedModel, ModelConfig } from '../src/engine/model/types';
 
-const opened: { close(): Promise<void> }[] = [];
-/** openModel, closed after all tests (file handles must not be left to the garbage collector). */
-async function open(name: string) {
-  const m = await openModel(modelPath(name));
-  opened.push(m);
-  return m;
-}
-after(async () => { await Promise.all(opened.splice(0).map((m) => m.close())); });
+/** openModel, closed after all tests. */
+const open = modelOpener();
 
 const STORY: Omit<ModelConfig, 'architecture' | 'rmsEps' | 'rope' | 'qkvBias'> = {
   dim: 128, nLayers: 2, nHeads: 8, nKvHeads: 4, headDim: 16, ffnDim: 384, vocabSize: 2048, contextLength: 512, tiedEmbeddings: true,

@@ -3,12 +3,11 @@
 // reused at their new positions by re-rotating their keys; a damaged entry is reported, encoded
 // again, and the answer does not change. Also measures what re-rotating costs against a fresh
 // encode at the new position.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, mkdirSync, readdirSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openModel } from '../src/node/openModel';
 import { askRepository, indexRepository, type StarRepoOptions } from '../src/node/star/starRepository';
 import { buildRepoLayout } from '../src/node/star/repoLayout';
 import { createLocalHosts } from '../src/node/star/localHosts';
@@ -19,18 +18,12 @@ import type { BlockKv } from '../src/engine/star/types';
 import { LocalStarHost } from '../src/engine/star/localHost';
 import { StarQuery } from '../src/engine/star/query';
 import { compareDistributions } from '../src/engine/star/compare';
-import { modelPath, readGolden } from './support/paths';
+import { modelOpener } from './support/models';
+import { readGolden } from './support/paths';
 
 /** Opens stories260K; every model a test opens is closed after this file's tests. */
-const opened: { close(): Promise<void> }[] = [];
-async function openStories() {
-  const model = await openModel(modelPath('stories260K.gguf'));
-  opened.push(model);
-  return model;
-}
-after(async () => {
-  for (const m of opened) await m.close();
-});
+const openShared = modelOpener();
+const openStories = () => openShared('stories260K.gguf');
 
 const STORIES = [
   'Lily had a red ball. She liked to throw it high in the sky.',

@@ -3,25 +3,18 @@
 // top-1 agreement) come from an independent float64 numpy implementation; the engine must
 // reproduce them to two decimals for block sizes 64, 96 and 128 (CPU reference; WebGPU is checked
 // against the CPU on a tiny layout, SwiftShader being too slow for the full case in CI).
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openModel } from '../src/node/openModel';
 import { createBackend } from '../src/node/createBackend';
 import { Transformer } from '../src/engine/runtime/transformer';
 import { fixedLayout } from '../src/engine/star/layout';
 import { compareDistributions, globalQueryLogits, starQueryLogits } from '../src/engine/star/compare';
-import { modelPath, readGolden } from './support/paths';
+import { modelOpener } from './support/models';
+import { readGolden } from './support/paths';
 
 /** Opens stories260K; every model a test opens is closed after this file's tests. */
-const opened: { close(): Promise<void> }[] = [];
-async function openStories() {
-  const model = await openModel(modelPath('stories260K.gguf'));
-  opened.push(model);
-  return model;
-}
-after(async () => {
-  for (const m of opened) await m.close();
-});
+const openShared = modelOpener();
+const openStories = () => openShared('stories260K.gguf');
 
 interface Golden {
   star_vs_global_case: {

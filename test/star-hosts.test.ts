@@ -3,9 +3,8 @@
 // them through in waves when they exceed the memory budget, must give the same logits (to f32
 // rounding) and the same greedy ids; and the attention shares per block must not depend on which
 // path (local context or remote host) reported them.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openModel } from '../src/node/openModel';
 import { createLocalHosts } from '../src/node/star/localHosts';
 import { encodeContext } from '../src/engine/star/context';
 import { fixedLayout, type StarLayout } from '../src/engine/star/layout';
@@ -16,18 +15,12 @@ import type { LoadedModel } from '../src/engine/model/types';
 import { LocalStarHost } from '../src/engine/star/localHost';
 import { Transformer } from '../src/engine/runtime/transformer';
 import { createBackend } from '../src/node/createBackend';
-import { modelPath, readGolden } from './support/paths';
+import { modelOpener } from './support/models';
+import { readGolden } from './support/paths';
 
 /** Opens stories260K; every model a test opens is closed after this file's tests. */
-const opened: { close(): Promise<void> }[] = [];
-async function openStories() {
-  const model = await openModel(modelPath('stories260K.gguf'));
-  opened.push(model);
-  return model;
-}
-after(async () => {
-  for (const m of opened) await m.close();
-});
+const openShared = modelOpener();
+const openStories = () => openShared('stories260K.gguf');
 
 const ids = readGolden<{ star_vs_global_case: { token_ids: number[] } }>('stories260K.golden.json').star_vs_global_case.token_ids;
 // 384 context tokens in blocks of 64 (anchor + 5 blocks), a 24-token query, 12 generated tokens.
