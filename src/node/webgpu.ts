@@ -70,6 +70,9 @@ async function probe(gpu: GPU): Promise<boolean> {
 
 /** True when Dawn finds a GPU that is not a software rasterizer (SwiftShader, lavapipe, llvmpipe, WARP). */
 export async function hasHardwareAdapter(): Promise<boolean> {
+  // Linux exposes every GPU as a DRM render node (or /dev/nvidia*): without one, skip the adapter probe, which
+  // would only find a software rasterizer and print driver warnings on the way.
+  if (process.platform === 'linux' && !existsSync('/dev/dri') && !existsSync('/dev/nvidia0') && !process.env.VK_ICD_FILENAMES) return false;
   let gpu: GPU;
   try {
     gpu = await getNodeGpu();
