@@ -62,8 +62,3 @@ export function bytesFor(type: TensorType, count: number): number {
 export function bytesForRow(type: TensorType, cols: number): number {
   return bytesFor(type, cols);
 }
-
-/** Whether rows of `cols` values can be stored as `type` (the row length must be a multiple of the block size). */
-export function canStoreRow(type: TensorType, cols: number): boolean {
-  return cols % TENSOR_FORMATS[type].blockSize === 0;
-}

@@ -40,15 +40,6 @@ export function mergeInto(acc: { out: Float32Array; lse: Float32Array }, part: P
   }
 }
 
-/** Merges any number of partials of identical shape into a new one. */
-export function mergePartials(parts: readonly PartialAttention[]): { out: Float32Array; lse: Float32Array } {
-  if (parts.length === 0) throw new RangeError('mergePartials: nothing to merge');
-  const first = parts[0]!;
-  const acc = { out: new Float32Array(first.out.length), lse: new Float32Array(first.lse.length).fill(-Infinity) };
-  for (const p of parts) mergeInto(acc, p);
-  return acc;
-}
-
 /** log Σ exp(x_i) over the given values (-Infinity when all are -Infinity or none). */
 export function logSumExp(values: ArrayLike<number>): number {
   let m = -Infinity;
