@@ -15,6 +15,9 @@ const common = {
 };
 const nodeCommon = { ...common, platform: 'node', format: 'esm', packages: 'external', outExtension: { '.js': '.mjs' } };
 
+// A production build starts from an empty dist/ so no stale source map or test bundle ends up in the .vsix.
+if (production) rmSync('dist', { recursive: true, force: true });
+
 const jobs = [];
 // CLI: Node ESM (the `webgpu` package is ESM-only).
 jobs.push(build({ ...nodeCommon, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } }));
