@@ -1,7 +1,6 @@
 // Model bytes in a browser: a Blob/File is read by range (Blob.slice), so a multi-GB model file chosen by the
 // user is never copied into one ArrayBuffer.
-import type { ByteSource, FileSet } from '../src/engine/io/byteSource';
-import { FormatError } from '../src/engine/errors';
+import { checkReadRange, type ByteSource, type FileSet } from '../src/engine/io/byteSource';
 
 export class BlobByteSource implements ByteSource {
   constructor(readonly name: string, private readonly blob: Blob) {}
@@ -9,9 +8,7 @@ export class BlobByteSource implements ByteSource {
     return this.blob.size;
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (offset < 0 || offset + length > this.blob.size) {
-      throw new FormatError(`read of ${length} bytes at offset ${offset} is past the end of the file (${this.blob.size} bytes): truncated?`, this.name);
-    }
+    checkReadRange(this, offset, length);
     return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());
   }
 }

@@ -1,7 +1,7 @@
 // ByteSource and FileSet over the local file system (Node only).
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve, basename, sep } from 'node:path';
-import type { ByteSource, FileSet } from '../engine/io/byteSource';
+import { checkReadRange, type ByteSource, type FileSet } from '../engine/io/byteSource';
 import { FormatError } from '../engine/errors';
 
 /** Reads byte ranges of one file through an open handle; never loads the whole file. */
@@ -22,9 +22,7 @@ export class FileByteSource implements ByteSource {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (!this.handle) throw new Error(`${this.name}: read after close()`);
-    if (offset < 0 || length < 0 || offset + length > this.size) {
-      throw new FormatError(`read of ${length} bytes at offset ${offset} is past the end of the file (${this.size} bytes)`, this.name);
-    }
+    checkReadRange(this, offset, length);
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {

@@ -1,3 +1,5 @@
+import { FormatError } from '../errors';
+
 /**
  * Random-access bytes: a model file on disk (Node), a File/Blob (browser), or memory.
  * The engine never reads a whole multi-GB model into one buffer; it asks for ranges.
@@ -10,15 +12,20 @@ export interface ByteSource {
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
+/** The FormatError ByteSource.read promises when [offset, offset + length) is not inside `source`. */
+export function checkReadRange(source: ByteSource, offset: number, length: number): void {
+  if (offset < 0 || length < 0 || offset + length > source.size) {
+    throw new FormatError(`read of ${length} bytes at offset ${offset} is past the end of the file (${source.size} bytes)`, source.name);
+  }
+}
+
 export class MemoryByteSource implements ByteSource {
   constructor(readonly name: string, private readonly bytes: Uint8Array) {}
   get size(): number {
     return this.bytes.byteLength;
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (offset < 0 || offset + length > this.bytes.byteLength) {
-      throw new RangeError(`${this.name}: read of ${length} bytes at ${offset} is past the end (${this.bytes.byteLength} bytes)`);
-    }
+    checkReadRange(this, offset, length);
     return this.bytes.subarray(offset, offset + length);
   }
 }

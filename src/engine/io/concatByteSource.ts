@@ -1,5 +1,4 @@
-import type { ByteSource } from './byteSource';
-import { FormatError } from '../errors';
+import { checkReadRange, type ByteSource } from './byteSource';
 
 /** Several sources seen as one, back to back (sharded safetensors), so tensor offsets stay absolute. */
 export class ConcatByteSource implements ByteSource {
@@ -18,9 +17,7 @@ export class ConcatByteSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (offset < 0 || length < 0 || offset + length > this.size) {
-      throw new FormatError(`read of ${length} bytes at ${offset} is past the end (${this.size} bytes)`, this.name);
-    }
+    checkReadRange(this, offset, length);
     let i = this.starts.length - 1;
     while (i > 0 && this.starts[i]! > offset) i--;
     const local = offset - this.starts[i]!;
