@@ -7,6 +7,8 @@
 // GQA: head h reads KV head h * n_kv_heads / n_heads. Causal (causal = 1): row r sees entries
 // j <= causal_offset + r. Only rows [row_start, row_start + row_count) see the source (the others
 // write an empty split, l = 0): several independent sequences batched block-diagonally in one pass.
+// A dispatch covers the n query rows from row_base (a batch's sources share split slots, each
+// dispatched over its own rows only); q and part are indexed by the absolute row.
 // One workgroup of 64 per (r, h, chunk), workgroups numbered chunk-fastest; entries are scored 64 at
 // a time (one per thread) with an online softmax. head_dim <= 256.
 // Entry per_thread: one thread per (r, h, chunk), rows fastest, no workgroup memory or barriers: for
@@ -17,6 +19,7 @@ struct Params {
   q_cols: u32, kv_width: u32, length: u32, causal: u32,
   causal_offset: i32, chunk: u32, n_chunks: u32, split_base: u32,
   total_splits: u32, scale: f32, row_start: u32, row_count: u32,
+  row_base: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -35,7 +38,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   let c = flat % p.n_chunks;
   let rh = flat / p.n_chunks;
   let h = rh % p.n_heads;
-  let r = rh / p.n_heads;
+  let r = p.row_base + rh / p.n_heads;
   let kvh = h * p.n_kv_heads / p.n_heads;
   let start = c * p.chunk;
   var end = min(start + p.chunk, p.length);
@@ -94,7 +97,7 @@ fn per_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let flat = gid.x + gid.y * nwg.x * 64u;
   if (flat >= p.n * p.n_heads * p.n_chunks) { return; }
   // Rows fastest: neighbouring threads are query rows of one head reading the same K/V entries.
-  let r = flat % p.n;
+  let r = p.row_base + flat % p.n;
   let hc = flat / p.n;
   let h = hc % p.n_heads;
   let c = hc / p.n_heads;

@@ -252,11 +252,12 @@ test('attention: row-restricted sources (block-diagonal batch of sequences) matc
   const [nHeads, nKv, hd] = [4, 2, 16];
   const shape = { nHeads, nKvHeads: nKv, headDim: hd };
   const width = nKv * hd;
-  // Three sequences of 7, 70 (past one 64-entry tile) and 3 rows, then 2 rows that belong to none.
+  // Three sequences of 7, 70 (past one 64-entry tile) and 3 rows. With 80 rows they tile the batch
+  // (shared split slots, each dispatched over its own rows); with 82 the last 2 rows belong to none
+  // (every source dispatched over all rows, masked per row).
   const seqs = [{ row: 0, rows: 7 }, { row: 7, rows: 70 }, { row: 77, rows: 3 }];
-  const rows = 82;
   const anchorLen = 20;
-  for (const g of [gpu, gpuSplit]) {
+  for (const [g, rows] of [[gpu, 80], [gpu, 82], [gpuSplit, 80]] as const) {
     const pair = (len: number) => {
       const k = randn(len * width), v = randn(len * width);
       const gk = g.createKv(len, width), gv = g.createKv(len, width), ck = cpu.createKv(len, width), cv = cpu.createKv(len, width);

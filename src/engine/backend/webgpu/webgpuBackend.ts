@@ -357,8 +357,23 @@ export class WebGpuBackend implements Backend {
     const total = sources.reduce((s, src) => s + src.length, 0);
     const wantSplits = Math.max(1, Math.ceil(ATTN_TARGET_GROUPS[this.tuning] / (n * nHeads)));
     const chunk = Math.max(64, Math.ceil(Math.max(1, total) / wantSplits / 64) * 64);
-    const plan = sources.map((s) => ({ src: s, chunks: Math.ceil(s.length / chunk) }));
-    const totalSplits = Math.max(1, plan.reduce((s, p) => s + p.chunks, 0));
+    // Sources restricted to rows that tile [0, n) (a batch of sequences) share one set of split slots:
+    // each is dispatched over its own rows only, so every (row, slot) is still written exactly once
+    // and the partials do not grow with the number of sequences. Other sources get their own slots
+    // over every row (a row outside a source's range writes an empty split).
+    const group = tilesRows(sources, n);
+    const groupChunks = group ? Math.max(...group.map((s) => Math.ceil(s.length / chunk))) : 0;
+    const plan: { src: AttnSource; chunks: number; splitBase: number; rowBase: number; rows: number }[] = [];
+    let slots = 0;
+    for (const src of sources) {
+      if (group?.includes(src)) continue;
+      const chunks = Math.ceil(src.length / chunk);
+      plan.push({ src, chunks, splitBase: slots, rowBase: 0, rows: n });
+      slots += chunks;
+    }
+    for (const src of groupChunks > 0 ? group! : []) plan.push({ src, chunks: groupChunks, splitBase: slots, rowBase: src.rows!.start, rows: src.rows!.count });
+    slots += groupChunks;
+    const totalSplits = Math.max(1, slots);
     const partBytes = n * nHeads * totalSplits * (headDim + 2) * 4;
     const part = this.scratchBuffer('attn-part', partBytes);
     const qb = this.distinct(qa.buffer, [o.buffer, lse ? act(lse).buffer : this.dummy], 0, n * qa.cols * 4);
@@ -366,22 +381,20 @@ export class WebGpuBackend implements Backend {
     // (decode): a workgroup per (row, head, split) sharing the scoring of 64 entries at a time.
     const perThread = this.tuning === 'emulated' || n >= ATTN_PER_THREAD_ROWS;
     const partial = this.pipeline({ file: 'attention', source: attentionWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urrrw' });
-    let splitBase = 0;
-    for (const { src, chunks } of plan) {
-      if (chunks === 0) continue;
+    for (const { src, chunks, splitBase, rowBase, rows } of plan) {
+      if (chunks === 0 || rows === 0) continue;
       const k = kv(src.k);
       const v = kv(src.v);
       if (k.width !== nKvHeads * headDim || v.width !== k.width) throw new RangeError('attention: KV width does not match the KV heads');
       const po = this.rec.params([
-        n, nHeads, nKvHeads, headDim, qa.cols, k.width, src.length, src.causalOffset === undefined ? 0 : 1,
+        rows, nHeads, nKvHeads, headDim, qa.cols, k.width, src.length, src.causalOffset === undefined ? 0 : 1,
         i32(src.causalOffset ?? 0), chunk, chunks, splitBase, totalSplits, f32(1 / Math.sqrt(headDim)),
-        src.rows?.start ?? 0, src.rows?.count ?? n,
+        src.rows?.start ?? 0, src.rows?.count ?? n, rowBase,
       ]);
-      const [gx, gy] = grid(perThread ? Math.ceil((n * nHeads * chunks) / 64) : n * nHeads * chunks);
+      const [gx, gy] = grid(perThread ? Math.ceil((rows * nHeads * chunks) / 64) : rows * nHeads * chunks);
       this.rec.dispatch(partial, 'urrrw', [this.rec.arena, qb, k.buffer, v.buffer, part], [po], gx, gy);
-      splitBase += chunks;
     }
-    if (splitBase === 0) {
+    if (slots === 0) {
       // No entries at all: every split reads as empty.
       this.rec.upload(part, 0, new Uint8Array(Math.min(partBytes, (headDim + 2) * 4 * n * nHeads)));
     }
@@ -636,4 +649,16 @@ function kv(k: KvTensor): GpuKv {
 function weight(w: Weight): GpuWeight {
   if (!(w instanceof GpuWeight)) throw new EngineError('WebGpuBackend was given a weight from another backend');
   return w;
+}
+
+/** The row-restricted sources when there are two or more and their ranges tile [0, n) exactly; else null. */
+function tilesRows(sources: readonly AttnSource[], n: number): AttnSource[] | null {
+  const restricted = sources.filter((s) => s.rows).sort((a, b) => a.rows!.start - b.rows!.start);
+  if (restricted.length < 2) return null;
+  let next = 0;
+  for (const s of restricted) {
+    if (s.rows!.start !== next || s.rows!.count < 0) return null;
+    next += s.rows!.count;
+  }
+  return next === n ? restricted : null;
 }
