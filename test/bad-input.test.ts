@@ -2,11 +2,11 @@
 // one-line message naming the file and the problem, never a stack trace; quantize must leave no output behind.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, symlinkSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { modelPath, repoRoot } from './support/paths';
+import { join } from 'node:path';
+import { runCli } from './support/cli';
+import { modelPath } from './support/paths';
 import { FileByteSource } from '../src/node/fileByteSource';
 import { parseGguf, type GgufHeader } from '../src/engine/model/gguf';
 import { encodeGguf } from '../src/engine/quant/ggufWriter';
@@ -16,7 +16,7 @@ let good: Uint8Array;
 let header: GgufHeader;
 let source: FileByteSource;
 
-const cli = (...args: string[]) => spawnSync(process.execPath, [resolve(repoRoot, 'dist/cli.mjs'), ...args], { encoding: 'utf8', cwd: repoRoot });
+const cli = (...args: string[]) => runCli(args);
 
 function expectFailure(args: string[], file: string, problem: RegExp): void {
   const r = cli(...args);

@@ -1,12 +1,10 @@
 // `star-ask generate` end to end: the built CLI, a real model file, ids against the float64 golden.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
-import { modelPath, readGolden, repoRoot } from './support/paths';
+import { runCli } from './support/cli';
+import { modelPath, readGolden } from './support/paths';
 
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, [resolve(repoRoot, 'dist/cli.mjs'), 'generate', ...args], { encoding: 'utf8', cwd: repoRoot });
+const cli = (args: string[]) => runCli(['generate', ...args]);
 
 test('generate --prompt-ids 1 --json on cpu reproduces the stories260K greedy golden', () => {
   const golden = readGolden<{ greedy_from_bos_ids: number[]; greedy_text: string }>('stories260K.golden.json');

@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-
-const cli = (args: string[]) => spawnSync(process.execPath, ['dist/cli.mjs', ...args], { encoding: 'utf8' });
+import { runCli as cli } from './support/cli';
 
 test('star-ask without a command prints usage and exits 0', () => {
   const r = cli([]);

@@ -3,14 +3,14 @@
 // golden case through `compare --ids`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { modelPath, readGolden, repoRoot, sharedDir } from './support/paths';
+import { runCli } from './support/cli';
+import { modelPath, readGolden, sharedDir } from './support/paths';
 
 const cli = (args: string[]) => {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'dist/cli.mjs'), ...args], { encoding: 'utf8', cwd: repoRoot });
+  const r = runCli(args);
   assert.equal(r.status, 0, `star-ask ${args.join(' ')} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Record<string, unknown>;
 };
