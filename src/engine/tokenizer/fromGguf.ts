@@ -4,7 +4,7 @@ import { byteLevelToBytes } from './byteLevel';
 import { addWellKnownEndTokens } from './endTokens';
 import { preTokenizerRegex, SUPPORTED_PRE_TOKENIZERS } from './preTokenizers';
 import { SpecialTokenMatcher, type SpecialTokenEntry } from './specialTokens';
-import { SpmEncoder } from './spmEncoder';
+import { SPM_SPACE, SpmEncoder, spmByteValue } from './spmEncoder';
 import type { Tokenizer } from './types';
 import { utf8Encode } from './utf8';
 import { VocabTokenizer } from './vocabTokenizer';
@@ -18,8 +18,6 @@ const enum TokenType {
   Unused = 5,
   Byte = 6,
 }
-
-const SPM_SPACE = '\u2581';
 
 /**
  * Builds the tokenizer stored in a GGUF file's metadata (`tokenizer.ggml.*`), following llama.cpp:
@@ -66,10 +64,7 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
   if (model === 'llama') {
     const scores = optionalNumberArray(metadata, 'tokenizer.ggml.scores', tokens.length, file) ?? new Array<number>(tokens.length).fill(0);
     const byteTokens = new Int32Array(256).fill(-1);
-    const byteOf = (id: number): number | undefined => {
-      const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(tokens[id]!);
-      return byte && (types === undefined || typeOf(id) === TokenType.Byte) ? parseInt(byte[1]!, 16) : undefined;
-    };
+    const byteOf = (id: number): number | undefined => (types === undefined || typeOf(id) === TokenType.Byte ? spmByteValue(tokens[id]!) : undefined);
     for (let id = 0; id < tokens.length; id++) {
       const b = tokens[id]!.startsWith('<0x') ? byteOf(id) : undefined;
       if (b !== undefined && byteTokens[b] === -1) byteTokens[b] = id;

@@ -2,6 +2,7 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { FormatError, UnsupportedError } from '../errors';
 import { BaseTokenizer, type BaseTokenizerParts } from './baseTokenizer';
 import { byteLevelToBytes } from './byteLevel';
+import { SPM_SPACE, spmByteValue } from './spmEncoder';
 import { addWellKnownEndTokens } from './endTokens';
 import type { EncodeOptions, Tokenizer } from './types';
 import { utf8Encode } from './utf8';
@@ -86,8 +87,8 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
     if (addedIds.has(id)) return utf8Encode(text);
     if (byteLevel) return byteLevelToBytes(text) ?? utf8Encode(text);
     if (spmLike) {
-      const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(text);
-      return byte ? Uint8Array.of(parseInt(byte[1]!, 16)) : utf8Encode(text.replaceAll('\u2581', ' '));
+      const byte = spmByteValue(text);
+      return byte !== undefined ? Uint8Array.of(byte) : utf8Encode(text.replaceAll(SPM_SPACE, ' '));
     }
     return utf8Encode(text);
   };

@@ -3,6 +3,15 @@ import { utf8Encode } from './utf8';
 
 const WORD_CACHE_LIMIT = 65536;
 
+/** SentencePiece's visible space: token text spells ' ' as U+2581. */
+export const SPM_SPACE = '\u2581';
+
+/** The byte a SentencePiece byte token (`<0xNN>`) stands for; undefined for any other token text. */
+export function spmByteValue(text: string): number | undefined {
+  const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(text);
+  return byte ? parseInt(byte[1]!, 16) : undefined;
+}
+
 /**
  * SentencePiece BPE as llama.cpp runs it for `tokenizer.ggml.model = llama` (llm_tokenizer_spm):
  * start from single characters and repeatedly merge the adjacent pair whose concatenation is a
