@@ -3,14 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KvDiskCache, kvCacheKey, type KvEntry } from '../src/node/cache/kvDiskCache';
 import { KV_HEADER_BYTES } from '../src/node/cache/kvFileFormat';
 import { EngineError } from '../src/engine/errors';
 import { openKvBlockStore } from '../src/node/cache/kvBlockStore';
+import { withTempDir } from './support/tempDir';
 
 /** Seeded values shaped like real K/V: mostly small, some outliers. */
 function makeEntry(layers: number, rows: number, width: number, start: number, seed: number): KvEntry {
@@ -38,8 +38,6 @@ if (process.env.KV_CACHE_TEST_CHILD) {
 }
 
 function registerTests(): void {
-  const tempDir = () => mkdtempSync(join(tmpdir(), 'kvcache-'));
-
   test('kvCacheKey: every part matters, lengths are framed', () => {
     const k = kvCacheKey(parts);
     assert.match(k, /^[0-9a-f]{64}$/);
@@ -53,8 +51,7 @@ function registerTests(): void {
   });
 
   test('KvDiskCache: f32 round trip is exact, a fresh instance reads it back, misses are undefined', async () => {
-    const dir = tempDir();
-    try {
+    await withTempDir('kvcache-', async (dir) => {
       const warnings: string[] = [];
       const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
       const key = cache.key(parts);
@@ -67,14 +64,11 @@ function registerTests(): void {
       assert.deepEqual(readdirSync(dir), [`${key}.kv`], 'no temp file left behind');
       assert.deepEqual(warnings, []);
       assert.throws(() => cache.fileOf('../etc/passwd'), EngineError);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('KvDiskCache: f16 storage halves the size; error within half precision', async (t) => {
-    const dir = tempDir();
-    try {
+    await withTempDir('kvcache-', async (dir) => {
       const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24, dtype: 'f16' });
       const key = cache.key(parts);
       assert.notEqual(key, kvCacheKey(parts), 'dtype is part of the key');
@@ -98,14 +92,11 @@ function registerTests(): void {
       t.diagnostic(`f16 KV: max relative error ${maxRel.toExponential(3)}, max absolute ${maxAbs.toExponential(3)}`);
       assert.ok(maxRel <= 2 ** -11 && maxRel > 0, `relative error ${maxRel}`);
       assert.equal(back.k[0]![0], 65504);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('KvDiskCache: a temp file left by a crashed writer is never read and is cleaned up', async () => {
-    const dir = tempDir();
-    try {
+    await withTempDir('kvcache-', async (dir) => {
       const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24 });
       const key = cache.key(parts);
       // A complete entry's bytes, but under a temp name of a writer that died before its rename.
@@ -120,14 +111,11 @@ function registerTests(): void {
       assert.equal(await fresh.get(key), undefined);
       assert.ok(!existsSync(dead), 'the dead writer\'s temp file is removed');
       assert.ok(existsSync(live), 'a live writer\'s temp file is left alone');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('KvDiskCache: truncated, bit-flipped, wrong-version and misplaced entries are warned about, deleted, missed', async () => {
-    const dir = tempDir();
-    try {
+    await withTempDir('kvcache-', async (dir) => {
       const warnings: string[] = [];
       const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
       const entry = makeEntry(2, 8, 8, 500, 3);
@@ -153,14 +141,11 @@ function registerTests(): void {
         assert.ok(warnings[0]!.includes(cache.fileOf(key)), `warning names the file: ${warnings[0]}`);
         assert.ok(!existsSync(cache.fileOf(key)), `${what}: the bad entry is deleted`);
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('KvDiskCache: LRU eviction keeps the total under the cap, by last use', async () => {
-    const dir = tempDir();
-    try {
+    await withTempDir('kvcache-', async (dir) => {
       const entry = makeEntry(1, 16, 16, 0, 5);
       const entryBytes = KV_HEADER_BYTES + 2 * 16 * 16 * 4;
       const warnings: string[] = [];
@@ -178,27 +163,21 @@ function registerTests(): void {
       await cache.put(cache.key({ ...parts, modelIdentity: 'huge' }), makeEntry(8, 64, 64, 0, 1));
       assert.equal(warnings.length, 1);
       assert.equal(readdirSync(dir).length, 3);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('KvDiskCache: a directory that cannot be created is an error naming it', async () => {
-    const dir = tempDir();
-    try {
+    await withTempDir('kvcache-', async (dir) => {
       writeFileSync(join(dir, 'file'), 'x');
       const cacheDir = join(dir, 'file', 'cache');
       const cache = new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 << 24 });
       await assert.rejects(cache.put(cache.key(parts), makeEntry(1, 2, 2, 0, 1)), (err: Error) => err instanceof EngineError && err.message.includes(cacheDir));
       assert.equal(await cache.get(cache.key(parts)), undefined);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
-  test('KvDiskCache: a write that fails part-way (EFBIG under ulimit -f) leaves no entry and no temp file', () => {
-    const dir = tempDir();
-    try {
+  test('KvDiskCache: a write that fails part-way (EFBIG under ulimit -f) leaves no entry and no temp file', async () => {
+    await withTempDir('kvcache-', async (dir) => {
       const self = fileURLToPath(import.meta.url);
       const out = execFileSync('bash', ['-c', 'ulimit -f 256 && exec "$0" "$1"', process.execPath, self], {
         env: { ...process.env, KV_CACHE_TEST_CHILD: dir }, encoding: 'utf8',
@@ -208,14 +187,11 @@ function registerTests(): void {
       assert.equal(result.name, 'EngineError');
       assert.ok(result.message!.includes(dir), result.message);
       assert.deepEqual(readdirSync(dir), [], 'neither a partial entry nor a temp file remains');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('openKvBlockStore: the Star engine\'s BlockStore round trip; a geometry mismatch is a warned miss', async () => {
-    const dir = tempDir();
-    try {
+    await withTempDir('kvcache-', async (dir) => {
       const warnings: string[] = [];
       const store = openKvBlockStore({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
       const e = makeEntry(2, 5, 8, 77, 9);
@@ -227,8 +203,6 @@ function registerTests(): void {
       assert.equal(await store.get(key, { length: 6, width: 8, layers: 2 }), undefined);
       assert.equal(warnings.length, 1);
       assert.equal(await store.cache.has(key), false);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
