@@ -55,6 +55,7 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
     assert.ok(first.blocks >= 8, `expected several blocks, got ${first.blocks}`);
     assert.equal(first.blocksEncoded, first.blocks);
     assert.equal(first.blocksReused, 0);
+    assert.equal(first.blocksDuplicate, 0);
 
     const second = await indexRepository(base);
     assert.equal(second.blocksEncoded, 0, 'an unchanged repository encodes nothing');
@@ -99,6 +100,32 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
     assert.ok(Math.abs(total + clean.stats.anchorShare - 1) < 1e-6, `file shares ${total} + anchor ${clean.stats.anchorShare} should be 1`);
     assert.ok(total > 0.05, `the files get some of the attention (${total})`);
     assert.ok(readdirSync(cacheDir).some((f) => f.endsWith('.kv')));
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+});
+
+test('blocks with identical tokens share one entry: a re-run re-rotates all but one, reported as duplicates (cpu)', async () => {
+  const model = await openStories();
+  const repo = mkdtempSync(join(tmpdir(), 'star-cache-dup-'));
+  const cacheDir = mkdtempSync(join(tmpdir(), 'star-cache-kv-'));
+  // One long repetitive line: cut at token boundaries into parts, several of them the very same ids.
+  writeFileSync(join(repo, 'rep.txt'), 'ab.'.repeat(150) + '\n');
+  writeFileSync(join(repo, 'note.txt'), STORIES[0] + '\n');
+  const base: StarRepoOptions = { repo, model, chunkSize: 64, backend: 'cpu', cacheDir };
+  try {
+    const layout = await buildRepoLayout({ repo, model, chunkSize: 64 });
+    const distinct = new Set(layout.layout.blocks.slice(1).map((b) => b.tokens.join(','))).size;
+    const first = await indexRepository(base);
+    assert.equal(first.blocksDuplicate, first.blocks - 1 - distinct);
+    assert.ok(first.blocksDuplicate >= 2, `the line should repeat in several blocks (${first.blocksDuplicate})`);
+    assert.equal(first.blocksEncoded, first.blocks, 'one run encodes every block, duplicates included');
+    const second = await indexRepository(base);
+    assert.equal(second.blocksEncoded, 0);
+    assert.equal(second.blocksReused, second.blocks);
+    assert.equal(second.blocksShifted, second.blocksDuplicate, 'nothing moved: only the duplicates are re-rotated');
+    assert.equal(readdirSync(cacheDir).filter((f) => f.endsWith('.kv')).length, 1 + distinct, 'one entry per distinct block and the anchor');
   } finally {
     rmSync(repo, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });

@@ -42,8 +42,17 @@ export interface IndexStats {
   readonly contextTokens: number;
   readonly blocksEncoded: number;
   readonly blocksReused: number;
-  /** Reused blocks whose position moved and whose keys were re-rotated. */
+  /**
+   * Reused blocks whose cached KV sat at another position and whose keys were re-rotated: the block moved (an
+   * earlier file grew), or it has the same tokens as another block (see blocksDuplicate).
+   */
   readonly blocksShifted: number;
+  /**
+   * File blocks with the same tokens as an earlier block (e.g. the parts of a long repetitive line). The cache key
+   * leaves the position out, so they share one entry, stored at one of their positions: every run re-rotates the
+   * others, and they count in blocksShifted even when nothing moved.
+   */
+  readonly blocksDuplicate: number;
   readonly encodeMs: number;
 }
 
@@ -84,6 +93,8 @@ export interface AskResult {
     readonly blocksEncoded: number;
     readonly blocksReused: number;
     readonly blocksShifted: number;
+    /** See IndexStats.blocksDuplicate. */
+    readonly blocksDuplicate: number;
     readonly contextTokens: number;
     readonly queryTokens: number;
     readonly encodeMs: number;
@@ -163,6 +174,7 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
         blocksEncoded: phase1?.blocksEncoded ?? 0,
         blocksReused: phase1?.blocksReused ?? 0,
         blocksShifted: phase1?.blocksShifted ?? 0,
+        blocksDuplicate: duplicateBlocks(repo),
         contextTokens: layout.contextLength,
         queryTokens: layout.query.length,
         encodeMs: Math.round(phase1?.encodeMs ?? 0),
@@ -205,8 +217,22 @@ function indexStats(repo: RepoLayout, s: ContextStats): IndexStats {
     blocksEncoded: s.blocksEncoded,
     blocksReused: s.blocksReused,
     blocksShifted: s.blocksShifted,
+    blocksDuplicate: duplicateBlocks(repo),
     encodeMs: Math.round(s.encodeMs),
   };
+}
+
+/** File blocks whose tokens equal an earlier file block's (they share one cache entry). */
+function duplicateBlocks(repo: RepoLayout): number {
+  const seen = new Set<string>();
+  let duplicates = 0;
+  for (const b of repo.layout.blocks) {
+    if (b.index === 0) continue;
+    const key = b.tokens.join(',');
+    if (seen.has(key)) duplicates++;
+    else seen.add(key);
+  }
+  return duplicates;
 }
 
 /** A block's pieces as token ranges, when it holds two or more (only those are split). */
