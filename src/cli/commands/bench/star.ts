@@ -3,6 +3,8 @@
 //     chunk = n/4 (the paper's setting) and a fixed chunk.
 //  2. Time to first token of `ask` with a cold KV cache vs a warm one (same repository and question).
 //  3. Re-index after a one-file edit vs a full index of the same repository.
+//  Phase 1 of the fixed chunk also runs one block per forward, to show what batching several blocks
+//  per forward (the default) gains on this backend.
 // Defaults are small (this must run on a 2-core CI machine); --sizes and --repo-tokens scale it up.
 import { mkdtempSync, rmSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,6 +66,10 @@ interface Phase1Row {
   /** globalMs / starMs: above 1 means star encodes faster. */
   speedupQuarter: number;
   speedupFixed: number;
+  /** Star, fixed chunk, one block per forward (the rows above batch several blocks per forward). */
+  starFixedOneByOneMs: number;
+  /** starFixedOneByOneMs / starFixedMs: above 1 means batching blocks is faster. */
+  batchSpeedupFixed: number;
 }
 
 async function benchPhase1(model: LoadedModel, kind: BackendKind, sizes: number[], fixedChunk: number, log: (s: string) => void): Promise<Phase1Row[]> {
@@ -76,6 +82,7 @@ async function benchPhase1(model: LoadedModel, kind: BackendKind, sizes: number[
     // Warm-up (JIT, pipeline creation) on a small context, untimed.
     await timeGlobal(t, idsFor(256));
     await timeStar(t, idsFor(256), 64);
+    await timeStar(t, idsFor(256), 64, 1);
     const rows: Phase1Row[] = [];
     for (const n of sizes) {
       const ids = idsFor(n);
@@ -83,9 +90,11 @@ async function benchPhase1(model: LoadedModel, kind: BackendKind, sizes: number[
       const quarter = Math.max(1, Math.floor(n / 4));
       const starQuarterMs = await timeStar(t, ids, quarter);
       const starFixedMs = await timeStar(t, ids, fixedChunk);
+      const starFixedOneByOneMs = await timeStar(t, ids, fixedChunk, 1);
       const row = { contextTokens: n, globalMs, starQuarterChunk: quarter, starQuarterMs, starFixedChunk: fixedChunk, starFixedMs,
-        speedupQuarter: globalMs / starQuarterMs, speedupFixed: globalMs / starFixedMs };
-      log(`phase 1, ${n} tokens: global ${globalMs.toFixed(0)} ms, star(n/4) ${starQuarterMs.toFixed(0)} ms (x${row.speedupQuarter.toFixed(2)}), star(${fixedChunk}) ${starFixedMs.toFixed(0)} ms (x${row.speedupFixed.toFixed(2)})`);
+        speedupQuarter: globalMs / starQuarterMs, speedupFixed: globalMs / starFixedMs,
+        starFixedOneByOneMs, batchSpeedupFixed: starFixedOneByOneMs / starFixedMs };
+      log(`phase 1, ${n} tokens: global ${globalMs.toFixed(0)} ms, star(n/4) ${starQuarterMs.toFixed(0)} ms (x${row.speedupQuarter.toFixed(2)}), star(${fixedChunk}) ${starFixedMs.toFixed(0)} ms (x${row.speedupFixed.toFixed(2)}; one block per forward ${starFixedOneByOneMs.toFixed(0)} ms)`);
       rows.push(row);
     }
     return rows;
@@ -111,16 +120,19 @@ async function timeGlobal(t: Transformer, ids: number[]): Promise<number> {
   }
 }
 
-/** Star phase 1 of all ids (anchor = first chunk), one host, no disk cache: the anchor and every block. */
-async function timeStar(t: Transformer, ids: number[], chunk: number): Promise<number> {
+/**
+ * Star phase 1 of all ids (anchor = first chunk), one host, no disk cache: the anchor and every block,
+ * several blocks per forward unless `blocksPerBatch` is 1.
+ */
+async function timeStar(t: Transformer, ids: number[], chunk: number, blocksPerBatch?: number): Promise<number> {
   const layout = fixedLayout(ids, ids.length, chunk);
-  const host = new LocalStarHost(t);
+  const host = new LocalStarHost(t, blocksPerBatch === 1 ? { maxBatchRows: 1 } : {});
   const c = t.config;
   try {
     const t0 = performance.now();
     await encodeContext({
       modelIdentity: 'bench', anchor: layout.anchor, blocks: layout.blocks, hosts: [host],
-      kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
+      kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers, blocksPerBatch,
       shift: (kv, s) => shiftBlockKv(t.backend, kv, s, c.headDim, c.rope),
     });
     await t.backend.flush();
