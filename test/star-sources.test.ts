@@ -7,7 +7,7 @@ import { openModel } from '../src/node/openModel';
 import { createBackend } from '../src/node/createBackend';
 import { createLocalHosts } from '../src/node/star/localHosts';
 import { encodeContext } from '../src/engine/star/context';
-import { PieceKeys } from '../src/engine/star/pieceKeys';
+import { PieceKeys, pieceKeysBudget } from '../src/engine/star/pieceKeys';
 import { buildQuery, buildStarLayout, type StarRepoLayout } from '../src/engine/star/prompt';
 import { StarQuery } from '../src/engine/star/query';
 import { shiftBlockKv } from '../src/engine/star/shift';
@@ -98,7 +98,7 @@ class ObservedMass extends AttentionMass {
   }
 }
 
-async function askSources(model: LoadedModel, layout: StarRepoLayout, hostCount: number) {
+async function askSources(model: LoadedModel, layout: StarRepoLayout, hostCount: number, keyBudgetBytes?: number) {
   const c = model.config;
   const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
   const query = buildQuery('What did Lily see?', model.tokenizer, model.chatTemplate);
@@ -111,7 +111,7 @@ async function askSources(model: LoadedModel, layout: StarRepoLayout, hostCount:
     blockIndices: () => h.blockIndices(), attend: (l, q, r, p) => h.attend(l, q, r, p), dispose: () => h.dispose(),
   });
   const spansOf = (index: number) => layout.spansOf(index);
-  const pieceKeys = new PieceKeys((index) => (spansOf(index).length > 1 ? spansOf(index).map((s) => ({ start: s.tokenStart, end: s.tokenEnd })) : undefined));
+  const pieceKeys = new PieceKeys((index) => (spansOf(index).length > 1 ? spansOf(index).map((s) => ({ start: s.tokenStart, end: s.tokenEnd })) : undefined), keyBudgetBytes);
   try {
     await encodeContext({
       modelIdentity: model.identity, anchor: layout.anchor, blocks: layout.blocks,
@@ -194,4 +194,28 @@ test('a block of two files: their shares are the per-file attention, sum to the 
     assert.equal(byHosts[1]![i]!.path, f.path);
     assert.ok(Math.abs(byHosts[1]![i]!.share - f.share) < 1e-5);
   }
+});
+
+test('past the key budget a multi-file block is split by token counts; the budget bounds the CPU work', async () => {
+  const model = await openStories();
+  const layout = buildStarLayout(FILES, model.tokenizer, model.chatTemplate, { chunkSize: 256 });
+  const shared = layout.blocks.findIndex((b) => layout.spansOf(b.index).length >= 2);
+  const run = await askSources(model, layout, 1, 0);
+  try {
+    assert.equal(run.mass.pieceShares().size, 0, 'no keys kept, nothing split exactly');
+    const block = run.mass.shares().get(shared)!;
+    const spans = layout.spansOf(shared);
+    const tokens = spans.reduce((t, s) => t + s.tokenEnd - s.tokenStart, 0);
+    for (const s of spans) {
+      const got = run.files.find((f) => f.path === s.path)!.share;
+      assert.ok(Math.abs(got - (block * (s.tokenEnd - s.tokenStart)) / tokens) < 1e-12);
+    }
+  } finally {
+    await run.dispose();
+  }
+  const qwenLike = { nLayers: 24, nHeads: 14, nKvHeads: 2, headDim: 64 };
+  const bytes = pieceKeysBudget(qwenLike, 30, 1e9);
+  const rows = bytes / (24 * 2 * 64 * 4);
+  assert.ok(Number.isInteger(rows) && rows * 30 * 14 * 64 * 24 <= 1e9 && (rows + 1) * 30 * 14 * 64 * 24 > 1e9, `${rows} key rows`);
+  assert.equal(pieceKeysBudget(qwenLike, 1, 1e15, 1024), 1024);
 });

@@ -8,11 +8,30 @@ import type { BlockKv } from './types';
  * moved); wrapping the hosts for phase 1 lets us keep, on the side, the K of the blocks that hold two or
  * more pieces, and nothing else. The cost is host memory (the same arrays the host keeps in waves mode;
  * a copy's worth when the host uploads them) and CPU time in the sources pass (rows x heads x headDim
- * per kept key and layer), so the kept bytes are capped: blocks past the cap are split by token counts.
+ * per kept key and layer), so the kept bytes are capped (pieceKeysBudget): blocks past the cap are split by token
+ * counts, an approximation (fileShares).
  */
 
-/** About 1 s of CPU for the sources pass of a 30-token question on a small GQA model. */
-export const DEFAULT_PIECE_KEYS_BUDGET_BYTES = 32 * 1024 ** 2;
+/** Most kept key bytes, whatever the CPU budget allows. */
+export const DEFAULT_PIECE_KEYS_BUDGET_BYTES = 256 * 1024 ** 2;
+/**
+ * CPU work of the sources pass: multiply-adds (query rows x heads x headDim per kept key row and layer). JS runs
+ * pieceLse at 0.15-0.25 G/s on the shared 2-core dev machine (more on a desktop), so about 1e9 is a few seconds
+ * there: Qwen2.5-0.5B (24 layers, 14 heads x 64) and a 30-token question get ~1,500 key rows split exactly.
+ */
+export const DEFAULT_PIECE_WORK = 1e9;
+
+/** The key bytes to keep so that splitting them costs at most `work` multiply-adds (and at most `maxBytes`). */
+export function pieceKeysBudget(
+  model: { readonly nLayers: number; readonly nHeads: number; readonly nKvHeads: number; readonly headDim: number },
+  queryRows: number,
+  work = DEFAULT_PIECE_WORK,
+  maxBytes = DEFAULT_PIECE_KEYS_BUDGET_BYTES,
+): number {
+  const perRow = Math.max(1, queryRows) * model.nHeads * model.headDim * model.nLayers;
+  const rowBytes = model.nLayers * model.nKvHeads * model.headDim * 4;
+  return Math.min(maxBytes, Math.floor(work / perRow) * rowBytes);
+}
 
 export class PieceKeys {
   private readonly kept = new Map<number, Float32Array[]>();

@@ -144,25 +144,30 @@ export function pieceLse(q: Float32Array, rows: number, keys: Float32Array, rang
     if (r.start < 0 || r.end > length || r.start > r.end) throw new RangeError(`pieceLse: range [${r.start}, ${r.end}) outside ${length} keys`);
     return new Float64Array(rows * nHeads).fill(-Infinity);
   });
+  // One pass of scores per (row, head) over the ranges' keys, then one lse per range: plain loops, no closures
+  // (this is the sources pass's whole CPU cost).
   const scores = new Float64Array(length);
+  const qh = new Float64Array(headDim);
   for (let r = 0; r < rows; r++) {
     for (let h = 0; h < nHeads; h++) {
       const qBase = r * qWidth + h * headDim;
+      for (let d = 0; d < headDim; d++) qh[d] = q[qBase + d]! * scale;
       const kOff = Math.floor((h * nKvHeads) / nHeads) * headDim;
-      ranges.forEach((range, p) => {
+      for (let p = 0; p < ranges.length; p++) {
+        const { start, end } = ranges[p]!;
+        if (end <= start) continue;
         let m = -Infinity;
-        for (let j = range.start; j < range.end; j++) {
+        for (let j = start; j < end; j++) {
           const kBase = j * kWidth + kOff;
           let dot = 0;
-          for (let d = 0; d < headDim; d++) dot += q[qBase + d]! * keys[kBase + d]!;
-          scores[j] = dot * scale;
-          if (scores[j]! > m) m = scores[j]!;
+          for (let d = 0; d < headDim; d++) dot += qh[d]! * keys[kBase + d]!;
+          scores[j] = dot;
+          if (dot > m) m = dot;
         }
-        if (m === -Infinity) return;
-        let s = 0;
-        for (let j = range.start; j < range.end; j++) s += Math.exp(scores[j]! - m);
-        out[p]![r * nHeads + h] = m + Math.log(s);
-      });
+        let sum = 0;
+        for (let j = start; j < end; j++) sum += Math.exp(scores[j]! - m);
+        out[p]![r * nHeads + h] = m + Math.log(sum);
+      }
     }
   }
   return out;

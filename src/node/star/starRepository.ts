@@ -8,7 +8,7 @@ import { encodeContext, type BlockStore, type ContextStats } from '../../engine/
 import { decodeLoop, StarQuery, type DecodeResult } from '../../engine/star/query';
 import { shiftBlockKv } from '../../engine/star/shift';
 import type { BlockSpan } from '../../engine/star/blocks';
-import { PieceKeys } from '../../engine/star/pieceKeys';
+import { PieceKeys, pieceKeysBudget } from '../../engine/star/pieceKeys';
 import { AttentionMass, fileShares, type TokenRange } from '../../engine/star/sources';
 import { createStreamDecoder } from '../../engine/tokenizer/streamDecoder';
 import type { BackendKind } from '../createBackend';
@@ -77,7 +77,7 @@ export interface AskOptions extends StarRepoOptions {
   readonly seed?: number;
   /** Streamed answer text, as generated. */
   readonly onText?: (text: string) => void;
-  /** Cap on the keys kept for exact per-file shares of multi-file blocks (default DEFAULT_PIECE_KEYS_BUDGET_BYTES). */
+  /** Cap on the keys kept for exact per-file shares of multi-file blocks (default: pieceKeysBudget's). */
   readonly pieceKeysBudgetBytes?: number;
 }
 
@@ -137,7 +137,8 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
     let pieceKeys = new PieceKeys(() => undefined, 0);
     if (mode === 'star') {
       // Keys of multi-file blocks, kept during phase 1 for the sources pass (exact per-file shares).
-      pieceKeys = new PieceKeys((index) => pieceRanges(repo.spans[index]), o.pieceKeysBudgetBytes);
+      const budget = o.pieceKeysBudgetBytes ?? pieceKeysBudget(o.model.config, layout.query.length);
+      pieceKeys = new PieceKeys((index) => pieceRanges(repo.spans[index]), budget);
       phase1 = await runPhase1(o, repo, local.hosts.map((h) => pieceKeys.wrap(h)), local.query);
       const query = new StarQuery(local.query, {
         contextLength: layout.contextLength,
