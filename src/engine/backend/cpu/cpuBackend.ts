@@ -69,7 +69,8 @@ export class CpuBackend implements Backend {
   readonly memoryBudgetBytes: number;
   private readonly invFreqCache = new Map<string, Float64Array>();
   private readonly keepQuantized: boolean;
-  private scores = new Float32Array(256);
+  // Scores and sums in f64: JS arithmetic is f64, so f32 scratch would only add a rounding per store.
+  private scores = new Float64Array(256);
   private panelScratch = new Float32Array(0);
 
   constructor(options: CpuBackendOptions = {}) {
@@ -227,50 +228,56 @@ export class CpuBackend implements Backend {
     const os = act(out).data;
     const ls = lse ? act(lse).data : undefined;
     const total = sources.reduce((s, src) => s + src.length, 0);
-    if (this.scores.length < total) this.scores = new Float32Array(total);
+    // Scores of every head for one query row, head-major: [nHeads, total].
+    if (this.scores.length < nHeads * total) this.scores = new Float64Array(nHeads * total);
     const scores = this.scores;
     const scale = 1 / Math.sqrt(headDim);
-    const acc = new Float32Array(headDim);
+    const acc = new Float64Array(nHeads * headDim);
+    const max = new Float64Array(nHeads);
+    const sum = new Float64Array(nHeads);
     const srcK = sources.map((s) => kv(s.k).data);
     const srcV = sources.map((s) => kv(s.v).data);
     const groupSize = nHeads / nKvHeads;
 
     for (let r = 0; r < q.rows; r++) {
+      // Every head is scored in the same pass over a KV row: the row is read from memory once, not once per head
+      // (the difference between memory-bound and compute-bound over long contexts).
+      let n = 0;
+      for (let si = 0; si < sources.length; si++) {
+        const src = sources[si]!;
+        n = scoreRows(qs, r * q.cols, srcK[si]!, src.k.width, nHeads, groupSize, headDim, visibleEntries(src, r), scale, scores, total, n);
+      }
       for (let h = 0; h < nHeads; h++) {
-        const kvOff = Math.floor(h / groupSize) * headDim;
-        const qBase = r * q.cols + h * headDim;
-        const oBase = r * out.cols + h * headDim;
-        // Pass 1: scaled scores of every visible entry of every source, and their max.
-        let max = -Infinity;
-        let n = 0;
-        for (let si = 0; si < sources.length; si++) {
-          const src = sources[si]!;
-          const visible = visibleEntries(src, r);
-          n = scoreRows(qs, qBase, srcK[si]!, src.k.width, kvOff, headDim, visible, scale, scores, n);
+        const base = h * total;
+        let m = -Infinity;
+        for (let j = 0; j < n; j++) if (scores[base + j]! > m) m = scores[base + j]!;
+        let s = 0;
+        if (n > 0) {
+          for (let j = 0; j < n; j++) {
+            const p = Math.exp(scores[base + j]! - m);
+            scores[base + j] = p;
+            s += p;
+          }
         }
-        for (let j = 0; j < n; j++) if (scores[j]! > max) max = scores[j]!;
+        max[h] = m;
+        sum[h] = s;
+      }
+      acc.fill(0);
+      n = 0;
+      for (let si = 0; si < sources.length; si++) {
+        const src = sources[si]!;
+        n = accumulateRows(scores, total, n, srcV[si]!, src.v.width, nHeads, groupSize, headDim, visibleEntries(src, r), acc);
+      }
+      for (let h = 0; h < nHeads; h++) {
+        const oBase = r * out.cols + h * headDim;
         if (n === 0) {
           os.fill(0, oBase, oBase + headDim);
           if (ls) ls[r * nHeads + h] = -Infinity;
           continue;
         }
-        // Pass 2: softmax weights applied to V.
-        let sum = 0;
-        for (let j = 0; j < n; j++) {
-          const p = Math.exp(scores[j]! - max);
-          scores[j] = p;
-          sum += p;
-        }
-        acc.fill(0);
-        n = 0;
-        for (let si = 0; si < sources.length; si++) {
-          const src = sources[si]!;
-          const visible = visibleEntries(src, r);
-          n = accumulateRows(scores, n, srcV[si]!, src.v.width, kvOff, headDim, visible, acc);
-        }
-        const inv = 1 / sum;
-        for (let d = 0; d < headDim; d++) os[oBase + d] = acc[d]! * inv;
-        if (ls) ls[r * nHeads + h] = max + Math.log(sum);
+        const inv = 1 / sum[h]!;
+        for (let d = 0; d < headDim; d++) os[oBase + d] = acc[h * headDim + d]! * inv;
+        if (ls) ls[r * nHeads + h] = max[h]! + Math.log(sum[h]!);
       }
     }
   }
@@ -442,30 +449,38 @@ function matmulPanel(xs: Float32Array, n: number, inDim: number, ws: Float32Arra
   }
 }
 
-/** scores[n..] = scale * q·k_j for entries j < visible of one KV head; returns the new n. */
-function scoreRows(q: Float32Array, qBase: number, k: Float32Array, width: number, kvOff: number, headDim: number,
-  visible: number, scale: number, scores: Float32Array, n: number): number {
-  for (let j = 0; j < visible; j++) {
-    const kBase = j * width + kvOff;
-    let s0 = 0, s1 = 0;
-    let d = 0;
-    for (; d + 2 <= headDim; d += 2) {
-      s0 += q[qBase + d]! * k[kBase + d]!;
-      s1 += q[qBase + d + 1]! * k[kBase + d + 1]!;
+/** scores[h * stride + n..] = scale * q_h·k_j for entries j < visible, every head h; returns the new n. */
+function scoreRows(q: Float32Array, qRow: number, k: Float32Array, width: number, nHeads: number, groupSize: number,
+  headDim: number, visible: number, scale: number, scores: Float64Array, stride: number, n: number): number {
+  for (let j = 0; j < visible; j++, n++) {
+    const kRow = j * width;
+    for (let h = 0; h < nHeads; h++) {
+      const qBase = qRow + h * headDim;
+      const kBase = kRow + Math.floor(h / groupSize) * headDim;
+      let s0 = 0, s1 = 0;
+      let d = 0;
+      for (; d + 2 <= headDim; d += 2) {
+        s0 += q[qBase + d]! * k[kBase + d]!;
+        s1 += q[qBase + d + 1]! * k[kBase + d + 1]!;
+      }
+      for (; d < headDim; d++) s0 += q[qBase + d]! * k[kBase + d]!;
+      scores[h * stride + n] = (s0 + s1) * scale;
     }
-    for (; d < headDim; d++) s0 += q[qBase + d]! * k[kBase + d]!;
-    scores[n++] = (s0 + s1) * scale;
   }
   return n;
 }
 
-/** acc += p_j * v_j over entries j < visible of one KV head, p read from weights[n..]; returns the new n. */
-function accumulateRows(weights: Float32Array, n: number, v: Float32Array, width: number, kvOff: number, headDim: number,
-  visible: number, acc: Float32Array): number {
-  for (let j = 0; j < visible; j++) {
-    const p = weights[n++]!;
-    const vBase = j * width + kvOff;
-    for (let d = 0; d < headDim; d++) acc[d] += p * v[vBase + d]!;
+/** acc[h] += p_hj * v_j over entries j < visible, every head h, p read from weights[h * stride + n..]; returns the new n. */
+function accumulateRows(weights: Float64Array, stride: number, n: number, v: Float32Array, width: number, nHeads: number,
+  groupSize: number, headDim: number, visible: number, acc: Float64Array): number {
+  for (let j = 0; j < visible; j++, n++) {
+    const vRow = j * width;
+    for (let h = 0; h < nHeads; h++) {
+      const p = weights[h * stride + n]!;
+      const vBase = vRow + Math.floor(h / groupSize) * headDim;
+      const aBase = h * headDim;
+      for (let d = 0; d < headDim; d++) acc[aBase + d] += p * v[vBase + d]!;
+    }
   }
   return n;
 }
