@@ -219,3 +219,34 @@ test('past the key budget a multi-file block is split by token counts; the budge
   assert.ok(Number.isInteger(rows) && rows * 30 * 14 * 64 * 24 <= 1e9 && (rows + 1) * 30 * 14 * 64 * 24 > 1e9, `${rows} key rows`);
   assert.equal(pieceKeysBudget(qwenLike, 1, 1e15, 1024), 1024);
 });
+
+test('asking for exact sources leaves the logits unchanged (cpu, webgpu)', async () => {
+  const model = await openStories();
+  const c = model.config;
+  const layout = buildStarLayout(FILES, model.tokenizer, model.chatTemplate, { chunkSize: 256 });
+  const query = buildQuery('What did Lily see?', model.tokenizer, model.chatTemplate);
+  for (const kind of ['cpu', 'webgpu'] as const) {
+    const logits: Float32Array[] = [];
+    for (const withSources of [false, true]) {
+      const local = await createLocalHosts(model, { backend: kind, hosts: 1 });
+      try {
+        const keys = new PieceKeys((i) => (layout.spansOf(i).length > 1 ? layout.spansOf(i).map((s) => ({ start: s.tokenStart, end: s.tokenEnd })) : undefined));
+        await encodeContext({
+          modelIdentity: model.identity, anchor: layout.anchor, blocks: layout.blocks, hosts: local.hosts.map((h) => keys.wrap(h)),
+          kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
+          shift: (kv, s) => shiftBlockKv(local.query.backend, kv, s, c.headDim, c.rope),
+        });
+        const star = new StarQuery(local.query, { contextLength: layout.contextLength, hosts: local.hosts, colocated: local.hosts[0], capacity: query.length });
+        const mass = withSources ? new AttentionMass(keys.splitOptions({ nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim })) : undefined;
+        logits.push(await local.query.backend.readAct((await star.forward(query, 'all', undefined, mass))!));
+        if (mass) assert.ok(mass.pieceShares().size > 0, `${kind}: a block was split`);
+        star.dispose();
+      } finally {
+        await local.dispose();
+      }
+    }
+    let worst = 0;
+    for (let i = 0; i < logits[0]!.length; i++) worst = Math.max(worst, Math.abs(logits[0]![i]! - logits[1]![i]!));
+    assert.ok(worst < 1e-5, `${kind}: logits differ by ${worst} when sources are asked for`);
+  }
+});
