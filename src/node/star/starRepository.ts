@@ -84,7 +84,11 @@ export interface AskOptions extends StarRepoOptions {
 export interface AskResult {
   readonly answer: string;
   readonly ids: number[];
-  /** Per file, its share of the query's attention to the context, highest first (star mode). */
+  /**
+   * Per file, its share of the query prefill's attention to the context, highest first (star mode); with
+   * stats.anchorShare they sum to 1. A block holding several files is split exactly (each file's token range
+   * attended alone, sources.ts) while the kept keys fit pieceKeysBudget, by token counts beyond it.
+   */
   readonly sources: { path: string; share: number }[];
   readonly stats: {
     readonly mode: 'star' | 'global';
