@@ -64,8 +64,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const ratios = peer
     ? Object.fromEntries(rows.filter((r) => r !== peer).map((r) => [r.backend, {
-      prefillVsLlamaCpp: round(r.prefillTokensPerS / peer.prefillTokensPerS),
-      decodeVsLlamaCpp: round(r.decodeTokensPerS / peer.decodeTokensPerS),
+      prefillVsLlamaCpp: round(r.prefillTokensPerS / peer.prefillTokensPerS, 3),
+      decodeVsLlamaCpp: round(r.decodeTokensPerS / peer.decodeTokensPerS, 3),
     }]))
     : null;
   const result = { model: values.model, prefillTokens: prefill, decodeTokens: decode, rows, ratios, peerInstall: peer ? undefined : INSTALL };
