@@ -21,6 +21,8 @@ if (production) rmSync('dist', { recursive: true, force: true });
 const jobs = [];
 // CLI: Node ESM (the `webgpu` package is ESM-only).
 jobs.push(build({ ...nodeCommon, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } }));
+// Star host worker thread (src/node/star/threadHost.ts starts it): Node ESM beside the CLI.
+jobs.push(build({ ...nodeCommon, entryPoints: { hostWorker: 'src/node/star/hostWorker.ts' }, outdir: 'dist' }));
 // Extension host: CommonJS, `vscode` provided by the host; `webgpu` is loaded with a dynamic import.
 if (existsSync('src/extension/extension.ts')) {
   jobs.push(build({ ...common, platform: 'node', format: 'cjs', entryPoints: { extension: 'src/extension/extension.ts' },
