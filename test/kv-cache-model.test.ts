@@ -62,6 +62,8 @@ test('KV read back from disk: f32 bit-identical; f16 far below the star-vs-globa
       const second = await starWithStore(transformer, layout, store);
       assert.equal(second.stats.blocksEncoded, 0, `${dtype}: every block read from disk`);
       assert.equal(second.stats.blocksReused, layout.blocks.length);
+      assert.equal(second.stats.blocksShifted, 0);
+      assert.equal(second.stats.entriesRewritten, 0);
       results[dtype] = compareDistributions(reference, second.logits, vocab, rows);
       if (dtype === 'f32') assert.deepEqual(second.logits, reference, 'f32 entries reproduce the logits bit for bit');
     }

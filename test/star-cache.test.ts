@@ -1,6 +1,7 @@
 // The per-block KV cache of Star Attention phase 1: a second index of an unchanged repository
 // encodes nothing; an edit re-encodes exactly the blocks holding the edited file, later blocks are
-// reused at their new positions by re-rotating their keys; a damaged entry is reported, encoded
+// reused at their new positions by re-rotating their keys and written back there, so the next index
+// rotates nothing; identical blocks are encoded once per run; a damaged entry is reported, encoded
 // again, and the answer does not change. Also measures what re-rotating costs against a fresh
 // encode at the new position.
 import { test } from 'node:test';
@@ -61,6 +62,7 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
     assert.equal(second.blocksEncoded, 0, 'an unchanged repository encodes nothing');
     assert.equal(second.blocksReused, second.blocks);
     assert.equal(second.blocksShifted, 0);
+    assert.equal(second.entriesRewritten, 0);
 
     // Edit s2.txt (more tokens, still one block): its block is encoded again; every block after it
     // moved and is reused by re-rotation.
@@ -76,6 +78,15 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
     assert.equal(third.blocksEncoded, holding.length, 'only the blocks holding the edited file are encoded');
     assert.equal(third.blocksShifted, after.layout.blocks.length - 1 - holding[0]!, 'every later block moved');
     assert.equal(third.blocksReused, third.blocks - holding.length);
+    assert.equal(third.entriesRewritten, third.blocksShifted, 'every moved block is written back at its new start');
+    const moved = after.layout.blocks[after.layout.blocks.length - 1]!;
+    const entry = await new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 << 30 }).get(blockCacheKey(model.identity, after.layout.anchor, moved));
+    assert.equal(entry?.positions.start, moved.start, 'the entry records the new start');
+    const fourth = await indexRepository(base);
+    assert.equal(fourth.blocksEncoded, 0);
+    assert.equal(fourth.blocksShifted, 0, 'written back: nothing is rotated again');
+    assert.equal(fourth.entriesRewritten, 0);
+    assert.equal(fourth.blocksReused, fourth.blocks);
 
     // A damaged entry: warning, the block is encoded again, same answer.
     const ask = { ...base, question: 'Who is Max?', maxTokens: 12 };
@@ -106,7 +117,7 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
   }
 });
 
-test('blocks with identical tokens share one entry: a re-run re-rotates all but one, reported as duplicates (cpu)', async () => {
+test('blocks with identical tokens: encoded once per run, one entry kept at the first occurrence, the others re-rotated (cpu)', async () => {
   const model = await openStories();
   const repo = mkdtempSync(join(tmpdir(), 'star-cache-dup-'));
   const cacheDir = mkdtempSync(join(tmpdir(), 'star-cache-kv-'));
@@ -120,12 +131,46 @@ test('blocks with identical tokens share one entry: a re-run re-rotates all but 
     const first = await indexRepository(base);
     assert.equal(first.blocksDuplicate, first.blocks - 1 - distinct);
     assert.ok(first.blocksDuplicate >= 2, `the line should repeat in several blocks (${first.blocksDuplicate})`);
-    assert.equal(first.blocksEncoded, first.blocks, 'one run encodes every block, duplicates included');
+    assert.equal(first.blocksEncoded, 1 + distinct, 'each distinct block (and the anchor) is encoded once');
+    assert.equal(first.blocksReused, first.blocksDuplicate, 'the duplicates are copies of their first occurrence');
+    assert.equal(first.blocksShifted, first.blocksDuplicate);
     const second = await indexRepository(base);
     assert.equal(second.blocksEncoded, 0);
     assert.equal(second.blocksReused, second.blocks);
     assert.equal(second.blocksShifted, second.blocksDuplicate, 'nothing moved: only the duplicates are re-rotated');
+    assert.equal(second.entriesRewritten, 0, 'duplicates do not move their shared entry');
     assert.equal(readdirSync(cacheDir).filter((f) => f.endsWith('.kv')).length, 1 + distinct, 'one entry per distinct block and the anchor');
+    // Every shared entry sits at its first occurrence's start.
+    const disk = new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 << 30 });
+    const firstAt = new Map<string, number>();
+    for (const b of layout.layout.blocks) {
+      const key = blockCacheKey(model.identity, layout.layout.anchor, b);
+      if (!firstAt.has(key)) firstAt.set(key, b.start);
+    }
+    for (const [key, start] of firstAt) assert.equal((await disk.get(key))?.positions.start, start);
+
+    // An earlier file grows, the blocks after it move: each moved distinct block is rotated and written
+    // back once (at its first occurrence), duplicates are rotated from the entry as read, and the next
+    // run rotates only the duplicates. Expected counts come from the two layouts' keys and starts.
+    appendFileSync(join(repo, 'note.txt'), STORIES[1] + '\n');
+    const grownLayout = await buildRepoLayout({ repo, model, chunkSize: 64 });
+    const grownFirst = new Map<string, number>();
+    for (const b of grownLayout.layout.blocks) {
+      const key = blockCacheKey(model.identity, grownLayout.layout.anchor, b);
+      if (!grownFirst.has(key)) grownFirst.set(key, b.start);
+    }
+    const fresh = [...grownFirst.keys()].filter((k) => !firstAt.has(k)).length;
+    const movedKeys = [...grownFirst].filter(([k, start]) => firstAt.has(k) && firstAt.get(k) !== start).length;
+    assert.ok(movedKeys >= 1 && fresh >= 1, `the edit should move some cached blocks (${movedKeys}) and change some (${fresh})`);
+    const grown = await indexRepository(base);
+    assert.equal(grown.blocksDuplicate, grownLayout.layout.blocks.length - grownFirst.size);
+    assert.equal(grown.blocksEncoded, fresh);
+    assert.equal(grown.entriesRewritten, movedKeys);
+    assert.equal(grown.blocksShifted, movedKeys + grown.blocksDuplicate);
+    const settled = await indexRepository(base);
+    assert.equal(settled.blocksEncoded, 0);
+    assert.equal(settled.blocksShifted, settled.blocksDuplicate);
+    assert.equal(settled.entriesRewritten, 0);
   } finally {
     rmSync(repo, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });

@@ -46,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values.json) printJson(stats);
     else {
       process.stdout.write(`${stats.files} files (${stats.skipped} skipped), ${stats.blocks} blocks, ${stats.contextTokens} context tokens\n`);
-      process.stdout.write(`encoded ${stats.blocksEncoded} blocks in ${stats.encodeMs} ms, reused ${stats.blocksReused} from the cache (${stats.blocksShifted} re-rotated)\n`);
+      process.stdout.write(`encoded ${stats.blocksEncoded} blocks in ${stats.encodeMs} ms, reused ${stats.blocksReused} (${stats.blocksShifted} re-rotated, ${stats.entriesRewritten} cache entries rewritten at their new position)\n`);
     }
     return 0;
   } finally {

@@ -8,7 +8,8 @@ import { POSITION_SCHEME, type BlockKv, type BlockSpec } from './types';
  * A block's KV depends only on (model, anchor tokens, block tokens, position scheme, its start
  * position). The key leaves the start out on purpose: a block whose text is unchanged but whose
  * start moved (an earlier file grew) is reused by re-rotating its cached keys (shiftBlockKv) instead
- * of re-encoding it; the stored entry records the start it was rotated for.
+ * of re-encoding it; the stored entry records the start it was rotated for, and is rewritten at the
+ * new start after such a move (see encodeContext).
  */
 
 /** Bumped whenever the stored KV's meaning or layout changes. */
@@ -48,10 +49,20 @@ export const DEFAULT_BLOCKS_PER_BATCH = 8;
 export interface ContextStats {
   readonly blocks: number;
   readonly contextTokens: number;
+  /** Blocks run through the model this run: one per distinct block (by key) missing from the store. */
   readonly blocksEncoded: number;
+  /**
+   * Blocks not encoded (blocks = encoded + reused): loaded from the store, or a copy of an identical block's
+   * KV (read or encoded this run).
+   */
   readonly blocksReused: number;
-  /** Of the reused blocks, how many sat at another position and were re-rotated. */
+  /**
+   * Of the reused blocks, how many were re-rotated: the owner of an entry cached at another start (an earlier
+   * file grew; the entry is then rewritten, see entriesRewritten), and every duplicate of another block.
+   */
   readonly blocksShifted: number;
+  /** Store entries rewritten at their block's new start, so the next run loads them without rotating. */
+  readonly entriesRewritten: number;
   /** Wall time of phase 1 encoding (cache lookups and writes excluded). */
   readonly encodeMs: number;
   /** Host index per block index. */
@@ -73,52 +84,116 @@ function tokenBytes(ids: readonly number[]): Uint8Array {
   return new Uint8Array(Int32Array.from(ids).buffer);
 }
 
-/** Loads cached blocks, encodes the rest (hosts in parallel), stores what was encoded. */
+/**
+ * Loads cached blocks, encodes the rest (hosts in parallel), stores what was encoded.
+ *
+ * Blocks with identical tokens (same key) within one layout: the first occurrence (lowest index) is the key's
+ * owner. Only the owner is looked up or encoded, and the entry is kept at the OWNER's start: when the cached
+ * entry sits elsewhere (an earlier file grew), the owner's re-rotated KV is written back under the same key, so
+ * the next run loads it without rotating. The other occurrences never touch the store; each gets its own copy
+ * rotated from the owner's source KV (the entry as read, or as just encoded), so duplicates never fight over
+ * the entry and every block is rotated exactly once per run, never from an already-rotated in-memory copy.
+ * A rewrite means a later move rotates the rewritten keys again (across runs, never within one). Rotations
+ * compose exactly (RoPE), so each rewrite adds only the stored dtype's rounding: ~1e-7 relative with f32
+ * entries, up to 2^-11 per value with f16 entries, which can add up over many rewrites of one entry; the
+ * model-level error of a move (the block saw the anchor at its first distance, ~7e-3 relative K on
+ * stories260K for +37, test/star-cache.test.ts) is larger and not changed by rewriting.
+ */
 export async function encodeContext(o: EncodeContextOptions): Promise<ContextStats> {
   const perHost = balanceBlocks(o.blocks, o.hosts.length);
   const hostOfBlock = new Array<number>(o.blocks.length);
+  const keyOf = new Map<number, string>();
+  // Per key: the owner (first occurrence) and how many blocks share it.
+  const owners = new Map<string, { index: number; count: number }>();
+  for (const spec of [...o.blocks].sort((a, b) => a.index - b.index)) {
+    const key = blockCacheKey(o.modelIdentity, o.anchor, spec);
+    keyOf.set(spec.index, key);
+    const owner = owners.get(key);
+    if (owner) owner.count++;
+    else owners.set(key, { index: spec.index, count: 1 });
+  }
+  // The owner's source KV (at the start it was read or encoded at), awaited by its duplicates on any host.
+  const sources = new Map<string, Deferred<BlockKv>>();
+  for (const [key, owner] of owners) if (owner.count > 1) sources.set(key, deferred());
+
   let encoded = 0;
   let reused = 0;
   let shifted = 0;
+  let rewritten = 0;
   let done = 0;
   // Hosts encode concurrently: phase 1's time is the span from the first encode to the last.
   let firstEncode = Infinity;
   let lastEncode = -Infinity;
   const total = o.blocks.length;
+  const expect = (spec: BlockSpec) => ({ length: spec.tokens.length, width: o.kvWidth, layers: o.nLayers });
+  // A KV handed to host.load may be taken over (a worker host can transfer its buffers): whatever is still
+  // needed afterwards (a pending write, duplicates' sources) is handed over as a copy.
+  const own = (kv: BlockKv): BlockKv => ({ ...kv, k: kv.k.map((t) => t.slice()), v: kv.v.map((t) => t.slice()) });
 
   await Promise.all(perHost.map(async (blocks, h) => {
     const host = o.hosts[h]!;
-    const missing: { spec: BlockSpec; key: string }[] = [];
+    const owned: BlockSpec[] = [];
+    const duplicates: BlockSpec[] = [];
     for (const spec of blocks) {
-      throwIfAborted(o.signal);
       hostOfBlock[spec.index] = h;
-      const key = blockCacheKey(o.modelIdentity, o.anchor, spec);
-      let kv = await o.store?.get(key, { length: spec.tokens.length, width: o.kvWidth, layers: o.nLayers });
-      if (!kv) {
-        missing.push({ spec, key });
-        continue;
-      }
-      if (kv.start !== spec.start) {
-        kv = await o.shift(kv, spec.start);
-        shifted++;
-      }
-      await host.load([{ ...kv, index: spec.index }]);
-      reused++;
-      o.onProgress?.(++done, total);
+      (owners.get(keyOf.get(spec.index)!)!.index === spec.index ? owned : duplicates).push(spec);
     }
     // Writes overlap the next block's encode; all are awaited before phase 1 reports done.
     const writes: Promise<void>[] = [];
-    const perCall = Math.max(1, o.blocksPerBatch ?? DEFAULT_BLOCKS_PER_BATCH);
-    for (let i = 0; i < missing.length; i += perCall) {
-      const group = missing.slice(i, i + perCall);
-      firstEncode = Math.min(firstEncode, performance.now());
-      const kvs = await host.encode(o.anchor, group.map((m) => m.spec), o.signal);
-      lastEncode = Math.max(lastEncode, performance.now());
-      group.forEach(({ key }, j) => {
-        encoded++;
-        if (o.store) writes.push(o.store.put(key, kvs[j]!));
+    try {
+      const missing: BlockSpec[] = [];
+      for (const spec of owned) {
+        throwIfAborted(o.signal);
+        const key = keyOf.get(spec.index)!;
+        const kv = await o.store?.get(key, expect(spec));
+        if (!kv) {
+          missing.push(spec);
+          continue;
+        }
+        sources.get(key)?.resolve(kv);
+        const shared = sources.has(key);
+        if (kv.start !== spec.start) {
+          const moved = await o.shift(kv, spec.start);
+          shifted++;
+          rewritten++;
+          writes.push(o.store!.put(key, moved));
+          await host.load([{ ...own(moved), index: spec.index }]);
+        } else {
+          await host.load([{ ...(shared ? own(kv) : kv), index: spec.index }]);
+        }
+        reused++;
         o.onProgress?.(++done, total);
-      });
+      }
+      const perCall = Math.max(1, o.blocksPerBatch ?? DEFAULT_BLOCKS_PER_BATCH);
+      for (let i = 0; i < missing.length; i += perCall) {
+        const group = missing.slice(i, i + perCall);
+        firstEncode = Math.min(firstEncode, performance.now());
+        const kvs = await host.encode(o.anchor, group, o.signal);
+        lastEncode = Math.max(lastEncode, performance.now());
+        group.forEach((spec, j) => {
+          const key = keyOf.get(spec.index)!;
+          encoded++;
+          if (o.store) writes.push(o.store.put(key, kvs[j]!));
+          sources.get(key)?.resolve(kvs[j]!);
+          o.onProgress?.(++done, total);
+        });
+      }
+    } catch (err) {
+      await Promise.allSettled(writes);
+      // Duplicates on other hosts wait for this host's owners: fail them too rather than leave them waiting.
+      for (const spec of owned) sources.get(keyOf.get(spec.index)!)?.reject(err);
+      throw err;
+    }
+    // Duplicates last: they only wait on owners, and owners never wait, so hosts cannot deadlock.
+    for (const spec of duplicates) {
+      throwIfAborted(o.signal);
+      const source = await sources.get(keyOf.get(spec.index)!)!.promise;
+      const kv = await o.shift(source, spec.start);
+      shifted++;
+      // shift gives new keys but shares the values with the source: the host gets its own.
+      await host.load([{ ...kv, index: spec.index, v: kv.v.map((t) => t.slice()) }]);
+      reused++;
+      o.onProgress?.(++done, total);
     }
     await Promise.all(writes);
   }));
@@ -129,7 +204,22 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
     blocksEncoded: encoded,
     blocksReused: reused,
     blocksShifted: shifted,
+    entriesRewritten: rewritten,
     encodeMs: encoded > 0 ? lastEncode - firstEncode : 0,
     hostOfBlock,
   };
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => {}); // a rejection nobody awaits (no duplicate got that far) is not unhandled
+  return { promise, resolve, reject };
 }

@@ -40,17 +40,23 @@ export interface IndexStats {
   readonly skipped: number;
   readonly blocks: number;
   readonly contextTokens: number;
+  /** Blocks run through the model: one per distinct block missing from the cache (see ContextStats). */
   readonly blocksEncoded: number;
+  /** Blocks not encoded (blocks = encoded + reused): read from the cache, or copied from an identical block. */
   readonly blocksReused: number;
   /**
-   * Reused blocks whose cached KV sat at another position and whose keys were re-rotated: the block moved (an
-   * earlier file grew), or it has the same tokens as another block (see blocksDuplicate).
+   * Reused blocks whose keys were re-rotated: a block cached at another start (an earlier file grew; its entry
+   * is then rewritten at the new start, see entriesRewritten, so the next run does not rotate it again), and
+   * every duplicate (see blocksDuplicate).
    */
   readonly blocksShifted: number;
+  /** Cache entries rewritten at their block's new start this run. */
+  readonly entriesRewritten: number;
   /**
    * File blocks with the same tokens as an earlier block (e.g. the parts of a long repetitive line). The cache key
-   * leaves the position out, so they share one entry, stored at one of their positions: every run re-rotates the
-   * others, and they count in blocksShifted even when nothing moved.
+   * leaves the position out, so they share one entry, kept at the first occurrence's start: the first occurrence
+   * alone is read or encoded, and each duplicate gets that KV re-rotated to its own start, every run (so they
+   * count in blocksShifted even when nothing moved, and never in blocksEncoded).
    */
   readonly blocksDuplicate: number;
   readonly encodeMs: number;
@@ -97,6 +103,7 @@ export interface AskResult {
     readonly blocksEncoded: number;
     readonly blocksReused: number;
     readonly blocksShifted: number;
+    readonly entriesRewritten: number;
     /** See IndexStats.blocksDuplicate. */
     readonly blocksDuplicate: number;
     readonly contextTokens: number;
@@ -179,6 +186,7 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
         blocksEncoded: phase1?.blocksEncoded ?? 0,
         blocksReused: phase1?.blocksReused ?? 0,
         blocksShifted: phase1?.blocksShifted ?? 0,
+        entriesRewritten: phase1?.entriesRewritten ?? 0,
         blocksDuplicate: duplicateBlocks(repo),
         contextTokens: layout.contextLength,
         queryTokens: layout.query.length,
@@ -222,6 +230,7 @@ function indexStats(repo: RepoLayout, s: ContextStats): IndexStats {
     blocksEncoded: s.blocksEncoded,
     blocksReused: s.blocksReused,
     blocksShifted: s.blocksShifted,
+    entriesRewritten: s.entriesRewritten,
     blocksDuplicate: duplicateBlocks(repo),
     encodeMs: Math.round(s.encodeMs),
   };
