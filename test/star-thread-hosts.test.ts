@@ -4,6 +4,9 @@
 // the engine's error classes naming the file; dispose ends the thread.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CancelledError, FormatError } from '../src/engine/errors';
 import type { LoadedModel } from '../src/engine/model/types';
 import type { Transformer } from '../src/engine/runtime/transformer';
@@ -16,6 +19,7 @@ import { shiftBlockKv } from '../src/engine/star/shift';
 import { createLocalHosts } from '../src/node/star/localHosts';
 import { ThreadStarHost } from '../src/node/star/threadHost';
 import { createThreadHosts } from '../src/node/star/threadHosts';
+import { runCli } from './support/cli';
 import { modelOpener } from './support/models';
 import { modelPath, readGolden, repoRoot } from './support/paths';
 
@@ -110,5 +114,28 @@ test('errors inside the worker arrive as engine errors naming the file', async (
     assert.ok(Array.isArray(await host.blockIndices()));
   } finally {
     await host.dispose();
+  }
+});
+
+test('star-ask ask --hosts 2 --host-threads answers as one host', () => {
+  const repo = mkdtempSync(join(tmpdir(), 'star-threads-repo-'));
+  try {
+    writeFileSync(join(repo, 'max.txt'), 'Tom had a dog named Max. Max liked to run and jump in the park. '.repeat(4));
+    writeFileSync(join(repo, 'lily.txt'), 'Lily had a red ball. She liked to throw it high in the sky. '.repeat(4));
+    writeFileSync(join(repo, 'sun.txt'), 'The sun was warm and the birds sang in the big green tree. '.repeat(4));
+    const ask = (extra: string[]) => {
+      const r = runCli(['ask', '--repo', repo, '--model', storiesPath, '--chunk-size', '64', '--backend', 'cpu', '--no-cache', '--json',
+        '--question', 'Who is Max?', '--max-tokens', '6', ...extra]);
+      assert.equal(r.status, 0, `star-ask ask ${extra.join(' ')} failed: ${r.stderr}`);
+      return JSON.parse(r.stdout) as { ids: number[]; sources: { path: string; share: number }[]; stats: { blocks: number } };
+    };
+    const one = ask(['--hosts', '1']);
+    const threads = ask(['--hosts', '2', '--host-threads']);
+    assert.ok(one.stats.blocks >= 4, `only ${one.stats.blocks} blocks`);
+    assert.deepEqual(threads.ids, one.ids);
+    assert.deepEqual(threads.sources.map((x) => x.path).sort(), one.sources.map((x) => x.path).sort());
+    for (const s of one.sources) assert.ok(Math.abs(threads.sources.find((x) => x.path === s.path)!.share - s.share) < 1e-5, `share of ${s.path}`);
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
   }
 });

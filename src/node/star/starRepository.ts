@@ -14,6 +14,7 @@ import { createStreamDecoder } from '../../engine/tokenizer/streamDecoder';
 import type { BackendKind } from '../createBackend';
 import { openKvBlockStore } from '../cache/kvBlockStore';
 import { createLocalHosts } from './localHosts';
+import { createThreadHosts, type ThreadHosts } from './threadHosts';
 import { buildRepoLayout, type RepoLayout } from './repoLayout';
 
 export const DEFAULT_CACHE_MAX_BYTES = 4 * 1024 ** 3;
@@ -30,6 +31,11 @@ export interface StarRepoOptions {
   /** Size cap of the disk cache (least recently used entries go first); default 4 GiB. */
   readonly cacheMaxBytes?: number;
   readonly memoryBudgetBytes?: number;
+  /**
+   * Hosts 1..k-1 in worker threads (threadHosts.ts), each opening the model from `modelPath` itself:
+   * on the CPU the hosts then encode and attend on separate cores. Default: every host in this thread.
+   */
+  readonly hostThreads?: { readonly modelPath: string; readonly workerScript?: string };
   readonly signal?: AbortSignal;
   readonly onWarning?: (message: string) => void;
   readonly onProgress?: (done: number, total: number) => void;
@@ -65,7 +71,7 @@ export interface IndexStats {
 /** Phase 1 only: brings the disk cache up to date for the repository. */
 export async function indexRepository(o: StarRepoOptions): Promise<IndexStats> {
   const repo = await buildRepoLayout({ repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, signal: o.signal });
-  const local = await createLocalHosts(o.model, { backend: o.backend, hosts: o.hosts, memoryBudgetBytes: o.memoryBudgetBytes });
+  const local = await openHosts(o, o.hosts ?? 1);
   try {
     const stats = await runPhase1(o, repo, local.hosts, local.query);
     return indexStats(repo, stats);
@@ -128,7 +134,7 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
   if (layout.contextLength + layout.query.length + maxTokens > limit) {
     o.onWarning?.(`the prompt (${layout.contextLength} context + ${layout.query.length} query tokens) runs past the model's context of ${limit} tokens; positions beyond it were not trained`);
   }
-  const local = await createLocalHosts(o.model, { backend: o.backend, hosts: mode === 'star' ? o.hosts : 1, memoryBudgetBytes: o.memoryBudgetBytes });
+  const local = await openHosts(o, mode === 'star' ? o.hosts ?? 1 : 1);
   const decoder = createStreamDecoder(o.model.tokenizer);
   const decode = {
     maxTokens,
@@ -154,7 +160,7 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
       const query = new StarQuery(local.query, {
         contextLength: layout.contextLength,
         hosts: local.hosts,
-        colocated: local.hosts[0],
+        colocated: local.colocated,
         capacity: layout.query.length + maxTokens,
       });
       try {
@@ -200,6 +206,15 @@ export async function askRepository(o: AskOptions): Promise<AskResult> {
   } finally {
     await local.dispose();
   }
+}
+
+/** Host 0 (the query host) in this thread; the others here too, or in worker threads with hostThreads. */
+async function openHosts(o: StarRepoOptions, hosts: number): Promise<ThreadHosts> {
+  if (o.hostThreads && hosts > 1) {
+    return createThreadHosts(o.model, { backend: o.backend, hosts, memoryBudgetBytes: o.memoryBudgetBytes, ...o.hostThreads });
+  }
+  const local = await createLocalHosts(o.model, { backend: o.backend, hosts, memoryBudgetBytes: o.memoryBudgetBytes });
+  return { query: local.query, colocated: local.hosts[0]!, hosts: local.hosts, dispose: () => local.dispose() };
 }
 
 async function runPhase1(o: StarRepoOptions, repo: RepoLayout, hosts: Parameters<typeof encodeContext>[0]['hosts'], query: Transformer): Promise<ContextStats> {
