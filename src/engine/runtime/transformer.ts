@@ -208,6 +208,13 @@ export class Transformer {
       b.matmul(s.xb, w.wv, s.v, w.bv);
       b.rope(s.q, positions, c.headDim, c.rope);
       b.rope(s.k, positions, c.headDim, c.rope);
+      // Other hosts get q before the local attention is recorded, so they work while this host does.
+      let remoteParts: Promise<{ out: Float32Array; lse: Float32Array }[]> | undefined;
+      if (remotes.length > 0) {
+        const q = await b.readAct(s.q);
+        remoteParts = Promise.all(remotes.map((r) => r.attend(l, q, n)));
+        remoteParts.catch(() => {}); // awaited below; this only keeps an early rejection from counting as unhandled
+      }
       const sources: AttnSource[] = context.map((ctx) => ({ k: ctx.layers[l]!.k, v: ctx.layers[l]!.v, length: ctx.length }));
       segments.forEach((seg, i) => {
         const own = seg.cache.layers[l]!;
@@ -223,9 +230,8 @@ export class Transformer {
       if (options.observeContextLse && context.length > 0) await this.observe(l, s, sources.slice(0, context.length), options.observeContextLse);
 
       let attOut = s.att;
-      if (remotes.length > 0) {
-        const q = await b.readAct(s.q);
-        const partials = await Promise.all(remotes.map((r) => r.attend(l, q, n)));
+      if (remoteParts) {
+        const partials = await remoteParts;
         const parts = [{ out: s.att, lse: s.lse }];
         partials.forEach((p, i) => {
           b.writeAct(s.remoteOut[i]!, p.out);
