@@ -5,7 +5,7 @@
 set -euo pipefail
 [ "$(uname -s)" = Linux ] || exit 0
 icd=/usr/lib/chromium/vk_swiftshader_icd.json
-if [ -f "$icd" ] && command -v chromium >/dev/null && ldconfig -p | grep -q libvulkan.so.1; then exit 0; fi
+if [ -f "$icd" ] && command -v chromium >/dev/null && ldconfig -p | grep libvulkan.so.1 >/dev/null; then exit 0; fi
 if ! command -v apt-get >/dev/null; then
   echo "ensure-webgpu-runtime: need chromium (for SwiftShader) and libvulkan1; install them with your package manager" >&2
   exit 1
