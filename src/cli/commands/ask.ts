@@ -6,25 +6,16 @@ import { EngineError } from '../../engine/errors';
 import { openModel } from '../../node/openModel';
 import { askRepository } from '../../node/star/starRepository';
 import { printJson } from '../output';
-import { backendOption, defaultCacheDir, intOption, numberOption } from './options';
+import { intOption, numberOption, repositoryOptionSpec, repositoryOptions } from './options';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      repo: { type: 'string' },
-      model: { type: 'string' },
+      ...repositoryOptionSpec,
       question: { type: 'string' },
       mode: { type: 'string', default: 'star' },
-      'chunk-size': { type: 'string', default: '512' },
-      'anchor-size': { type: 'string' },
-      hosts: { type: 'string', default: '1' },
-      'host-threads': { type: 'boolean', default: false },
-      'cache-dir': { type: 'string' },
-      'cache-max-mb': { type: 'string', default: '4096' },
       'no-cache': { type: 'boolean', default: false },
-      'memory-budget-mb': { type: 'string' },
-      backend: { type: 'string', default: 'auto' },
       'max-tokens': { type: 'string', default: '128' },
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
@@ -33,30 +24,21 @@ export async function run(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
     },
   });
-  if (!values.repo) throw new EngineError('--repo is required');
-  if (!values.model) throw new EngineError('--model is required');
   if (!values.question) throw new EngineError('--question is required');
   if (values.mode !== 'star' && values.mode !== 'global') throw new EngineError(`--mode must be star or global (got ${values.mode})`);
-  const backend = backendOption(values.backend);
-  const model = await openModel(values.model);
+  const { modelPath, ...repo } = repositoryOptions(values);
+  const model = await openModel(modelPath);
   try {
     const controller = new AbortController();
     const onSigint = () => controller.abort();
     process.once('SIGINT', onSigint);
     try {
       const result = await askRepository({
-        repo: values.repo,
+        ...repo,
         model,
         question: values.question,
         mode: values.mode,
-        chunkSize: intOption(values['chunk-size'], '--chunk-size'),
-        anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
-        hosts: intOption(values.hosts, '--hosts'),
-        hostThreads: values['host-threads'] ? { modelPath: values.model } : undefined,
-        backend,
-        cacheDir: values['no-cache'] ? undefined : (values['cache-dir'] ?? defaultCacheDir()),
-        cacheMaxBytes: intOption(values['cache-max-mb'], '--cache-max-mb') * 2 ** 20,
-        memoryBudgetBytes: values['memory-budget-mb'] !== undefined ? intOption(values['memory-budget-mb'], '--memory-budget-mb') * 2 ** 20 : undefined,
+        cacheDir: values['no-cache'] ? undefined : repo.cacheDir,
         maxTokens: intOption(values['max-tokens'], '--max-tokens'),
         temperature: numberOption(values.temperature, '--temperature', 0),
         topP: values['top-p'] !== undefined ? numberOption(values['top-p'], '--top-p', 1) : undefined,

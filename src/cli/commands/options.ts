@@ -40,3 +40,49 @@ export function defaultCacheDir(): string {
   const xdg = process.env.XDG_CACHE_HOME;
   return join(xdg && xdg.length > 0 ? xdg : join(homedir(), '.cache'), 'star-attention');
 }
+
+/** The options `index` and `ask` share: the repository, its blocks, the hosts, the disk cache. For parseArgs. */
+export const repositoryOptionSpec = {
+  repo: { type: 'string' },
+  model: { type: 'string' },
+  'chunk-size': { type: 'string', default: '512' },
+  'anchor-size': { type: 'string' },
+  hosts: { type: 'string', default: '1' },
+  'host-threads': { type: 'boolean', default: false },
+  'cache-dir': { type: 'string' },
+  'cache-max-mb': { type: 'string', default: '4096' },
+  'memory-budget-mb': { type: 'string' },
+  backend: { type: 'string', default: 'auto' },
+} as const;
+
+export interface RepositoryValues {
+  readonly repo?: string;
+  readonly model?: string;
+  readonly 'chunk-size'?: string;
+  readonly 'anchor-size'?: string;
+  readonly hosts?: string;
+  readonly 'host-threads'?: boolean;
+  readonly 'cache-dir'?: string;
+  readonly 'cache-max-mb'?: string;
+  readonly 'memory-budget-mb'?: string;
+  readonly backend?: string;
+}
+
+/** Checks and converts the values of repositoryOptionSpec into the StarRepoOptions fields they set. */
+export function repositoryOptions(values: RepositoryValues) {
+  if (!values.repo) throw new EngineError('--repo is required');
+  if (!values.model) throw new EngineError('--model is required');
+  const mib = (value: string | undefined, name: string) => (value === undefined ? undefined : intOption(value, name) * 2 ** 20);
+  return {
+    repo: values.repo,
+    modelPath: values.model,
+    chunkSize: intOption(values['chunk-size'], '--chunk-size'),
+    anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
+    hosts: intOption(values.hosts, '--hosts'),
+    hostThreads: values['host-threads'] ? { modelPath: values.model } : undefined,
+    backend: backendOption(values.backend),
+    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
+    cacheMaxBytes: mib(values['cache-max-mb'], '--cache-max-mb'),
+    memoryBudgetBytes: mib(values['memory-budget-mb'], '--memory-budget-mb'),
+  };
+}
