@@ -41,23 +41,10 @@ export interface StarRepoOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-export interface IndexStats {
+/** Phase 1's counts (see ContextStats for each), with encodeMs rounded, plus the repository's own. */
+export type IndexStats = Omit<ContextStats, 'hostOfBlock'> & {
   readonly files: number;
   readonly skipped: number;
-  readonly blocks: number;
-  readonly contextTokens: number;
-  /** Blocks run through the model: one per distinct block missing from the cache (see ContextStats). */
-  readonly blocksEncoded: number;
-  /** Blocks not encoded (blocks = encoded + reused): read from the cache, or copied from an identical block. */
-  readonly blocksReused: number;
-  /**
-   * Reused blocks whose keys were re-rotated: a block cached at another start (an earlier file grew; its entry
-   * is then rewritten at the new start, see entriesRewritten, so the next run does not rotate it again), and
-   * every duplicate (see blocksDuplicate).
-   */
-  readonly blocksShifted: number;
-  /** Cache entries rewritten at their block's new start this run. */
-  readonly entriesRewritten: number;
   /**
    * File blocks with the same tokens as an earlier block (e.g. the parts of a long repetitive line). The cache key
    * leaves the position out, so they share one entry, kept at the first occurrence's start: the first occurrence
@@ -65,8 +52,7 @@ export interface IndexStats {
    * count in blocksShifted even when nothing moved, and never in blocksEncoded).
    */
   readonly blocksDuplicate: number;
-  readonly encodeMs: number;
-}
+};
 
 /** Phase 1 only: brings the disk cache up to date for the repository. */
 export async function indexRepository(o: StarRepoOptions): Promise<IndexStats> {
@@ -102,19 +88,9 @@ export interface AskResult {
    * attended alone, sources.ts) while the kept keys fit pieceKeysBudget, by token counts beyond it.
    */
   readonly sources: { path: string; share: number }[];
-  readonly stats: {
+  readonly stats: Omit<IndexStats, 'skipped'> & {
     readonly mode: 'star' | 'global';
-    readonly files: number;
-    readonly blocks: number;
-    readonly blocksEncoded: number;
-    readonly blocksReused: number;
-    readonly blocksShifted: number;
-    readonly entriesRewritten: number;
-    /** See IndexStats.blocksDuplicate. */
-    readonly blocksDuplicate: number;
-    readonly contextTokens: number;
     readonly queryTokens: number;
-    readonly encodeMs: number;
     /** From the start of phase 1 (cache lookups included) to the first generated token. */
     readonly ttftMs: number;
     readonly decodeTokensPerSec: number;
