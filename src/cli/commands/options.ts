@@ -1,7 +1,6 @@
 // Option parsing shared by the subcommands (parseArgs gives strings; these check and convert them).
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { EngineError } from '../../engine/errors';
+import { defaultCacheDir } from '../../node/cache/defaultCacheDir';
 import { isBackendKind, type BackendKind } from '../../node/createBackend';
 
 export function intOption(value: string | undefined, name: string, min = 1): number {
@@ -33,12 +32,6 @@ export function backendsOption(value: string | undefined): BackendKind[] {
   if (value === 'all') return ['cpu', 'webgpu'];
   if (value === undefined || !isBackendKind(value)) throw new EngineError(`--backend must be cpu, webgpu or all (got ${value})`);
   return [value];
-}
-
-/** `$XDG_CACHE_HOME/star-attention`, else `~/.cache/star-attention`. */
-export function defaultCacheDir(): string {
-  const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg && xdg.length > 0 ? xdg : join(homedir(), '.cache'), 'star-attention');
 }
 
 /** The options `index` and `ask` share: the repository, its blocks, the hosts, the disk cache. For parseArgs. */

@@ -1,0 +1,211 @@
+// The one object the extension's surfaces (palette, chat panel, inline chat, @codebase, background indexer) ask
+// through. It owns the model (opened here for its tokenizer and shapes only), the hosts (hostPools.ts) and one
+// RepoSession per workspace folder (src/node/star/repoSession.ts: walk, blocks, disk cache, phase 1 and 2), and
+// runs one operation at a time on them. Everything heavy happens in the hosts, never on this thread.
+import * as vscode from 'vscode';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { basename, dirname } from 'node:path';
+import { CancelledError, EngineError } from '../engine/errors';
+import { defaultCacheDir } from '../node/cache/defaultCacheDir';
+import { openModel, type OpenedModel } from '../node/openModel';
+import { RepoSession } from '../node/star/repoSession';
+import type { AskResult, IndexStats } from '../node/star/starRepository';
+import type { StatusView } from '../protocol/chatMessages';
+import type { ChatViewProvider } from './chatView';
+import { startHostPool, type StartedPool } from './hostPools';
+import { readSettings, type Settings } from './settings';
+
+/** No model is configured: every surface offers "Select Model". */
+export class NoModelError extends EngineError {
+  constructor() {
+    super('no model is selected: run "Star Attention: Select Model" to choose a GGUF file or download one');
+  }
+}
+
+export interface AskRequest {
+  readonly question: string;
+  readonly folder: vscode.WorkspaceFolder;
+  readonly signal: AbortSignal;
+  readonly onText: (text: string) => void;
+}
+
+export class CodebaseService implements vscode.Disposable {
+  private model: { path: string; opened: OpenedModel } | undefined;
+  private pool: StartedPool | undefined;
+  private readonly sessions = new Map<string, RepoSession>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly statusEmitter = new vscode.EventEmitter<StatusView>();
+  private statusValue: StatusView = {};
+  private readonly disposables: vscode.Disposable[] = [];
+  readonly onStatus = this.statusEmitter.event;
+
+  constructor(
+    private readonly extensionPath: string,
+    private readonly chat: ChatViewProvider,
+    private readonly log: vscode.LogOutputChannel,
+    /** JSON lines of figures (hosts, index, ask), beside the log. */
+    private readonly metricsFile: string,
+  ) {
+    // The page that held the webview hosts is gone: so are their devices and every block they held.
+    this.disposables.push(chat.onPageDisposed(() => {
+      if (this.pool?.pool.kind !== 'webview-webgpu') return;
+      this.log.warn('the chat view was closed: its GPU workers stopped; the next question starts them again');
+      void this.resetPool();
+    }));
+    const s = readSettings();
+    this.setStatus({ model: s.model ? basename(s.model) : undefined });
+  }
+
+  get status(): StatusView {
+    return this.statusValue;
+  }
+
+  /** Phase 1 for `folder`: brings the hosts and the disk cache up to date. */
+  index(folder: vscode.WorkspaceFolder, signal: AbortSignal): Promise<IndexStats> {
+    return this.exclusive(async () => {
+      const session = await this.session(folder);
+      return this.runIndex(session, folder, signal);
+    });
+  }
+
+  /** Index if needed, then answer, streaming the text. */
+  ask(r: AskRequest): Promise<AskResult> {
+    return this.exclusive(async () => {
+      const session = await this.session(r.folder);
+      await this.runIndex(session, r.folder, r.signal);
+      const s = readSettings();
+      const started = performance.now();
+      const result = await session.ask(r.question, { maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText: r.onText });
+      this.metric('ask', {
+        folder: r.folder.name, hostKind: this.pool?.pool.kind, tokens: result.ids.length, ids: result.ids,
+        ttftMs: Math.round(result.stats.ttftMs), decodeTokensPerSec: result.stats.decodeTokensPerSec,
+        wallMs: Math.round(performance.now() - started), sources: result.sources.slice(0, 5).map((x) => x.path),
+        boundaryBytes: { ...this.chat.bytes },
+      });
+      return result;
+    });
+  }
+
+  /** The model or the host settings changed: drop the hosts (the next operation starts new ones). */
+  async resetPool(): Promise<void> {
+    const old = this.pool;
+    this.pool = undefined;
+    this.sessions.clear();
+    if (old) await old.pool.dispose().catch((err: unknown) => this.log.warn(`disposing hosts: ${String(err)}`));
+    const model = this.model;
+    this.model = undefined;
+    if (model) await model.opened.close().catch(() => undefined);
+    const s = readSettings();
+    this.setStatus({ model: s.model ? basename(s.model) : undefined, hostKind: undefined, hostReason: undefined, device: undefined, index: { state: 'idle' } });
+  }
+
+  /** Chunk size, anchor, include/exclude or the cache cap changed: new block plans, same hosts. */
+  resetSessions(): void {
+    this.sessions.clear();
+    this.setStatus({ index: { state: 'idle' } });
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+    void this.resetPool();
+    this.statusEmitter.dispose();
+  }
+
+  private async runIndex(session: RepoSession, folder: vscode.WorkspaceFolder, signal: AbortSignal): Promise<IndexStats> {
+    this.setStatus({ folder: folder.name, index: { ...this.statusValue.index, state: 'indexing', done: 0, total: undefined } });
+    const stalls = monitorEventLoopDelay({ resolution: 10 });
+    stalls.enable();
+    const bytesBefore = { ...this.chat.bytes };
+    const started = performance.now();
+    try {
+      const stats = await session.index({
+        signal,
+        onProgress: (p) => this.setStatus({ index: { state: 'indexing', done: p.done, total: p.total, tokensPerSec: p.tokensPerSec } }),
+      });
+      this.setStatus({
+        index: {
+          state: 'ready', files: stats.files, blocks: stats.blocks, encoded: stats.blocksEncoded,
+          reused: stats.blocksReused, shifted: stats.blocksShifted,
+        },
+      });
+      this.metric('index', {
+        folder: folder.name, hostKind: this.pool?.pool.kind, files: stats.files, blocks: stats.blocks,
+        blocksEncoded: stats.blocksEncoded, blocksReused: stats.blocksReused, blocksShifted: stats.blocksShifted,
+        encodedPaths: stats.encodedPaths, contextTokens: stats.contextTokens, wallMs: Math.round(performance.now() - started),
+        maxEventLoopStallMs: Math.round(stalls.max / 1e6),
+        boundaryBytes: { sent: this.chat.bytes.sent - bytesBefore.sent, received: this.chat.bytes.received - bytesBefore.received },
+      });
+      return stats;
+    } catch (err) {
+      this.setStatus({ index: { state: err instanceof CancelledError ? 'cancelled' : 'failed' } });
+      throw err;
+    } finally {
+      stalls.disable();
+    }
+  }
+
+  private async session(folder: vscode.WorkspaceFolder): Promise<RepoSession> {
+    const s = readSettings();
+    if (!s.model) throw new NoModelError();
+    if (this.model && this.model.path !== s.model) await this.resetPool();
+    const model = await this.openModel(s);
+    const pool = await this.hosts(s);
+    const key = folder.uri.toString();
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = new RepoSession({
+        repo: folder.uri.fsPath, model, pool: pool.pool,
+        chunkSize: s.chunkSize, anchorSize: s.anchorSize, include: s.include, exclude: s.exclude,
+        cacheDir: defaultCacheDir(), cacheMaxBytes: s.cacheMaxBytes,
+        onWarning: (m) => this.log.warn(m),
+      });
+      this.sessions.set(key, session);
+    }
+    return session;
+  }
+
+  private async openModel(s: Settings): Promise<OpenedModel> {
+    if (this.model?.path === s.model) return this.model.opened;
+    this.log.info(`opening model ${s.model}`);
+    const opened = await openModel(s.model);
+    this.model = { path: s.model, opened };
+    this.setStatus({ model: basename(s.model) });
+    return opened;
+  }
+
+  private async hosts(s: Settings): Promise<StartedPool> {
+    if (this.pool) return this.pool;
+    this.setStatus({ hostKind: 'starting…', hostReason: undefined, device: undefined });
+    try {
+      this.pool = await startHostPool({ kind: s.hostKind, modelPath: s.model, hosts: s.hosts, extensionPath: this.extensionPath, chat: this.chat, log: this.log });
+    } catch (err) {
+      this.setStatus({ hostKind: 'unavailable', hostReason: err instanceof Error ? err.message : String(err) });
+      throw err;
+    }
+    this.setStatus({ hostKind: `${this.pool.label} (${s.hosts} host${s.hosts > 1 ? 's' : ''})`, hostReason: this.pool.reason, device: this.pool.pool.device });
+    this.metric('hosts', { kind: this.pool.pool.kind, device: this.pool.pool.device, reason: this.pool.reason, hosts: s.hosts });
+    return this.pool;
+  }
+
+  /** One operation at a time on the hosts; a later one waits for the earlier (which it may have cancelled). */
+  private exclusive<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private setStatus(patch: Partial<StatusView>): void {
+    this.statusValue = { ...this.statusValue, ...patch };
+    this.statusEmitter.fire(this.statusValue);
+  }
+
+  /** Machine-readable figures in the log (the end-to-end test and the README's figures read them). */
+  private metric(kind: string, data: Record<string, unknown>): void {
+    const line = JSON.stringify({ kind, at: new Date().toISOString(), ...data });
+    this.log.info(`[metrics] ${line}`);
+    void mkdir(dirname(this.metricsFile), { recursive: true })
+      .then(() => appendFile(this.metricsFile, line + '\n'))
+      .catch((err: unknown) => this.log.warn(`cannot write ${this.metricsFile}: ${String(err)}`));
+  }
+}

@@ -1,0 +1,101 @@
+// "Ask About Selection": the question and its streamed answer appear in the editor, at the selection, as a comment
+// thread (the stable Comments API: no proposed API). The selected code goes into the query with its path and lines.
+import * as vscode from 'vscode';
+import type { CodebaseService } from './codebaseService';
+import { explainError } from './errorActions';
+
+const ME: vscode.CommentAuthorInformation = { name: 'You' };
+const MODEL: vscode.CommentAuthorInformation = { name: 'Star Attention' };
+/** Longest selection passed to the model, in characters (the rest is cut with a note). */
+const MAX_SELECTION_CHARS = 8000;
+
+class Note implements vscode.Comment {
+  mode = vscode.CommentMode.Preview;
+  contextValue?: string;
+  constructor(public body: vscode.MarkdownString | string, public author: vscode.CommentAuthorInformation, public label?: string) {}
+}
+
+export class InlineChat implements vscode.Disposable {
+  private readonly controller = vscode.comments.createCommentController('starAttention.inline', 'Star Attention');
+  private readonly running = new Set<AbortController>();
+
+  constructor(private readonly service: CodebaseService, private readonly log: vscode.LogOutputChannel) {
+    // Threads are created by the command only, never by clicking in the gutter.
+    this.controller.commentingRangeProvider = { provideCommentingRanges: () => [] };
+  }
+
+  async askAboutSelection(editor: vscode.TextEditor | undefined = vscode.window.activeTextEditor): Promise<void> {
+    if (!editor || editor.selection.isEmpty) {
+      void vscode.window.showInformationMessage('Star Attention: select some code first, then ask about it.');
+      return;
+    }
+    const folder = vscode.workspace.getWorkspaceFolder(editor.document.uri);
+    if (!folder) {
+      void vscode.window.showWarningMessage('Star Attention: this file is not inside a workspace folder, so there is no repository to ask about.');
+      return;
+    }
+    const question = await vscode.window.showInputBox({ title: 'Ask About Selection', prompt: 'What do you want to know about the selected code?', placeHolder: 'e.g. What calls this, and why?' });
+    if (!question?.trim()) return;
+    const range = new vscode.Range(editor.selection.start.line, 0, editor.selection.end.line, 0);
+    const path = vscode.workspace.asRelativePath(editor.document.uri, false);
+    let code = editor.document.getText(editor.selection);
+    if (code.length > MAX_SELECTION_CHARS) code = `${code.slice(0, MAX_SELECTION_CHARS)}\n… (selection cut at ${MAX_SELECTION_CHARS} characters)`;
+    const lines = `${editor.selection.start.line + 1}-${editor.selection.end.line + 1}`;
+    const query = `${question.trim()}\n\nThe question is about this code from ${path}, lines ${lines}:\n\`\`\`\n${code}\n\`\`\``;
+
+    const answer = new Note(new vscode.MarkdownString('_Thinking…_'), MODEL);
+    const thread = this.controller.createCommentThread(editor.document.uri, range, [new Note(question.trim(), ME), answer]);
+    thread.label = 'Star Attention';
+    thread.canReply = false;
+    thread.collapsibleState = vscode.CommentThreadCollapsibleState.Expanded;
+    const abort = new AbortController();
+    this.running.add(abort);
+    let text = '';
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    const show = (body: string) => {
+      answer.body = markdown(body);
+      thread.comments = [...thread.comments]; // a new array makes the editor re-render the thread
+    };
+    try {
+      await this.service.ask({
+        question: query, folder, signal: abort.signal,
+        onText: (t) => {
+          text += t;
+          // Re-render at most every 50 ms: each update redraws the whole thread.
+          pending ??= setTimeout(() => { pending = undefined; show(`${text}▍`); }, 50);
+        },
+      });
+      if (pending) clearTimeout(pending);
+      show(text || '_(no answer)_');
+    } catch (err) {
+      if (pending) clearTimeout(pending);
+      const e = explainError(err);
+      if (!e.cancelled) this.log.error(`inline question failed: ${e.message}`);
+      const actions = e.actions.map((a) => `[${a.label}](command:${a.command})`).join(' · ');
+      show(`${text}\n\n${e.cancelled ? '_Stopped._' : `**Error:** ${escapeMarkdown(e.message)}`}${actions ? `\n\n${actions}` : ''}`);
+    } finally {
+      this.running.delete(abort);
+    }
+  }
+
+  stopAll(): void {
+    for (const a of this.running) a.abort();
+  }
+
+  dispose(): void {
+    this.stopAll();
+    this.controller.dispose();
+  }
+}
+
+/** Model output is untrusted: no HTML, and only our own commands are clickable (the error actions). */
+function markdown(text: string): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(text);
+  md.supportHtml = false;
+  md.isTrusted = { enabledCommands: ['starAttention.selectModel', 'starAttention.showLog', 'workbench.action.openSettings'] };
+  return md;
+}
+
+function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}

@@ -1,0 +1,196 @@
+// The chat panel's UI: the conversation (questions, streamed markdown answers, sources, errors with actions), the
+// status line, the input with Ask/Stop. It only renders what the extension host sends (ToChat) and reports what
+// the user does (FromChat); it holds no engine state.
+import type { ErrorAction, FromChat, SourceView, StatusView, ToChat, TurnStats } from '../src/protocol/chatMessages';
+import { renderMarkdown } from './markdown';
+
+type Post = (msg: FromChat) => void;
+
+interface Turn {
+  readonly root: HTMLElement;
+  readonly answer: HTMLElement;
+  text: string;
+  pending: boolean;
+}
+
+export class ChatUi {
+  private readonly turns = new Map<number, Turn>();
+  private readonly log: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly input: HTMLTextAreaElement;
+  private readonly askButton: HTMLButtonElement;
+  private readonly stopButton: HTMLButtonElement;
+  private busy = false;
+
+  constructor(root: HTMLElement, private readonly post: Post) {
+    root.replaceChildren();
+    this.status = el('div', { class: 'status', role: 'status', 'aria-live': 'polite' });
+    this.log = el('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' });
+    const empty = el('p', { class: 'empty' }, 'Ask a question about this repository. The whole codebase is the context.');
+    this.log.append(empty);
+    const form = el('form', { class: 'ask' });
+    this.input = el('textarea', { rows: '3', placeholder: 'Ask about the codebase… (Enter to send, Shift+Enter for a new line)', 'aria-label': 'Question' }) as HTMLTextAreaElement;
+    this.askButton = el('button', { type: 'submit', class: 'primary' }, 'Ask') as HTMLButtonElement;
+    this.stopButton = el('button', { type: 'button', class: 'secondary', disabled: '' }, 'Stop') as HTMLButtonElement;
+    form.append(this.input, el('div', { class: 'buttons' }, this.askButton, this.stopButton));
+    root.append(this.status, this.log, form);
+
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.submit();
+    });
+    this.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.submit();
+      } else if (e.key === 'Escape' && this.busy) {
+        this.post({ channel: 'ui', type: 'stop' });
+      }
+    });
+    this.stopButton.addEventListener('click', () => this.post({ channel: 'ui', type: 'stop' }));
+    // Links in answers never navigate the webview: https ones go to the extension, which opens them outside.
+    this.log.addEventListener('click', (e) => {
+      const a = (e.target as HTMLElement).closest('a');
+      if (!a || a.classList.contains('source')) return;
+      e.preventDefault();
+      const href = a.getAttribute('href');
+      if (href) this.post({ channel: 'ui', type: 'openLink', href });
+    });
+  }
+
+  handle(msg: ToChat): void {
+    switch (msg.type) {
+      case 'status':
+        this.renderStatus(msg.status);
+        this.setBusy(msg.busy);
+        break;
+      case 'turnStart':
+        this.startTurn(msg.id, msg.question, msg.selection);
+        break;
+      case 'turnText': {
+        const t = this.turns.get(msg.id);
+        if (t) {
+          t.text += msg.text;
+          this.scheduleRender(t);
+        }
+        break;
+      }
+      case 'turnDone':
+        this.finishTurn(msg.id, msg.sources, msg.stats);
+        break;
+      case 'turnError':
+        this.failTurn(msg.id, msg.message, msg.cancelled, msg.actions);
+        break;
+      case 'focusInput':
+        this.input.focus();
+        break;
+    }
+  }
+
+  private submit(): void {
+    const question = this.input.value.trim();
+    if (!question || this.busy) return;
+    this.input.value = '';
+    this.post({ channel: 'ui', type: 'ask', question });
+  }
+
+  private setBusy(busy: boolean): void {
+    this.busy = busy;
+    this.askButton.disabled = busy;
+    this.stopButton.disabled = !busy;
+  }
+
+  private renderStatus(s: StatusView): void {
+    const parts: string[] = [];
+    parts.push(s.model ? `Model: ${s.model}` : 'No model selected');
+    if (s.hostKind) parts.push(`Hosts: ${s.hostKind}${s.device ? ` on ${s.device}` : ''}`);
+    const i = s.index;
+    if (i) {
+      if (i.state === 'indexing') parts.push(`Indexing ${i.done ?? 0}/${i.total ?? '?'} blocks${i.tokensPerSec ? ` · ${Math.round(i.tokensPerSec)} tok/s` : ''}`);
+      else if (i.state === 'ready') parts.push(`Index: ${i.files ?? 0} files, ${i.blocks ?? 0} blocks (${i.encoded ?? 0} encoded, ${i.reused ?? 0} reused, ${i.shifted ?? 0} shifted)`);
+      else if (i.state !== 'idle') parts.push(`Index: ${i.state}`);
+    }
+    this.status.replaceChildren(...parts.map((p) => el('span', {}, p)));
+    if (s.hostReason) this.status.title = s.hostReason;
+    this.status.dataset.hostKind = s.hostKind ?? '';
+    if (s.hostReason) this.status.append(el('span', { class: 'reason' }, s.hostReason));
+  }
+
+  private startTurn(id: number, question: string, selection?: string): void {
+    this.log.querySelector('.empty')?.remove();
+    const root = el('section', { class: 'turn', 'data-turn': String(id) });
+    const q = el('div', { class: 'question' }, question);
+    if (selection) q.append(el('div', { class: 'selection' }, selection));
+    const answer = el('div', { class: 'answer streaming', 'aria-busy': 'true' });
+    root.append(q, answer);
+    this.log.append(root);
+    this.turns.set(id, { root, answer, text: '', pending: false });
+    root.scrollIntoView({ block: 'end' });
+  }
+
+  private scheduleRender(t: Turn): void {
+    if (t.pending) return;
+    t.pending = true;
+    requestAnimationFrame(() => {
+      t.pending = false;
+      this.render(t);
+    });
+  }
+
+  private render(t: Turn): void {
+    t.answer.innerHTML = renderMarkdown(t.text);
+    t.answer.dataset.text = t.text;
+    t.root.scrollIntoView({ block: 'end' });
+  }
+
+  private finishTurn(id: number, sources: readonly SourceView[], stats: TurnStats): void {
+    const t = this.turns.get(id);
+    if (!t) return;
+    this.render(t);
+    t.answer.classList.remove('streaming');
+    t.answer.setAttribute('aria-busy', 'false');
+    t.root.dataset.done = 'true';
+    if (sources.length) {
+      const list = el('ol', { class: 'sources', 'aria-label': 'Sources' });
+      for (const s of sources) {
+        const span = s.spans[0];
+        const label = `${s.path}${span ? `:${span.startLine}-${span.endLine}` : ''}`;
+        const a = el('a', { href: '#', class: 'source', title: `Open ${label}` }, label);
+        a.addEventListener('click', (e) => {
+          e.preventDefault();
+          this.post({ channel: 'ui', type: 'openSource', uri: s.uri, startLine: span?.startLine ?? 1, endLine: span?.endLine ?? 1 });
+        });
+        list.append(el('li', {}, a, el('span', { class: 'share' }, `${(100 * s.share).toFixed(1)}%`)));
+      }
+      t.root.append(el('details', { class: 'sources-box', open: '' }, el('summary', {}, 'Sources (share of attention)'), list));
+    }
+    t.root.append(el('div', { class: 'stats' },
+      `${stats.tokens} tokens · first token ${(stats.ttftMs / 1000).toFixed(2)} s · ${stats.decodeTokensPerSec.toFixed(1)} tok/s · ${stats.blocksEncoded} blocks encoded, ${stats.blocksReused} reused${stats.finish === 'length' ? ' · stopped at the token limit' : ''}`));
+  }
+
+  private failTurn(id: number, message: string, cancelled: boolean, actions: readonly ErrorAction[]): void {
+    let t = this.turns.get(id);
+    if (!t) {
+      this.startTurn(id, '', undefined);
+      t = this.turns.get(id)!;
+    }
+    if (t.text) this.render(t);
+    t.answer.classList.remove('streaming');
+    t.answer.setAttribute('aria-busy', 'false');
+    t.root.dataset.done = 'true';
+    const box = el('div', { class: cancelled ? 'notice' : 'error', role: cancelled ? 'status' : 'alert' }, message);
+    for (const a of actions) {
+      const b = el('button', { type: 'button', class: 'secondary' }, a.label) as HTMLButtonElement;
+      b.addEventListener('click', () => this.post({ channel: 'ui', type: 'command', command: a.command }));
+      box.append(b);
+    }
+    t.root.append(box);
+  }
+}
+
+function el(tag: string, attrs: Record<string, string>, ...children: (Node | string)[]): HTMLElement {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...children);
+  return e;
+}

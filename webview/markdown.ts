@@ -1,0 +1,12 @@
+// Answers are model output, so untrusted: rendered as markdown with raw HTML disabled (markdown-it escapes it) and
+// only http(s)/mailto links kept. The page's CSP forbids inline script as a second wall.
+import MarkdownIt from 'markdown-it';
+
+const md = new MarkdownIt({ html: false, linkify: false, typographer: false, breaks: false });
+const safeLink = /^(https?:|mailto:)/i;
+md.validateLink = (url: string) => safeLink.test(url.trim());
+
+/** HTML for a (possibly partial, still streaming) markdown answer. */
+export function renderMarkdown(text: string): string {
+  return md.render(text);
+}
