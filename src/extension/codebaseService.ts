@@ -35,6 +35,8 @@ export class CodebaseService implements vscode.Disposable {
   private pool: StartedPool | undefined;
   private readonly sessions = new Map<string, RepoSession>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Times the page holding webview hosts went away; an operation that saw it change failed because of it. */
+  private pageLosses = 0;
   private readonly statusEmitter = new vscode.EventEmitter<StatusView>();
   private statusValue: StatusView = {};
   private readonly disposables: vscode.Disposable[] = [];
@@ -50,6 +52,7 @@ export class CodebaseService implements vscode.Disposable {
     // The page that held the webview hosts is gone: so are their devices and every block they held.
     this.disposables.push(chat.onPageDisposed(() => {
       if (this.pool?.pool.kind !== 'webview-webgpu') return;
+      this.pageLosses++;
       this.log.warn('the chat view was closed: its GPU workers stopped; the next question starts them again');
       void this.resetPool();
     }));
@@ -190,7 +193,18 @@ export class CodebaseService implements vscode.Disposable {
 
   /** One operation at a time on the hosts; a later one waits for the earlier (which it may have cancelled). */
   private exclusive<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(op, op);
+    const guarded = async () => {
+      const losses = this.pageLosses;
+      try {
+        return await op();
+      } catch (err) {
+        if (this.pageLosses !== losses && !(err instanceof CancelledError)) {
+          throw new EngineError('the chat view was closed while the model was working, and its GPU workers stopped with it; ask again to start them');
+        }
+        throw err;
+      }
+    };
+    const run = this.queue.then(guarded, guarded);
     this.queue = run.catch(() => undefined);
     return run;
   }
