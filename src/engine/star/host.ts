@@ -9,6 +9,15 @@ import type { HostAttention, BlockKv, BlockSpec } from './types';
  * arrays, transferable), nothing relies on object identity, so an implementation can forward each
  * call over postMessage unchanged. The one exception, encode's AbortSignal, becomes a "cancel"
  * message in such an adapter (the worker side aborts its own controller).
+ *
+ * Who owns the arrays:
+ * - load(blocks): the host may keep the very arrays it is given (an in-process host keeps them while a block is
+ *   not resident), so the caller must not modify them afterwards; it may keep reading them. Over a port
+ *   (StarHostClient) they are copied, never transferred: the caller's arrays stay usable.
+ * - encode() returns arrays the caller owns and may keep; the host keeps its own KV (on the device, or these
+ *   same arrays when a block is not resident in process), so the caller must not modify them. Over a port they
+ *   arrive as fresh arrays (moved out of the worker when it does not keep them, else copied).
+ * - attend(): q is only read during the call; the result's arrays are fresh and the caller's.
  */
 export interface StarHost {
   /** For stats and errors, e.g. "host 1 (webgpu: NVIDIA ...)". */
@@ -33,6 +42,9 @@ export interface StarHost {
    * each block's own log-sum-exp (costs one extra pass per block; used for the query's sources).
    */
   attend(layer: number, q: Float32Array, rows: number, perBlock: boolean): Promise<HostAttention>;
+
+  /** Drops every block's KV; the weights, device and the anchor's own KV stay for the next encode/load. */
+  clear(): Promise<void>;
 
   /** Frees the blocks' KV (and, for hosts that own them, the device and weights). */
   dispose(): Promise<void>;

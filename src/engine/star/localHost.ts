@@ -3,6 +3,7 @@ import { EngineError, throwIfAborted } from '../errors';
 import type { Transformer } from '../runtime/transformer';
 import type { KvCache } from '../runtime/types';
 import type { StarHost } from './host';
+import { createYieldPoint } from '../util/yieldPoint';
 import { mergeInto } from './merge';
 import { blockKvBytes, type BlockKv, type BlockSpec, type HostAttention } from './types';
 
@@ -64,6 +65,8 @@ export class LocalStarHost implements StarHost {
   private readonly acts = new Map<number, { q: Act; out: Act; lse: Act }>();
   /** Statistics for reports and tests. */
   readonly stats = { blocksEncoded: 0, tokensEncoded: 0, wavesPerLayer: 0 };
+  /** Lets the event loop run now and then during phase 1 (a cancel message must get through; see yieldPoint.ts). */
+  private readonly yieldPoint = createYieldPoint();
 
   constructor(readonly transformer: Transformer, options: LocalStarHostOptions = {}) {
     this.backend = transformer.backend;
@@ -81,6 +84,8 @@ export class LocalStarHost implements StarHost {
     let batchRows = 0;
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
+      await this.yieldPoint();
+      throwIfAborted(signal);
       const kvs = await this.encodeBatch(anchorCache, batch.map((i) => blocks[i]!), signal);
       batch.forEach((i, j) => { results[i] = kvs[j]!; });
       batch = [];
@@ -203,9 +208,16 @@ export class LocalStarHost implements StarHost {
     return perBlock ? { ...acc, blocks: blockLse } : acc;
   }
 
-  async dispose(): Promise<void> {
+  async clear(): Promise<void> {
     for (const b of this.held) if (b.device && !b.deviceIsAnchor) this.transformer.releaseCache(b.device);
     this.held.length = 0;
+    this.residentBytes = 0;
+    this.waves = [];
+    this.mode = 'undecided';
+  }
+
+  async dispose(): Promise<void> {
+    await this.clear();
     if (this.anchorCache) this.transformer.releaseCache(this.anchorCache);
     this.anchorCache = undefined;
     this.anchorTokens = undefined;
