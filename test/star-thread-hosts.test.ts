@@ -69,6 +69,19 @@ test('two worker-thread hosts (query host in a worker too) answer as one in-proc
   await assert.rejects(pool.hosts[1]!.blockIndices(), /closed|disposed|exited/);
 });
 
+test('hosts on Dawn WebGPU in worker threads (SwiftShader here): greedy ids from BOS equal the golden ids', async () => {
+  const golden = readGolden<{ greedy_from_bos_ids: number[] }>('stories260K.golden.json').greedy_from_bos_ids;
+  const pool = await createThreadHostPool({ backend: 'webgpu', hosts: 2, modelPath: storiesPath, workerScript });
+  try {
+    assert.equal(pool.kind, 'node-webgpu');
+    const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 16, temperature: 0, sources: false }, () => {});
+    assert.deepEqual(r.ids, golden.slice(1, 17));
+    process.stderr.write(`[thread hosts] ${pool.device}: ${r.decodeTokensPerSec.toFixed(1)} tokens/s\n`);
+  } finally {
+    await pool.dispose();
+  }
+});
+
 test('errors inside a worker arrive as engine errors naming the file', async () => {
   const missing = `${repoRoot}/../shared/models/no-such-model.gguf`;
   await assert.rejects(createThreadHostPool({ modelPath: missing, backend: 'cpu', hosts: 2, workerScript }), (err: unknown) => {

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
 import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
 import { answerQuery, type AnswerRequest, type AnswerResult } from '../../engine/star/answer';
@@ -99,7 +99,9 @@ export async function createThreadHostPool(opts: ThreadPoolOptions): Promise<Hos
       modelPath: opts.modelPath, backend: opts.backend, peers, served,
       runtime: { name, memoryBudgetBytes: opts.memoryBudgetBytes, maxBatchRows: opts.maxBatchRows },
     };
-    return new Worker(script, { workerData, transferList: [...peers, ...served] });
+    // SHARE_ENV: the Vulkan loader reads the process's real environment, which only a shared env reaches (the Dawn
+    // setup falls back to SwiftShader by setting VK_ICD_FILENAMES, src/node/webgpu.ts).
+    return new Worker(script, { workerData, transferList: [...peers, ...served], env: SHARE_ENV });
   });
   const terminate = () => Promise.all(workers.map((w) => w.terminate()));
   const clients = workers.map((w, i) => new StarHostClient(nodeWorkerPort(w, `${names[i]} worker`), names[i]!));

@@ -108,14 +108,31 @@ export class RepoSession {
   private held: string | undefined;
   private hostsDirty = false;
   private pieceKeys = new PieceKeys(() => undefined, 0);
+  /** index() and ask() run one at a time (the hosts' state is this session's to keep consistent). */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: RepoSessionOptions) {}
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f, f);
+    this.queue = run.catch(() => {});
+    return run;
+  }
 
   /**
    * Walks, packs, and brings the pool's hosts and the disk cache up to date. Blocks the hosts already hold (same
    * cache keys and starts) are not sent again; others are loaded from the disk cache or encoded.
    */
-  async index(opts: { signal?: AbortSignal; onProgress?: (p: IndexProgress) => void } = {}): Promise<IndexStats> {
+  index(opts: { signal?: AbortSignal; onProgress?: (p: IndexProgress) => void } = {}): Promise<IndexStats> {
+    return this.serial(() => this.runIndex(opts));
+  }
+
+  /** index() (nothing to do when the repository is unchanged), then phase 2 on the pool's query host. */
+  ask(question: string, opts: AskOptions): Promise<AskResult> {
+    return this.serial(() => this.runAsk(question, opts));
+  }
+
+  private async runIndex(opts: { signal?: AbortSignal; onProgress?: (p: IndexProgress) => void }): Promise<IndexStats> {
     const o = this.o;
     const repo = await buildRepoLayout({ repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude, signal: opts.signal });
     const { layout } = repo;
@@ -162,11 +179,10 @@ export class RepoSession {
     return { ...common, ...counts, encodeMs: Math.round(stats.encodeMs), blocksHeld: 0, encodedPaths };
   }
 
-  /** index() (nothing to do when the repository is unchanged), then phase 2 on the pool's query host. */
-  async ask(question: string, opts: AskOptions): Promise<AskResult> {
+  private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
     const started = performance.now();
     const o = this.o;
-    const indexed = await this.index({ signal: opts.signal, onProgress: opts.onProgress });
+    const indexed = await this.runIndex({ signal: opts.signal, onProgress: opts.onProgress });
     const repo = this.layout!;
     const tokenizer = o.model.tokenizer;
     const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
