@@ -127,6 +127,26 @@ test('a cancelled encode stops in the worker: it encodes far fewer blocks than a
   }
 });
 
+test('a cancelled answer stops decoding in the query host worker', async () => {
+  // Greedy from BOS: the golden run has no end token in its first 64 tokens, so a worker that ignored the cancel
+  // would generate at least 64 before answering the call queued behind the answer.
+  const pool = await createThreadHostPool({ modelPath: storiesPath, backend: 'cpu', hosts: 2, workerScript });
+  try {
+    const host = pool.hosts[0] as StarHostClient;
+    const controller = new AbortController();
+    let seen = 0;
+    await assert.rejects(pool.answer({ contextLength: 0, query: [1], maxTokens: 400, temperature: 0, sources: false }, () => {
+      if (++seen === 3) controller.abort();
+    }, controller.signal), (err: unknown) => err instanceof CancelledError);
+    await host.blockIndices(); // queued behind the answer: answered once the worker has stopped it
+    const { answerTokens } = await host.rpc.call<{ answerTokens: number }>('stats', []);
+    assert.ok(answerTokens >= 3 && answerTokens < 40, `the worker generated ${answerTokens} tokens after a cancel at the 3rd`);
+    process.stderr.write(`[cancel] the answer stopped after ${answerTokens} tokens\n`);
+  } finally {
+    await pool.dispose();
+  }
+});
+
 test('star-ask ask --hosts 2 --host-threads answers as one host', () => {
   const repo = mkdtempSync(join(tmpdir(), 'star-threads-repo-'));
   try {

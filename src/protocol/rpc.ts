@@ -41,6 +41,7 @@ export class RpcClient {
   private readonly pending = new Map<number, Pending>();
   private failure: Error | undefined;
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly failureListeners = new Set<(err: Error) => void>();
 
   /** `name` goes into errors ("host 1 (thread, cpu) was closed"). */
   constructor(private readonly port: MessagePortLike, readonly name: string) {
@@ -80,9 +81,17 @@ export class RpcClient {
 
   /** Rejects every pending and future call with `err` (the first failure wins). */
   failAll(err: Error): void {
+    const first = !this.failure;
     this.failure ??= err;
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
+    if (first) for (const l of [...this.failureListeners]) l(this.failure);
+  }
+
+  /** Called once, when this client fails for good (the other side gone, or close()); returns the unsubscribe. */
+  onFailure(listener: (err: Error) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
   }
 
   /** Stops listening; pending and later calls reject with "<name> was closed". */

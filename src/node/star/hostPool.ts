@@ -92,19 +92,27 @@ export async function createThreadHostPool(opts: ThreadPoolOptions): Promise<Hos
   // Host 0 gets port1 of every channel, host i port2 of channel i-1.
   const channels = Array.from({ length: count - 1 }, () => new MessageChannel());
   const names = Array.from({ length: count }, (_, i) => `host ${i} (thread, ${opts.backend})`);
-  const workers = names.map((name, i) => {
+  const spawn = (i: number) => {
     const peers = i === 0 ? channels.map((c) => c.port1) : [];
     const served = i === 0 ? [] : [channels[i - 1]!.port2];
     const workerData: NodeHostWorkerData = {
       modelPath: opts.modelPath, backend: opts.backend, peers, served,
-      runtime: { name, memoryBudgetBytes: opts.memoryBudgetBytes, maxBatchRows: opts.maxBatchRows },
+      runtime: { name: names[i]!, memoryBudgetBytes: opts.memoryBudgetBytes, maxBatchRows: opts.maxBatchRows },
     };
     // SHARE_ENV: the Vulkan loader reads the process's real environment, which only a shared env reaches (the Dawn
     // setup falls back to SwiftShader by setting VK_ICD_FILENAMES, src/node/webgpu.ts).
     return new Worker(script, { workerData, transferList: [...peers, ...served], env: SHARE_ENV });
-  });
+  };
+  const workers: Worker[] = [];
+  const clients: StarHostClient[] = [];
+  for (let i = 0; i < count; i++) {
+    workers.push(spawn(i));
+    clients.push(new StarHostClient(nodeWorkerPort(workers[i]!, `${names[i]} worker`), names[i]!));
+    // A GPU backend's setup may set the shared environment (SwiftShader's VK_ICD_FILENAMES) while another thread's
+    // Vulkan loader reads it: GPU hosts start one after another (measured: concurrent starts failed 1 in 5).
+    if (opts.backend !== 'cpu' && !(await clients[i]!.rpc.call('describe', []).then(() => true, () => false))) break;
+  }
   const terminate = () => Promise.all(workers.map((w) => w.terminate()));
-  const clients = workers.map((w, i) => new StarHostClient(nodeWorkerPort(w, `${names[i]} worker`), names[i]!));
   return poolOfClients(clients, (d) => (d.backend === 'webgpu' ? 'node-webgpu' : 'node-cpu'), terminate);
 }
 
@@ -126,6 +134,8 @@ export async function poolOfClients(
   }
   const query = (started[0] as PromiseFulfilledResult<HostDescription>).value;
   let disposed = false;
+  // One host lost is the pool lost (its blocks are gone): every host's calls fail with that host's error.
+  for (const c of clients) c.rpc.onFailure((err) => { if (!disposed) for (const other of clients) other.rpc.failAll(err); });
   return {
     kind: kindOf(query),
     device: query.device,
