@@ -66,6 +66,7 @@ async function openPage(opts: { webgpu?: boolean } = {}): Promise<{ page: Page; 
     post: (m) => void page.evaluate((x) => (globalThis as unknown as Harness).harness.deliver(x), encodeWire(m)).catch(() => {}),
     onMessage: (l) => { listeners.add(l); return () => listeners.delete(l); },
     bytes: { sent: 0, received: 0 },
+    onClose: (l) => { page.on('close', l); return () => page.off('close', l); },
   };
   return { page, channel };
 }
@@ -179,6 +180,19 @@ test('a cancel reaches the webview worker and stops its encode', async () => {
   } finally {
     await pool.dispose();
   }
+});
+
+test('closing the webview mid-answer fails the answer with a clear message, and the pool with it', async () => {
+  const { page, channel } = await openPage();
+  const pool = await createWebviewHostPool(channel, poolOptions(2));
+  let seen = 0;
+  const answering = pool.answer({ contextLength: 0, query: [1], maxTokens: 400, temperature: 0, sources: false }, () => {
+    if (++seen === 2) void page.close();
+  });
+  await assert.rejects(answering, /the webview holding the hosts was closed/);
+  assert.ok(seen >= 2 && seen < 400);
+  await assert.rejects(pool.hosts[1]!.blockIndices(), /the webview holding the hosts was closed/);
+  await pool.dispose();
 });
 
 test('without WebGPU in the webview the pool rejects with a DeviceError saying so', async () => {
