@@ -9,13 +9,14 @@ import { appendFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { CancelledError, DeviceError, FormatError } from '../src/engine/errors';
+import { DeviceError, FormatError } from '../src/engine/errors';
 import { createInProcessHostPool, type HostPool } from '../src/node/star/hostPool';
 import { RepoSession } from '../src/node/star/repoSession';
 import { createWebviewHostPool, type HostChannel, type WebviewPoolOptions } from '../src/node/star/webviewHostPool';
 import type { StarHostClient } from '../src/protocol/starHost';
 import type { Harness } from './browser/harness';
 import { launchChromium } from './support/browser';
+import { blocksEncodedAfterCancel } from './support/cancelProbe';
 import { modelOpener } from './support/models';
 import { modelPath, readGolden, repoRoot } from './support/paths';
 import { file, serve } from './support/staticServer';
@@ -37,6 +38,7 @@ before(async () => {
   const served = await serve({
     '/': { type: 'text/html', body: () => '<!doctype html><meta charset="utf-8"><script type="module" src="/harness.js"></script>' },
     '/harness.js': { type: 'text/javascript', body: () => harness.outputFiles[0]!.text },
+    '/favicon.ico': { type: 'image/x-icon', body: () => '' },
     '/hostWorker.js': file(join(repoRoot, 'dist/webview/hostWorker.js'), 'text/javascript'),
     '/stories260K.gguf': file(modelPath('stories260K.gguf'), 'application/octet-stream'),
     '/truncated.gguf': file(join(tmp, 'truncated.gguf'), 'application/octet-stream'),
@@ -166,15 +168,7 @@ test('a cancel reaches the webview worker and stops its encode', async () => {
     const ids = golden.greedy_from_bos_ids;
     const anchor = ids.slice(0, 16);
     const blocks = Array.from({ length: 100 }, (_, i) => ({ index: i + 1, start: 16 + 16 * i, tokens: ids.slice(16, 32) }));
-    const controller = new AbortController();
-    const encoding = host.encode(anchor, blocks, controller.signal);
-    const stats = () => host.rpc.call<{ blocksEncoded: number }>('stats', []);
-    while ((await stats()).blocksEncoded === 0);
-    controller.abort();
-    await assert.rejects(encoding, (err: unknown) => err instanceof CancelledError);
-    const held = await host.blockIndices(); // queued behind the encode: answered once the worker has stopped it
-    const { blocksEncoded } = await stats();
-    assert.equal(held.length, blocksEncoded);
+    const blocksEncoded = await blocksEncodedAfterCancel(host, anchor, blocks);
     assert.ok(blocksEncoded > 0 && blocksEncoded < 50, `the worker went on encoding after the cancel: ${blocksEncoded} of 100 blocks`);
     process.stderr.write(`[webview cancel] the worker stopped after ${blocksEncoded} of 100 blocks\n`);
   } finally {

@@ -8,7 +8,7 @@ import type { SerializedError } from './errors';
 export const HOSTS_CHANNEL = 'hosts';
 
 export interface HostWorkersStart {
-  /** The dist/webview/hostWorker.js URL the page may fetch (it is turned into a blob: URL there). */
+  /** The dist/webview/hostWorker.js URL the page may fetch (webview.asWebviewUri; it becomes a blob: URL there). */
   readonly workerScriptUrl: string;
   /** Relative name -> URL the page may fetch; fetched once, the Blobs handed to every worker. */
   readonly modelFiles: Record<string, string>;

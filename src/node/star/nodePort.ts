@@ -6,37 +6,30 @@ import type { MessagePortLike } from '../../protocol/port';
 
 /** A worker from its parent's side; it closes when the worker crashes or exits. */
 export function nodeWorkerPort(worker: Worker, name: string): MessagePortLike {
-  return {
-    postMessage: (message, transfer) => worker.postMessage(message, transfer as TransferListItem[] | undefined),
-    onMessage(handler) {
-      worker.on('message', handler);
-      return () => worker.off('message', handler);
-    },
-    onClose(handler) {
-      const onError = (err: Error) => handler(new EngineError(`${name} crashed: ${err.message}`));
-      const onExit = (code: number) => handler(new EngineError(`${name} exited (code ${code})`));
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-      return () => {
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-      };
-    },
-  };
+  return portOver(worker, (handler) => {
+    const onError = (err: Error) => handler(new EngineError(`${name} crashed: ${err.message}`));
+    const onExit = (code: number) => handler(new EngineError(`${name} exited (code ${code})`));
+    worker.on('error', onError).on('exit', onExit);
+    return () => worker.off('error', onError).off('exit', onExit);
+  });
 }
 
 /** parentPort, or a MessageChannel end; it closes when the other end is closed (or its thread ended). */
 export function nodeMessagePort(port: MessagePort, name: string): MessagePortLike {
+  return portOver(port, (handler) => {
+    const onClose = () => handler(new EngineError(`${name}: its port was closed`));
+    port.on('close', onClose);
+    return () => port.off('close', onClose);
+  });
+}
+
+function portOver(target: Worker | MessagePort, onClose: NonNullable<MessagePortLike['onClose']>): MessagePortLike {
   return {
-    postMessage: (message, transfer) => port.postMessage(message, transfer as TransferListItem[] | undefined),
+    postMessage: (message, transfer) => target.postMessage(message, transfer as TransferListItem[] | undefined),
     onMessage(handler) {
-      port.on('message', handler);
-      return () => port.off('message', handler);
+      target.on('message', handler);
+      return () => target.off('message', handler);
     },
-    onClose(handler) {
-      const onClose = () => handler(new EngineError(`${name}: its port was closed`));
-      port.on('close', onClose);
-      return () => port.off('close', onClose);
-    },
+    onClose,
   };
 }

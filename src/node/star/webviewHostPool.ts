@@ -4,7 +4,7 @@
 // postMessage) with the same StarHostClient as a worker thread. No `vscode` import: the caller wraps its webview.
 import { EngineError } from '../../engine/errors';
 import { deserializeError } from '../../protocol/errors';
-import { HOSTS_CHANNEL, isHostsMessage, payloadBytes, type FromPage, type ToPage } from '../../protocol/hostChannel';
+import { HOSTS_CHANNEL, isHostsMessage, payloadBytes, type FromPage, type HostWorkersStart, type ToPage } from '../../protocol/hostChannel';
 import type { MessagePortLike } from '../../protocol/port';
 import { StarHostClient } from '../../protocol/starHost';
 import { poolOfClients, type HostPool } from './hostPool';
@@ -22,16 +22,8 @@ export interface HostChannel {
   onClose?(listener: () => void): () => void;
 }
 
-export interface WebviewPoolOptions {
-  /** dist/webview/hostWorker.js as a URL the webview can fetch (webview.asWebviewUri). */
-  readonly workerScriptUrl: string;
-  /** Relative name -> URL the webview can fetch. */
-  readonly modelFiles: Record<string, string>;
-  readonly modelName: string;
-  readonly hosts: number;
-  readonly memoryBudgetBytes?: number;
-  readonly maxBatchRows?: number;
-}
+/** What the webview's workers are started with (the workers' script and model files as URLs the webview can fetch). */
+export type WebviewPoolOptions = HostWorkersStart;
 
 let sessions = 0;
 
@@ -78,8 +70,7 @@ export async function createWebviewHostPool(channel: HostChannel, opts: WebviewP
     unsubscribeClose?.();
   };
 
-  send({ channel: HOSTS_CHANNEL, type: 'start', session, workerScriptUrl: opts.workerScriptUrl, modelFiles: opts.modelFiles, modelName: opts.modelName,
-    hosts: count, memoryBudgetBytes: opts.memoryBudgetBytes, maxBatchRows: opts.maxBatchRows });
+  send({ ...opts, channel: HOSTS_CHANNEL, type: 'start', session, hosts: count });
   try {
     await startedP;
   } catch (err) {
