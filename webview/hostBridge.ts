@@ -11,7 +11,7 @@ import type { WebviewHostWorkerInit } from './hostWorker';
 interface Session {
   readonly id: string;
   workers: Worker[];
-  /** Messages for workers that arrive while they are being created (none should: the pool waits for 'started'). */
+  /** Set by 'stop' (possibly while the workers are still being made). */
   stopped: boolean;
   blobUrl?: string;
 }
@@ -63,6 +63,7 @@ export function installHostBridge(post: (msg: unknown) => void): (msg: unknown) 
       case 'start': {
         const s: Session = { id: m.session, workers: [], stopped: false };
         sessions.set(m.session, s);
+        send({ channel: HOSTS_CHANNEL, type: 'accepted', session: s.id });
         start(s, m).then(
           () => send({ channel: HOSTS_CHANNEL, type: 'started', session: s.id }),
           (err: unknown) => {

@@ -27,6 +27,8 @@ export type ToPage =
 
 /** Page -> extension host. */
 export type FromPage =
+  /** At once on 'start': the bridge is there (the workers and the model files take longer). */
+  | { readonly channel: 'hosts'; readonly type: 'accepted'; readonly session: string }
   /** The workers exist and got their init (each still opens its model: describe() waits for it); or why not. */
   | { readonly channel: 'hosts'; readonly type: 'started'; readonly session: string; readonly error?: SerializedError }
   | { readonly channel: 'hosts'; readonly type: 'from'; readonly session: string; readonly worker: number; readonly message: unknown }

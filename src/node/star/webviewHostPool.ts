@@ -27,6 +27,9 @@ export type WebviewPoolOptions = HostWorkersStart;
 
 let sessions = 0;
 
+/** How long the page may take to acknowledge 'start' (only that: fetching the model and starting workers take longer). */
+export const BRIDGE_ACCEPT_TIMEOUT_MS = 15_000;
+
 /**
  * Starts the webview's host workers. Rejects with DeviceError('WebGPU is not available in the webview: ...') when
  * navigator.gpu or an adapter is missing (the caller falls back to createThreadHostPool); a worker that crashes, or
@@ -43,6 +46,7 @@ export async function createWebviewHostPool(channel: HostChannel, opts: WebviewP
   const closers = new Set<(reason: Error) => void>();
   let started: { resolve(): void; reject(err: Error): void } | undefined;
   const startedP = new Promise<void>((resolve, reject) => { started = { resolve, reject }; });
+  let acceptTimer: ReturnType<typeof setTimeout> | undefined;
   const closeAll = (reason: Error) => {
     started?.reject(reason);
     for (const c of [...closers]) c(reason);
@@ -53,7 +57,9 @@ export async function createWebviewHostPool(channel: HostChannel, opts: WebviewP
     const m = raw as FromPage;
     if (m.session !== session) return;
     channel.bytes.received += payloadBytes(m);
-    if (m.type === 'started') {
+    if (m.type === 'accepted') {
+      clearTimeout(acceptTimer);
+    } else if (m.type === 'started') {
       if (m.error) started?.reject(deserializeError(m.error));
       else started?.resolve();
     } else if (m.type === 'from') {
@@ -71,11 +77,16 @@ export async function createWebviewHostPool(channel: HostChannel, opts: WebviewP
   };
 
   send({ ...opts, channel: HOSTS_CHANNEL, type: 'start', session, hosts: count });
+  // A page without the bridge would leave us waiting for ever: say so instead.
+  acceptTimer = setTimeout(() => started?.reject(new EngineError(
+    `the webview did not acknowledge starting the hosts within ${BRIDGE_ACCEPT_TIMEOUT_MS / 1000} s (is installHostBridge running on the page?)`)), BRIDGE_ACCEPT_TIMEOUT_MS);
   try {
     await startedP;
   } catch (err) {
     await stop();
     throw err;
+  } finally {
+    clearTimeout(acceptTimer);
   }
   const port = (worker: number): MessagePortLike => ({
     postMessage: (message) => send({ channel: HOSTS_CHANNEL, type: 'to', session, worker, message }),
