@@ -1,7 +1,7 @@
 // RepoSession over the host pools: every host in worker threads answers a repository question with the in-process
 // pool's ids and shares; the hosts keep their blocks between questions (a second ask sends no block: no encode, no
-// load); an edit re-encodes only the edited file's blocks; sources carry the files' line spans; phase 2 never
-// runs past the model's context.
+// load); an edit re-encodes only the edited file's blocks and keeps the others on the hosts (moved there), with the
+// answer of a fresh session; sources carry the files' line spans; phase 2 never runs past the model's context.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,11 +33,12 @@ function counted(pool: HostPool): { pool: HostPool; calls: { encode: number; loa
     encode: (a, b, s) => { calls.encode += b.length; return h.encode(a, b, s); },
     load: (b) => { calls.load += b.length; return h.load(b); },
     blockIndices: () => h.blockIndices(), attend: (l, q, r, p) => h.attend(l, q, r, p), clear: () => h.clear(), dispose: () => h.dispose(),
+    drop: (i) => h.drop!(i), move: (m) => h.move!(m),
   });
   return { pool: { ...pool, hosts: pool.hosts.map(wrap), answer: pool.answer, clear: pool.clear, dispose: pool.dispose }, calls };
 }
 
-test('worker-thread pool vs in-process pool: same ids and shares; a second ask sends no block; an edit re-encodes one file (cpu)', async () => {
+test('worker-thread pool vs in-process pool: same ids and shares; a second ask sends no block; an edit re-encodes one file and moves the rest (cpu)', async () => {
   const model = await openShared('stories260K.gguf');
   await withTempDir('star-session-repo-', async (repo) => {
     makeRepo(repo);
@@ -72,13 +73,26 @@ test('worker-thread pool vs in-process pool: same ids and shares; a second ask s
         assert.equal(again.stats.blocksHeld, again.stats.blocks);
         assert.equal(again.stats.blocksEncoded, 0);
 
-        // An edit: the hosts are reloaded, from the disk cache but for the edited file's blocks.
-        appendFileSync(join(repo, 'sun.txt'), 'Then it rained.\n');
+        // An edit of the first file: its blocks are encoded; every other block stays on its host, renumbered and
+        // re-rotated there when it moved; no KV is sent.
+        appendFileSync(join(repo, 'docs', 'lily.txt'), 'Then it rained.\n');
         const edited = await session.index();
-        assert.deepEqual(edited.encodedPaths, ['sun.txt']);
+        assert.deepEqual(edited.encodedPaths, ['docs/lily.txt']);
         assert.ok(edited.blocksEncoded >= 1 && edited.blocksEncoded < edited.blocks - 1, `${edited.blocksEncoded} of ${edited.blocks} encoded`);
         assert.equal(calls.encode, edited.blocksEncoded);
-        assert.equal(edited.blocksHeld, 0);
+        assert.equal(calls.load, 0, 'the unchanged blocks stay on the hosts');
+        assert.equal(edited.blocksHeld, edited.blocks - edited.blocksEncoded);
+        assert.ok(edited.blocksShifted > 0, 'the blocks after the edited file moved');
+        process.stderr.write(`[session] edit: ${edited.blocksEncoded} encoded, ${edited.blocksHeld} held (${edited.blocksShifted} moved) of ${edited.blocks}\n`);
+        const afterEdit = await session.ask('Who is Max?', ask);
+        assert.equal(afterEdit.stats.blocksHeld, afterEdit.stats.blocks);
+        // The same answer as a fresh session (every block from the disk cache, the moved ones rotated here).
+        const fresh = await createInProcessHostPool(model, { backend: 'cpu', hosts: 1 });
+        const want2 = await new RepoSession({ repo, model, pool: fresh, chunkSize: 40, cacheDir }).ask('Who is Max?', ask).finally(() => fresh.dispose());
+        assert.equal(want2.stats.blocksEncoded, 0);
+        assert.deepEqual(afterEdit.ids, want2.ids);
+        for (const x of want2.sources) assert.ok(Math.abs(afterEdit.sources.find((y) => y.path === x.path)!.share - x.share) < 1e-3, `share of ${x.path} after the edit`);
+        assert.ok(Math.abs(afterEdit.stats.anchorShare - want2.stats.anchorShare) < 1e-3);
       } finally {
         await pool.dispose();
       }

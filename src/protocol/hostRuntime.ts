@@ -53,7 +53,7 @@ export interface AnswerToken {
 }
 
 /** Every method a host worker answers: StarHost's, plus describe, stats (LocalStarHost.stats + answerTokens) and answer. */
-export const HOST_RUNTIME_METHODS = ['encode', 'load', 'blockIndices', 'attend', 'clear', 'dispose', 'describe', 'stats', 'answer'] as const;
+export const HOST_RUNTIME_METHODS = ['encode', 'load', 'blockIndices', 'attend', 'clear', 'drop', 'move', 'dispose', 'describe', 'stats', 'answer'] as const;
 
 export function runHostRuntime(main: MessagePortLike, o: HostRuntimeOptions): void {
   const ready = (async () => {

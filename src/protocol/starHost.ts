@@ -1,7 +1,8 @@
 // A StarHost over any MessagePortLike: StarHostClient is the caller's proxy, serveStarHost / starHostHandlers
 // the other side. Every StarHost call is one RPC call (rpc.ts); encode's AbortSignal becomes a cancel that aborts
 // the host's own encode. The arrays' ownership rules are StarHost's (src/engine/star/host.ts).
-import type { StarHost } from '../engine/star/host';
+import { EngineError } from '../engine/errors';
+import type { BlockMove, StarHost } from '../engine/star/host';
 import type { BlockKv, BlockSpec, HostAttention } from '../engine/star/types';
 import type { MessagePortLike } from './port';
 import { transferList } from './port';
@@ -35,6 +36,14 @@ export class StarHostClient implements StarHost {
 
   clear(): Promise<void> {
     return this.rpc.call<void>('clear', []);
+  }
+
+  drop(indices: readonly number[]): Promise<void> {
+    return this.rpc.call<void>('drop', [[...indices]]);
+  }
+
+  move(moves: readonly BlockMove[]): Promise<void> {
+    return this.rpc.call<void>('move', [moves.map((m) => ({ ...m }))]);
   }
 
   /** Asks the other side to free its blocks (and what it owns); this proxy answers no more calls afterwards. */
@@ -73,6 +82,14 @@ export function starHostHandlers(host: StarHost, opts: StarHostHandlerOptions = 
       return new Transferring(r, transferList([r.out, r.lse, ...(r.blocks ?? []).map((b) => b.lse)]));
     },
     clear: () => host.clear(),
+    drop: ([indices]) => {
+      if (!host.drop) throw new EngineError(`${host.name} cannot drop single blocks`);
+      return host.drop(indices as number[]);
+    },
+    move: ([moves]) => {
+      if (!host.move) throw new EngineError(`${host.name} cannot move blocks`);
+      return host.move(moves as BlockMove[]);
+    },
     dispose: async () => {
       await host.dispose();
       await opts.afterDispose?.();

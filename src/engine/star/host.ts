@@ -46,8 +46,23 @@ export interface StarHost {
   /** Drops every block's KV; the weights, device and the anchor's own KV stay for the next encode/load. */
   clear(): Promise<void>;
 
+  /**
+   * Optional (LocalStarHost and its proxies have them): drops the given blocks' KV, and renumbers held blocks,
+   * re-rotating their keys when their start moves (RoPE composes; the same approximation as a cached block moved,
+   * see shift.ts). A session keeps the unchanged blocks of an edited repository on the hosts with these.
+   */
+  drop?(indices: readonly number[]): Promise<void>;
+  move?(moves: readonly BlockMove[]): Promise<void>;
+
   /** Frees the blocks' KV (and, for hosts that own them, the device and weights). */
   dispose(): Promise<void>;
+}
+
+/** A held block's new index and start (moves are applied together, so indices may swap). */
+export interface BlockMove {
+  readonly from: number;
+  readonly to: number;
+  readonly start: number;
 }
 
 /** Splits blocks across `hostCount` hosts so that every host gets about the same number of tokens. */

@@ -4,7 +4,9 @@ import type { Transformer } from '../runtime/transformer';
 import type { KvCache } from '../runtime/types';
 import type { StarHost } from './host';
 import { createYieldPoint } from '../util/yieldPoint';
+import type { BlockMove } from './host';
 import { mergeInto } from './merge';
+import { shiftBlockKv } from './shift';
 import { blockKvBytes, type BlockKv, type BlockSpec, type HostAttention } from './types';
 
 /*
@@ -33,8 +35,8 @@ export interface LocalStarHostOptions {
 export const DEFAULT_MAX_BATCH_ROWS = 1024;
 
 interface HeldBlock {
-  readonly index: number;
-  readonly start: number;
+  index: number;
+  start: number;
   readonly length: number;
   /** On the device (resident). */
   device?: KvCache;
@@ -206,6 +208,40 @@ export class LocalStarHost implements StarHost {
       }
     }
     return perBlock ? { ...acc, blocks: blockLse } : acc;
+  }
+
+  async drop(indices: readonly number[]): Promise<void> {
+    const gone = new Set(indices);
+    for (const b of this.held) {
+      if (!gone.has(b.index) || !b.device) continue;
+      if (!b.deviceIsAnchor) this.transformer.releaseCache(b.device);
+      this.residentBytes -= b.length * this.width * 8 * this.transformer.config.nLayers;
+    }
+    this.held.splice(0, this.held.length, ...this.held.filter((b) => !gone.has(b.index)));
+    this.unprepare();
+  }
+
+  async move(moves: readonly BlockMove[]): Promise<void> {
+    const c = this.transformer.config;
+    const byIndex = new Map(this.held.map((b) => [b.index, b]));
+    const targets = moves.map((m) => {
+      const b = byIndex.get(m.from);
+      if (!b) throw new EngineError(`move: block ${m.from} is not held by ${this.name}`);
+      if (b.start === 0 && m.start !== 0) throw new EngineError('move: the anchor (block 0) cannot move');
+      return b;
+    });
+    // All rotations first, then the renumbering: moves may swap indices.
+    for (const [i, m] of moves.entries()) {
+      const b = targets[i]!;
+      const delta = m.start - b.start;
+      if (delta === 0) continue;
+      if (b.device) for (const l of b.device.layers) this.backend.ropeShiftKv(l.k, 0, b.length, delta, c.headDim, c.rope);
+      else if (b.cpu) b.cpu = { ...(await shiftBlockKv(this.backend, b.cpu, m.start, c.headDim, c.rope)), index: m.to };
+    }
+    moves.forEach((m, i) => {
+      targets[i]!.index = m.to;
+      targets[i]!.start = m.start;
+    });
   }
 
   async clear(): Promise<void> {

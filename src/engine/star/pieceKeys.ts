@@ -122,6 +122,11 @@ export class PieceKeys {
     return { blocks };
   }
 
+  /** The keys kept for block `index` (undefined when none). */
+  keysOf(index: number): readonly Float32Array[] | undefined {
+    return this.kept.get(index);
+  }
+
   /**
    * Keeps the keys of a multi-piece block (replacing what was kept for its index: a block may change between
    * runs of a session). Rows of `kv.k` are kept by reference: the caller does not modify them.

@@ -1,8 +1,8 @@
 // A repository answered over a HostPool, question after question: index() walks and packs the repository and
 // brings the pool's hosts and the disk cache up to date (phase 1); ask() runs phase 2 on the pool's query host.
-// The hosts keep their blocks between questions: while the layout is unchanged (same blocks, same cache keys,
-// same starts) nothing is sent again; after a change the hosts are cleared and reloaded, from the disk cache
-// where possible, so only the edited files' blocks are encoded.
+// The hosts keep their blocks between questions: while the layout is unchanged nothing is sent again; after an
+// edit the blocks whose text did not change stay on their hosts (renumbered, and re-rotated there when they
+// moved), the stale ones are dropped, and only the new ones are sent: loaded from the disk cache, or encoded.
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
@@ -10,6 +10,7 @@ import type { AnswerResult } from '../../engine/star/answer';
 import type { BlockSpan } from '../../engine/star/blocks';
 import { blockCacheKey, encodeContext, type BlockStore, type ContextStats } from '../../engine/star/context';
 import type { StarHost } from '../../engine/star/host';
+import type { BlockSpec } from '../../engine/star/types';
 import { PieceKeys, pieceKeysBudget } from '../../engine/star/pieceKeys';
 import { buildQuery } from '../../engine/star/prompt';
 import { shiftBlockKv } from '../../engine/star/shift';
@@ -56,7 +57,10 @@ export type IndexStats = Omit<ContextStats, 'hostOfBlock'> & {
    * count in blocksShifted even when nothing moved, and never in blocksEncoded).
    */
   readonly blocksDuplicate: number;
-  /** Blocks the hosts already held from an earlier index of this session (not sent again; counted as reused). */
+  /**
+   * Blocks the hosts already held from an earlier index of this session (not sent again; counted as reused; those
+   * that moved were re-rotated on their host and count as shifted, their disk entries left where they were).
+   */
   readonly blocksHeld: number;
   /** Files whose blocks were encoded this run (sorted). */
   readonly encodedPaths: string[];
@@ -101,11 +105,19 @@ export interface AskResult {
   };
 }
 
+/** A block the pool holds: its cache key, start, and which host. */
+interface HeldBlock {
+  readonly key: string;
+  readonly start: number;
+  readonly host: number;
+}
+
 export class RepoSession {
   private readonly shifter = new CpuBackend();
   private layout: RepoLayout | undefined;
-  /** What the pool's hosts hold: the layout's block signature, or undefined (nothing known: clear first). */
-  private held: string | undefined;
+  /** What the pool's hosts hold, by block index; undefined before the first index. */
+  private held: Map<number, HeldBlock> | undefined;
+  /** The hosts' state is unknown (an index failed half-way): clear them first. */
   private hostsDirty = false;
   private pieceKeys = new PieceKeys(() => undefined, 0);
   /** index() and ask() run one at a time (the hosts' state is this session's to keep consistent). */
@@ -136,47 +148,107 @@ export class RepoSession {
     const o = this.o;
     const repo = await buildRepoLayout({ repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude, signal: opts.signal });
     const { layout } = repo;
-    const signature = layout.blocks.map((b) => `${b.index}@${b.start}:${blockCacheKey(o.model.identity, layout.anchor, b)}`).join('\n');
+    const keys = layout.blocks.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
     const common = { files: repo.files, skipped: repo.skipped, blocks: layout.blocks.length, contextTokens: layout.contextLength, blocksDuplicate: duplicateBlocks(repo) };
-    if (this.held === signature) {
+    const matched = this.match(layout.blocks, keys);
+    const { kept, stale } = matched ?? { kept: new Map<number, HeldBlock & { from: number }>(), stale: [] };
+    const moved = [...kept].filter(([to, h]) => h.from !== to || h.start !== layout.blocks[to]!.start);
+    if (kept.size === layout.blocks.length && stale.length === 0 && moved.length === 0) {
       this.layout = repo;
       opts.onProgress?.({ done: layout.blocks.length, total: layout.blocks.length, tokensPerSec: 0 });
       return { ...common, blocksEncoded: 0, blocksReused: layout.blocks.length, blocksShifted: 0, entriesRewritten: 0, encodeMs: 0, blocksHeld: layout.blocks.length, encodedPaths: [] };
     }
-    if (this.held !== undefined || this.hostsDirty) await o.pool.clear();
+    // From here until the end the hosts' state is in between: a failure leaves it unknown (cleared next time).
+    const previous = this.held;
     this.held = undefined;
     this.layout = undefined;
-    this.hostsDirty = true;
+    const c = o.model.config;
     const pieceKeys = new PieceKeys((index) => pieceRanges(repo.spans[index]));
+    const mustClear = !matched && (previous !== undefined || this.hostsDirty);
+    this.hostsDirty = true;
+    if (mustClear) {
+      await o.pool.clear();
+    } else if (previous) {
+      // The blocks whose text is unchanged stay on their hosts (re-rotated there when they moved); the rest go.
+      await Promise.all(o.pool.hosts.map(async (host, h) => {
+        const drops = stale.filter((i) => previous.get(i)!.host === h);
+        const moves = moved.filter(([, held]) => held.host === h).map(([to, held]) => ({ from: held.from, to, start: layout.blocks[to]!.start }));
+        if (drops.length) await host.drop!(drops);
+        if (moves.length) await host.move!(moves);
+      }));
+      for (const [to, held] of kept) {
+        const keys = this.pieceKeys.keysOf(held.from);
+        const spec = layout.blocks[to]!;
+        if (!keys) continue;
+        const kv = { index: to, start: held.start, length: spec.tokens.length, width: c.nKvHeads * c.headDim, k: [...keys], v: [] };
+        pieceKeys.keep(held.start === spec.start ? kv : await shiftBlockKv(this.shifter, kv, spec.start, c.headDim, c.rope));
+      }
+    }
+    const needed = layout.blocks.filter((b) => !kept.has(b.index));
     const encoded = new Set<number>();
     let encodedTokens = 0;
     let firstEncode = 0;
     const hosts = o.pool.hosts.map((h) => recordingEncodes(pieceKeys.wrap(h), (specs) => {
-      for (const s of specs) encoded.add(s.index);
-      encodedTokens += specs.reduce((t, s) => t + s.tokens.length, 0);
+      for (const spec of specs) encoded.add(spec.index);
+      encodedTokens += specs.reduce((t, spec) => t + spec.tokens.length, 0);
     }, () => { firstEncode ||= performance.now(); }));
-    const c = o.model.config;
     const store: BlockStore | undefined = o.cacheDir
       ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, onWarning: o.onWarning })
       : undefined;
     const stats = await encodeContext({
-      modelIdentity: o.model.identity, anchor: layout.anchor, blocks: layout.blocks, hosts, store,
+      modelIdentity: o.model.identity, anchor: layout.anchor, blocks: needed, hosts, store,
       kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
       // Re-rotating keys is a small CPU job, done here: no forward runs in this thread.
       shift: (kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope),
       signal: opts.signal,
       onProgress: opts.onProgress ? (done, total) => {
         const seconds = firstEncode ? (performance.now() - firstEncode) / 1000 : 0;
-        opts.onProgress!({ done, total, tokensPerSec: seconds > 0 ? encodedTokens / seconds : 0 });
+        opts.onProgress!({ done: done + kept.size, total: total + kept.size, tokensPerSec: seconds > 0 ? encodedTokens / seconds : 0 });
       } : undefined,
     });
-    this.held = signature;
+    const held = new Map<number, HeldBlock>();
+    for (const [to, h] of kept) held.set(to, { key: h.key, start: layout.blocks[to]!.start, host: h.host });
+    for (const spec of needed) held.set(spec.index, { key: keys[spec.index]!, start: spec.start, host: stats.hostOfBlock[spec.index]! });
+    this.held = held;
     this.hostsDirty = false;
     this.layout = repo;
     this.pieceKeys = pieceKeys;
-    const encodedPaths = [...new Set([...encoded].flatMap((i) => (repo.spans[i] ?? []).map((s) => s.path)))].sort();
-    const { hostOfBlock: _hostOfBlock, ...counts } = stats;
-    return { ...common, ...counts, encodeMs: Math.round(stats.encodeMs), blocksHeld: 0, encodedPaths };
+    const encodedPaths = [...new Set([...encoded].flatMap((i) => (repo.spans[i] ?? []).map((sp) => sp.path)))].sort();
+    return {
+      ...common,
+      blocksEncoded: stats.blocksEncoded,
+      blocksReused: stats.blocksReused + kept.size,
+      blocksShifted: stats.blocksShifted + moved.filter(([to, h]) => h.start !== layout.blocks[to]!.start).length,
+      entriesRewritten: stats.entriesRewritten,
+      encodeMs: Math.round(stats.encodeMs),
+      blocksHeld: kept.size,
+      encodedPaths,
+    };
+  }
+
+  /**
+   * Which held blocks serve the new layout: each block gets a held block with the same cache key (same anchor and
+   * tokens), its own index first; the held blocks left over are stale. Null when the hosts must be cleared: their
+   * state is unknown, or they cannot drop and move single blocks and the layout is not the one they hold.
+   */
+  private match(blocks: readonly BlockSpec[], keys: readonly string[]): { kept: Map<number, HeldBlock & { from: number }>; stale: number[] } | null {
+    const kept = new Map<number, HeldBlock & { from: number }>();
+    const held = this.held;
+    if (!held || this.hostsDirty) return null;
+    const free = new Map<string, number[]>();
+    for (const [i, h] of held) free.set(h.key, [...(free.get(h.key) ?? []), i]);
+    for (const b of blocks) {
+      const candidates = free.get(keys[b.index]!);
+      if (!candidates?.length) continue;
+      const at = Math.max(0, candidates.indexOf(b.index));
+      const from = candidates.splice(at, 1)[0]!;
+      kept.set(b.index, { ...held.get(from)!, from });
+    }
+    const used = new Set([...kept.values()].map((h) => h.from));
+    const stale = [...held.keys()].filter((i) => !used.has(i));
+    const rearranges = stale.length > 0 || [...kept].some(([to, h]) => h.from !== to || h.start !== blocks[to]!.start);
+    if (rearranges && !this.o.pool.hosts.every((h) => h.drop && h.move)) return null;
+    return { kept, stale };
   }
 
   private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
