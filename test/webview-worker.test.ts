@@ -147,10 +147,16 @@ test('two webview workers (the query host reaching the other through a MessagePo
       process.stderr.write(`[webview hosts] device=${pool.device}; first question: ${first.sent} B sent, ${first.received} B received (KV ${kvBytes} B); ` +
         `second: ${second.sent} B sent, ${second.received} B received\n`);
 
-      // An edit re-encodes that file's blocks only (the others come from the disk cache).
+      // An edit re-encodes that file's blocks only; the others stay in the workers (moved there): only the new
+      // blocks' KV crosses.
       appendFileSync(join(repo, 'docs', 'lily.txt'), 'She gave it to Max.\n');
+      const beforeEdit = channel.bytes.received;
       const edited = await s.index();
+      const editBytes = channel.bytes.received - beforeEdit;
       assert.deepEqual(edited.encodedPaths, ['docs/lily.txt']);
+      assert.equal(edited.blocksHeld, edited.blocks - edited.blocksEncoded);
+      assert.ok(editBytes < kvBytes / 2, `the edit moved ${editBytes} bytes (all KV: ${kvBytes})`);
+      process.stderr.write(`[webview hosts] edit: ${edited.blocksEncoded} of ${edited.blocks} blocks encoded, ${editBytes} B received\n`);
     } finally {
       await pool.dispose();
     }
