@@ -4,7 +4,7 @@
 // arrive as the engine's error classes naming the file; a cancel reaches the worker and stops its encode.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuBackend } from '../src/engine/backend/cpu/cpuBackend';
@@ -20,6 +20,7 @@ import { blocksEncodedAfterCancel } from './support/cancelProbe';
 import { runCli } from './support/cli';
 import { modelOpener } from './support/models';
 import { modelPath, readGolden, repoRoot } from './support/paths';
+import { withTempDir } from './support/tempDir';
 
 const openShared = modelOpener();
 const storiesPath = modelPath('stories260K.gguf');
@@ -81,6 +82,22 @@ test('hosts on Dawn WebGPU in worker threads (SwiftShader here): greedy ids from
   } finally {
     await pool.dispose();
   }
+});
+
+test("the extension's worker bundle (dist/extensionHostWorker.mjs) runs with no node_modules beside it", async () => {
+  // The .vsix ships no node_modules: copied into an empty folder, the bundle must still start and answer.
+  await withTempDir('star-ext-worker-', async (dir) => {
+    const script = join(dir, 'extensionHostWorker.mjs');
+    copyFileSync(`${repoRoot}/dist/extensionHostWorker.mjs`, script);
+    const golden = readGolden<{ greedy_from_bos_ids: number[] }>('stories260K.golden.json').greedy_from_bos_ids;
+    const pool = await createThreadHostPool({ backend: 'cpu', hosts: 2, modelPath: storiesPath, workerScript: script });
+    try {
+      const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 8, temperature: 0, sources: false }, () => {});
+      assert.deepEqual(r.ids, golden.slice(1, 9));
+    } finally {
+      await pool.dispose();
+    }
+  });
 });
 
 test('errors inside a worker arrive as engine errors naming the file', async () => {
