@@ -21,15 +21,21 @@ if (production) rmSync('dist', { recursive: true, force: true });
 const jobs = [];
 // CLI: Node ESM (the `webgpu` package is ESM-only).
 jobs.push(build({ ...nodeCommon, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } }));
-// Star host worker thread (src/node/star/threadHost.ts starts it): Node ESM beside the CLI.
+// Star host worker thread (createThreadHostPool in src/node/star/hostPool.ts starts it): Node ESM beside the CLI.
 jobs.push(build({ ...nodeCommon, entryPoints: { hostWorker: 'src/node/star/hostWorker.ts' }, outdir: 'dist' }));
+// The same worker for the extension (createThreadHostPool's workerScript there): the .vsix ships no node_modules, so
+// every package is bundled in but `webgpu` (native; imported only when a WebGPU backend is made).
+jobs.push(build({ ...common, platform: 'node', format: 'esm', entryPoints: { extensionHostWorker: 'src/node/star/hostWorker.ts' },
+  outdir: 'dist', outExtension: { '.js': '.mjs' }, external: ['webgpu'],
+  // Bundled CommonJS packages may require() Node's own modules: give the ESM bundle a require.
+  banner: { js: "import { createRequire as __starCreateRequire } from 'node:module'; const require = __starCreateRequire(import.meta.url);" } }));
 // Extension host: CommonJS, `vscode` provided by the host; `webgpu` is loaded with a dynamic import.
 if (existsSync('src/extension/extension.ts')) {
   jobs.push(build({ ...common, platform: 'node', format: 'cjs', entryPoints: { extension: 'src/extension/extension.ts' },
     outdir: 'dist', outExtension: { '.js': '.cjs' }, external: ['vscode', 'webgpu'] }));
 }
-// Webview page and its GPU worker: browser bundles.
-for (const [name, entry] of [['webview', 'webview/main.ts'], ['worker', 'webview/worker.ts']]) {
+// Webview page and its host workers (WebGPU): browser bundles.
+for (const [name, entry] of [['webview', 'webview/main.ts'], ['hostWorker', 'webview/hostWorker.ts']]) {
   if (existsSync(entry)) jobs.push(build({ ...common, platform: 'browser', format: 'esm', entryPoints: { [name]: entry }, outdir: 'dist/webview' }));
 }
 if (args.has('--tests')) {

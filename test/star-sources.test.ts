@@ -108,7 +108,7 @@ async function askSources(model: LoadedModel, layout: StarRepoLayout, hostCount:
     name: h.name,
     encode: async (a, blocks, s) => { const r = await h.encode(a, blocks, s); for (const kv of r) kvs.set(kv.index, kv); return r; },
     load: async (blocks) => { for (const kv of blocks) kvs.set(kv.index, kv); await h.load(blocks); },
-    blockIndices: () => h.blockIndices(), attend: (l, q, r, p) => h.attend(l, q, r, p), dispose: () => h.dispose(),
+    blockIndices: () => h.blockIndices(), attend: (l, q, r, p) => h.attend(l, q, r, p), clear: () => h.clear(), dispose: () => h.dispose(),
   });
   const spansOf = (index: number) => layout.spansOf(index);
   const pieceKeys = new PieceKeys((index) => (spansOf(index).length > 1 ? spansOf(index).map((s) => ({ start: s.tokenStart, end: s.tokenEnd })) : undefined), keyBudgetBytes);

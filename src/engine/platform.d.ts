@@ -8,6 +8,10 @@ declare global {
     removeEventListener(type: 'abort', listener: () => void): void;
     throwIfAborted(): void;
   }
+  class AbortController {
+    readonly signal: AbortSignal;
+    abort(reason?: unknown): void;
+  }
   class TextEncoder {
     encode(input?: string): Uint8Array;
   }

@@ -1,57 +1,20 @@
-// Test page: runs the engine worker (dist/webview/worker.js) exactly as the webview does, through EngineClient.
-import { EngineClient } from '../../webview/engineClient';
+// Test page: the webview's side of the host workers, exactly as the extension's page runs it (installHostBridge),
+// talking to the Node test process, which plays the extension host. Messages cross as JSON with typed arrays
+// wrapped (wireCodec.ts), the stand-in for the webview's postMessage.
+import { installHostBridge } from '../../webview/hostBridge';
+import { decodeWire, encodeWire } from '../support/wireCodec';
 
-async function fetchBlob(url: string): Promise<Blob> {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-  return r.blob();
+declare global {
+  /** Exposed by the test (page.exposeFunction): page -> extension host. */
+  function hostsToExtension(message: unknown): Promise<void>;
 }
 
-async function withClient<T>(fn: (client: EngineClient) => Promise<T>): Promise<T> {
-  const client = await EngineClient.start('/worker.js');
-  try {
-    return await fn(client);
-  } finally {
-    client.dispose();
-  }
-}
+const handle = installHostBridge((msg) => void globalThis.hostsToExtension(encodeWire(msg)));
 
 const api = {
-  /** Greedy ids from BOS, streamed token by token. */
-  async greedy(modelUrl: string, name: string, maxTokens: number) {
-    return withClient(async (client) => {
-      const loaded = await client.load(name, { [name]: await fetchBlob(modelUrl) });
-      const streamed: number[] = [];
-      const done = await client.generate({ promptIds: [1], maxTokens, temperature: 0 }, (t) => streamed.push(t));
-      return { loaded, ids: done.ids, streamed, stats: done.stats };
-    });
-  },
-  /** Loads a model and reports how loading failed. */
-  async loadError(modelUrl: string, name: string) {
-    return withClient(async (client) => {
-      try {
-        await client.load(name, { [name]: await fetchBlob(modelUrl) });
-        return null;
-      } catch (err) {
-        return { name: (err as Error).name, message: (err as Error).message };
-      }
-    });
-  },
-  /** Cancels a generation after `after` streamed tokens. */
-  async cancelAfter(modelUrl: string, name: string, after: number) {
-    return withClient(async (client) => {
-      await client.load(name, { [name]: await fetchBlob(modelUrl) });
-      const controller = new AbortController();
-      let seen = 0;
-      try {
-        await client.generate({ promptIds: [1], maxTokens: 400, temperature: 0 }, () => {
-          if (++seen === after) controller.abort();
-        }, controller.signal);
-        return { error: null, seen };
-      } catch (err) {
-        return { error: (err as Error).name, seen };
-      }
-    });
+  /** Extension host -> page. */
+  deliver(message: unknown): void {
+    handle(decodeWire(message));
   },
 };
 

@@ -11,12 +11,13 @@ export function chromiumPath(): string {
   return found;
 }
 
-export async function launchChromium(): Promise<Browser> {
+/** With `webgpu: false`, Chromium runs without --enable-unsafe-webgpu: no WebGPU on Linux, as in VS Code desktop there. */
+export async function launchChromium(opts: { webgpu?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath(),
     headless: true,
     args: [
-      '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
+      '--headless=new', '--no-sandbox', ...(opts.webgpu === false ? [] : ['--enable-unsafe-webgpu']), '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run',
     ],
   });

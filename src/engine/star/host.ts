@@ -9,6 +9,15 @@ import type { HostAttention, BlockKv, BlockSpec } from './types';
  * arrays, transferable), nothing relies on object identity, so an implementation can forward each
  * call over postMessage unchanged. The one exception, encode's AbortSignal, becomes a "cancel"
  * message in such an adapter (the worker side aborts its own controller).
+ *
+ * Who owns the arrays:
+ * - load(blocks): the host may keep the very arrays it is given (an in-process host keeps them while a block is
+ *   not resident), so the caller must not modify them afterwards; it may keep reading them. Over a port
+ *   (StarHostClient) they are copied, never transferred: the caller's arrays stay usable.
+ * - encode() returns arrays the caller owns and may keep; the host keeps its own KV (on the device, or these
+ *   same arrays when a block is not resident in process), so the caller must not modify them. Over a port they
+ *   arrive as fresh arrays (moved out of the worker when it does not keep them, else copied).
+ * - attend(): q is only read during the call; the result's arrays are fresh and the caller's.
  */
 export interface StarHost {
   /** For stats and errors, e.g. "host 1 (webgpu: NVIDIA ...)". */
@@ -34,8 +43,26 @@ export interface StarHost {
    */
   attend(layer: number, q: Float32Array, rows: number, perBlock: boolean): Promise<HostAttention>;
 
+  /** Drops every block's KV; the weights, device and the anchor's own KV stay for the next encode/load. */
+  clear(): Promise<void>;
+
+  /**
+   * Optional (LocalStarHost and its proxies have them): drops the given blocks' KV, and renumbers held blocks,
+   * re-rotating their keys when their start moves (RoPE composes; the same approximation as a cached block moved,
+   * see shift.ts). A session keeps the unchanged blocks of an edited repository on the hosts with these.
+   */
+  drop?(indices: readonly number[]): Promise<void>;
+  move?(moves: readonly BlockMove[]): Promise<void>;
+
   /** Frees the blocks' KV (and, for hosts that own them, the device and weights). */
   dispose(): Promise<void>;
+}
+
+/** A held block's new index and start (moves are applied together, so indices may swap). */
+export interface BlockMove {
+  readonly from: number;
+  readonly to: number;
+  readonly start: number;
 }
 
 /** Splits blocks across `hostCount` hosts so that every host gets about the same number of tokens. */

@@ -3,7 +3,10 @@ import { EngineError, throwIfAborted } from '../errors';
 import type { Transformer } from '../runtime/transformer';
 import type { KvCache } from '../runtime/types';
 import type { StarHost } from './host';
+import { createYieldPoint } from '../util/yieldPoint';
+import type { BlockMove } from './host';
 import { mergeInto } from './merge';
+import { shiftBlockKv } from './shift';
 import { blockKvBytes, type BlockKv, type BlockSpec, type HostAttention } from './types';
 
 /*
@@ -32,8 +35,8 @@ export interface LocalStarHostOptions {
 export const DEFAULT_MAX_BATCH_ROWS = 1024;
 
 interface HeldBlock {
-  readonly index: number;
-  readonly start: number;
+  index: number;
+  start: number;
   readonly length: number;
   /** On the device (resident). */
   device?: KvCache;
@@ -64,6 +67,8 @@ export class LocalStarHost implements StarHost {
   private readonly acts = new Map<number, { q: Act; out: Act; lse: Act }>();
   /** Statistics for reports and tests. */
   readonly stats = { blocksEncoded: 0, tokensEncoded: 0, wavesPerLayer: 0 };
+  /** Lets the event loop run now and then during phase 1 (a cancel message must get through; see yieldPoint.ts). */
+  private readonly yieldPoint = createYieldPoint();
 
   constructor(readonly transformer: Transformer, options: LocalStarHostOptions = {}) {
     this.backend = transformer.backend;
@@ -81,6 +86,8 @@ export class LocalStarHost implements StarHost {
     let batchRows = 0;
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
+      await this.yieldPoint();
+      throwIfAborted(signal);
       const kvs = await this.encodeBatch(anchorCache, batch.map((i) => blocks[i]!), signal);
       batch.forEach((i, j) => { results[i] = kvs[j]!; });
       batch = [];
@@ -203,9 +210,50 @@ export class LocalStarHost implements StarHost {
     return perBlock ? { ...acc, blocks: blockLse } : acc;
   }
 
-  async dispose(): Promise<void> {
+  async drop(indices: readonly number[]): Promise<void> {
+    const gone = new Set(indices);
+    for (const b of this.held) {
+      if (!gone.has(b.index) || !b.device) continue;
+      if (!b.deviceIsAnchor) this.transformer.releaseCache(b.device);
+      this.residentBytes -= b.length * this.width * 8 * this.transformer.config.nLayers;
+    }
+    this.held.splice(0, this.held.length, ...this.held.filter((b) => !gone.has(b.index)));
+    this.unprepare();
+  }
+
+  async move(moves: readonly BlockMove[]): Promise<void> {
+    const c = this.transformer.config;
+    const byIndex = new Map(this.held.map((b) => [b.index, b]));
+    const targets = moves.map((m) => {
+      const b = byIndex.get(m.from);
+      if (!b) throw new EngineError(`move: block ${m.from} is not held by ${this.name}`);
+      if (b.start === 0 && m.start !== 0) throw new EngineError('move: the anchor (block 0) cannot move');
+      return b;
+    });
+    // All rotations first, then the renumbering: moves may swap indices.
+    for (const [i, m] of moves.entries()) {
+      const b = targets[i]!;
+      const delta = m.start - b.start;
+      if (delta === 0) continue;
+      if (b.device) for (const l of b.device.layers) this.backend.ropeShiftKv(l.k, 0, b.length, delta, c.headDim, c.rope);
+      else if (b.cpu) b.cpu = { ...(await shiftBlockKv(this.backend, b.cpu, m.start, c.headDim, c.rope)), index: m.to };
+    }
+    moves.forEach((m, i) => {
+      targets[i]!.index = m.to;
+      targets[i]!.start = m.start;
+    });
+  }
+
+  async clear(): Promise<void> {
     for (const b of this.held) if (b.device && !b.deviceIsAnchor) this.transformer.releaseCache(b.device);
     this.held.length = 0;
+    this.residentBytes = 0;
+    this.waves = [];
+    this.mode = 'undecided';
+  }
+
+  async dispose(): Promise<void> {
+    await this.clear();
     if (this.anchorCache) this.transformer.releaseCache(this.anchorCache);
     this.anchorCache = undefined;
     this.anchorTokens = undefined;

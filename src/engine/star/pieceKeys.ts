@@ -33,6 +33,29 @@ export function pieceKeysBudget(
   return Math.min(maxBytes, Math.floor(work / perRow) * rowBytes);
 }
 
+/** Kept keys of multi-file blocks as plain, transferable data (PieceKeys.data, splitFromData). */
+export interface PieceKeysData {
+  readonly blocks: readonly {
+    readonly index: number;
+    /** The block's pieces as block-local token ranges. */
+    readonly ranges: readonly TokenRange[];
+    /** Per layer, the block's keys after RoPE [length, nKvHeads*headDim]. */
+    readonly keys: readonly Float32Array[];
+  }[];
+}
+
+/** AttentionMass's split options from PieceKeysData (what a query host receives with the question). */
+export function splitFromData(data: PieceKeysData, shape: PieceShape): PieceSplitOptions {
+  const byIndex = new Map(data.blocks.map((b) => [b.index, b]));
+  return {
+    shape,
+    piecesOf: (index) => {
+      const b = byIndex.get(index);
+      return b && b.ranges.length >= 2 ? { ranges: b.ranges, keys: (layer) => b.keys[layer] } : undefined;
+    },
+  };
+}
+
 export class PieceKeys {
   private readonly kept = new Map<number, Float32Array[]>();
   private bytes = 0;
@@ -60,6 +83,7 @@ export class PieceKeys {
       },
       blockIndices: () => host.blockIndices(),
       attend: (layer, q, rows, perBlock) => host.attend(layer, q, rows, perBlock),
+      clear: () => host.clear(),
       dispose: () => host.dispose(),
     };
   }
@@ -81,10 +105,41 @@ export class PieceKeys {
     this.bytes = 0;
   }
 
-  private keep(kv: BlockKv): void {
+  /**
+   * The kept keys as plain data (to cross a message boundary with the question), in block order, as many blocks
+   * as fit `budgetBytes` (default: all kept); the blocks left out are split by token counts.
+   */
+  data(budgetBytes = Infinity): PieceKeysData {
+    const blocks: PieceKeysData['blocks'][number][] = [];
+    let bytes = 0;
+    for (const index of [...this.kept.keys()].sort((a, b) => a - b)) {
+      const keys = this.kept.get(index)!;
+      const size = keys.reduce((s, k) => s + k.byteLength, 0);
+      if (bytes + size > budgetBytes) continue;
+      bytes += size;
+      blocks.push({ index, ranges: [...this.rangesOf(index)!], keys });
+    }
+    return { blocks };
+  }
+
+  /** The keys kept for block `index` (undefined when none). */
+  keysOf(index: number): readonly Float32Array[] | undefined {
+    return this.kept.get(index);
+  }
+
+  /**
+   * Keeps the keys of a multi-piece block (replacing what was kept for its index: a block may change between
+   * runs of a session). Rows of `kv.k` are kept by reference: the caller does not modify them.
+   */
+  keep(kv: BlockKv): void {
     const ranges = this.rangesOf(kv.index);
-    if (!ranges || ranges.length < 2 || this.kept.has(kv.index)) return;
+    if (!ranges || ranges.length < 2) return;
     if (ranges[ranges.length - 1]!.end !== kv.length) return; // not the block the layout describes
+    const previous = this.kept.get(kv.index);
+    if (previous) {
+      this.kept.delete(kv.index);
+      this.bytes -= previous.reduce((s, k) => s + k.byteLength, 0);
+    }
     const bytes = kv.length * kv.width * 4 * kv.k.length;
     if (this.bytes + bytes > this.budgetBytes) {
       this.skipped++;

@@ -4,7 +4,6 @@ import { createRandom } from '../runtime/random';
 import type { Transformer } from '../runtime/transformer';
 import type { KvCache, RemoteAttention } from '../runtime/types';
 import type { StarHost } from './host';
-import type { LocalStarHost } from './localHost';
 import { AttentionMass } from './sources';
 
 /*
@@ -21,7 +20,7 @@ export interface StarQueryOptions {
   /** Hosts holding the context blocks. */
   readonly hosts: readonly StarHost[];
   /** A host running on `transformer`'s own backend, whose resident blocks become local `context`. */
-  readonly colocated?: LocalStarHost;
+  readonly colocated?: ColocatedHost;
   /** Query + generated tokens this session may hold. */
   readonly capacity: number;
 }
@@ -36,6 +35,13 @@ export interface DecodeOptions {
   readonly signal?: AbortSignal;
   /** Called with each id as soon as it is chosen (not for stop ids). */
   readonly onToken?: (id: number) => void;
+}
+
+/** What the query needs of a host that shares its transformer (a LocalStarHost). */
+export interface ColocatedHost extends StarHost {
+  readonly transformer: Transformer;
+  /** The blocks' device caches when every block is resident, else null (the host is then called as a remote). */
+  residentCaches(): Promise<{ index: number; cache: KvCache }[] | null>;
 }
 
 export class StarQuery {

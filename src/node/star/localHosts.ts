@@ -24,8 +24,7 @@ export interface LocalHosts {
 }
 
 export async function createLocalHosts(model: LoadedModel, opts: LocalHostsOptions): Promise<LocalHosts> {
-  const count = opts.hosts ?? 1;
-  if (!Number.isInteger(count) || count < 1 || count > 64) throw new EngineError(`--hosts must be an integer in 1..64 (got ${count})`);
+  const count = checkHostCount(opts.hosts ?? 1);
   const backends: Backend[] = [];
   const hosts: LocalStarHost[] = [];
   try {
@@ -47,4 +46,10 @@ export async function createLocalHosts(model: LoadedModel, opts: LocalHostsOptio
       for (const b of backends) b.destroy();
     },
   };
+}
+
+/** Host counts go 1..64 (each host holds its own weights). */
+export function checkHostCount(count: number): number {
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new EngineError(`--hosts must be an integer in 1..64 (got ${count})`);
+  return count;
 }

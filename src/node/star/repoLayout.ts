@@ -16,6 +16,9 @@ export interface RepoLayoutOptions {
   readonly anchorSize?: number;
   /** Without a question the layout has an empty query (indexing only). */
   readonly question?: string;
+  /** gitignore-style patterns of files to take (default: all) and to leave out. */
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
   readonly signal?: AbortSignal;
 }
 
@@ -28,7 +31,7 @@ export interface RepoLayout {
 }
 
 export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout> {
-  const { files, skipped } = await walkRepository([o.repo], { signal: o.signal });
+  const { files, skipped } = await walkRepository([o.repo], { signal: o.signal, include: o.include, exclude: o.exclude });
   if (files.length === 0) throw new EngineError('no text files to index (everything was skipped or ignored)', o.repo);
   const tokenizer = o.model.tokenizer;
   const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };

@@ -33,7 +33,8 @@ export async function run(argv: string[]): Promise<number> {
       backend: { type: 'string', default: 'cpu' },
       sizes: { type: 'string', default: '1024,2048' },
       'fixed-chunk': { type: 'string', default: '256' },
-      'repo-tokens': { type: 'string', default: '2048' },
+      // The repository, question and answer must fit the test model's context (2048 tokens): ask refuses otherwise.
+      'repo-tokens': { type: 'string', default: '1280' },
       'repo-chunk': { type: 'string', default: '256' },
       json: { type: 'boolean', default: false },
     },

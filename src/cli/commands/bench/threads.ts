@@ -1,18 +1,18 @@
-// star-ask bench threads: Star Attention phase 1 (context encoding) with every host in this thread
-// vs the query host here and the other hosts in worker threads (ThreadStarHost), same blocks. Also
+// star-ask bench threads: Star Attention phase 1 (context encoding) with one host in this thread
+// vs k hosts each in its own worker thread (createThreadHostPool), same blocks. Also
 // reports process CPU time over wall time: about 1 means the threads got one core between them
 // (a busy or 1-core machine), about k means k cores worked at once.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadedModel } from '../../../engine/model/types';
-import type { Transformer } from '../../../engine/runtime/transformer';
+import { CpuBackend } from '../../../engine/backend/cpu/cpuBackend';
 import { encodeContext } from '../../../engine/star/context';
 import type { StarHost } from '../../../engine/star/host';
 import { fixedLayout } from '../../../engine/star/layout';
 import { shiftBlockKv } from '../../../engine/star/shift';
 import { openModel } from '../../../node/openModel';
 import { createLocalHosts } from '../../../node/star/localHosts';
-import { createThreadHosts } from '../../../node/star/threadHosts';
+import { createThreadHostPool } from '../../../node/star/hostPool';
 import { printJson } from '../../output';
 import { intOption } from '../options';
 
@@ -51,10 +51,10 @@ export async function run(argv: string[]): Promise<number> {
     // Alternated so a neighbour's load hits both; each run builds fresh hosts (weights included).
     for (let r = 0; r < repeats; r++) {
       const a = await createLocalHosts(model, { backend: 'cpu', hosts: 1 });
-      inThread.push(await timePhase1(model, layout, a.hosts, a.query).finally(() => a.dispose()));
-      const b = await createThreadHosts(model, { backend: 'cpu', hosts, modelPath: path });
-      threaded.push(await timePhase1(model, layout, b.hosts, b.query).finally(() => b.dispose()));
-      log(`run ${r + 1}: 1 host ${inThread[r]!.encodeMs.toFixed(0)} ms (cpu ${inThread[r]!.cpuMs.toFixed(0)}), ${hosts} hosts (${hosts - 1} in threads) ${threaded[r]!.encodeMs.toFixed(0)} ms (cpu ${threaded[r]!.cpuMs.toFixed(0)})`);
+      inThread.push(await timePhase1(model, layout, a.hosts).finally(() => a.dispose()));
+      const b = await createThreadHostPool({ backend: 'cpu', hosts, modelPath: path });
+      threaded.push(await timePhase1(model, layout, b.hosts).finally(() => b.dispose()));
+      log(`run ${r + 1}: 1 host ${inThread[r]!.encodeMs.toFixed(0)} ms (cpu ${inThread[r]!.cpuMs.toFixed(0)}), ${hosts} hosts in threads ${threaded[r]!.encodeMs.toFixed(0)} ms (cpu ${threaded[r]!.cpuMs.toFixed(0)})`);
     }
     const best = (t: Timing[]) => t.reduce((m, x) => (x.encodeMs < m.encodeMs ? x : m));
     const one = best(inThread);
@@ -62,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
     const result = {
       model: model.name, backend: 'cpu', contextTokens: tokens, chunk, blocks: layout.blocks.length, hosts,
       oneHostMs: one.encodeMs, threadHostsMs: many.encodeMs,
-      /** oneHostMs / threadHostsMs: above 1 means the worker threads encode in parallel with the query host. */
+      /** oneHostMs / threadHostsMs: above 1 means the worker threads encode in parallel. */
       speedup: one.encodeMs / many.encodeMs,
       threadHostsCpuOverWall: many.cpuMs / many.encodeMs,
     };
@@ -74,14 +74,14 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-async function timePhase1(model: LoadedModel, layout: ReturnType<typeof fixedLayout>, hosts: readonly StarHost[], query: Transformer): Promise<Timing> {
+async function timePhase1(model: LoadedModel, layout: ReturnType<typeof fixedLayout>, hosts: readonly StarHost[]): Promise<Timing> {
   const c = model.config;
   const u0 = process.cpuUsage();
   const t0 = performance.now();
   await encodeContext({
     modelIdentity: model.identity, anchor: layout.anchor, blocks: layout.blocks, hosts,
     kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
-    shift: (kv, s) => shiftBlockKv(query.backend, kv, s, c.headDim, c.rope),
+    shift: (kv, s) => shiftBlockKv(new CpuBackend(), kv, s, c.headDim, c.rope),
   });
   const encodeMs = performance.now() - t0;
   const u = process.cpuUsage(u0);

@@ -1,0 +1,109 @@
+import { EngineError } from '../errors';
+import type { Transformer } from '../runtime/transformer';
+import { createStreamDecoder } from '../tokenizer/streamDecoder';
+import type { Tokenizer } from '../tokenizer/types';
+import { createYieldPoint } from '../util/yieldPoint';
+import type { StarHost } from './host';
+import { splitFromData, type PieceKeysData } from './pieceKeys';
+import { decodeLoop, StarQuery, type ColocatedHost } from './query';
+import { AttentionMass } from './sources';
+
+/*
+ * Star Attention phase 2 as one platform-free call: prefill the question over every host's blocks, decode,
+ * stream the tokens, and report the attention shares. The CLI's in-process hosts, the Node worker-thread query
+ * host and the webview's query worker all run this very function (hostRuntime.ts, hostPool.ts).
+ */
+
+export interface AnswerRequest {
+  /** n: the query starts at position n (anchor + every block). */
+  readonly contextLength: number;
+  /** The question's token ids (chat-formatted, ending with the assistant header). */
+  readonly query: readonly number[];
+  readonly maxTokens: number;
+  /** 0 = greedy. */
+  readonly temperature: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  /** Compute attention shares (per block, and per piece of the multi-file blocks in `pieces`). */
+  readonly sources: boolean;
+  /** Kept keys of multi-file blocks, for their exact split into files (PieceKeys.data). */
+  readonly pieces?: PieceKeysData;
+}
+
+export interface AnswerResult {
+  readonly ids: number[];
+  /** tokenizer.decode(ids), special tokens left out: the streamed chunks joined. */
+  readonly text: string;
+  /** 'context': stopped at the model's context length (maxTokens was capped to fit it, see `capped`). */
+  readonly finish: 'stop' | 'length' | 'context';
+  /** The maxTokens actually allowed when the request's did not fit the model's context; undefined otherwise. */
+  readonly capped?: number;
+  readonly ttftMs: number;
+  readonly decodeTokensPerSec: number;
+  /** Block index -> its share of the question's attention to the context (block 0 = the anchor); [] without sources. */
+  readonly blockShares: [number, number][];
+  /** Block index -> per-piece shares (exact split) for the blocks in `pieces`. */
+  readonly pieceShares: [number, number[]][];
+}
+
+/** The query host's own parts: its transformer (phase 2 runs on its backend) and the model's tokenizer. */
+export interface QueryRunner {
+  readonly transformer: Transformer;
+  readonly tokenizer: Tokenizer;
+}
+
+/**
+ * Answers `req` over `hosts` (which hold every context block; `colocated`, when given, shares the runner's
+ * transformer and is attended inside its forward). `onToken` gets each generated id with the text it completes
+ * ('' while a character is unfinished). maxTokens is capped so that contextLength + query + answer never runs past
+ * the model's context length; a context and query that leave no room at all are an EngineError.
+ */
+export async function answerQuery(
+  runner: QueryRunner,
+  hosts: readonly StarHost[],
+  colocated: ColocatedHost | undefined,
+  req: AnswerRequest,
+  onToken: (id: number, text: string) => void,
+  signal?: AbortSignal,
+): Promise<AnswerResult> {
+  const { transformer, tokenizer } = runner;
+  if (req.query.length === 0) throw new EngineError('the question encodes to no tokens');
+  const limit = transformer.config.contextLength;
+  const room = limit - req.contextLength - req.query.length;
+  if (room < 1) {
+    throw new EngineError(`the repository (${req.contextLength} tokens) and the question (${req.query.length}) fill the model's context of ${limit} tokens: ` +
+      'nothing is left for the answer (index fewer files, or use a model with a longer context)');
+  }
+  const maxTokens = Math.min(req.maxTokens, room);
+  const started = performance.now();
+  const query = new StarQuery(transformer, { contextLength: req.contextLength, hosts, colocated, capacity: req.query.length + maxTokens });
+  const decoder = createStreamDecoder(tokenizer);
+  const yieldPoint = createYieldPoint();
+  try {
+    const c = transformer.config;
+    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+    const mass = req.sources ? new AttentionMass(req.pieces && req.pieces.blocks.length > 0 ? splitFromData(req.pieces, shape) : undefined) : undefined;
+    const first = (await query.forward(req.query, 'last', signal, mass))!;
+    const result = await decodeLoop(transformer, first, started, {
+      maxTokens, temperature: req.temperature, topP: req.topP, seed: req.seed, stopIds: tokenizer.eos, signal,
+      onToken: (id) => onToken(id, decoder.push(id)),
+    }, query.cache, async (id) => {
+      // Lets a worker's event loop take a cancel between tokens (a CPU forward never yields on its own).
+      await yieldPoint();
+      return (await query.forward([id], 'last', signal))!;
+    });
+    const capped = maxTokens < req.maxTokens ? maxTokens : undefined;
+    return {
+      ids: result.ids,
+      text: tokenizer.decode(result.ids, { skipSpecial: true }),
+      finish: result.finish === 'length' && capped !== undefined && result.ids.length >= maxTokens ? 'context' : result.finish,
+      capped,
+      ttftMs: result.ttftMs,
+      decodeTokensPerSec: result.decodeTokensPerSec,
+      blockShares: mass ? [...mass.shares()] : [],
+      pieceShares: mass ? [...mass.pieceShares()] : [],
+    };
+  } finally {
+    query.dispose();
+  }
+}

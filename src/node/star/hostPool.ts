@@ -1,0 +1,165 @@
+// Host pools: the Star Attention hosts a question is answered on, in one of three places. hosts[0] is the query
+// host; phase 1 encodes and loads through every host (RepoSession), answer() runs phase 2 (answerQuery) where
+// hosts[0] lives:
+// - in process (the CLI's default): every host in this thread;
+// - worker threads: every host, the query host included, in its own worker_threads Worker; the query host reaches
+//   the others through MessageChannels, so per-layer traffic never touches this thread;
+// - webview workers (webviewHostPool.ts): the same, with the workers in the extension's webview.
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
+import { EngineError } from '../../engine/errors';
+import type { LoadedModel } from '../../engine/model/types';
+import { answerQuery, type AnswerRequest, type AnswerResult } from '../../engine/star/answer';
+import type { StarHost } from '../../engine/star/host';
+import type { AnswerToken, HostDescription } from '../../protocol/hostRuntime';
+import { StarHostClient } from '../../protocol/starHost';
+import type { BackendKind } from '../createBackend';
+import type { NodeHostWorkerData } from './hostWorker';
+import { checkHostCount, createLocalHosts } from './localHosts';
+import { nodeWorkerPort } from './nodePort';
+
+export type HostKind = 'webview-webgpu' | 'node-webgpu' | 'node-cpu' | 'in-process';
+
+export interface HostPool {
+  readonly kind: HostKind;
+  /** The query host's device, e.g. "SwiftShader (emulated)". */
+  readonly device: string;
+  /** hosts[0] is the query host; phase 1 encodes/loads through these. */
+  readonly hosts: readonly StarHost[];
+  /** Phase 2 over every host's blocks. One at a time (a second call waits for the first). */
+  answer(req: AnswerRequest, onToken: (id: number, text: string) => void, signal?: AbortSignal): Promise<AnswerResult>;
+  /** Drops every host's blocks (weights stay). */
+  clear(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export interface InProcessPoolOptions {
+  readonly backend: BackendKind;
+  readonly hosts?: number;
+  /** Overrides the backend's memory budget for blocks' KV (forces waves in tests). */
+  readonly memoryBudgetBytes?: number;
+}
+
+export async function createInProcessHostPool(model: LoadedModel, opts: InProcessPoolOptions): Promise<HostPool> {
+  const local = await createLocalHosts(model, { backend: opts.backend, hosts: opts.hosts, memoryBudgetBytes: opts.memoryBudgetBytes });
+  const serial = serialQueue();
+  return {
+    kind: 'in-process',
+    device: local.query.backend.deviceName,
+    hosts: local.hosts,
+    answer: (req, onToken, signal) => serial(() => answerQuery({ transformer: local.query, tokenizer: model.tokenizer }, local.hosts, local.hosts[0], req, onToken, signal)),
+    clear: () => serial(async () => { await Promise.all(local.hosts.map((h) => h.clear())); }),
+    dispose: () => serial(() => local.dispose()),
+  };
+}
+
+export interface ThreadPoolOptions {
+  /** The model file or folder; every worker opens it itself. */
+  readonly modelPath: string;
+  readonly backend: BackendKind;
+  readonly hosts?: number;
+  /** The bundled worker (dist/hostWorker.mjs); default: found beside or above this bundle. */
+  readonly workerScript?: string;
+  readonly memoryBudgetBytes?: number;
+  /** Rows per batched phase-1 forward in each worker (LocalStarHostOptions.maxBatchRows). */
+  readonly maxBatchRows?: number;
+}
+
+/** The bundle name of the worker entry (scripts/build.mjs). */
+export const HOST_WORKER_BUNDLE = 'hostWorker.mjs';
+
+/** dist/hostWorker.mjs as seen from the bundle running this code: dist/cli.mjs has it beside itself, tests one folder up. */
+export function defaultHostWorkerScript(): string {
+  const url = import.meta.url;
+  if (!url) throw new EngineError('cannot locate the host worker bundle from this build; pass workerScript');
+  const here = dirname(fileURLToPath(url));
+  const candidates = [resolve(here, HOST_WORKER_BUNDLE), resolve(here, '..', HOST_WORKER_BUNDLE), resolve(here, '../../dist', HOST_WORKER_BUNDLE)];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new EngineError(`host worker bundle not found (looked for ${candidates.join(', ')}); run \`node scripts/build.mjs\``);
+  return found;
+}
+
+/**
+ * Every host in its own worker thread. Rejects with the worker's error when a host cannot start: a DeviceError
+ * when backend 'webgpu' finds no adapter (the caller may fall back to 'cpu'), a FormatError for a bad model file.
+ */
+export async function createThreadHostPool(opts: ThreadPoolOptions): Promise<HostPool> {
+  const count = checkHostCount(opts.hosts ?? 1);
+  const script = opts.workerScript ?? defaultHostWorkerScript();
+  if (!existsSync(script)) throw new EngineError('host worker bundle not found', script);
+  // Host 0 gets port1 of every channel, host i port2 of channel i-1.
+  const channels = Array.from({ length: count - 1 }, () => new MessageChannel());
+  const names = Array.from({ length: count }, (_, i) => `host ${i} (thread, ${opts.backend})`);
+  const spawn = (i: number) => {
+    const peers = i === 0 ? channels.map((c) => c.port1) : [];
+    const served = i === 0 ? [] : [channels[i - 1]!.port2];
+    const workerData: NodeHostWorkerData = {
+      modelPath: opts.modelPath, backend: opts.backend, peers, served,
+      runtime: { name: names[i]!, memoryBudgetBytes: opts.memoryBudgetBytes, maxBatchRows: opts.maxBatchRows },
+    };
+    // SHARE_ENV: the Vulkan loader reads the process's real environment, which only a shared env reaches (the Dawn
+    // setup falls back to SwiftShader by setting VK_ICD_FILENAMES, src/node/webgpu.ts).
+    return new Worker(script, { workerData, transferList: [...peers, ...served], env: SHARE_ENV });
+  };
+  const workers: Worker[] = [];
+  const clients: StarHostClient[] = [];
+  for (let i = 0; i < count; i++) {
+    workers.push(spawn(i));
+    clients.push(new StarHostClient(nodeWorkerPort(workers[i]!, `${names[i]} worker`), names[i]!));
+    // A GPU backend's setup may set the shared environment (SwiftShader's VK_ICD_FILENAMES) while another thread's
+    // Vulkan loader reads it: GPU hosts start one after another (measured: concurrent starts failed 1 in 5).
+    if (opts.backend !== 'cpu' && !(await clients[i]!.rpc.call('describe', []).then(() => true, () => false))) break;
+  }
+  const terminate = () => Promise.all(workers.map((w) => w.terminate()));
+  return poolOfClients(clients, (d) => (d.backend === 'webgpu' ? 'node-webgpu' : 'node-cpu'), terminate);
+}
+
+/**
+ * A pool over host workers reached through StarHostClients (threads or webview workers): waits until every host
+ * has started (the first failure, e.g. DeviceError, rejects after `close`), then answers on clients[0]'s worker.
+ */
+export async function poolOfClients(
+  clients: readonly StarHostClient[],
+  kindOf: (d: HostDescription) => HostKind,
+  close: () => Promise<unknown>,
+): Promise<HostPool> {
+  const started = await Promise.allSettled(clients.map((c) => c.rpc.call<HostDescription>('describe', [])));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    for (const c of clients) c.rpc.close();
+    await close();
+    throw failed.reason;
+  }
+  const query = (started[0] as PromiseFulfilledResult<HostDescription>).value;
+  let disposed = false;
+  // One host lost is the pool lost (its blocks are gone): every host's calls fail with that host's error.
+  for (const c of clients) c.rpc.onFailure((err) => { if (!disposed) for (const other of clients) other.rpc.failAll(err); });
+  return {
+    kind: kindOf(query),
+    device: query.device,
+    hosts: clients,
+    answer: (req, onToken, signal) => clients[0]!.rpc.call<AnswerResult>('answer', [req], {
+      signal,
+      onEvent: (t) => onToken((t as AnswerToken).id, (t as AnswerToken).text),
+    }),
+    clear: async () => { await Promise.all(clients.map((c) => c.clear())); },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await Promise.allSettled(clients.map((c) => c.dispose()));
+      await close();
+    },
+  };
+}
+
+/** Runs the calls one after another (an in-process host must not run two at once). */
+function serialQueue(): <T>(f: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(f: () => Promise<T>) => {
+    const run = tail.then(f, f);
+    tail = run.catch(() => {});
+    return run;
+  };
+}

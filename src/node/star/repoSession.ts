@@ -1,0 +1,347 @@
+// A repository answered over a HostPool, question after question: index() walks and packs the repository and
+// brings the pool's hosts and the disk cache up to date (phase 1); ask() runs phase 2 on the pool's query host.
+// The hosts keep their blocks between questions: while the layout is unchanged nothing is sent again; after an
+// edit the blocks whose text did not change stay on their hosts (renumbered, and re-rotated there when they
+// moved), the stale ones are dropped, and only the new ones are sent: loaded from the disk cache, or encoded.
+import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
+import { EngineError } from '../../engine/errors';
+import type { LoadedModel } from '../../engine/model/types';
+import type { AnswerResult } from '../../engine/star/answer';
+import type { BlockSpan } from '../../engine/star/blocks';
+import { blockCacheKey, encodeContext, type BlockStore, type ContextStats } from '../../engine/star/context';
+import type { StarHost } from '../../engine/star/host';
+import type { BlockSpec } from '../../engine/star/types';
+import { PieceKeys, pieceKeysBudget } from '../../engine/star/pieceKeys';
+import { buildQuery } from '../../engine/star/prompt';
+import { shiftBlockKv } from '../../engine/star/shift';
+import { fileShares, type TokenRange } from '../../engine/star/sources';
+import { openKvBlockStore } from '../cache/kvBlockStore';
+import type { HostPool } from './hostPool';
+import { buildRepoLayout, type RepoLayout } from './repoLayout';
+
+export const DEFAULT_CACHE_MAX_BYTES = 4 * 1024 ** 3;
+
+export interface RepoSessionOptions {
+  readonly repo: string;
+  /** Opened in the caller's thread: its tokenizer, chat template and config are used (no weights). */
+  readonly model: LoadedModel;
+  readonly pool: HostPool;
+  readonly chunkSize: number;
+  readonly anchorSize?: number;
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
+  /** Disk cache folder; undefined = no disk cache. */
+  readonly cacheDir?: string;
+  /** Size cap of the disk cache (least recently used entries go first); default 4 GiB. */
+  readonly cacheMaxBytes?: number;
+  readonly onWarning?: (message: string) => void;
+  /** Cap on the keys sent for exact per-file shares of multi-file blocks (default: pieceKeysBudget's per question). */
+  readonly pieceKeysBudgetBytes?: number;
+}
+
+export interface IndexProgress {
+  readonly done: number;
+  readonly total: number;
+  /** Tokens encoded per second so far in this run (0 before the first encode ends). */
+  readonly tokensPerSec: number;
+}
+
+/** Phase 1's counts (see ContextStats for each), with encodeMs rounded, plus the repository's own. */
+export type IndexStats = Omit<ContextStats, 'hostOfBlock'> & {
+  readonly files: number;
+  readonly skipped: number;
+  /**
+   * File blocks with the same tokens as an earlier block (e.g. the parts of a long repetitive line). The cache key
+   * leaves the position out, so they share one entry, kept at the first occurrence's start: the first occurrence
+   * alone is read or encoded, and each duplicate gets that KV re-rotated to its own start, every run (so they
+   * count in blocksShifted even when nothing moved, and never in blocksEncoded).
+   */
+  readonly blocksDuplicate: number;
+  /**
+   * Blocks the hosts already held from an earlier index of this session (not sent again; counted as reused; those
+   * that moved were re-rotated on their host and count as shifted, their disk entries left where they were).
+   */
+  readonly blocksHeld: number;
+  /** Files whose blocks were encoded this run (sorted). */
+  readonly encodedPaths: string[];
+};
+
+export interface AskOptions {
+  readonly maxTokens: number;
+  readonly temperature: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  readonly signal?: AbortSignal;
+  /** Streamed answer text, as generated. */
+  readonly onText?: (text: string) => void;
+  readonly onProgress?: (p: IndexProgress) => void;
+}
+
+export interface SourceFile {
+  readonly path: string;
+  readonly share: number;
+  /** The file's lines in the context, 1-based and inclusive, in order (adjacent pieces merged). */
+  readonly spans: { startLine: number; endLine: number }[];
+}
+
+export interface AskResult {
+  readonly answer: string;
+  readonly ids: number[];
+  /**
+   * Per file, its share of the query prefill's attention to the context, highest first; with stats.anchorShare
+   * they sum to 1. A block holding several files is split exactly (each file's token range attended alone,
+   * sources.ts) while the kept keys fit pieceKeysBudget, by token counts beyond it.
+   */
+  readonly sources: SourceFile[];
+  readonly stats: Omit<IndexStats, 'skipped'> & {
+    readonly mode: 'star' | 'global';
+    readonly queryTokens: number;
+    /** From the start of phase 1 (cache lookups included) to the first generated token. */
+    readonly ttftMs: number;
+    readonly decodeTokensPerSec: number;
+    readonly finish: AnswerResult['finish'];
+    /** Share of the query's context attention on the anchor (chat prefix + overview), not on any file block. */
+    readonly anchorShare: number;
+  };
+}
+
+/** A block the pool holds: its cache key, start, and which host. */
+interface HeldBlock {
+  readonly key: string;
+  readonly start: number;
+  readonly host: number;
+}
+
+export class RepoSession {
+  private readonly shifter = new CpuBackend();
+  private layout: RepoLayout | undefined;
+  /** What the pool's hosts hold, by block index; undefined before the first index. */
+  private held: Map<number, HeldBlock> | undefined;
+  /** The hosts' state is unknown (an index failed half-way): clear them first. */
+  private hostsDirty = false;
+  private pieceKeys = new PieceKeys(() => undefined, 0);
+  /** index() and ask() run one at a time (the hosts' state is this session's to keep consistent). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: RepoSessionOptions) {}
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f, f);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Walks, packs, and brings the pool's hosts and the disk cache up to date. Blocks the hosts already hold (same
+   * cache keys and starts) are not sent again; others are loaded from the disk cache or encoded.
+   */
+  index(opts: { signal?: AbortSignal; onProgress?: (p: IndexProgress) => void } = {}): Promise<IndexStats> {
+    return this.serial(() => this.runIndex(opts));
+  }
+
+  /** index() (nothing to do when the repository is unchanged), then phase 2 on the pool's query host. */
+  ask(question: string, opts: AskOptions): Promise<AskResult> {
+    return this.serial(() => this.runAsk(question, opts));
+  }
+
+  private async runIndex(opts: { signal?: AbortSignal; onProgress?: (p: IndexProgress) => void }): Promise<IndexStats> {
+    const o = this.o;
+    const repo = await buildRepoLayout({ repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude, signal: opts.signal });
+    const { layout } = repo;
+    const keys = layout.blocks.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
+    const common = { files: repo.files, skipped: repo.skipped, blocks: layout.blocks.length, contextTokens: layout.contextLength, blocksDuplicate: duplicateBlocks(repo) };
+    const matched = this.match(layout.blocks, keys);
+    const { kept, stale } = matched ?? { kept: new Map<number, HeldBlock & { from: number }>(), stale: [] };
+    const moved = [...kept].filter(([to, h]) => h.from !== to || h.start !== layout.blocks[to]!.start);
+    if (kept.size === layout.blocks.length && stale.length === 0 && moved.length === 0) {
+      this.layout = repo;
+      opts.onProgress?.({ done: layout.blocks.length, total: layout.blocks.length, tokensPerSec: 0 });
+      return { ...common, blocksEncoded: 0, blocksReused: layout.blocks.length, blocksShifted: 0, entriesRewritten: 0, encodeMs: 0, blocksHeld: layout.blocks.length, encodedPaths: [] };
+    }
+    // From here until the end the hosts' state is in between: a failure leaves it unknown (cleared next time).
+    const previous = this.held;
+    this.held = undefined;
+    this.layout = undefined;
+    const c = o.model.config;
+    const pieceKeys = new PieceKeys((index) => pieceRanges(repo.spans[index]));
+    const mustClear = !matched && (previous !== undefined || this.hostsDirty);
+    this.hostsDirty = true;
+    if (mustClear) {
+      await o.pool.clear();
+    } else if (previous) {
+      // The blocks whose text is unchanged stay on their hosts (re-rotated there when they moved); the rest go.
+      await Promise.all(o.pool.hosts.map(async (host, h) => {
+        const drops = stale.filter((i) => previous.get(i)!.host === h);
+        const moves = moved.filter(([, held]) => held.host === h).map(([to, held]) => ({ from: held.from, to, start: layout.blocks[to]!.start }));
+        if (drops.length) await host.drop!(drops);
+        if (moves.length) await host.move!(moves);
+      }));
+      for (const [to, held] of kept) {
+        const keys = this.pieceKeys.keysOf(held.from);
+        const spec = layout.blocks[to]!;
+        if (!keys) continue;
+        const kv = { index: to, start: held.start, length: spec.tokens.length, width: c.nKvHeads * c.headDim, k: [...keys], v: [] };
+        pieceKeys.keep(held.start === spec.start ? kv : await shiftBlockKv(this.shifter, kv, spec.start, c.headDim, c.rope));
+      }
+    }
+    const needed = layout.blocks.filter((b) => !kept.has(b.index));
+    const encoded = new Set<number>();
+    let encodedTokens = 0;
+    let firstEncode = 0;
+    const hosts = o.pool.hosts.map((h) => recordingEncodes(pieceKeys.wrap(h), (specs) => {
+      for (const spec of specs) encoded.add(spec.index);
+      encodedTokens += specs.reduce((t, spec) => t + spec.tokens.length, 0);
+    }, () => { firstEncode ||= performance.now(); }));
+    const store: BlockStore | undefined = o.cacheDir
+      ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, onWarning: o.onWarning })
+      : undefined;
+    const stats = await encodeContext({
+      modelIdentity: o.model.identity, anchor: layout.anchor, blocks: needed, hosts, store,
+      kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
+      // Re-rotating keys is a small CPU job, done here: no forward runs in this thread.
+      shift: (kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope),
+      signal: opts.signal,
+      onProgress: opts.onProgress ? (done, total) => {
+        const seconds = firstEncode ? (performance.now() - firstEncode) / 1000 : 0;
+        opts.onProgress!({ done: done + kept.size, total: total + kept.size, tokensPerSec: seconds > 0 ? encodedTokens / seconds : 0 });
+      } : undefined,
+    });
+    const held = new Map<number, HeldBlock>();
+    for (const [to, h] of kept) held.set(to, { key: h.key, start: layout.blocks[to]!.start, host: h.host });
+    for (const spec of needed) held.set(spec.index, { key: keys[spec.index]!, start: spec.start, host: stats.hostOfBlock[spec.index]! });
+    this.held = held;
+    this.hostsDirty = false;
+    this.layout = repo;
+    this.pieceKeys = pieceKeys;
+    const encodedPaths = [...new Set([...encoded].flatMap((i) => (repo.spans[i] ?? []).map((sp) => sp.path)))].sort();
+    return {
+      ...common,
+      blocksEncoded: stats.blocksEncoded,
+      blocksReused: stats.blocksReused + kept.size,
+      blocksShifted: stats.blocksShifted + moved.filter(([to, h]) => h.start !== layout.blocks[to]!.start).length,
+      entriesRewritten: stats.entriesRewritten,
+      encodeMs: Math.round(stats.encodeMs),
+      blocksHeld: kept.size,
+      encodedPaths,
+    };
+  }
+
+  /**
+   * Which held blocks serve the new layout: each block gets a held block with the same cache key (same anchor and
+   * tokens), its own index first; the held blocks left over are stale. Null when the hosts must be cleared: their
+   * state is unknown, or they cannot drop and move single blocks and the layout is not the one they hold.
+   */
+  private match(blocks: readonly BlockSpec[], keys: readonly string[]): { kept: Map<number, HeldBlock & { from: number }>; stale: number[] } | null {
+    const kept = new Map<number, HeldBlock & { from: number }>();
+    const held = this.held;
+    if (!held || this.hostsDirty) return null;
+    const free = new Map<string, number[]>();
+    for (const [i, h] of held) free.set(h.key, [...(free.get(h.key) ?? []), i]);
+    for (const b of blocks) {
+      const candidates = free.get(keys[b.index]!);
+      if (!candidates?.length) continue;
+      const at = Math.max(0, candidates.indexOf(b.index));
+      const from = candidates.splice(at, 1)[0]!;
+      kept.set(b.index, { ...held.get(from)!, from });
+    }
+    const used = new Set([...kept.values()].map((h) => h.from));
+    const stale = [...held.keys()].filter((i) => !used.has(i));
+    const rearranges = stale.length > 0 || [...kept].some(([to, h]) => h.from !== to || h.start !== blocks[to]!.start);
+    if (rearranges && !this.o.pool.hosts.every((h) => h.drop && h.move)) return null;
+    return { kept, stale };
+  }
+
+  private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
+    const started = performance.now();
+    const o = this.o;
+    const indexed = await this.runIndex({ signal: opts.signal, onProgress: opts.onProgress });
+    const repo = this.layout!;
+    const tokenizer = o.model.tokenizer;
+    const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
+    const query = buildQuery(question, tokenizer, o.model.chatTemplate, prompt);
+    if (query.length === 0) throw new EngineError('the question encodes to no tokens');
+    const budget = o.pieceKeysBudgetBytes ?? pieceKeysBudget(o.model.config, query.length);
+    let streamed = '';
+    const answerStarted = performance.now();
+    const r = await o.pool.answer({
+      contextLength: repo.layout.contextLength, query, maxTokens: opts.maxTokens, temperature: opts.temperature,
+      topP: opts.topP, seed: opts.seed, sources: true, pieces: this.pieceKeys.data(budget),
+    }, (_id, text) => {
+      if (!text) return;
+      streamed += text;
+      opts.onText?.(text);
+    }, opts.signal);
+    // The stream holds back an unfinished character; the final text has it (as U+FFFD if it never completed).
+    if (r.text.length > streamed.length && r.text.startsWith(streamed)) opts.onText?.(r.text.slice(streamed.length));
+    if (r.capped !== undefined) o.onWarning?.(`the answer was capped at ${r.capped} tokens: the repository and the question fill the rest of the model's context of ${o.model.config.contextLength} tokens`);
+    const shares = new Map(r.blockShares);
+    const spansOf = (index: number) => repo.spans[index] ?? [];
+    const sources = fileShares(shares, new Map(r.pieceShares), spansOf).map((s) => ({ ...s, spans: lineSpans(repo.spans, s.path) }));
+    const { skipped: _skipped, ...rest } = indexed;
+    return {
+      answer: r.text,
+      ids: r.ids,
+      sources,
+      stats: {
+        ...rest,
+        mode: 'star',
+        queryTokens: query.length,
+        ttftMs: answerStarted - started + r.ttftMs,
+        decodeTokensPerSec: r.decodeTokensPerSec,
+        finish: r.finish,
+        // Block 0 is the anchor (chat prefix + overview): no file's lines, its share reported apart.
+        anchorShare: shares.get(0) ?? 0,
+      },
+    };
+  }
+}
+
+/** `host` with encode() reported before (`onStart`) and after (`onEncoded`, the blocks it encoded). */
+function recordingEncodes(host: StarHost, onEncoded: (specs: readonly { index: number; tokens: readonly number[] }[]) => void, onStart: () => void): StarHost {
+  return {
+    name: host.name,
+    encode: async (anchor, blocks, signal) => {
+      onStart();
+      const kvs = await host.encode(anchor, blocks, signal);
+      onEncoded(blocks);
+      return kvs;
+    },
+    load: (blocks) => host.load(blocks),
+    blockIndices: () => host.blockIndices(),
+    attend: (layer, q, rows, perBlock) => host.attend(layer, q, rows, perBlock),
+    clear: () => host.clear(),
+    dispose: () => host.dispose(),
+  };
+}
+
+/** File blocks whose tokens equal an earlier file block's (they share one cache entry). */
+export function duplicateBlocks(repo: RepoLayout): number {
+  const seen = new Set<string>();
+  let duplicates = 0;
+  for (const b of repo.layout.blocks) {
+    if (b.index === 0) continue;
+    const key = b.tokens.join(',');
+    if (seen.has(key)) duplicates++;
+    else seen.add(key);
+  }
+  return duplicates;
+}
+
+/** A block's pieces as token ranges, when it holds two or more (only those are split). */
+function pieceRanges(spans: readonly BlockSpan[] | undefined): TokenRange[] | undefined {
+  if (!spans || spans.length < 2) return undefined;
+  return spans.map((s) => ({ start: s.tokenStart, end: s.tokenEnd }));
+}
+
+/** The lines of `path` held by the context, in order, touching or overlapping pieces merged. */
+function lineSpans(spans: readonly (readonly BlockSpan[])[], path: string): { startLine: number; endLine: number }[] {
+  const pieces = spans.flat().filter((s) => s.path === path).map((s) => ({ startLine: s.startLine, endLine: s.endLine }));
+  pieces.sort((a, b) => a.startLine - b.startLine);
+  const out: { startLine: number; endLine: number }[] = [];
+  for (const p of pieces) {
+    const last = out[out.length - 1];
+    if (last && p.startLine <= last.endLine + 1) last.endLine = Math.max(last.endLine, p.endLine);
+    else out.push({ ...p });
+  }
+  return out;
+}

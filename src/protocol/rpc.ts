@@ -1,0 +1,190 @@
+// Request/reply over a MessagePortLike, both ends: one client (ids, pending map, streamed events, cancel,
+// failAll when the other side dies) and one server dispatcher (a serial queue, since a LocalStarHost must
+// not run two calls at once; cancel aborts the target call's AbortController; errors serialized).
+//
+// Wire messages (plain objects, structured-clonable):
+//   client -> server  { rpc: 'call', id, method, args }     { rpc: 'cancel', id }   (id: the call to abort)
+//   server -> client  { rpc: 'event', id, data }  (0..n, e.g. streamed tokens)  then  { rpc: 'result', id, value }
+//                     or { rpc: 'error', id, error }
+import { CancelledError, EngineError } from '../engine/errors';
+import { deserializeError, serializeError, type SerializedError } from './errors';
+import type { MessagePortLike, Transferable } from './port';
+
+export type RpcMessage =
+  | { readonly rpc: 'call'; readonly id: number; readonly method: string; readonly args: readonly unknown[] }
+  | { readonly rpc: 'cancel'; readonly id: number }
+  | { readonly rpc: 'event'; readonly id: number; readonly data: unknown }
+  | { readonly rpc: 'result'; readonly id: number; readonly value: unknown }
+  | { readonly rpc: 'error'; readonly id: number; readonly error: SerializedError };
+
+function isRpcMessage(m: unknown): m is RpcMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { rpc?: unknown }).rpc === 'string' && typeof (m as { id?: unknown }).id === 'number';
+}
+
+export interface CallOptions {
+  /** Buffers of `args` to move instead of copy (the caller gives them up). */
+  readonly transfer?: Transferable[];
+  /** Aborting sends a cancel to the server and rejects the call with CancelledError at once. */
+  readonly signal?: AbortSignal;
+  /** Receives the call's streamed events, in order, before it settles. */
+  readonly onEvent?: (data: unknown) => void;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  onEvent?: (data: unknown) => void;
+}
+
+export class RpcClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private failure: Error | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly failureListeners = new Set<(err: Error) => void>();
+
+  /** `name` goes into errors ("host 1 (thread, cpu) was closed"). */
+  constructor(private readonly port: MessagePortLike, readonly name: string) {
+    this.unsubscribe.push(port.onMessage((m) => this.receive(m)));
+    if (port.onClose) this.unsubscribe.push(port.onClose((reason) => this.failAll(reason)));
+  }
+
+  /** The error every call now rejects with, once the other side is gone or close() was called. */
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  call<T>(method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (opts.signal?.aborted) return Promise.reject(new CancelledError());
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        // The server stops at its next check; the caller need not wait for it (its reply is dropped).
+        this.port.postMessage({ rpc: 'cancel', id } satisfies RpcMessage);
+        this.take(id)?.reject(new CancelledError());
+      };
+      const done = () => opts.signal?.removeEventListener('abort', onAbort);
+      this.pending.set(id, {
+        resolve: (v) => { done(); resolve(v as T); },
+        reject: (e) => { done(); reject(e); },
+        onEvent: opts.onEvent,
+      });
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        this.port.postMessage({ rpc: 'call', id, method, args } satisfies RpcMessage, opts.transfer);
+      } catch (err) {
+        this.take(id)?.reject(err instanceof Error ? err : new EngineError(String(err)));
+      }
+    });
+  }
+
+  /** Rejects every pending and future call with `err` (the first failure wins). */
+  failAll(err: Error): void {
+    const first = !this.failure;
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(this.failure);
+    this.pending.clear();
+    if (first) for (const l of [...this.failureListeners]) l(this.failure);
+  }
+
+  /** Called once, when this client fails for good (the other side gone, or close()); returns the unsubscribe. */
+  onFailure(listener: (err: Error) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
+  }
+
+  /** Stops listening; pending and later calls reject with "<name> was closed". */
+  close(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+    this.failAll(new EngineError(`${this.name} was closed`));
+  }
+
+  private take(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    return p;
+  }
+
+  private receive(m: unknown): void {
+    if (!isRpcMessage(m)) return;
+    if (m.rpc === 'event') {
+      this.pending.get(m.id)?.onEvent?.(m.data);
+      return;
+    }
+    if (m.rpc !== 'result' && m.rpc !== 'error') return;
+    const p = this.take(m.id);
+    if (!p) return; // cancelled earlier
+    if (m.rpc === 'result') p.resolve(m.value);
+    else p.reject(deserializeError(m.error));
+  }
+}
+
+/** A handler's reply whose buffers move to the client instead of being copied (the server gives them up). */
+export class Transferring<T> {
+  constructor(readonly value: T, readonly transfer: Transferable[]) {}
+}
+
+export interface CallContext {
+  /** Aborted by the client's cancel. */
+  readonly signal: AbortSignal;
+  /** Streams an event to the caller (before the result). */
+  emit(data: unknown, transfer?: Transferable[]): void;
+}
+
+export type Handler = (args: readonly unknown[], ctx: CallContext) => unknown;
+
+export interface RpcServerOptions {
+  /** Methods answered at once, outside the serial queue (cheap reads that must not wait behind a long call). */
+  readonly immediate?: readonly string[];
+}
+
+/**
+ * Serves `handlers` on any number of ports, all calls (from every port) through ONE serial queue, except the
+ * `immediate` methods. A handler's thrown error goes back serialized; an aborted call always ends CancelledError.
+ */
+export class RpcServer {
+  private queue: Promise<void> = Promise.resolve();
+  private readonly immediate: ReadonlySet<string>;
+
+  constructor(private readonly handlers: Readonly<Record<string, Handler>>, opts: RpcServerOptions = {}) {
+    this.immediate = new Set(opts.immediate ?? []);
+  }
+
+  /** Starts answering calls arriving on `port`; returns the unsubscribe. */
+  serve(port: MessagePortLike): () => void {
+    const running = new Map<number, AbortController>();
+    return port.onMessage((m) => {
+      if (!isRpcMessage(m)) return;
+      if (m.rpc === 'cancel') {
+        running.get(m.id)?.abort(new CancelledError());
+        return;
+      }
+      if (m.rpc !== 'call') return;
+      const controller = new AbortController();
+      running.set(m.id, controller);
+      const run = () => this.run(port, m, controller.signal).finally(() => running.delete(m.id));
+      if (this.immediate.has(m.method)) void run();
+      else this.queue = this.queue.then(run);
+    });
+  }
+
+  private async run(port: MessagePortLike, m: Extract<RpcMessage, { rpc: 'call' }>, signal: AbortSignal): Promise<void> {
+    try {
+      const handler = this.handlers[m.method];
+      if (!handler) throw new EngineError(`unknown method ${m.method}`);
+      if (signal.aborted) throw new CancelledError();
+      const ctx: CallContext = { signal, emit: (data, transfer) => port.postMessage({ rpc: 'event', id: m.id, data } satisfies RpcMessage, transfer) };
+      const out = await handler(m.args, ctx);
+      const [value, transfer] = out instanceof Transferring ? [out.value, out.transfer] : [out, undefined];
+      port.postMessage({ rpc: 'result', id: m.id, value } satisfies RpcMessage, transfer);
+    } catch (err) {
+      const e = signal.aborted && !(err instanceof CancelledError) ? new CancelledError() : err;
+      try {
+        port.postMessage({ rpc: 'error', id: m.id, error: serializeError(e) } satisfies RpcMessage);
+      } catch {
+        // The port is gone: nobody is waiting any more.
+      }
+    }
+  }
+}
