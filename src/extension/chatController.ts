@@ -2,7 +2,7 @@
 // answer streams into the panel, with its sources as links to the lines the model attended to, and Stop.
 import * as vscode from 'vscode';
 import type { FromChat, SourceView } from '../protocol/chatMessages';
-import type { AskResult } from '../node/star/starRepository';
+import type { AskResult } from '../node/star/repoSession';
 import type { ChatViewProvider } from './chatView';
 import type { CodebaseService } from './codebaseService';
 import { explainError } from './errorActions';

@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { parseFromChat, type FromChat, type ToChat } from '../protocol/chatMessages';
-import type { HostChannel } from '../node/star/hostPool';
+import type { HostChannel } from '../node/star/webviewHostPool';
 
 export const CHAT_VIEW_ID = 'starAttention.chat';
 
@@ -101,6 +101,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         return () => provider.hostListeners.delete(listener);
       },
       bytes: provider.bytes,
+      onClose(listener: () => void) {
+        provider.disposedListeners.add(listener);
+        return () => provider.disposedListeners.delete(listener);
+      },
     };
   }
 

@@ -10,7 +10,7 @@ import { CancelledError, EngineError } from '../engine/errors';
 import { defaultCacheDir } from '../node/cache/defaultCacheDir';
 import { openModel, type OpenedModel } from '../node/openModel';
 import { RepoSession } from '../node/star/repoSession';
-import type { AskResult, IndexStats } from '../node/star/starRepository';
+import type { AskResult, IndexStats } from '../node/star/repoSession';
 import type { StatusView } from '../protocol/chatMessages';
 import type { ChatViewProvider } from './chatView';
 import { startHostPool, type StartedPool } from './hostPools';
@@ -34,6 +34,8 @@ export class CodebaseService implements vscode.Disposable {
   private model: { path: string; opened: OpenedModel } | undefined;
   private pool: StartedPool | undefined;
   private readonly sessions = new Map<string, RepoSession>();
+  /** The session whose blocks the hosts hold; another one clears them first (the hosts hold one layout). */
+  private poolOwner: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** Times the page holding webview hosts went away; an operation that saw it change failed because of it. */
   private pageLosses = 0;
@@ -95,6 +97,7 @@ export class CodebaseService implements vscode.Disposable {
     const old = this.pool;
     this.pool = undefined;
     this.sessions.clear();
+    this.poolOwner = undefined;
     if (old) await old.pool.dispose().catch((err: unknown) => this.log.warn(`disposing hosts: ${String(err)}`));
     const model = this.model;
     this.model = undefined;
@@ -106,6 +109,8 @@ export class CodebaseService implements vscode.Disposable {
   /** Chunk size, anchor, include/exclude or the cache cap changed: new block plans, same hosts. */
   resetSessions(): void {
     this.sessions.clear();
+    // The hosts still hold the old plan's blocks: the next session clears them first.
+    if (this.poolOwner !== undefined) this.poolOwner = '';
     this.setStatus({ index: { state: 'idle' } });
   }
 
@@ -155,6 +160,11 @@ export class CodebaseService implements vscode.Disposable {
     const model = await this.openModel(s);
     const pool = await this.hosts(s);
     const key = folder.uri.toString();
+    if (this.poolOwner !== key) {
+      if (this.poolOwner !== undefined) await pool.pool.clear();
+      this.sessions.delete(key);
+      this.poolOwner = key;
+    }
     let session = this.sessions.get(key);
     if (!session) {
       session = new RepoSession({

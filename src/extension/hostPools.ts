@@ -6,7 +6,8 @@ import * as vscode from 'vscode';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DeviceError } from '../engine/errors';
-import { createThreadHostPool, createWebviewHostPool, type HostPool } from '../node/star/hostPool';
+import { createThreadHostPool, type HostPool } from '../node/star/hostPool';
+import { createWebviewHostPool } from '../node/star/webviewHostPool';
 import type { ChatViewProvider } from './chatView';
 import type { HostKindSetting } from './settings';
 
@@ -35,7 +36,7 @@ export async function startHostPool(o: {
 }): Promise<StartedPool> {
   const failures: string[] = [];
   const attempts: [HostPool['kind'], () => Promise<HostPool>][] = [];
-  const workerScript = join(o.extensionPath, 'dist', 'hostWorker.mjs');
+  const workerScript = join(o.extensionPath, 'dist', 'extensionHostWorker.mjs');
   if (o.kind === 'auto' || o.kind === 'webview') attempts.push(['webview-webgpu', () => startWebviewPool(o)]);
   if (o.kind === 'auto' || o.kind === 'node-webgpu') {
     attempts.push(['node-webgpu', () => createThreadHostPool({ modelPath: o.modelPath, backend: 'webgpu', hosts: o.hosts, workerScript })]);
