@@ -90,7 +90,8 @@ if ! npm install --no-save --omit=dev --loglevel=error "code-server@$version" >"
   log "npm install failed; full log: $dir/install.log"
   exit 1
 fi
-"$bin" --version >/dev/null || { log "installed, but '$bin --version' fails"; exit 1; }
+# code-server writes a config file and logs under XDG folders on any start; keep them out of $HOME.
+XDG_CONFIG_HOME="$dir/.tmp" XDG_DATA_HOME="$dir/.tmp" "$bin" --version >/dev/null || { log "installed, but '$bin --version' fails"; exit 1; }
 rm -rf "$dir/.tmp"
 echo "node$node_major" > "$marker"
 log "installed code-server $version"
