@@ -7,6 +7,24 @@
 //   e. whether vscode.chat.createChatParticipant exists, and a Comments API thread whose reply streams;
 //   f. a palette command's showInputBox, typed into.
 // Every probe's observations go to dist/test-output/e2e/probe-results.json (and screenshots beside it).
+//
+// Findings (code-server 4.100.3 = VS Code 1.100.3, Node 20, headless Chromium, this machine):
+// a. The view shows in its own container; `<viewId>.focus` reveals it. With retainContextWhenHidden, hiding it
+//    does not re-resolve it and keeps the page; the page's AND its Worker's timers keep running while hidden,
+//    and a message posted to the hidden webview is answered at once (no suspension seen here).
+// b. A blob: Worker sees navigator.gpu; adapter google/swiftshader; requestDevice works (page too).
+// c. Both directions deliver real typed arrays: Float32Array, Uint8Array, Int32Array (nested too) and ArrayBuffer
+//    arrive with their own constructor, not as {0:..,1:..} objects; a subarray arrives as a view with its
+//    byteOffset over the WHOLE backing buffer (send a copy to avoid shipping the rest). Buffers are copied,
+//    not transferred (the sender's stay attached). 4 MiB of f32 took 0.7-1.3 s host->webview and 2.5-3.2 s
+//    webview->host on this loaded 2-core machine (the time includes building the payload).
+// d. `import('webgpu')` from dist/ of the INSTALLED .vsix resolves dist/node_modules/webgpu and gets a
+//    SwiftShader adapter with VK_ICD_FILENAMES set by the extension, on the extension host and in a
+//    worker_threads Worker it starts.
+// e. vscode.chat.createChatParticipant exists and succeeds (participant declared in package.json), but with no
+//    chat provider (Copilot) installed `workbench.action.chat.open` shows nothing and the participant gets no
+//    request. The Comments API renders an expanded thread in the editor and the reply updates in place.
+// f. showInputBox from a palette command takes typed text.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -66,7 +84,7 @@ describe('code-server probe', { skip }, () => {
     mkdirSync(probeOut);
     const workspace = join(tmp, 'workspace');
     mkdirSync(workspace);
-    writeFileSync(join(workspace, 'sample.ts'), 'export function add(a: number, b: number): number {\n  return a + b;\n}\n');
+    writeFileSync(join(workspace, 'sample.txt'), 'export function add(a: number, b: number): number {\n  return a + b;\n}\n');
     const vsix = packageProbe(tmp);
     server = await startCodeServer((install as { bin: string }).bin, { workspace, vsix: [vsix], env: { STAR_PROBE_OUT: probeOut } });
     browser = await launchChromium();
@@ -102,6 +120,7 @@ describe('code-server probe', { skip }, () => {
     assert.equal(h.resolveCount, 1, 'showing the view again must not resolve it again');
     assert.equal(h.after.instanceId, ready.instanceId, 'the page must be the same one (context retained)');
     assert.equal(h.visibleAfter, true);
+    assert.equal(h.visibleWhileHidden, false, 'the view must really have been hidden');
   });
 
   test('b: a blob: Worker in the webview gets a WebGPU adapter and a device', async () => {
@@ -115,6 +134,8 @@ describe('code-server probe', { skip }, () => {
     await runCommand(page, 'Star Probe: Exchange Typed Arrays');
     const toWebview = await record('typed-host-to-webview');
     const toHost = await record('typed-webview-to-host');
+    await record('typed-host-sender-after-post');
+    await record('typed-webview-sender-after-post');
     for (const [direction, r] of [['host -> webview', toWebview], ['webview -> host', toHost]] as const) {
       // What arrives is recorded in probe-results.json; these are the facts the extension's design relies on.
       assert.equal(r.f32.isFloat32Array, true, `${direction}: Float32Array arrived as ${JSON.stringify(r.f32)}`);
@@ -141,6 +162,13 @@ describe('code-server probe', { skip }, () => {
     const comments = await record('comments');
     await page.locator('.review-widget', { hasText: comments.final }).waitFor();
     await screenshot(page, 'probe-comment-thread');
+  });
+
+  test('e: does the chat view deliver a request to an extension\'s participant here? (recorded, not asserted)', async () => {
+    await runCommand(page, 'Star Probe: Ask The Chat Participant');
+    await record('chat-open');
+    results['chat-request'] = await record('chat-request', 8_000).catch((e: Error) => ({ received: false, why: e.message }));
+    await screenshot(page, 'probe-chat');
   });
 
   test('f: a palette command\'s input box takes typed text', async () => {
