@@ -47,7 +47,10 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || unsupported "missing ${need[*]} and no apt-get to install them"
   sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || unsupported "missing ${need[*]}; not root and no sudo to install them"
+    sudo="sudo"
+  fi
   log "installing ${need[*]} with apt"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
