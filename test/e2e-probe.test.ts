@@ -12,7 +12,9 @@
 // a. The view shows in its own container; `<viewId>.focus` reveals it. With retainContextWhenHidden, hiding it
 //    does not re-resolve it and keeps the page; the page's AND its Worker's timers keep running while hidden,
 //    and a message posted to the hidden webview is answered at once (no suspension seen here).
-// b. A blob: Worker sees navigator.gpu; adapter google/swiftshader; requestDevice works (page too).
+// b. A blob: Worker sees navigator.gpu; adapter google/swiftshader; requestDevice works (page too). Chromium
+//    without --enable-unsafe-webgpu still defines navigator.gpu but requestAdapter() gives null: the way to
+//    test the extension's "no WebGPU in the webview" fallback (launchChromium({ webgpu: false })).
 // c. Both directions deliver real typed arrays: Float32Array, Uint8Array, Int32Array (nested too) and ArrayBuffer
 //    arrive with their own constructor, not as {0:..,1:..} objects; a subarray arrives as a view with its
 //    byteOffset over the WHOLE backing buffer (send a copy to avoid shipping the rest). Buffers are copied,
@@ -128,6 +130,21 @@ describe('code-server probe', { skip }, () => {
     assert.equal(gpu.hasGpu, true, JSON.stringify(gpu));
     assert.ok(gpu.adapter, `no adapter: ${JSON.stringify(gpu)}`);
     assert.equal(gpu.device, true);
+  });
+
+  test('b: with Chromium started without --enable-unsafe-webgpu, the same Worker gets no adapter (the fallback case)', async () => {
+    const plain = await launchChromium({ webgpu: false });
+    try {
+      const other = await openWorkbench(plain, server.workbenchUrl);
+      await runCommand(other, 'Star Probe: Reveal View');
+      const shown = await webviewFrame(other, PROBE_ID).locator('#worker-gpu').textContent();
+      const gpu = JSON.parse(shown!.slice(shown!.indexOf(':') + 1));
+      results['webview-worker-gpu-without-flag'] = gpu;
+      assert.equal(gpu.hasGpu, true, 'navigator.gpu is still defined');
+      assert.equal(gpu.adapter, null, `expected no adapter: ${shown}`);
+    } finally {
+      await plain.close();
+    }
   });
 
   test('c: typed arrays cross webview.postMessage in both directions', async () => {

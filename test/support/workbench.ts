@@ -22,16 +22,27 @@ export async function openWorkbench(browser: Browser, url: string): Promise<Page
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const quickInput = (page: Page) => page.locator('.quick-input-widget .quick-input-box input');
 
-/** Runs a command from the palette (F1) by its full title as the palette shows it ("Category: Title"). */
-export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = quickInput(page);
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
+/** Runs a command from the palette (F1) by its full title as the palette shows it ("Category: Title").
+ * The palette lists the commands known when it opens, and a fresh window learns an extension's commands only
+ * once its extension host has scanned them, so a palette without the command is closed and opened again. */
+export async function runCommand(page: Page, title: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   const label = new RegExp(`^${escapeRegExp(title)}$`);
   const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: label }) }).first();
-  await row.waitFor();
-  await row.click();
+  for (;;) {
+    await page.keyboard.press('F1');
+    const input = quickInput(page);
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`>${title}`);
+    try {
+      await row.waitFor({ timeout: Math.max(1, Math.min(5000, deadline - Date.now())) });
+      await row.click();
+      return;
+    } catch (e) {
+      if (Date.now() >= deadline) throw new Error(`no command titled "${title}" in the palette within ${timeoutMs} ms`, { cause: e });
+      await page.keyboard.press('Escape');
+    }
+  }
 }
 
 /** Types `text` into the input box a command opened (vscode.window.showInputBox) and presses Enter.
