@@ -192,6 +192,8 @@ describe('code-server probe', { skip }, () => {
     await runCommand(page, 'Star Probe: Ask Something');
     await answerInputBox(page, 'what does add do?', 'Ask the probe a question');
     assert.deepEqual(await record('ask'), { value: 'what does add do?' });
+    // The extension's LogOutputChannel lands under user-data-dir/logs, where tests can wait on its lines.
+    assert.match(await server.waitForLog(/ask: \{"value":"what does add do\?"\}/), /\[info\]/);
   });
 
   test('stopping code-server leaves none of its processes behind', async () => {

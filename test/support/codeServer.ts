@@ -43,6 +43,9 @@ export interface CodeServer {
   readonly pid: number;
   /** code-server's own stdout and stderr so far. */
   output(): string;
+  /** Waits until a line matching `pattern` appears in a log under user-data-dir/logs (extension host logs,
+   * extensions' output channels: <publisher.name>/<channel>.log) and returns that line. */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Copies code-server's output and every log under user-data-dir/logs (extension host, output channels) to `dir`. */
   collectLogs(dir: string): void;
   /** Ends the process group and removes the temp folders; resolves once no process of the group is left
@@ -102,6 +105,7 @@ export async function startCodeServer(bin: string, options: CodeServerOptions): 
       extensionsDir,
       pid: child.pid!,
       output: () => output,
+      waitForLog: (pattern, timeoutMs = 30_000) => waitForLogLine(join(userDataDir, 'logs'), pattern, timeoutMs),
       collectLogs(dir) {
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, 'code-server.log'), output);
@@ -143,6 +147,23 @@ async function waitForHealth(url: string): Promise<void> {
       if ((await fetch(`${url}/healthz`)).ok) return;
     } catch { /* not accepting yet */ }
     if (Date.now() > deadline) throw new Error(`${url}/healthz did not answer within 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function logFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.log')).map((f) => join(dir, f));
+}
+
+async function waitForLogLine(dir: string, pattern: RegExp, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const file of logFiles(dir)) {
+      const line = readFileSync(file, 'utf8').split('\n').find((l) => pattern.test(l));
+      if (line !== undefined) return line;
+    }
+    if (Date.now() > deadline) throw new Error(`no log line matching ${pattern} under ${dir} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
