@@ -18,7 +18,7 @@
 // c. Both directions deliver real typed arrays: Float32Array, Uint8Array, Int32Array (nested too) and ArrayBuffer
 //    arrive with their own constructor, not as {0:..,1:..} objects; a subarray arrives as a view with its
 //    byteOffset over the WHOLE backing buffer (send a copy to avoid shipping the rest). Buffers are copied,
-//    not transferred (the sender's stay attached). 4 MiB of f32 took 0.7-1.3 s host->webview and 2.5-3.2 s
+//    not transferred (the sender's stay attached). 4 MiB of f32 took 0.7-1.5 s host->webview and 1.7-3.2 s
 //    webview->host on this loaded 2-core machine (the time includes building the payload).
 // d. `import('webgpu')` from dist/ of the INSTALLED .vsix resolves dist/node_modules/webgpu and gets a
 //    SwiftShader adapter with VK_ICD_FILENAMES set by the extension, on the extension host and in a
