@@ -11,14 +11,15 @@ export function chromiumPath(): string {
   return found;
 }
 
-/** With `webgpu: false`, Chromium runs without --enable-unsafe-webgpu: no WebGPU on Linux, as in VS Code desktop there. */
-export async function launchChromium(opts: { webgpu?: boolean } = {}): Promise<Browser> {
+/** `webgpu: false` leaves out --enable-unsafe-webgpu: navigator.gpu stays but requestAdapter() gives null, as in
+ * a VS Code whose webviews have no WebGPU (the extension's fallback case). */
+export async function launchChromium(options: { webgpu?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath(),
     headless: true,
     args: [
-      '--headless=new', '--no-sandbox', ...(opts.webgpu === false ? [] : ['--enable-unsafe-webgpu']), '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run',
+      '--headless=new', '--no-sandbox', ...(options.webgpu === false ? [] : ['--enable-unsafe-webgpu']),
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
     ],
   });
 }
