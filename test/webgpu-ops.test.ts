@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { CpuBackend } from '../src/engine/backend/cpu/cpuBackend';
 import type { Act, AttnSource, Backend, Weight } from '../src/engine/backend/types';
 import type { RopeParams, TensorType } from '../src/engine/model/types';
+import { TENSOR_TYPES } from '../src/engine/quant/formats';
 import { dequantize } from '../src/engine/quant/dequantize';
 import { quantize } from '../src/engine/quant/quantize';
 import { createRandom } from '../src/engine/runtime/random';
@@ -66,7 +67,7 @@ function actPair(g: Backend, rows: number, cols: number, data?: Float32Array): [
   return [ga, ca, d];
 }
 
-const TYPES: TensorType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+const TYPES: readonly TensorType[] = TENSOR_TYPES;
 
 test('embed: every tensor type, repeated ids, table split across buffers', async () => {
   for (const g of [gpu, gpuSplit]) {
