@@ -3,7 +3,7 @@
 // quantize_row_q3_K_ref (with make_q3_quants), quantize_row_q6_K_ref (with make_qx_quants); Q8_0, Q4_0,
 // Q4_K and Q6_K were read from the copy vendored in ollama/ollama, the others from ggml-org/llama.cpp.
 // Arithmetic is rounded to float32 (Math.fround) step by step as the C code does, so the 32-value types
-// match ggml byte for byte; the K-quants follow the same algorithm but a C compiler may fuse
+// should match ggml byte for byte (checked for Q8_0 against a llama.cpp-made file); the K-quants follow the same algorithm but a C compiler may fuse
 // multiply-adds, so their bytes can differ from llama.cpp's in rare blocks.
 // No importance matrix (imatrix) support: these are the plain reference quantizers llama-quantize uses
 // without --imatrix.
