@@ -138,7 +138,7 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
       hostOfBlock[spec.index] = h;
       (owners.get(keyOf.get(spec.index)!)!.index === spec.index ? owned : duplicates).push(spec);
     }
-    // Writes overlap the next block's encode; all are awaited before phase 1 reports done.
+    // Every write is awaited before phase 1 reports done (and on failure, so no entry is left half-written).
     const writes: Promise<void>[] = [];
     try {
       const missing: BlockSpec[] = [];
@@ -170,13 +170,17 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
         firstEncode = Math.min(firstEncode, performance.now());
         const kvs = await host.encode(o.anchor, group, o.signal);
         lastEncode = Math.max(lastEncode, performance.now());
-        group.forEach((spec, j) => {
+        const groupWrites = group.map((spec, j) => {
           const key = keyOf.get(spec.index)!;
           encoded++;
-          if (o.store) writes.push(o.store.put(key, kvs[j]!));
           sources.get(key)?.resolve(kvs[j]!);
-          o.onProgress?.(++done, total);
+          return o.store?.put(key, kvs[j]!);
         });
+        // Stored before the next group is encoded, so a kill, a Ctrl-C or a full disk keeps every block encoded
+        // so far (an in-process CPU host would otherwise starve these writes until phase 1 ends).
+        writes.push(...groupWrites.filter((w) => w !== undefined));
+        await Promise.all(groupWrites);
+        for (const _ of group) o.onProgress?.(++done, total);
       }
     } catch (err) {
       await Promise.allSettled(writes);
