@@ -28,7 +28,8 @@ export async function run(argv: string[]): Promise<number> {
     if (showProgress) process.stderr.write('\n');
     if (values.json) printJson(stats);
     else {
-      process.stdout.write(`${stats.files} files (${stats.skipped} skipped), ${stats.blocks} blocks, ${stats.contextTokens} context tokens\n`);
+      const reasons = Object.entries(stats.skippedByReason).map(([reason, n]) => `${n} ${reason}`).join(', ');
+      process.stdout.write(`${stats.files} files (${stats.skipped} skipped${reasons ? `: ${reasons}` : ''}), ${stats.blocks} blocks, ${stats.contextTokens} context tokens\n`);
       process.stdout.write(`encoded ${stats.blocksEncoded} blocks in ${stats.encodeMs} ms, reused ${stats.blocksReused} (${stats.blocksShifted} re-rotated, ${stats.entriesRewritten} cache entries rewritten at their new position)\n`);
     }
     return 0;

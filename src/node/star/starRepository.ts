@@ -45,6 +45,8 @@ export interface StarRepoOptions {
 export type IndexStats = Omit<ContextStats, 'hostOfBlock'> & {
   readonly files: number;
   readonly skipped: number;
+  /** Skipped files per reason (see SkipReason). */
+  readonly skippedByReason: Readonly<Record<string, number>>;
   /**
    * File blocks with the same tokens as an earlier block (e.g. the parts of a long repetitive line). The cache key
    * leaves the position out, so they share one entry, kept at the first occurrence's start: the first occurrence
@@ -88,7 +90,7 @@ export interface AskResult {
    * attended alone, sources.ts) while the kept keys fit pieceKeysBudget, by token counts beyond it.
    */
   readonly sources: { path: string; share: number }[];
-  readonly stats: Omit<IndexStats, 'skipped'> & {
+  readonly stats: Omit<IndexStats, 'skipped' | 'skippedByReason'> & {
     readonly mode: 'star' | 'global';
     readonly queryTokens: number;
     /** From the start of phase 1 (cache lookups included) to the first generated token. */
@@ -216,6 +218,7 @@ function indexStats(repo: RepoLayout, s: ContextStats): IndexStats {
   return {
     files: repo.files,
     skipped: repo.skipped,
+    skippedByReason: repo.skippedByReason,
     blocks: s.blocks,
     contextTokens: s.contextTokens,
     blocksEncoded: s.blocksEncoded,
