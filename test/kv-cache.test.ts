@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, rmSync, statSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KvDiskCache, kvCacheKey, type KvEntry } from '../src/node/cache/kvDiskCache';
@@ -23,7 +23,21 @@ function makeEntry(layers: number, rows: number, width: number, start: number, s
 
 const parts = { modelIdentity: 'model-a', anchorTokens: [1, 2, 3], blockTokens: [4, 5], positionScheme: 'star-v1', dtype: 'f32' as const };
 
-if (process.env.KV_CACHE_TEST_CHILD) {
+if (process.env.KV_CACHE_TEST_CHILD && process.env.KV_CACHE_TEST_STORE) {
+  // Child mode, through the Star BlockStore: a 16 KiB entry fits under the file size limit, a 1 MiB one does not.
+  process.on('SIGXFSZ', () => {});
+  const warnings: string[] = [];
+  const store = openKvBlockStore({ dir: process.env.KV_CACHE_TEST_CHILD, maxSizeBytes: 1 << 30, onWarning: (m) => warnings.push(m) });
+  const asKv = (e: KvEntry) => ({ index: 1, start: 0, length: e.rows, width: e.width, k: e.k, v: e.v });
+  try {
+    await store.put(store.cache.key({ ...parts, blockTokens: [1] }), asKv(makeEntry(4, 256, 128, 0, 1)));
+    await store.put(store.cache.key({ ...parts, blockTokens: [2] }), asKv(makeEntry(1, 16, 128, 0, 2)));
+    await store.put(store.cache.key({ ...parts, blockTokens: [3] }), asKv(makeEntry(4, 256, 128, 0, 3)));
+    process.stdout.write(JSON.stringify({ ok: true, warnings }));
+  } catch (err) {
+    process.stdout.write(JSON.stringify({ ok: false, message: (err as Error).message, warnings }));
+  }
+} else if (process.env.KV_CACHE_TEST_CHILD) {
   // Child mode: write one 1 MiB entry with the file size limit far below it; report what happened.
   process.on('SIGXFSZ', () => {}); // with the signal handled, an over-limit write fails with EFBIG instead of killing us
   const cache = new KvDiskCache({ dir: process.env.KV_CACHE_TEST_CHILD, maxSizeBytes: 1 << 30 });
@@ -187,6 +201,44 @@ function registerTests(): void {
       assert.equal(result.name, 'EngineError');
       assert.ok(result.message!.includes(dir), result.message);
       assert.deepEqual(readdirSync(dir), [], 'neither a partial entry nor a temp file remains');
+    });
+  });
+
+  test('openKvBlockStore: a failed write (EFBIG under ulimit -f) is warned about once, does not throw, and keeps what fits', async () => {
+    await withTempDir('kvcache-', async (dir) => {
+      const self = fileURLToPath(import.meta.url);
+      const out = execFileSync('bash', ['-c', 'ulimit -f 256 && exec "$0" "$1"', process.execPath, self], {
+        env: { ...process.env, KV_CACHE_TEST_CHILD: dir, KV_CACHE_TEST_STORE: '1' }, encoding: 'utf8',
+      });
+      const result = JSON.parse(out) as { ok: boolean; message?: string; warnings: string[] };
+      assert.equal(result.ok, true, result.message);
+      assert.equal(result.warnings.length, 1, result.warnings.join('\n'));
+      assert.ok(result.warnings[0]!.includes(dir), result.warnings[0]);
+      const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 30 });
+      assert.deepEqual(readdirSync(dir), [`${cache.key({ ...parts, blockTokens: [2] })}.kv`], 'the entry that fits is kept, nothing else');
+    });
+  });
+
+  test('openKvBlockStore: a folder where an entry should be, or a cache folder that cannot be made, is warned once, never thrown', async () => {
+    await withTempDir('kvcache-', async (dir) => {
+      const warnings: string[] = [];
+      const store = openKvBlockStore({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
+      const e = makeEntry(2, 5, 8, 0, 9);
+      const kv = { index: 1, start: 0, length: 5, width: 8, k: e.k, v: e.v };
+      const keys = [1, 2, 3].map((t) => store.cache.key({ ...parts, blockTokens: [t] }));
+      mkdirSync(store.cache.fileOf(keys[0]!));
+      mkdirSync(store.cache.fileOf(keys[2]!));
+      for (const key of keys) await store.put(key, kv);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.ok(warnings[0]!.includes(dir), warnings[0]);
+      assert.deepEqual(await store.get(keys[1]!, { length: 5, width: 8, layers: 2 }), { ...kv, index: -1 }, 'the entry that fit is kept');
+
+      writeFileSync(join(dir, 'file'), 'x');
+      const unmakeable = openKvBlockStore({ dir: join(dir, 'file', 'cache'), maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
+      await unmakeable.put(keys[1]!, kv);
+      await unmakeable.put(keys[2]!, kv);
+      assert.equal(warnings.length, 2);
+      assert.ok(warnings[1]!.includes(join(dir, 'file', 'cache')), warnings[1]);
     });
   });
 

@@ -41,6 +41,13 @@ export function defaultCacheDir(): string {
   return join(xdg && xdg.length > 0 ? xdg : join(homedir(), '.cache'), 'star-attention');
 }
 
+/** `--cache-dir`: the default when absent; an empty value is an error (it used to turn caching off silently). */
+export function cacheDirOption(value: string | undefined): string {
+  if (value === undefined) return defaultCacheDir();
+  if (value.trim() === '') throw new EngineError('--cache-dir is empty: give a folder (ask --no-cache runs without the disk cache)');
+  return value;
+}
+
 /** The options `index` and `ask` share: the repository, its blocks, the hosts, the disk cache. For parseArgs. */
 export const repositoryOptionSpec = {
   repo: { type: 'string' },
@@ -81,7 +88,7 @@ export function repositoryOptions(values: RepositoryValues) {
     hosts: intOption(values.hosts, '--hosts'),
     hostThreads: values['host-threads'] ? { modelPath: values.model } : undefined,
     backend: backendOption(values.backend),
-    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
+    cacheDir: cacheDirOption(values['cache-dir']),
     cacheMaxBytes: mib(values['cache-max-mb'], '--cache-max-mb'),
     memoryBudgetBytes: mib(values['memory-budget-mb'], '--memory-budget-mb'),
   };

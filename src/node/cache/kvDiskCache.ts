@@ -83,6 +83,8 @@ export class KvDiskCache {
   private readonly warn: (message: string) => void;
   private index: Map<string, IndexedEntry> | undefined;
   private total = 0;
+  /** Bytes of this instance's writes in flight (temp files), counted against the cap. */
+  private reserved = 0;
 
   constructor(opts: KvDiskCacheOptions) {
     this.dir = path.resolve(opts.dir);
@@ -147,7 +149,12 @@ export class KvDiskCache {
     }
     const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
     let fh: FileHandle | undefined;
+    // Room is made before the write: with several writes in flight, evicting only after each rename let the
+    // folder overshoot the cap by the entries being written.
+    this.reserved += size;
     try {
+      await this.loadIndex();
+      if (this.total + this.reserved > this.maxSizeBytes) await this.evict(key);
       fh = await open(temp, 'wx');
       const payloadHash = createHash('sha256');
       let at = KV_HEADER_BYTES;
@@ -172,6 +179,8 @@ export class KvDiskCache {
       await fh?.close().catch(() => {});
       await unlink(temp).catch(() => {});
       throw new EngineError(`cannot write KV cache entry ${path.basename(file)}: ${(err as Error).message}`, this.dir);
+    } finally {
+      this.reserved -= size;
     }
     await syncDir(this.dir);
     const index = await this.loadIndex();
@@ -258,13 +267,13 @@ export class KvDiskCache {
     return index;
   }
 
-  /** Deletes least recently used entries until the total is under the cap; `keep` (just written) survives. */
+  /** Deletes least recently used entries until the total (with writes in flight) is under the cap; `keep` survives. */
   private async evict(keep: string): Promise<void> {
     this.index = undefined; // other processes may share the directory: decide on what is really there
     const index = await this.loadIndex();
     const target = this.maxSizeBytes * EVICT_TO_FRACTION;
     for (const [key, e] of [...index.entries()].sort(byRecency)) {
-      if (this.total <= target) break;
+      if (this.total + this.reserved <= target) break;
       if (key === keep) continue;
       await unlink(path.join(this.dir, `${key}.kv`)).catch(() => {});
       index.delete(key);
