@@ -25,7 +25,7 @@ test('star-ask index / ask / compare --json (cpu)', () => {
     const common = ['--repo', repo, '--model', modelPath('stories260K.gguf'), '--chunk-size', '64', '--backend', 'cpu', '--cache-dir', cacheDir, '--json'];
 
     const first = cli(['index', ...common]);
-    assert.deepEqual(Object.keys(first).sort(), ['blocks', 'blocksDuplicate', 'blocksEncoded', 'blocksReused', 'blocksShifted', 'contextTokens', 'encodeMs', 'entriesRewritten', 'files', 'skipped']);
+    assert.deepEqual(Object.keys(first).sort(), ['blocks', 'blocksDuplicate', 'blocksEncoded', 'blocksReused', 'blocksShifted', 'contextTokens', 'encodeMs', 'entriesRewritten', 'files', 'skipped', 'skippedByReason']);
     assert.equal(first.files, 2);
     assert.equal(first.blocksEncoded, first.blocks);
     assert.equal(first.blocksDuplicate, 0);

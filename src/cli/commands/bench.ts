@@ -11,11 +11,12 @@ const kinds: Record<string, { summary: string; load: () => Promise<{ run(argv: s
 
 export async function run(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
-  if (!kind || !(kind in kinds)) {
+  const help = kind === '--help' || kind === '-h';
+  if (!kind || help || !(kind in kinds)) {
     if (argv.includes('--json')) printJson({ error: `unknown bench kind ${JSON.stringify(kind ?? '')}`, kinds: Object.keys(kinds) });
     const lines = Object.entries(kinds).map(([n, k]) => `  ${n.padEnd(10)} ${k.summary}`);
     process.stderr.write(`usage: star-ask bench <kind> [options]\n\nkinds:\n${lines.join('\n')}\n`);
-    return kind ? 2 : 0;
+    return kind && !help ? 2 : 0;
   }
   return (await kinds[kind]!.load()).run(rest);
 }

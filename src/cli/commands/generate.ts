@@ -8,7 +8,7 @@ import { createBackend } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
 import { round } from '../figures';
 import { printJson } from '../output';
-import { backendOption, intOption, numberOption } from './options';
+import { backendOption, intOption, maxTokensOption, numberOption } from './options';
 
 const USAGE = `usage: star-ask generate --model <file.gguf|hf-folder> (--prompt <text> | --prompt-ids <1,2,3>)
   [--max-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--backend auto|webgpu|cpu] [--json]
@@ -39,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const backendKind = backendOption(values.backend);
-  const maxTokens = intOption(values['max-tokens'], '--max-tokens', 0);
+  const maxTokens = maxTokensOption(values['max-tokens'], 0);
   const temperature = numberOption(values.temperature, '--temperature');
   const topP = numberOption(values['top-p'], '--top-p');
   const seed = intOption(values.seed, '--seed', 0);

@@ -4,11 +4,24 @@ import { join } from 'node:path';
 import { EngineError } from '../../engine/errors';
 import { isBackendKind, type BackendKind } from '../../node/createBackend';
 
-export function intOption(value: string | undefined, name: string, min = 1): number {
+export function intOption(value: string | undefined, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) throw new EngineError(`${name} is required`);
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new EngineError(`${name} must be an integer >= ${min} (got ${value})`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new EngineError(`${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`} (got ${value})`);
+  }
   return n;
+}
+
+/**
+ * Most tokens any command generates: far beyond a context any model here has, small enough that buffers sized by
+ * it can be allocated (1e9 used to fail with "Invalid typed array length"). Generation also stops at the context.
+ */
+export const MAX_GENERATED_TOKENS = 1 << 20;
+
+/** `--max-tokens`: 0 (or 1 with min) up to MAX_GENERATED_TOKENS. */
+export function maxTokensOption(value: string | undefined, min = 1): number {
+  return intOption(value, '--max-tokens', min, MAX_GENERATED_TOKENS);
 }
 
 /** A non-negative number; `fallback` when the option is absent (without one it is required). */
@@ -61,6 +74,21 @@ export const repositoryOptionSpec = {
   'memory-budget-mb': { type: 'string' },
   backend: { type: 'string', default: 'auto' },
 } as const;
+
+/** What each of repositoryOptionSpec's options means, for --help. */
+export const repositoryOptionNotes = {
+  repo: 'the repository folder',
+  model: 'a GGUF file or a Hugging Face model folder',
+  'chunk-size': 'tokens per context block',
+  'anchor-size': 'tokens of the anchor block (default: the chunk size)',
+  hosts: 'Star Attention hosts',
+  'host-threads': 'hosts 1..k-1 in worker threads',
+  'cache-dir': 'KV cache folder (default $XDG_CACHE_HOME/star-attention or ~/.cache/star-attention)',
+  'cache-max-mb': 'size cap of the KV cache',
+  'memory-budget-mb': 'KV memory per host before blocks stream in waves',
+  backend: 'cpu, webgpu or auto',
+  json: 'one JSON object on stdout',
+};
 
 export interface RepositoryValues {
   readonly repo?: string;

@@ -110,7 +110,9 @@ export class KvDiskCache {
     try {
       bytes = await readFile(file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.warn(`${file}: cannot read KV cache entry: ${(err as Error).message}`);
+      // ENOTDIR: the cache folder is a file (then writes warn, once per store); either way simply a miss.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') this.warn(`${file}: cannot read KV cache entry: ${(err as Error).message}`);
       await this.forget(key);
       return undefined;
     }
