@@ -15,6 +15,7 @@ export function openKvBlockStore(opts: KvDiskCacheOptions): KvBlockStore {
   let failedWrites = 0;
   return {
     cache,
+    dtype: cache.dtype,
     async get(key, expect): Promise<BlockKv | undefined> {
       const entry = await cache.get(key);
       if (!entry) return undefined;

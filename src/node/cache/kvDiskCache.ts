@@ -1,5 +1,5 @@
-// Per-block KV on disk, reused across questions and sessions (Star Attention phase-1 output depends only on the
-// model, the anchor's tokens, the block's tokens and the position scheme, so those make up the key).
+// Per-block KV on disk, reused across questions and sessions, under keys made by the engine's blockCacheKey
+// (src/engine/star/context.ts: model, anchor tokens, block tokens, position scheme, format version, dtype).
 //
 // Files: <dir>/<64 hex>.kv, names derived from the key only. Writes go to a temp file in the same directory, are
 // fsynced and renamed into place, so a reader never sees half an entry; temp files left by a crash are removed
@@ -12,23 +12,11 @@ import { mkdir, open, readFile, readdir, rename, stat, unlink, utimes, type File
 import * as path from 'node:path';
 import { EngineError } from '../../engine/errors';
 import {
-  KV_FORMAT_VERSION, KV_HEADER_BYTES, decodeHeader, decodeTensor, encodeHeader, encodeTensor, payloadBytesOf,
+  KV_HEADER_BYTES, decodeHeader, decodeTensor, encodeHeader, encodeTensor, payloadBytesOf,
   type KvDtype, type KvEntry,
 } from './kvFileFormat';
 
 export type { KvDtype, KvEntry } from './kvFileFormat';
-
-export interface KvKeyParts {
-  /** Identifies weights and architecture exactly (e.g. the model file's SHA-256 identity). */
-  readonly modelIdentity: string;
-  readonly anchorTokens: readonly number[];
-  readonly blockTokens: readonly number[];
-  /** How positions were assigned (e.g. POSITION_SCHEME, plus anything else the KV depends on). */
-  readonly positionScheme: string;
-  /** Defaults to this build's KV_FORMAT_VERSION. */
-  readonly formatVersion?: number;
-  readonly dtype: KvDtype;
-}
 
 export interface KvDiskCacheOptions {
   readonly dir: string;
@@ -56,26 +44,6 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
 /** Eviction goes this far below the cap, so a full cache does not rescan its directory on every put. */
 const EVICT_TO_FRACTION = 0.9;
 
-/** SHA-256 over a canonical encoding of the parts (lengths prefixed, so no two part lists collide). */
-export function kvCacheKey(parts: KvKeyParts): string {
-  const h = createHash('sha256');
-  const meta = JSON.stringify({
-    key: 'star-kv',
-    modelIdentity: parts.modelIdentity,
-    positionScheme: parts.positionScheme,
-    formatVersion: parts.formatVersion ?? KV_FORMAT_VERSION,
-    dtype: parts.dtype,
-  });
-  h.update(meta + '\n');
-  for (const ids of [parts.anchorTokens, parts.blockTokens]) {
-    const buf = new Uint32Array(ids.length + 1);
-    buf[0] = ids.length;
-    buf.set(ids, 1);
-    h.update(new Uint8Array(buf.buffer));
-  }
-  return h.digest('hex');
-}
-
 export class KvDiskCache {
   readonly dir: string;
   readonly dtype: KvDtype;
@@ -91,11 +59,6 @@ export class KvDiskCache {
     this.dtype = opts.dtype ?? 'f32';
     this.maxSizeBytes = opts.maxSizeBytes;
     this.warn = opts.onWarning ?? (() => {});
-  }
-
-  /** The key of an entry stored by this cache: always with this cache's dtype (a dtype in `parts` is overridden). */
-  key(parts: Omit<KvKeyParts, 'dtype'>): string {
-    return kvCacheKey({ ...parts, dtype: this.dtype });
   }
 
   fileOf(key: string): string {

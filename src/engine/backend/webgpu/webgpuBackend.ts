@@ -125,6 +125,8 @@ export class WebGpuBackend implements Backend {
   private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly invFreq = new Map<string, Float32Array>();
   private lost: string | undefined;
+  /** Settles once a loss of the device is recorded (every later call throws DeviceError); pending until then. */
+  readonly lossRecorded: Promise<void>;
   private firstError: string | undefined;
   private destroyed = false;
 
@@ -143,7 +145,7 @@ export class WebGpuBackend implements Backend {
     this.cache = new PipelineCache(device, WINDOW_BYTES, f16);
     this.rec = new Recorder(device, this.cache, ARENA_BYTES, WINDOW_BYTES);
     this.dummy = device.createBuffer({ label: 'dummy', size: 16, usage: STORAGE });
-    void device.lost.then((info) => {
+    this.lossRecorded = device.lost.then((info) => {
       if (!this.destroyed) this.lost = `GPU device lost (${info.reason}): ${info.message}`;
     });
     device.addEventListener('uncapturederror', (ev) => {
