@@ -211,6 +211,18 @@ function registerTests(): void {
     });
   });
 
+  test('KvDiskCache: writes in flight together (as phase 1 makes them) stay under the cap', async () => {
+    await withTempDir('kvcache-', async (dir) => {
+      const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 20 });
+      const entry = makeEntry(5, 48, 64, 0, 11); // 123 KB: eight fit in 1 MiB
+      const groups = [0, 1, 2, 3].map((g) => Array.from({ length: 8 }, (_, j) => keyOf({ blockTokens: [g, j] })));
+      for (const group of groups) await Promise.all(group.map((k) => cache.put(k, entry)));
+      const onDisk = readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
+      assert.ok(onDisk <= cache.maxSizeBytes, `${onDisk} bytes on disk under a cap of ${cache.maxSizeBytes}`);
+      for (const k of groups[3]!) assert.ok(await cache.has(k), 'the last group, most recently used, is kept');
+    });
+  });
+
   test('KvDiskCache: a directory that cannot be created is an error naming it', async () => {
     await withTempDir('kvcache-', async (dir) => {
       writeFileSync(join(dir, 'file'), 'x');
