@@ -194,5 +194,19 @@ test('packBlocks: an overlong repetitive line takes the fewest blocks, its parts
 
 test('packBlocks: errors name the problem', () => {
   assert.throws(() => packBlocks([{ path: 'a', text: 'x' }], tokenizer, { chunkSize: 0 }), /chunk size/);
-  assert.throws(() => packBlocks([{ path: 'a/very/long/path/name.ts', text: 'x\n'.repeat(50) }], tokenizer, { chunkSize: 4 }), /a\/very\/long\/path\/name\.ts/);
+});
+
+test('a path whose header line fills a block is skipped with its reason; the other files are packed', () => {
+  const long = `deep/${'very_long_directory_name/'.repeat(12)}file.ts`;
+  const files: BlockSource[] = [
+    { path: 'a.ts', text: 'export const a = 1;\n' },
+    { path: long, text: 'export const b = 2;\n' },
+    { path: 'c.ts', text: 'export const c = 3;\n' },
+  ];
+  const chunkSize = 48;
+  assert.ok(encode(headerLine(long, true)).length >= chunkSize, 'the test path must not fit');
+  const packed = packBlocks(files, tokenizer, { chunkSize });
+  assert.deepEqual(packed.skipped, [{ path: long, reason: 'path-too-long' }]);
+  assert.deepEqual(packed.blocks.flatMap((b) => b.spans.map((s) => s.path)), ['a.ts', 'c.ts']);
+  assert.deepEqual(packed.blocksFor(long), []);
 });

@@ -17,6 +17,7 @@ import { dequantize } from '../src/engine/quant/dequantize';
 import { MemoryByteSource, type ByteSource } from '../src/engine/io/byteSource';
 import { UnsupportedError } from '../src/engine/errors';
 import { sha256Hex } from '../src/engine/util/hash';
+import { dataFingerprint, FULL_HASH_BYTES, SAMPLE_BYTES, SAMPLE_COUNT } from '../src/engine/model/fingerprint';
 import type { LoadedModel, ModelConfig } from '../src/engine/model/types';
 
 /** openModel, closed after all tests. */
@@ -82,7 +83,7 @@ test('story_hf, story_llama_f32, story_llama_q8_0, story_qwen2 load with the con
   for (let i = 0; i < 2; i++) for (const p of ['q', 'k', 'v']) assert.ok(qwen.weights.tensors.has(`blk.${i}.attn_${p}.bias`));
 });
 
-test('loading reads the header only, never the tensor data', async () => {
+test('loading reads the header and the data fingerprint, no more (weights are read on demand)', async () => {
   for (const file of ['story_llama_f32.gguf', 'story_hf/model.safetensors']) {
     const inner = await FileByteSource.open(modelPath(file));
     let bytesRead = 0;
@@ -97,7 +98,9 @@ test('loading reads the header only, never the tensor data', async () => {
       const folder = openFileSet(modelPath('story_hf'));
       await loadModel({ name: folder.name, open: async (p) => (p === 'model.safetensors' ? counting : folder.open(p)) });
       await folder.close();
-      assert.ok(bytesRead < 16384, `${file}: read ${bytesRead} of ${inner.size} bytes`);
+      // The header, then the fingerprint (dataFingerprint: the whole data below FULL_HASH_BYTES, else samples).
+      const fingerprint = inner.size <= FULL_HASH_BYTES ? inner.size : SAMPLE_COUNT * SAMPLE_BYTES;
+      assert.ok(bytesRead < 16384 + fingerprint, `${file}: read ${bytesRead} of ${inner.size} bytes`);
     }
     await inner.close();
   }
@@ -117,6 +120,47 @@ test('identity: stable across loads, different across files, changes with any he
   renamed[at] = 'S'.charCodeAt(0);
   const e = await loadModel(new MemoryByteSource('renamed.gguf', renamed));
   assert.notEqual(e.identity, a.identity);
+});
+
+test('identity: a copy of stories260K with one weight byte changed, same header, is another model', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'identity-'));
+  try {
+    const bytes = new Uint8Array(readFileSync(modelPath('stories260K.gguf')));
+    const header = await parseGguf(new MemoryByteSource('stories260K.gguf', bytes));
+    const tensor = header.tensors.find((t) => t.name === 'blk.0.ffn_up.weight')!;
+    const tuned = bytes.slice();
+    tuned[header.dataOffset + tensor.offset + 101]! ^= 0x01; // the lowest mantissa bit of one weight (f32)
+    writeFileSync(join(dir, 'same.gguf'), bytes);
+    writeFileSync(join(dir, 'tuned.gguf'), tuned);
+    const original = await open('stories260K.gguf');
+    const same = await openModel(join(dir, 'same.gguf'));
+    const other = await openModel(join(dir, 'tuned.gguf'));
+    try {
+      assert.equal(same.identity, original.identity, 'the identity depends on the bytes, not on the path');
+      assert.notEqual(other.identity, original.identity, 'different weights behind the same header');
+    } finally {
+      await same.close();
+      await other.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('dataFingerprint: data beyond FULL_HASH_BYTES is sampled from the first chunk to the last', async () => {
+  const size = FULL_HASH_BYTES * 2 + 12345;
+  const data = new Uint8Array(size);
+  for (let i = 0; i < size; i += 4093) data[i] = i & 0xff;
+  const base = await dataFingerprint(new MemoryByteSource('a', data), 100);
+  assert.equal(await dataFingerprint(new MemoryByteSource('b', data.slice()), 100), base);
+  for (const at of [100, size - 1, 100 + Math.round((size - 100 - SAMPLE_BYTES) / (SAMPLE_COUNT - 1)) * 7 + 5]) {
+    const changed = data.slice();
+    changed[at]! ^= 0x80;
+    assert.notEqual(await dataFingerprint(new MemoryByteSource('c', changed), 100), base, `byte ${at}`);
+  }
+  const changedHeader = data.slice();
+  changedHeader[50]! ^= 0x80;
+  assert.equal(await dataFingerprint(new MemoryByteSource('d', changedHeader), 100), base, 'bytes before `from` are not data');
 });
 
 test('sha256Hex matches known digests (FIPS 180-2 vectors and a shared model file)', () => {

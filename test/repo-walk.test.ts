@@ -72,7 +72,6 @@ test('walkRepository: ignore rules agree with git, every skip has its reason, no
     const kept = files.map((f) => f.path);
     const reasons = Object.fromEntries(skipped.map((s) => [s.path, s.reason]));
     assert.deepEqual(reasons, {
-      'assets/latin1.txt': 'binary',
       'assets/logo.png': 'binary',
       'big/huge.txt': 'too-large',
       chain1: 'symlink-loop',
@@ -100,9 +99,64 @@ test('walkRepository: ignore rules agree with git, every skip has its reason, no
     assert.equal(a.bytes, 20);
     assert.equal(a.hash, createHash('sha256').update('export const a = 1;\n').digest('hex'));
     assert.equal(a.root, root);
+    assert.equal(files.find((f) => f.path === 'assets/latin1.txt')?.text, 'caf\u00e9\n', 'Latin-1 text is decoded, not skipped as binary');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('walkRepository: a link to an ignored file or folder, or into .git, is not indexed; non-ignored links are', async () => {
+  const root = makeTree({
+    '.gitignore': '.env\nsecrets/\n*.key\n',
+    '.env': 'API_TOKEN=hunter2\n',
+    'secrets/prod.txt': 'password\n',
+    'conf/deep/.gitignore': 'local.cfg\n',
+    'conf/deep/local.cfg': 'db=prod\n',
+    'conf/deep/shared.cfg': 'db=dev\n',
+    'id.key': 'private key\n',
+    'src/a.ts': 'export const a = 1;\n',
+  });
+  execFileSync('git', ['init', '-q', root]);
+  symlinkSync('.env', join(root, 'env.txt'));
+  symlinkSync('.git/config', join(root, 'git-config'));
+  symlinkSync('.git', join(root, 'git-dir'));
+  symlinkSync('secrets', join(root, 'public'));
+  symlinkSync('conf/deep/local.cfg', join(root, 'local-link.cfg'));
+  symlinkSync('id.key', join(root, 'id.txt'));
+  symlinkSync('conf/deep/shared.cfg', join(root, 'shared-link.cfg'));
+  symlinkSync('src/a.ts', join(root, 'a-link.ts'));
+  try {
+    const { files, skipped } = await walkRepository([root]);
+    const reasons = Object.fromEntries(skipped.map((s) => [s.path, s.reason]));
+    assert.deepEqual(reasons, {
+      'env.txt': 'link-to-ignored',
+      'git-config': 'link-to-ignored',
+      'git-dir': 'link-to-ignored',
+      'id.txt': 'link-to-ignored',
+      'local-link.cfg': 'link-to-ignored',
+      public: 'link-to-ignored',
+    });
+    assert.deepEqual(files.map((f) => f.path), ['.gitignore', 'a-link.ts', 'conf/deep/.gitignore', 'conf/deep/shared.cfg', 'shared-link.cfg', 'src/a.ts']);
+    for (const f of files) assert.ok(!/hunter2|password|private key|db=prod|\[core\]/.test(f.text), `${f.path} leaked an ignored file's text`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('classifyFile: UTF-16 with a BOM, Latin-1 and Windows-1252 text are decoded; binary data is not', () => {
+  const text = 'caf\u00e9 = "\u2018ok\u2019";\n';
+  const le = new Uint8Array([0xff, 0xfe, ...new Uint8Array(Uint16Array.from(text, (c) => c.charCodeAt(0)).buffer)]);
+  const be = new Uint8Array(le.length);
+  be.set([0xfe, 0xff]);
+  for (let i = 2; i < le.length; i += 2) { be[i] = le[i + 1]!; be[i + 1] = le[i]!; }
+  assert.deepEqual(classifyFile('a.txt', le), { kind: 'text', text });
+  assert.deepEqual(classifyFile('a.txt', be), { kind: 'text', text });
+  // Windows-1252: e-acute 0xe9, quotes 0x91 / 0x92.
+  const cp1252 = new Uint8Array([...Buffer.from('caf'), 0xe9, ...Buffer.from(' = "'), 0x91, ...Buffer.from('ok'), 0x92, ...Buffer.from('";\n')]);
+  assert.deepEqual(classifyFile('a.txt', cp1252), { kind: 'text', text });
+  assert.deepEqual(classifyFile('a.bin', new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d])), { kind: 'skip', reason: 'binary' });
+  assert.deepEqual(classifyFile('a.bin', new Uint8Array([0xe9, 0x01, 0x02, 0xfa, 0x7f])), { kind: 'skip', reason: 'binary' }, 'control bytes');
+  assert.deepEqual(classifyFile('a.bin', new Uint8Array([0xff, 0xfe, 0x41])), { kind: 'skip', reason: 'binary' }, 'odd UTF-16 length');
 });
 
 test('walkRepository: a folder inside a repository obeys the .gitignore files above it, like git', async () => {

@@ -318,8 +318,7 @@ test('a lost device surfaces as DeviceError naming the reason', async () => {
   const b = await createBackend('webgpu');
   const x = b.createAct(1, 4);
   (b as WebGpuBackend).device.destroy(); // what a driver reset looks like to the backend
-  await (b as WebGpuBackend).device.lost;
-  await new Promise((r) => setTimeout(r, 0));
+  await (b as WebGpuBackend).lossRecorded;
   assert.throws(() => b.createAct(1, 4), (err: unknown) => err instanceof DeviceError && /device lost \(destroyed\)/.test(err.message));
   await assert.rejects(b.readAct(x), DeviceError);
   b.destroy();

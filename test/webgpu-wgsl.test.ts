@@ -1,48 +1,37 @@
-// Every kernel variant's WGSL, as the backend assembles it, validated by naga (wgpu's shader compiler,
-// independent of Dawn/Tint). This is the only check the f16 variants (FTYPE = f16) get on machines
-// whose adapter lacks shader-f16 (SwiftShader); the f32 variants also run in webgpu-ops.test.ts.
+// Every kernel variant's WGSL, taken from the backend's own kernel table (kernelTable.ts: the only place the backend
+// gets pipelines from) and assembled as the backend assembles it, validated by naga (wgpu's shader compiler,
+// independent of Dawn/Tint). This is the only check the f16 variants (FTYPE = f16) get on machines whose adapter
+// lacks shader-f16 (SwiftShader); the f32 variants also run in webgpu-ops.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseWgsl, validate } from 'naga-wasm';
-import addWgsl from '../kernels/add.wgsl';
-import attentionWgsl from '../kernels/attention.wgsl';
-import attentionReduceWgsl from '../kernels/attention_reduce.wgsl';
-import embedWgsl from '../kernels/embed.wgsl';
-import mergeWgsl from '../kernels/merge.wgsl';
-import rmsnormWgsl from '../kernels/rmsnorm.wgsl';
-import ropeWgsl from '../kernels/rope.wgsl';
-import sampleWgsl from '../kernels/sample.wgsl';
-import swigluWgsl from '../kernels/swiglu.wgsl';
-import type { TensorType } from '../src/engine/model/types';
-import { TENSOR_TYPES } from '../src/engine/quant/formats';
-import { shaderCode, type KernelSpec } from '../src/engine/backend/webgpu/pipelines';
-import { dequantFor, matmulSpec } from '../src/engine/backend/webgpu/webgpuBackend';
+import { shaderCode } from '../src/engine/backend/webgpu/pipelines';
+import { everyKernelVariant, KERNELS, WEIGHT_TYPES } from '../src/engine/backend/webgpu/kernelTable';
+import { repoRoot } from './support/paths';
 
-const TYPES: readonly TensorType[] = TENSOR_TYPES;
-
-function check(spec: KernelSpec, enableF16: boolean): void {
-  const code = shaderCode(spec, enableF16);
-  try {
-    validate(parseWgsl(code));
-  } catch (err) {
-    assert.fail(`${spec.file} ${JSON.stringify(spec.subs ?? {})}${enableF16 ? ' (f16 enabled)' : ''}: ${(err as Error).message}`);
-  }
-}
-
-test('weight kernels (gemv, per-thread gemv, tiled matmul) validate for every type, f32 and f16 products', () => {
-  for (const type of TYPES) {
-    for (const ftype of ['f32', 'f16'] as const) {
-      for (const kernel of ['gemv', 'gemv-per-thread', 'tiled'] as const) check(matmulSpec(type, ftype, kernel), ftype === 'f16');
+test('every variant in the backend\'s kernel table validates (f16 products with f16 enabled)', () => {
+  const failures: string[] = [];
+  const seen = new Map<string, number>();
+  for (const { name, params, spec } of everyKernelVariant()) {
+    seen.set(name, (seen.get(name) ?? 0) + 1);
+    const enableF16 = spec.subs?.FTYPE === 'f16';
+    try {
+      validate(parseWgsl(shaderCode(spec, enableF16)));
+    } catch (err) {
+      failures.push(`${name} ${JSON.stringify(params)}: ${(err as Error).message}`);
     }
-    check({ file: 'embed', source: embedWgsl, entry: 'main', slots: 'urdw', prelude: dequantFor(type), subs: { WTYPE: type } }, false);
-    check({ file: 'rmsnorm', source: rmsnormWgsl, entry: 'main', slots: 'urrw', prelude: dequantFor(type), subs: { WTYPE: type } }, false);
   }
+  assert.deepEqual(failures, []);
+  // The table spans what the backend uses: every kernel, every weight type, both products, all three matmul kernels.
+  assert.deepEqual([...seen.keys()], Object.keys(KERNELS));
+  assert.equal(seen.get('matmul'), WEIGHT_TYPES.length * 2 * 3);
+  assert.equal(seen.get('rmsnorm'), WEIGHT_TYPES.length * 2);
 });
 
-test('the other kernels validate (both RoPE layouts)', () => {
-  for (const adjacent of ['true', 'false']) check({ file: 'rope', source: ropeWgsl, entry: 'main', slots: 'uwd', subs: { ADJACENT: adjacent } }, false);
-  for (const [file, source] of [['add', addWgsl], ['swiglu', swigluWgsl], ['attention', attentionWgsl], ['attention_reduce', attentionReduceWgsl],
-    ['merge', mergeWgsl], ['sample', sampleWgsl]] as const) {
-    check({ file, source, entry: 'main', slots: '' }, false);
-  }
+test('the backend holds no WGSL of its own: every pipeline comes from the kernel table', () => {
+  const source = readFileSync(resolve(repoRoot, 'src/engine/backend/webgpu/webgpuBackend.ts'), 'utf8');
+  assert.doesNotMatch(source, /\.wgsl'/, 'webgpuBackend.ts imports a kernel directly');
+  assert.doesNotMatch(source, /source:\s*\w+/, 'webgpuBackend.ts builds a kernel spec inline');
 });

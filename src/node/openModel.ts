@@ -16,6 +16,8 @@ export async function openModel(path: string): Promise<OpenedModel> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new FormatError(code === 'ENOENT' ? 'no such file or folder' : `cannot open (${code ?? String(err)})`, path);
   }
+  // Opening a FIFO would wait for a writer forever; sockets and devices are no model either.
+  if (!info.isDirectory() && !info.isFile()) throw new FormatError('not a model: neither a regular file nor a folder', path);
   const opened = info.isDirectory() ? openFileSet(path) : await FileByteSource.open(path);
   try {
     const model = await loadModel(opened);

@@ -3,6 +3,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { resolve } from 'node:path';
 import { repoRoot } from './paths';
 
-export function runCli(args: readonly string[]): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [resolve(repoRoot, 'dist/cli.mjs'), ...args], { encoding: 'utf8', cwd: repoRoot });
+/** `timeoutMs`: a command that hangs is killed then (status null), so a test fails instead of waiting forever. */
+export function runCli(args: readonly string[], timeoutMs?: number): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [resolve(repoRoot, 'dist/cli.mjs'), ...args], { encoding: 'utf8', cwd: repoRoot, timeout: timeoutMs });
 }

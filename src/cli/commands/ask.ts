@@ -3,32 +3,44 @@
 // question attended to. --mode global runs the same token sequence as one causal prefill (baseline).
 import { parseArgs } from 'node:util';
 import { EngineError } from '../../engine/errors';
+import type { LoadedModel } from '../../engine/model/types';
 import { openModel } from '../../node/openModel';
 import { askRepository } from '../../node/star/starRepository';
-import { printJson } from '../output';
-import { intOption, numberOption, repositoryOptionSpec, repositoryOptions } from './options';
+import { printablePath, printJson } from '../output';
+import { intOption, maxTokensOption, numberOption, repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
+import { helpOption, helpText } from '../help';
+
+const OPTIONS = {
+  ...repositoryOptionSpec,
+  question: { type: 'string' },
+  mode: { type: 'string', default: 'star' },
+  'no-cache': { type: 'boolean', default: false },
+  'max-tokens': { type: 'string', default: '128' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  sources: { type: 'string', default: '10' },
+  json: { type: 'boolean', default: false },
+  ...helpOption,
+} as const;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...repositoryOptionSpec,
-      question: { type: 'string' },
-      mode: { type: 'string', default: 'star' },
-      'no-cache': { type: 'boolean', default: false },
-      'max-tokens': { type: 'string', default: '128' },
-      temperature: { type: 'string' },
-      'top-p': { type: 'string' },
-      seed: { type: 'string' },
-      sources: { type: 'string', default: '10' },
-      json: { type: 'boolean', default: false },
-    },
-  });
+  const { values } = parseArgs({ args: argv, options: OPTIONS });
+  if (values.help) {
+    process.stdout.write(helpText('star-ask ask --repo <dir> --model <file> --question <text> [options]', OPTIONS, {
+      ...repositoryOptionNotes,
+      question: 'the question', mode: 'star, or global (one causal prefill: the baseline)', 'no-cache': 'no disk KV cache',
+      'max-tokens': 'tokens to generate at most', sources: 'files listed after the answer',
+    }));
+    return 0;
+  }
   if (!values.question) throw new EngineError('--question is required');
   if (values.mode !== 'star' && values.mode !== 'global') throw new EngineError(`--mode must be star or global (got ${values.mode})`);
   const { modelPath, ...repo } = repositoryOptions(values);
+  const maxTokens = maxTokensOption(values['max-tokens']);
   const model = await openModel(modelPath);
   try {
+    checkQuestionFits(values.question, model);
     const controller = new AbortController();
     const onSigint = () => controller.abort();
     process.once('SIGINT', onSigint);
@@ -39,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
         question: values.question,
         mode: values.mode,
         cacheDir: values['no-cache'] ? undefined : repo.cacheDir,
-        maxTokens: intOption(values['max-tokens'], '--max-tokens'),
+        maxTokens,
         temperature: numberOption(values.temperature, '--temperature', 0),
         topP: values['top-p'] !== undefined ? numberOption(values['top-p'], '--top-p', 1) : undefined,
         seed: values.seed !== undefined ? intOption(values.seed, '--seed', 0) : undefined,
@@ -55,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
       const top = result.sources.slice(0, intOption(values.sources, '--sources', 0));
       if (top.length) {
         process.stdout.write('\nsources (share of the question\'s attention to the repository):\n');
-        for (const s of top) process.stdout.write(`  ${(100 * s.share).toFixed(1).padStart(5)}%  ${s.path}\n`);
+        for (const s of top) process.stdout.write(`  ${(100 * s.share).toFixed(1).padStart(5)}%  ${printablePath(s.path)}\n`);
         process.stdout.write(`  ${(100 * result.stats.anchorShare).toFixed(1).padStart(5)}%  (the prompt and repository overview: the anchor)\n`);
       }
       const st = result.stats;
@@ -67,5 +79,15 @@ export async function run(argv: string[]): Promise<number> {
     }
   } finally {
     await model.close();
+  }
+}
+
+/** A question longer than the model's whole context cannot be answered: say so before any work is done. */
+function checkQuestionFits(question: string, model: LoadedModel): void {
+  const limit = model.config.contextLength;
+  // No tokenizer here yields fewer than one token per 64 characters: a longer text is refused without encoding it.
+  const tokens = question.length > limit * 64 ? Infinity : model.tokenizer.encode(question, { addBos: false, parseSpecial: false }).length;
+  if (tokens > limit) {
+    throw new EngineError(`--question is ${question.length} characters${Number.isFinite(tokens) ? ` (${tokens} tokens)` : ''}: longer than the model's whole context of ${limit} tokens`);
   }
 }

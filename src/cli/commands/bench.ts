@@ -6,16 +6,18 @@ const kinds: Record<string, { summary: string; load: () => Promise<{ run(argv: s
   kernels: { summary: 'GEMV GB/s, matmul GFLOP/s per weight type, prefill/decode tokens/s, per backend', load: () => import('./bench/kernels') },
   peer: { summary: 'this engine beside llama.cpp (node-llama-cpp): prefill and decode tokens/s, same model and machine', load: () => import('./bench/peer') },
   threads: { summary: 'Star Attention phase 1 on the CPU: one host vs hosts in worker threads (the same blocks)', load: () => import('./bench/threads') },
+  repo: { summary: 'walk and tokenization of a generated large repository: time and peak memory', load: () => import('./bench/repo') },
   star: { summary: 'Star Attention: phase-1 star vs global, warm vs cold ttft, one-file re-index vs full', load: () => import('./bench/star') },
 };
 
 export async function run(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
-  if (!kind || !(kind in kinds)) {
+  const help = kind === '--help' || kind === '-h';
+  if (!kind || help || !(kind in kinds)) {
     if (argv.includes('--json')) printJson({ error: `unknown bench kind ${JSON.stringify(kind ?? '')}`, kinds: Object.keys(kinds) });
     const lines = Object.entries(kinds).map(([n, k]) => `  ${n.padEnd(10)} ${k.summary}`);
     process.stderr.write(`usage: star-ask bench <kind> [options]\n\nkinds:\n${lines.join('\n')}\n`);
-    return kind ? 2 : 0;
+    return kind && !help ? 2 : 0;
   }
   return (await kinds[kind]!.load()).run(rest);
 }

@@ -14,23 +14,28 @@ import { openModel } from '../../node/openModel';
 import { buildRepoLayout } from '../../node/star/repoLayout';
 import { printJson } from '../output';
 import { backendOption, intOption } from './options';
+import { helpOption, helpText } from '../help';
+
+const OPTIONS = {
+  model: { type: 'string' },
+  ids: { type: 'string' },
+  'context-tokens': { type: 'string' },
+  repo: { type: 'string' },
+  question: { type: 'string' },
+  'chunk-size': { type: 'string' },
+  'anchor-size': { type: 'string' },
+  hosts: { type: 'string', default: '1' },
+  backend: { type: 'string', default: 'cpu' },
+  json: { type: 'boolean', default: false },
+  ...helpOption,
+} as const;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      ids: { type: 'string' },
-      'context-tokens': { type: 'string' },
-      repo: { type: 'string' },
-      question: { type: 'string' },
-      'chunk-size': { type: 'string' },
-      'anchor-size': { type: 'string' },
-      hosts: { type: 'string', default: '1' },
-      backend: { type: 'string', default: 'cpu' },
-      json: { type: 'boolean', default: false },
-    },
-  });
+  const { values } = parseArgs({ args: argv, options: OPTIONS });
+  if (values.help) {
+    process.stdout.write(helpText('star-ask compare --model <file> (--ids <golden.json> --context-tokens <n> | --repo <dir> --question <text>) --chunk-size <n> [options]', OPTIONS, {}));
+    return 0;
+  }
   if (!values.model) throw new EngineError('--model is required');
   const backendKind = backendOption(values.backend);
   const chunk = intOption(values['chunk-size'], '--chunk-size');

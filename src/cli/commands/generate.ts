@@ -3,12 +3,13 @@ import { parseArgs } from 'node:util';
 import type { Backend } from '../../engine/backend/types';
 import { EngineError } from '../../engine/errors';
 import { generateText } from '../../engine/runtime/generateText';
+import { generatedTokensLimit } from '../../engine/runtime/generate';
 import { Transformer } from '../../engine/runtime/transformer';
 import { createBackend } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
 import { round } from '../figures';
 import { printJson } from '../output';
-import { backendOption, intOption, numberOption } from './options';
+import { backendOption, intOption, maxTokensOption, numberOption } from './options';
 
 const USAGE = `usage: star-ask generate --model <file.gguf|hf-folder> (--prompt <text> | --prompt-ids <1,2,3>)
   [--max-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--backend auto|webgpu|cpu] [--json]
@@ -39,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const backendKind = backendOption(values.backend);
-  const maxTokens = intOption(values['max-tokens'], '--max-tokens', 0);
+  const maxTokens = maxTokensOption(values['max-tokens'], 0);
   const temperature = numberOption(values.temperature, '--temperature');
   const topP = numberOption(values['top-p'], '--top-p');
   const seed = intOption(values.seed, '--seed', 0);
@@ -53,6 +54,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const tokenizer = model.tokenizer;
     const promptIds = values['prompt-ids'] !== undefined ? parseIds(values['prompt-ids'], tokenizer.vocabSize) : tokenizer.encode(values.prompt!);
+    const limit = model.config.contextLength;
+    const generated = generatedTokensLimit(limit, promptIds.length, maxTokens);
+    if (generated < maxTokens) {
+      process.stderr.write(`note: --max-tokens ${maxTokens} capped at ${generated}: the model's context is ${limit} tokens and the prompt has ${promptIds.length}\n`);
+    }
     backend = await createBackend(backendKind);
     const transformer = await Transformer.create(model, backend);
     const ids: number[] = [];
@@ -84,6 +90,8 @@ export async function run(argv: string[]): Promise<number> {
       device: backend.deviceName,
       promptTokens: promptIds.length,
       generatedTokens: ids.length,
+      /** At most this many tokens could be generated: --max-tokens, capped at the model's context. */
+      maxTokens: generated,
     };
     if (values.json) printJson({ ids, text, stats });
     else process.stderr.write(`[${stats.promptTokens} prompt tokens, ${stats.generatedTokens} generated; prefill ${stats.prefillTokensPerSec} tok/s, decode ${stats.decodeTokensPerSec} tok/s on ${stats.device}]\n`);

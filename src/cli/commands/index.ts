@@ -5,16 +5,21 @@ import { parseArgs } from 'node:util';
 import { openModel } from '../../node/openModel';
 import { indexRepository } from '../../node/star/starRepository';
 import { printJson } from '../output';
-import { repositoryOptionSpec, repositoryOptions } from './options';
+import { repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
+import { helpOption, helpText } from '../help';
+
+const OPTIONS = {
+  ...repositoryOptionSpec,
+  json: { type: 'boolean', default: false },
+  ...helpOption,
+} as const;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...repositoryOptionSpec,
-      json: { type: 'boolean', default: false },
-    },
-  });
+  const { values } = parseArgs({ args: argv, options: OPTIONS });
+  if (values.help) {
+    process.stdout.write(helpText('star-ask index --repo <dir> --model <file> [options]', OPTIONS, repositoryOptionNotes));
+    return 0;
+  }
   const { modelPath, ...repo } = repositoryOptions(values);
   const model = await openModel(modelPath);
   try {
@@ -28,7 +33,8 @@ export async function run(argv: string[]): Promise<number> {
     if (showProgress) process.stderr.write('\n');
     if (values.json) printJson(stats);
     else {
-      process.stdout.write(`${stats.files} files (${stats.skipped} skipped), ${stats.blocks} blocks, ${stats.contextTokens} context tokens\n`);
+      const reasons = Object.entries(stats.skippedByReason).map(([reason, n]) => `${n} ${reason}`).join(', ');
+      process.stdout.write(`${stats.files} files (${stats.skipped} skipped${reasons ? `: ${reasons}` : ''}), ${stats.blocks} blocks, ${stats.contextTokens} context tokens\n`);
       process.stdout.write(`encoded ${stats.blocksEncoded} blocks in ${stats.encodeMs} ms, reused ${stats.blocksReused} (${stats.blocksShifted} re-rotated, ${stats.entriesRewritten} cache entries rewritten at their new position)\n`);
     }
     return 0;

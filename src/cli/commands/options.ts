@@ -3,11 +3,24 @@ import { EngineError } from '../../engine/errors';
 import { defaultCacheDir } from '../../node/cache/defaultCacheDir';
 import { isBackendKind, type BackendKind } from '../../node/createBackend';
 
-export function intOption(value: string | undefined, name: string, min = 1): number {
+export function intOption(value: string | undefined, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) throw new EngineError(`${name} is required`);
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new EngineError(`${name} must be an integer >= ${min} (got ${value})`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new EngineError(`${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`} (got ${value})`);
+  }
   return n;
+}
+
+/**
+ * Most tokens any command generates: far beyond a context any model here has, small enough that buffers sized by
+ * it can be allocated (1e9 used to fail with "Invalid typed array length"). Generation also stops at the context.
+ */
+export const MAX_GENERATED_TOKENS = 1 << 20;
+
+/** `--max-tokens`: 0 (or 1 with min) up to MAX_GENERATED_TOKENS. */
+export function maxTokensOption(value: string | undefined, min = 1): number {
+  return intOption(value, '--max-tokens', min, MAX_GENERATED_TOKENS);
 }
 
 /** A non-negative number; `fallback` when the option is absent (without one it is required). */
@@ -34,6 +47,13 @@ export function backendsOption(value: string | undefined): BackendKind[] {
   return [value];
 }
 
+/** `--cache-dir`: the default when absent; an empty value is an error (it used to turn caching off silently). */
+export function cacheDirOption(value: string | undefined): string {
+  if (value === undefined) return defaultCacheDir();
+  if (value.trim() === '') throw new EngineError('--cache-dir is empty: give a folder (ask --no-cache runs without the disk cache)');
+  return value;
+}
+
 /** The options `index` and `ask` share: the repository, its blocks, the hosts, the disk cache. For parseArgs. */
 export const repositoryOptionSpec = {
   repo: { type: 'string' },
@@ -47,6 +67,21 @@ export const repositoryOptionSpec = {
   'memory-budget-mb': { type: 'string' },
   backend: { type: 'string', default: 'auto' },
 } as const;
+
+/** What each of repositoryOptionSpec's options means, for --help. */
+export const repositoryOptionNotes = {
+  repo: 'the repository folder',
+  model: 'a GGUF file or a Hugging Face model folder',
+  'chunk-size': 'tokens per context block',
+  'anchor-size': 'tokens of the anchor block (default: the chunk size)',
+  hosts: 'Star Attention hosts',
+  'host-threads': 'hosts 1..k-1 in worker threads',
+  'cache-dir': 'KV cache folder (default $XDG_CACHE_HOME/star-attention or ~/.cache/star-attention)',
+  'cache-max-mb': 'size cap of the KV cache',
+  'memory-budget-mb': 'KV memory per host before blocks stream in waves',
+  backend: 'cpu, webgpu or auto',
+  json: 'one JSON object on stdout',
+};
 
 export interface RepositoryValues {
   readonly repo?: string;
@@ -74,7 +109,7 @@ export function repositoryOptions(values: RepositoryValues) {
     hosts: intOption(values.hosts, '--hosts'),
     hostThreads: values['host-threads'] ? { modelPath: values.model } : undefined,
     backend: backendOption(values.backend),
-    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
+    cacheDir: cacheDirOption(values['cache-dir']),
     cacheMaxBytes: mib(values['cache-max-mb'], '--cache-max-mb'),
     memoryBudgetBytes: mib(values['memory-budget-mb'], '--memory-budget-mb'),
   };

@@ -10,6 +10,7 @@ import { parseSafetensors, canonicalTensors } from './safetensors';
 import { configFromGguf, configFromHfJson } from './config';
 import { dequantize } from '../quant/dequantize';
 import { Sha256 } from '../util/hash';
+import { dataFingerprint } from './fingerprint';
 import { tokenizerFromGguf } from '../tokenizer/fromGguf';
 import { tokenizerFromHfJson } from '../tokenizer/fromHfJson';
 
@@ -42,7 +43,8 @@ export async function loadGguf(source: ByteSource): Promise<LoadedModel> {
     weights,
     tokenizer,
     ...(typeof chatTemplate === 'string' ? { chatTemplate } : {}),
-    identity: new Sha256().updateText(`gguf\0${source.size}\0`).update(header.headerBytes).hex(),
+    identity: new Sha256().updateText(`gguf\0${source.size}\0`).update(header.headerBytes)
+      .updateText(`\0${await dataFingerprint(source, header.dataOffset)}`).hex(),
     name: baseName(file),
     format: 'gguf',
     metadata: withoutLargeArrays(header.metadata),
@@ -91,7 +93,8 @@ export async function loadHfFolder(folder: FileSet): Promise<LoadedModel> {
     weights: weightStore(source, tensors),
     tokenizer,
     ...(chatTemplate ? { chatTemplate } : {}),
-    identity: hash.hex(),
+    // The shards' headers are hashed above; the fingerprint covers their data (and headers again, harmlessly).
+    identity: hash.updateText(`\0${await dataFingerprint(source, 0)}`).hex(),
     name: baseName(dir),
     format: 'safetensors',
     metadata: withoutLargeArrays(cj),

@@ -82,8 +82,9 @@ export interface LoadedModel {
   /** Jinja chat template from the file (`tokenizer.chat_template`), if any. */
   readonly chatTemplate?: string;
   /**
-   * Stable identity of the weights for cache keys: format, size, and a hash of the header
-   * (metadata + tensor table), so a different file of the same name never matches.
+   * Stable identity of the weights for cache keys: format, size, a hash of the header (metadata + tensor table)
+   * and a fingerprint of the tensor data (fingerprint.ts), so neither a different file of the same name nor a
+   * fine-tune with the same header matches.
    */
   readonly identity: string;
   /** Display name (file or folder name). */

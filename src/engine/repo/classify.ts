@@ -3,7 +3,7 @@
 
 /** Why a file was left out of the context. Files matched by .gitignore or exclude globs are left out silently. */
 export type SkipReason =
-  | 'binary' // NUL bytes or invalid UTF-8
+  | 'binary' // NUL bytes (outside UTF-16 text with a BOM) or control bytes that no text encoding here explains
   | 'minified' // *.min.js / *.min.css, or text whose lines are far longer than hand-written code
   | 'lockfile' // package-lock.json, yarn.lock, Cargo.lock, go.sum, ...
   | 'generated' // *.pb.go, *_pb2.py, source maps, or an "@generated" / "DO NOT EDIT" marker near the top
@@ -11,7 +11,9 @@ export type SkipReason =
   | 'unreadable' // permission denied, broken symlink, vanished while walking
   | 'symlink-loop' // a directory link that points at itself or an ancestor
   | 'symlink-duplicate' // a directory link to a directory that is already walked under another path
-  | 'outside-root'; // a link whose target lies outside the walked root
+  | 'outside-root' // a link whose target lies outside the walked root
+  | 'link-to-ignored' // a link whose target is ignored (.gitignore, exclude globs) or lies inside .git
+  | 'path-too-long'; // the path's header line alone fills a block (see packBlocks)
 
 export type Classification = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'skip'; readonly reason: SkipReason };
 
@@ -50,17 +52,52 @@ export function classifyByName(path: string): SkipReason | undefined {
 export function classifyFile(path: string, bytes: Uint8Array): Classification {
   const byName = classifyByName(path);
   if (byName) return { kind: 'skip', reason: byName };
-  const probe = bytes.subarray(0, BINARY_PROBE_BYTES);
-  if (probe.includes(0)) return { kind: 'skip', reason: 'binary' };
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    return { kind: 'skip', reason: 'binary' };
-  }
+  const text = decodeText(bytes);
+  if (text === undefined) return { kind: 'skip', reason: 'binary' };
   if (looksMinified(text)) return { kind: 'skip', reason: 'minified' };
   if (hasGeneratedMarker(text)) return { kind: 'skip', reason: 'generated' };
   return { kind: 'text', text };
+}
+
+/**
+ * The text of a file, or undefined for binary data. UTF-16 needs its BOM (its ASCII is half NUL bytes, which
+ * otherwise mark binary data); UTF-8 is tried next; bytes that are not UTF-8 but hold no control bytes besides
+ * tab, newline, carriage return and form feed are read as Windows-1252 (a superset of Latin-1's printable
+ * range), the usual encoding of older non-UTF-8 source files. The BOM is not part of the text.
+ */
+export function decodeText(bytes: Uint8Array): string | undefined {
+  const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe ? 'utf-16le' : bytes[0] === 0xfe && bytes[1] === 0xff ? 'utf-16be' : undefined;
+  if (utf16) {
+    if (bytes.length % 2 !== 0) return undefined;
+    try {
+      const text = new TextDecoder(utf16, { fatal: true }).decode(bytes);
+      return text.includes('\0') ? undefined : text;
+    } catch {
+      return undefined;
+    }
+  }
+  if (bytes.subarray(0, BINARY_PROBE_BYTES).includes(0)) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    // not UTF-8: a single-byte encoding if nothing in it looks like binary data
+  }
+  for (const b of bytes) if ((b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c) || b === 0x7f) return undefined;
+  return decodeWindows1252(bytes);
+}
+
+/** Windows-1252's characters for 0x80..0x9f (undefined bytes keep their C1 code point, as WHATWG does). */
+const CP1252_HIGH = '\u20ac\x81\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\x8d\u017d\x8f' +
+  '\x90\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\x9d\u017e\u0178';
+
+/** By hand: Node's TextDecoder reads the 'windows-1252' label as ISO-8859-1, browsers do not. */
+function decodeWindows1252(bytes: Uint8Array): string {
+  const parts: string[] = [];
+  for (let at = 0; at < bytes.length; at += 8192) {
+    const chunk = bytes.subarray(at, at + 8192);
+    parts.push(String.fromCharCode(...chunk).replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!));
+  }
+  return parts.join('');
 }
 
 /**

@@ -24,6 +24,15 @@ export interface GenerateOptions {
 export type FinishReason = 'stop' | 'length';
 
 /**
+ * How many tokens generation after a prompt of `promptTokens` may produce: `maxTokens`, capped where the sequence
+ * reaches the model's context (positions beyond it were never trained, and each token costs more than the last).
+ * The last token may sit at position contextLength (it is chosen, never fed back). Callers that cap say so.
+ */
+export function generatedTokensLimit(contextLength: number, promptTokens: number, maxTokens: number): number {
+  return Math.max(0, Math.min(maxTokens, contextLength - promptTokens + 1));
+}
+
+/**
  * Generates up to maxTokens ids after `promptIds`, yielding each as soon as it is chosen. The
  * sequence's KV lives on the transformer's backend and is released at the end. Returns why it
  * stopped. Throws CancelledError when `signal` aborts.
@@ -35,11 +44,12 @@ export async function* generate(
 ): AsyncGenerator<number, FinishReason> {
   if (promptIds.length === 0) throw new EngineError('generate: the prompt is empty (no BOS either)');
   const limit = transformer.config.contextLength;
-  const capacity = Math.min(promptIds.length + opts.maxTokens, Math.max(limit, promptIds.length));
   if (promptIds.length > limit) {
     throw new EngineError(`the prompt has ${promptIds.length} tokens; the model's context is ${limit}`);
   }
-  const cache = transformer.newCache(capacity);
+  const maxTokens = generatedTokensLimit(limit, promptIds.length, opts.maxTokens);
+  // The last token chosen is never fed back, so it needs no room in the cache.
+  const cache = transformer.newCache(promptIds.length + Math.max(0, maxTokens - 1));
   try {
     const started = performance.now();
     let logits = await prefill(transformer, promptIds, cache, opts);
@@ -47,13 +57,12 @@ export async function* generate(
     const random = createRandom(opts.seed ?? 0);
     const ids = new Int32Array(1);
     const positions = new Int32Array(1);
-    for (let produced = 0; produced < opts.maxTokens; produced++) {
+    for (let produced = 0; produced < maxTokens; produced++) {
       const next = await pick(transformer, logits, opts, random);
       throwIfAborted(opts.signal);
       if (opts.stopIds.has(next)) return 'stop';
       yield next;
-      if (produced + 1 === opts.maxTokens) break;
-      if (cache.length >= cache.capacity) return 'length';
+      if (produced + 1 === maxTokens) break;
       ids[0] = next;
       positions[0] = cache.length;
       logits = (await transformer.forward(ids, positions, cache, { logits: 'last', signal: opts.signal }))!;

@@ -1,5 +1,6 @@
 import type { Act, AttnShape, AttnSource, Backend, Weight } from '../backend/types';
 import { EngineError, throwIfAborted } from '../errors';
+import { yieldToEventLoop } from '../util/yieldToEventLoop';
 import type { LoadedModel, ModelConfig } from '../model/types';
 import type { BatchForwardOptions, BatchSequence, ForwardOptions, KvCache } from './types';
 
@@ -252,9 +253,13 @@ export class Transformer {
       b.matmul(s.hb, w.down, s.proj);
       b.add(s.x, s.proj);
 
-      if (options.signal?.aborted) {
-        await b.flush();
-        throwIfAborted(options.signal);
+      if (options.signal) {
+        // Lets a Ctrl-C handler (or any other event) abort the signal in the middle of a long CPU forward.
+        await yieldToEventLoop();
+        if (options.signal.aborted) {
+          await b.flush();
+          throwIfAborted(options.signal);
+        }
       }
     }
     segments.forEach((seg, i) => { seg.cache.length = starts[i]! + seg.rows; });

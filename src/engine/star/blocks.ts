@@ -67,6 +67,8 @@ export interface PackOptions {
 
 export interface PackedBlocks {
   readonly blocks: readonly FileBlock[];
+  /** Files left out: a path whose header line alone fills a block cannot be packed (the rest still is). */
+  readonly skipped: readonly { readonly path: string; readonly reason: 'path-too-long' }[];
   /** Indices (into `blocks`) of the blocks holding any line of `path`, ascending; [] for unknown or empty files. */
   blocksFor(path: string): number[];
 }
@@ -96,6 +98,7 @@ export function packBlocks(files: readonly BlockSource[], tokenizer: Tokenizer, 
 
   const blocks: FileBlock[] = [];
   const byPath = new Map<string, number[]>();
+  const skipped: { path: string; reason: 'path-too-long' }[] = [];
   let group: Piece[] = [];
   let groupTokens = 0;
   const emit = (pieces: Piece[]) => {
@@ -120,6 +123,10 @@ export function packBlocks(files: readonly BlockSource[], tokenizer: Tokenizer, 
 
   for (const file of files) {
     const pieces = filePieces(file, encode, chunkSize, boundaryTokens / 2);
+    if (pieces === 'path-too-long') {
+      skipped.push({ path: file.path, reason: pieces });
+      continue;
+    }
     if (pieces.length === 0) continue;
     if (pieces.length > 1) {
       // A split file never shares a block: its pieces depend on it alone.
@@ -134,7 +141,7 @@ export function packBlocks(files: readonly BlockSource[], tokenizer: Tokenizer, 
     if (isBoundary(file.path, piece.ids.length, boundaryTokens)) closeGroup();
   }
   closeGroup();
-  return { blocks, blocksFor: (path) => [...(byPath.get(path) ?? [])] };
+  return { blocks, skipped, blocksFor: (path) => [...(byPath.get(path) ?? [])] };
 }
 
 /** Lines of a text: '\n' separated, CRLF read as LF, a final newline does not start another line. */
@@ -145,7 +152,8 @@ export function splitLines(text: string): string[] {
   return lines;
 }
 
-function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSize: number, lineBoundaryTokens: number): Piece[] {
+/** The file's pieces, or 'path-too-long' when its header line leaves no room for its text in a block. */
+function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSize: number, lineBoundaryTokens: number): Piece[] | 'path-too-long' {
   const minPieceTokens = chunkSize / 2;
   const lines = splitLines(file.text);
   if (lines.length === 0) return [];
@@ -158,9 +166,7 @@ function filePieces(file: BlockSource, encode: (t: string) => number[], chunkSiz
     if (ids.length <= chunkSize) return [{ path: file.path, startLine: 1, endLine: lines.length, ids }];
   }
   // Too long for one block: pieces of whole lines, boundaries chosen by content.
-  for (const h of headerIds) {
-    if (h.length >= chunkSize) throw new EngineError(`chunk size ${chunkSize} cannot hold even the header line of this file`, file.path);
-  }
+  if (headerIds.some((h) => h.length >= chunkSize)) return 'path-too-long';
   const lineTokens = lines.map((l) => encode(l + '\n').length); // estimates: a line's cost inside a piece differs slightly
   const pieces: Piece[] = [];
   let i = 0;

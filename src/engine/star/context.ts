@@ -19,6 +19,8 @@ export interface BlockStore {
   /** Undefined on a miss; a corrupted entry is reported (warning) and treated as a miss. */
   get(key: string, expect: { length: number; width: number; layers: number }): Promise<BlockKv | undefined>;
   put(key: string, kv: BlockKv): Promise<void>;
+  /** Storage type of the entries (default 'f32'); part of every key (blockCacheKey's variant). */
+  readonly dtype?: string;
 }
 
 export interface EncodeContextOptions {
@@ -69,19 +71,41 @@ export interface ContextStats {
   readonly hostOfBlock: readonly number[];
 }
 
-export function blockCacheKey(modelIdentity: string, anchor: readonly number[], block: BlockSpec): string {
+/** What a stored block's KV also depends on besides model, anchor and block (defaults: this build's and f32). */
+export interface BlockKeyVariant {
+  /** Storage type of the entry: an f16 entry's values are not an f32 entry's. */
+  readonly dtype?: string;
+  readonly positionScheme?: string;
+  readonly formatVersion?: number;
+}
+
+/**
+ * The one cache key of a block's KV: SHA-256 (hex) over the model identity, the anchor's and the block's tokens
+ * (each length-framed, so no two splits of one token list collide), whether it is the anchor itself, and the
+ * variant. The block's start and index are left out on purpose (see the top of this file).
+ */
+export function blockCacheKey(modelIdentity: string, anchor: readonly number[], block: Pick<BlockSpec, 'tokens' | 'start'>, variant: BlockKeyVariant = {}): string {
   const h = new Sha256();
-  h.updateText(`star-kv v${KV_FORMAT_VERSION}\n${POSITION_SCHEME}\n${modelIdentity}\n`);
-  // The anchor itself (block 0) is a different thing from a block whose tokens equal the anchor.
-  h.updateText(block.start === 0 ? 'anchor\n' : 'block\n');
-  h.update(tokenBytes(anchor));
-  h.updateText('\n');
-  h.update(tokenBytes(block.tokens));
+  h.updateText(JSON.stringify({
+    key: 'star-kv',
+    formatVersion: variant.formatVersion ?? KV_FORMAT_VERSION,
+    positionScheme: variant.positionScheme ?? POSITION_SCHEME,
+    dtype: variant.dtype ?? 'f32',
+    modelIdentity,
+    // The anchor itself (block 0) is a different thing from a block whose tokens equal the anchor.
+    role: block.start === 0 ? 'anchor' : 'block',
+  }) + '\n');
+  h.update(framedTokens(anchor));
+  h.update(framedTokens(block.tokens));
   return h.hex();
 }
 
-function tokenBytes(ids: readonly number[]): Uint8Array {
-  return new Uint8Array(Int32Array.from(ids).buffer);
+/** [length, ...ids] as little-endian int32. */
+function framedTokens(ids: readonly number[]): Uint8Array {
+  const framed = new Int32Array(ids.length + 1);
+  framed[0] = ids.length;
+  framed.set(ids, 1);
+  return new Uint8Array(framed.buffer);
 }
 
 /**
@@ -106,7 +130,7 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
   // Per key: the owner (first occurrence) and how many blocks share it.
   const owners = new Map<string, { index: number; count: number }>();
   for (const spec of [...o.blocks].sort((a, b) => a.index - b.index)) {
-    const key = blockCacheKey(o.modelIdentity, o.anchor, spec);
+    const key = blockCacheKey(o.modelIdentity, o.anchor, spec, { dtype: o.store?.dtype });
     keyOf.set(spec.index, key);
     const owner = owners.get(key);
     if (owner) owner.count++;
@@ -138,7 +162,7 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
       hostOfBlock[spec.index] = h;
       (owners.get(keyOf.get(spec.index)!)!.index === spec.index ? owned : duplicates).push(spec);
     }
-    // Writes overlap the next block's encode; all are awaited before phase 1 reports done.
+    // Every write is awaited before phase 1 reports done (and on failure, so no entry is left half-written).
     const writes: Promise<void>[] = [];
     try {
       const missing: BlockSpec[] = [];
@@ -170,13 +194,17 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
         firstEncode = Math.min(firstEncode, performance.now());
         const kvs = await host.encode(o.anchor, group, o.signal);
         lastEncode = Math.max(lastEncode, performance.now());
-        group.forEach((spec, j) => {
+        const groupWrites = group.map((spec, j) => {
           const key = keyOf.get(spec.index)!;
           encoded++;
-          if (o.store) writes.push(o.store.put(key, kvs[j]!));
           sources.get(key)?.resolve(kvs[j]!);
-          o.onProgress?.(++done, total);
+          return o.store?.put(key, kvs[j]!);
         });
+        // Stored before the next group is encoded, so a kill, a Ctrl-C or a full disk keeps every block encoded
+        // so far (an in-process CPU host would otherwise starve these writes until phase 1 ends).
+        writes.push(...groupWrites.filter((w) => w !== undefined));
+        await Promise.all(groupWrites);
+        for (const _ of group) o.onProgress?.(++done, total);
       }
     } catch (err) {
       await Promise.allSettled(writes);

@@ -19,7 +19,7 @@ import { EngineError } from '../errors';
 import { splitChatPrompt } from '../tokenizer/chatTemplate';
 import { encodeRenderedPrompt } from '../tokenizer/promptEncoding';
 import type { Tokenizer } from '../tokenizer/types';
-import { packBlocks, type BlockSource, type BlockSpan, type FileBlock } from './blocks';
+import { packBlocks, type BlockSource, type BlockSpan, type FileBlock, type PackedBlocks } from './blocks';
 import type { BlockSpec } from './types';
 
 export const DEFAULT_SYSTEM_PROMPT = 'You answer questions about a code repository. Its files follow; cite file paths in your answer.';
@@ -51,6 +51,8 @@ export interface StarRepoLayout {
   /** Anchor (index 0, start 0) then every file block at its global start. */
   readonly blocks: BlockSpec[];
   readonly fileBlocks: readonly FileBlock[];
+  /** Files not packed, with the reason (see PackedBlocks.skipped). */
+  readonly skipped: PackedBlocks['skipped'];
   /** Total context tokens: the query's first position. */
   readonly contextLength: number;
   /** The overview text inside the anchor (after the chat prefix), for display. */
@@ -88,6 +90,7 @@ export function buildStarLayout(files: readonly BlockSource[], tokenizer: Tokeni
     anchor,
     blocks,
     fileBlocks: packed.blocks,
+    skipped: packed.skipped,
     contextLength: position,
     overview,
     positionsOf: (index) => ({ start: spec(index).start, length: spec(index).tokens.length }),

@@ -1,5 +1,6 @@
 // The Star engine's BlockStore (src/engine/star/context.ts) on top of KvDiskCache: checked, atomic, fsynced
 // entries with an LRU size cap. Keys are the engine's blockCacheKey (SHA-256 hex), used as file names as they are.
+// A write that fails is warned about once and does not fail phase 1.
 import type { BlockStore } from '../../engine/star/context';
 import type { BlockKv } from '../../engine/star/types';
 import { KvDiskCache, type KvDiskCacheOptions } from './kvDiskCache';
@@ -11,8 +12,10 @@ export interface KvBlockStore extends BlockStore {
 export function openKvBlockStore(opts: KvDiskCacheOptions): KvBlockStore {
   const cache = new KvDiskCache(opts);
   const warn = opts.onWarning ?? (() => {});
+  let failedWrites = 0;
   return {
     cache,
+    dtype: cache.dtype,
     async get(key, expect): Promise<BlockKv | undefined> {
       const entry = await cache.get(key);
       if (!entry) return undefined;
@@ -25,8 +28,14 @@ export function openKvBlockStore(opts: KvDiskCacheOptions): KvBlockStore {
       }
       return { index: -1, start: entry.positions.start, length: entry.rows, width: entry.width, k: entry.k, v: entry.v };
     },
+    // A cache that cannot be written (read-only folder, full disk, file size limit, a folder in an entry's place)
+    // must not cost the answer: the block's KV is already in memory. Warned once per store; entries that fit are kept.
     async put(key, kv): Promise<void> {
-      await cache.put(key, { layers: kv.k.length, rows: kv.length, width: kv.width, positions: { start: kv.start }, k: kv.k, v: kv.v });
+      try {
+        await cache.put(key, { layers: kv.k.length, rows: kv.length, width: kv.width, positions: { start: kv.start }, k: kv.k, v: kv.v });
+      } catch (err) {
+        if (failedWrites++ === 0) warn(`${(err as Error).message}; going on without caching such blocks (later failures are not reported)`);
+      }
     },
   };
 }

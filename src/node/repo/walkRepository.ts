@@ -115,6 +115,9 @@ class RootWalk {
   private readonly walkedDirs = new Set<string>();
   private readonly pendingLinks: PendingDirLink[] = [];
   private readonly candidates: Candidate[] = [];
+  /** Rules that apply at the root (enclosing repository), and each directory's own .gitignore by path from rootReal. */
+  private rootLevels: readonly IgnoreLevel[] = [];
+  private readonly ownRules = new Map<string, Promise<Ignore | undefined>>();
 
   constructor(
     private readonly root: string,
@@ -131,6 +134,7 @@ class RootWalk {
   async run(): Promise<void> {
     // .git/info/exclude has the lowest precedence, below every .gitignore (git's order).
     const levels = await enclosingRepositoryRules(this.root);
+    this.rootLevels = levels;
     this.walkedDirs.add(this.rootReal);
     await this.walkDir('', this.root, levels, new Set([this.rootReal]));
     // Directory links are walked after every real directory, so a link never claims a directory that is also
@@ -211,6 +215,12 @@ class RootWalk {
     }
     if (this.isIgnored(rel, isDir, levels)) return;
     const inside = real === this.rootReal || real.startsWith(this.rootReal + path.sep);
+    // The link's name passed the rules; its target must too, or a link would smuggle in an ignored .env, an
+    // ignored folder or .git/config.
+    if (inside && (await this.isTargetIgnored(path.relative(this.rootReal, real).split(path.sep).join('/'), isDir))) {
+      this.skip(rel, 'link-to-ignored');
+      return;
+    }
     if (isDir) {
       if (ancestors.has(real)) this.skip(rel, 'symlink-loop');
       else if (!inside) this.skip(rel, 'outside-root');
@@ -235,6 +245,35 @@ class RootWalk {
       else if (r.unignored) ignored = false;
     }
     return ignored;
+  }
+
+  /**
+   * Whether `targetRel` (a path inside the root, relative to it) is left out where it lies: inside .git or
+   * node_modules, or ignored by the rules that apply at that path (its own and every parent directory's).
+   */
+  private async isTargetIgnored(targetRel: string, isDir: boolean): Promise<boolean> {
+    if (targetRel === '') return false;
+    const parts = targetRel.split('/');
+    if (parts.some((p) => ALWAYS_SKIPPED.has(p))) return true;
+    let levels = this.rootLevels;
+    for (let i = 0; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      const rules = await this.rulesOf(dir);
+      if (rules) levels = [...levels, { base: dir, rules }];
+      const last = i === parts.length - 1;
+      if (this.isIgnored(parts.slice(0, i + 1).join('/'), last ? isDir : true, levels)) return true;
+    }
+    return false;
+  }
+
+  /** The .gitignore of a directory (path relative to rootReal), read once. */
+  private rulesOf(dir: string): Promise<Ignore | undefined> {
+    let rules = this.ownRules.get(dir);
+    if (!rules) {
+      rules = readTextOrUndefined(path.join(this.rootReal, dir, '.gitignore')).then((t) => (t === undefined ? undefined : ignore().add(t)));
+      this.ownRules.set(dir, rules);
+    }
+    return rules;
   }
 
   private isIncluded(rel: string): boolean {

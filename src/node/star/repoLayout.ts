@@ -26,6 +26,8 @@ export interface RepoLayout {
   readonly layout: StarLayout;
   readonly files: number;
   readonly skipped: number;
+  /** Skipped files per reason (walk and packing together), e.g. { binary: 2, 'path-too-long': 1 }. */
+  readonly skippedByReason: Readonly<Record<string, number>>;
   /** Per layout block index: the file lines it holds, with their token ranges ([] for the anchor). */
   readonly spans: readonly (readonly BlockSpan[])[];
 }
@@ -37,11 +39,17 @@ export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout>
   const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
   const star = buildStarLayout(files, tokenizer, o.model.chatTemplate, { ...prompt, chunkSize: o.chunkSize, anchorSize: o.anchorSize });
   const query = o.question !== undefined ? buildQuery(o.question, tokenizer, o.model.chatTemplate, prompt) : [];
+  if (star.skipped.length === files.length) {
+    throw new EngineError(`no file could be packed: every path's header line fills a block of ${o.chunkSize} tokens (raise --chunk-size)`, o.repo);
+  }
   const spans = star.blocks.map((b) => star.spansOf(b.index));
+  const skippedByReason: Record<string, number> = {};
+  for (const { reason } of [...skipped, ...star.skipped]) skippedByReason[reason] = (skippedByReason[reason] ?? 0) + 1;
   return {
     layout: { anchor: star.anchor, blocks: star.blocks, contextLength: star.contextLength, query },
-    files: files.length,
-    skipped: skipped.length,
+    files: files.length - star.skipped.length,
+    skipped: skipped.length + star.skipped.length,
+    skippedByReason,
     spans,
   };
 }

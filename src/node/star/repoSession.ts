@@ -50,6 +50,8 @@ export interface IndexProgress {
 export type IndexStats = Omit<ContextStats, 'hostOfBlock'> & {
   readonly files: number;
   readonly skipped: number;
+  /** Skipped files per reason (see SkipReason). */
+  readonly skippedByReason: Readonly<Record<string, number>>;
   /**
    * File blocks with the same tokens as an earlier block (e.g. the parts of a long repetitive line). The cache key
    * leaves the position out, so they share one entry, kept at the first occurrence's start: the first occurrence
@@ -93,7 +95,7 @@ export interface AskResult {
    * sources.ts) while the kept keys fit pieceKeysBudget, by token counts beyond it.
    */
   readonly sources: SourceFile[];
-  readonly stats: Omit<IndexStats, 'skipped'> & {
+  readonly stats: Omit<IndexStats, 'skipped' | 'skippedByReason'> & {
     readonly mode: 'star' | 'global';
     readonly queryTokens: number;
     /** From the start of phase 1 (cache lookups included) to the first generated token. */
@@ -149,7 +151,7 @@ export class RepoSession {
     const repo = await buildRepoLayout({ repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude, signal: opts.signal });
     const { layout } = repo;
     const keys = layout.blocks.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
-    const common = { files: repo.files, skipped: repo.skipped, blocks: layout.blocks.length, contextTokens: layout.contextLength, blocksDuplicate: duplicateBlocks(repo) };
+    const common = { files: repo.files, skipped: repo.skipped, skippedByReason: repo.skippedByReason, blocks: layout.blocks.length, contextTokens: layout.contextLength, blocksDuplicate: duplicateBlocks(repo) };
     const matched = this.match(layout.blocks, keys);
     const { kept, stale } = matched ?? { kept: new Map<number, HeldBlock & { from: number }>(), stale: [] };
     const moved = [...kept].filter(([to, h]) => h.from !== to || h.start !== layout.blocks[to]!.start);
@@ -277,7 +279,7 @@ export class RepoSession {
     const shares = new Map(r.blockShares);
     const spansOf = (index: number) => repo.spans[index] ?? [];
     const sources = fileShares(shares, new Map(r.pieceShares), spansOf).map((s) => ({ ...s, spans: lineSpans(repo.spans, s.path) }));
-    const { skipped: _skipped, ...rest } = indexed;
+    const { skipped: _skipped, skippedByReason: _byReason, ...rest } = indexed;
     return {
       answer: r.text,
       ids: r.ids,

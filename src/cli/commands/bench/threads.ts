@@ -15,6 +15,7 @@ import { createLocalHosts } from '../../../node/star/localHosts';
 import { createThreadHostPool } from '../../../node/star/hostPool';
 import { printJson } from '../../output';
 import { intOption } from '../options';
+import { helpOption, helpText } from '../../help';
 
 const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
 
@@ -23,18 +24,22 @@ interface Timing {
   cpuMs: number;
 }
 
+const OPTIONS = {
+  model: { type: 'string', default: DEFAULT_MODEL },
+  tokens: { type: 'string', default: '2048' },
+  chunk: { type: 'string', default: '256' },
+  hosts: { type: 'string', default: '2' },
+  repeats: { type: 'string', default: '2' },
+  json: { type: 'boolean', default: false },
+  ...helpOption,
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string', default: DEFAULT_MODEL },
-      tokens: { type: 'string', default: '2048' },
-      chunk: { type: 'string', default: '256' },
-      hosts: { type: 'string', default: '2' },
-      repeats: { type: 'string', default: '2' },
-      json: { type: 'boolean', default: false },
-    },
-  });
+  const { values } = parseArgs({ args: argv, options: OPTIONS });
+  if (values.help) {
+    process.stdout.write(helpText('star-ask bench threads [options]', OPTIONS, {}));
+    return 0;
+  }
   const tokens = intOption(values.tokens, '--tokens');
   const chunk = intOption(values.chunk, '--chunk');
   const hosts = intOption(values.hosts, '--hosts');

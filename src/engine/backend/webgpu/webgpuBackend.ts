@@ -1,20 +1,9 @@
 import { BufferUsage, MapMode } from './flags';
-import addWgsl from '../../../../kernels/add.wgsl';
-import attentionWgsl from '../../../../kernels/attention.wgsl';
-import attentionReduceWgsl from '../../../../kernels/attention_reduce.wgsl';
-import dequantWgsl from '../../../../kernels/dequant.wgsl';
-import embedWgsl from '../../../../kernels/embed.wgsl';
-import gemvWgsl from '../../../../kernels/gemv.wgsl';
-import matmulWgsl from '../../../../kernels/matmul.wgsl';
-import mergeWgsl from '../../../../kernels/merge.wgsl';
-import rmsnormWgsl from '../../../../kernels/rmsnorm.wgsl';
-import ropeWgsl from '../../../../kernels/rope.wgsl';
-import sampleWgsl from '../../../../kernels/sample.wgsl';
-import swigluWgsl from '../../../../kernels/swiglu.wgsl';
 import { DeviceError, EngineError, UnsupportedError } from '../../errors';
 import type { RopeParams, TensorInfo, TensorType } from '../../model/types';
 import { ropeInvFreq } from '../cpu/rope';
 import type { Act, AttnShape, AttnSource, Backend, KvTensor, Weight } from '../types';
+import { KERNELS } from './kernelTable';
 import { PipelineCache, type KernelSpec } from './pipelines';
 import { f32, grid, i32, Recorder } from './recorder';
 import { deviceRowBytes, packRows, planParts } from './weights';
@@ -125,6 +114,8 @@ export class WebGpuBackend implements Backend {
   private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly invFreq = new Map<string, Float32Array>();
   private lost: string | undefined;
+  /** Settles once a loss of the device is recorded (every later call throws DeviceError); pending until then. */
+  readonly lossRecorded: Promise<void>;
   private firstError: string | undefined;
   private destroyed = false;
 
@@ -143,7 +134,7 @@ export class WebGpuBackend implements Backend {
     this.cache = new PipelineCache(device, WINDOW_BYTES, f16);
     this.rec = new Recorder(device, this.cache, ARENA_BYTES, WINDOW_BYTES);
     this.dummy = device.createBuffer({ label: 'dummy', size: 16, usage: STORAGE });
-    void device.lost.then((info) => {
+    this.lossRecorded = device.lost.then((info) => {
       if (!this.destroyed) this.lost = `GPU device lost (${info.reason}): ${info.message}`;
     });
     device.addEventListener('uncapturederror', (ev) => {
@@ -230,7 +221,7 @@ export class WebGpuBackend implements Backend {
     const o = act(out);
     if (o.cols !== t.cols || o.rows < ids.length) throw new RangeError(`embed ${t.name}: [${t.rows}, ${t.cols}] into [${o.rows}, ${o.cols}]`);
     for (const id of ids) if (id < 0 || id >= t.rows) throw new RangeError(`embed: token id ${id} outside vocabulary of ${t.rows}`);
-    const pipeline = this.pipeline({ file: 'embed', source: embedWgsl, entry: 'main', slots: 'urdw', prelude: dequantFor(t.type), subs: { WTYPE: t.type } });
+    const pipeline = this.pipeline(KERNELS.embed.spec({ type: t.type }));
     const perRow = Math.ceil(t.cols / 4);
     for (const part of t.parts) {
       if (!ids.some((id) => id >= part.rowStart && id < part.rowStart + part.rows)) continue;
@@ -250,9 +241,7 @@ export class WebGpuBackend implements Backend {
     if (wt.parts.length !== 1 || wt.rows * wt.cols !== xa.cols) throw new RangeError(`rmsNorm: weight ${wt.name} does not match width ${xa.cols}`);
     const src = this.distinct(xa.buffer, [o.buffer], 0, xa.rows * xa.cols * 4);
     const perThread = this.tuning === 'emulated';
-    const pipeline = this.pipeline({
-      file: 'rmsnorm', source: rmsnormWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urrw', prelude: dequantFor(wt.type), subs: { WTYPE: wt.type },
-    });
+    const pipeline = this.pipeline(KERNELS.rmsnorm.spec({ type: wt.type, perThread }));
     const po = this.rec.params([xa.rows, xa.cols, f32(eps)]);
     const [gx, gy] = grid(perThread ? Math.ceil(xa.rows / 64) : xa.rows);
     this.rec.dispatch(pipeline, 'urrw', [this.rec.arena, wt.parts[0]!.buffer, src, o.buffer], [po], gx, gy);
@@ -281,7 +270,7 @@ export class WebGpuBackend implements Backend {
     const src = this.distinct(xa.buffer, [o.buffer], 0, n * xa.cols * 4);
     // Emulated adapters run every row count through the barrier-free per-thread kernel.
     const gemv = n <= GEMV_MAX_ROWS || this.tuning === 'emulated';
-    const pipeline = this.pipeline(matmulSpec(wt.type, this.ftype, gemv ? (this.tuning === 'gpu' ? 'gemv' : 'gemv-per-thread') : 'tiled'));
+    const pipeline = this.pipeline(KERNELS.matmul.spec({ type: wt.type, ftype: this.ftype, kernel: gemv ? (this.tuning === 'gpu' ? 'gemv' : 'gemv-per-thread') : 'tiled' }));
     for (const part of wt.parts) {
       const po = this.rec.params([n, wt.cols, wt.rows, part.rowStart, part.rows, wt.rowBytes, biasKind]);
       const buffers = [this.rec.arena, part.buffer, src, o.buffer, biasBuffer];
@@ -316,7 +305,7 @@ export class WebGpuBackend implements Backend {
     const len = g.rows * g.cols;
     const gb = this.distinct(g.buffer, [o.buffer], 0, len * 4);
     const ub = this.distinct(u.buffer, [o.buffer], 1, len * 4);
-    const pipeline = this.pipeline({ file: 'swiglu', source: swigluWgsl, entry: 'main', slots: 'urrw' });
+    const pipeline = this.pipeline(KERNELS.swiglu.spec({}));
     const po = this.rec.params([len]);
     const [gx, gy] = grid(Math.ceil(len / 64));
     this.rec.dispatch(pipeline, 'urrw', [this.rec.arena, gb, ub, o.buffer], [po], gx, gy);
@@ -328,7 +317,7 @@ export class WebGpuBackend implements Backend {
     const y = act(b);
     const len = x.rows * x.cols;
     const yb = this.distinct(y.buffer, [x.buffer], 0, len * 4);
-    const pipeline = this.pipeline({ file: 'add', source: addWgsl, entry: 'main', slots: 'uwr' });
+    const pipeline = this.pipeline(KERNELS.add.spec({}));
     const po = this.rec.params([len]);
     const [gx, gy] = grid(Math.ceil(len / 64));
     this.rec.dispatch(pipeline, 'uwr', [this.rec.arena, x.buffer, yb], [po], gx, gy);
@@ -380,7 +369,7 @@ export class WebGpuBackend implements Backend {
     // Many query rows (prefill): one thread per row reading K/V in step with its neighbours; few rows
     // (decode): a workgroup per (row, head, split) sharing the scoring of 64 entries at a time.
     const perThread = this.tuning === 'emulated' || n >= ATTN_PER_THREAD_ROWS;
-    const partial = this.pipeline({ file: 'attention', source: attentionWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urrrw' });
+    const partial = this.pipeline(KERNELS.attention.spec({ perThread }));
     for (const { src, chunks, splitBase, rowBase, rows } of plan) {
       if (chunks === 0 || rows === 0) continue;
       const k = kv(src.k);
@@ -398,7 +387,7 @@ export class WebGpuBackend implements Backend {
       // No entries at all: every split reads as empty.
       this.rec.upload(part, 0, new Uint8Array(Math.min(partBytes, (headDim + 2) * 4 * n * nHeads)));
     }
-    const reduce = this.pipeline({ file: 'attention_reduce', source: attentionReduceWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urww' });
+    const reduce = this.pipeline(KERNELS.attentionReduce.spec({ perThread }));
     const la = lse ? act(lse) : undefined;
     const po = this.rec.params([n, nHeads, headDim, totalSplits, o.cols, la ? la.cols : 0, la ? 1 : 0]);
     const [gx, gy] = grid(perThread ? Math.ceil((n * nHeads) / 64) : n * nHeads);
@@ -419,7 +408,7 @@ export class WebGpuBackend implements Backend {
     if (p0o.cols !== o.cols || p0l.cols !== lseCols) throw new RangeError('mergeAttention: part shapes differ from the output');
     if (p0o.buffer !== o.buffer) this.rec.copy(p0o.buffer, 0, o.buffer, 0, rows * o.cols * 4);
     if (p0l.buffer !== lb) this.rec.copy(p0l.buffer, 0, lb, 0, rows * lseCols * 4);
-    const pipeline = this.pipeline({ file: 'merge', source: mergeWgsl, entry: 'main', slots: 'uwwrr' });
+    const pipeline = this.pipeline(KERNELS.merge.spec({}));
     const [gx, gy] = grid(rows * nHeads);
     for (const part of parts.slice(1)) {
       const po_ = act(part.out);
@@ -435,7 +424,7 @@ export class WebGpuBackend implements Backend {
     this.check();
     const l = act(logits);
     const result = this.scratchBuffer('result', Math.max(16, l.rows * 4));
-    const pipeline = this.pipeline({ file: 'sample', source: sampleWgsl, entry: 'argmax', slots: 'urw' });
+    const pipeline = this.pipeline(KERNELS.argmax.spec({}));
     const po = this.rec.params([l.rows, l.cols]);
     const [gx, gy] = grid(l.rows);
     this.rec.dispatch(pipeline, 'urw', [this.rec.arena, l.buffer, result], [po], gx, gy);
@@ -448,7 +437,7 @@ export class WebGpuBackend implements Backend {
     const l = act(logits);
     const result = this.scratchBuffer('result', 16);
     const probs = this.scratchBuffer('probs', l.cols * 4);
-    const pipeline = this.pipeline({ file: 'sample', source: sampleWgsl, entry: 'top_p', slots: 'urww' });
+    const pipeline = this.pipeline(KERNELS.topP.spec({}));
     const po = this.rec.params([1, l.cols, f32(temperature), f32(topP), f32(uniform)]);
     this.rec.dispatch(pipeline, 'urww', [this.rec.arena, l.buffer, result, probs], [po], 1);
     const bytes = await this.readBuffer(result, 0, 4);
@@ -507,8 +496,8 @@ export class WebGpuBackend implements Backend {
   /** Compiles every pipeline a model of these types will use, so the first token does not pay for it. */
   warmUp(types: readonly TensorType[]): void {
     for (const t of new Set(types)) {
-      this.pipeline(matmulSpec(t, this.ftype, this.tuning === 'gpu' ? 'gemv' : 'gemv-per-thread'));
-      this.pipeline(matmulSpec(t, this.ftype, 'tiled'));
+      this.pipeline(KERNELS.matmul.spec({ type: t, ftype: this.ftype, kernel: this.tuning === 'gpu' ? 'gemv' : 'gemv-per-thread' }));
+      this.pipeline(KERNELS.matmul.spec({ type: t, ftype: this.ftype, kernel: 'tiled' }));
     }
   }
 
@@ -526,7 +515,7 @@ export class WebGpuBackend implements Backend {
     tab.set(new Uint32Array(inv.buffer, inv.byteOffset, half));
     if (positions) tab.set(new Uint32Array(positions.buffer, positions.byteOffset, rows), half);
     const adjacent = rope.layout === 'adjacent';
-    const pipeline = this.pipeline({ file: 'rope', source: ropeWgsl, entry: 'main', slots: 'uwd', subs: { ADJACENT: String(adjacent) } });
+    const pipeline = this.pipeline(KERNELS.rope.spec({ adjacent }));
     this.rec.reserve(512 + tab.byteLength);
     const po = this.rec.params([rows, width, headDim, row0, positions ? 0 : 1, i32(constPos)]);
     const to = this.rec.table(tab);
@@ -609,31 +598,6 @@ export class WebGpuBackend implements Backend {
     if (this.firstError) throw new EngineError(`WebGPU error: ${this.firstError}`);
   }
 }
-
-/**
- * The kernel of a matmul by a `type` weight: 'gemv' (cooperative, n <= 8), 'gemv-per-thread'
- * (barrier-free, any n) or 'tiled' (prefill). Exported so tests can validate every variant's WGSL.
- */
-export function matmulSpec(type: TensorType, ftype: 'f32' | 'f16', kernel: 'gemv' | 'gemv-per-thread' | 'tiled'): KernelSpec {
-  const common = { slots: 'urrwr', prelude: dequantFor(type), subs: { WTYPE: type, FTYPE: ftype } };
-  if (kernel === 'tiled') return { file: 'matmul', source: matmulWgsl, entry: 'main', ...common };
-  return { file: 'gemv', source: gemvWgsl, entry: kernel === 'gemv' ? 'main' : 'per_thread', ...common };
-}
-
-/**
- * The dequant library with only the one dq4_* function a pipeline uses (shader compile time on
- * emulated adapters grows with the code handed to them). Functions are split at top-level `fn`.
- */
-export function dequantFor(type: TensorType): string {
-  let cached = dequantCache.get(type);
-  if (!cached) {
-    const chunks = dequantWgsl.split(/\n(?=fn )/);
-    cached = chunks.filter((c) => !c.startsWith('fn dq4_') || c.startsWith(`fn dq4_${type}(`)).join('\n');
-    dequantCache.set(type, cached);
-  }
-  return cached;
-}
-const dequantCache = new Map<TensorType, string>();
 
 function bytesOf(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

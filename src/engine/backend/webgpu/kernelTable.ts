@@ -1,0 +1,86 @@
+// Every compute kernel the WebGPU backend can compile, as a table: each kernel's parameter domain and the spec it
+// builds from one choice of parameters. The backend asks this table for every pipeline (it holds no WGSL of its
+// own), and test/webgpu-wgsl.test.ts validates every variant the domains span, so a new kernel or variant cannot
+// reach a device unchecked.
+import addWgsl from '../../../../kernels/add.wgsl';
+import attentionWgsl from '../../../../kernels/attention.wgsl';
+import attentionReduceWgsl from '../../../../kernels/attention_reduce.wgsl';
+import dequantWgsl from '../../../../kernels/dequant.wgsl';
+import embedWgsl from '../../../../kernels/embed.wgsl';
+import gemvWgsl from '../../../../kernels/gemv.wgsl';
+import matmulWgsl from '../../../../kernels/matmul.wgsl';
+import mergeWgsl from '../../../../kernels/merge.wgsl';
+import rmsnormWgsl from '../../../../kernels/rmsnorm.wgsl';
+import ropeWgsl from '../../../../kernels/rope.wgsl';
+import sampleWgsl from '../../../../kernels/sample.wgsl';
+import swigluWgsl from '../../../../kernels/swiglu.wgsl';
+import type { TensorType } from '../../model/types';
+import type { KernelSpec } from './pipelines';
+
+/** Every weight type; the check below fails to compile when TensorType gains one that is not listed. */
+export const WEIGHT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const satisfies readonly TensorType[];
+type Unlisted = Exclude<TensorType, (typeof WEIGHT_TYPES)[number]>;
+const everyTypeListed: [Unlisted] extends [never] ? true : never = true;
+void everyTypeListed;
+
+type Domain = Readonly<Record<string, readonly (string | boolean)[]>>;
+type Params<D extends Domain> = { readonly [K in keyof D]: D[K][number] };
+
+export interface Kernel<D extends Domain> {
+  readonly domain: D;
+  spec(params: Params<D>): KernelSpec;
+}
+
+function kernel<const D extends Domain>(domain: D, spec: (params: Params<D>) => KernelSpec): Kernel<D> {
+  return { domain, spec };
+}
+
+const weightKernel = (file: string, source: string, entry: string, slots: string, type: TensorType): KernelSpec =>
+  ({ file, source, entry, slots, prelude: dequantFor(type), subs: { WTYPE: type } });
+
+export const KERNELS = {
+  embed: kernel({ type: WEIGHT_TYPES }, ({ type }) => weightKernel('embed', embedWgsl, 'main', 'urdw', type)),
+  rmsnorm: kernel({ type: WEIGHT_TYPES, perThread: [false, true] },
+    ({ type, perThread }) => weightKernel('rmsnorm', rmsnormWgsl, perThread ? 'per_thread' : 'main', 'urrw', type)),
+  /** 'gemv' (cooperative, few rows), 'gemv-per-thread' (barrier-free, any rows) or 'tiled' (prefill). */
+  matmul: kernel({ type: WEIGHT_TYPES, ftype: ['f32', 'f16'], kernel: ['gemv', 'gemv-per-thread', 'tiled'] }, ({ type, ftype, kernel: k }) => {
+    const common = { slots: 'urrwr', prelude: dequantFor(type), subs: { WTYPE: type, FTYPE: ftype } };
+    if (k === 'tiled') return { file: 'matmul', source: matmulWgsl, entry: 'main', ...common };
+    return { file: 'gemv', source: gemvWgsl, entry: k === 'gemv' ? 'main' : 'per_thread', ...common };
+  }),
+  swiglu: kernel({}, () => ({ file: 'swiglu', source: swigluWgsl, entry: 'main', slots: 'urrw' })),
+  add: kernel({}, () => ({ file: 'add', source: addWgsl, entry: 'main', slots: 'uwr' })),
+  attention: kernel({ perThread: [false, true] },
+    ({ perThread }) => ({ file: 'attention', source: attentionWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urrrw' })),
+  attentionReduce: kernel({ perThread: [false, true] },
+    ({ perThread }) => ({ file: 'attention_reduce', source: attentionReduceWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urww' })),
+  merge: kernel({}, () => ({ file: 'merge', source: mergeWgsl, entry: 'main', slots: 'uwwrr' })),
+  argmax: kernel({}, () => ({ file: 'sample', source: sampleWgsl, entry: 'argmax', slots: 'urw' })),
+  topP: kernel({}, () => ({ file: 'sample', source: sampleWgsl, entry: 'top_p', slots: 'urww' })),
+  rope: kernel({ adjacent: [false, true] },
+    ({ adjacent }) => ({ file: 'rope', source: ropeWgsl, entry: 'main', slots: 'uwd', subs: { ADJACENT: String(adjacent) } })),
+} as const;
+
+/** Every variant of every kernel: each combination of its domain's values. */
+export function* everyKernelVariant(): Generator<{ readonly name: string; readonly params: Readonly<Record<string, string | boolean>>; readonly spec: KernelSpec }> {
+  for (const [name, k] of Object.entries(KERNELS) as [string, Kernel<Domain>][]) {
+    let combos: Record<string, string | boolean>[] = [{}];
+    for (const [param, values] of Object.entries(k.domain)) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [param]: v })));
+    for (const params of combos) yield { name, params, spec: k.spec(params) };
+  }
+}
+
+/**
+ * The dequant library with only the one dq4_* function a pipeline uses (shader compile time on
+ * emulated adapters grows with the code handed to them). Functions are split at top-level `fn`.
+ */
+export function dequantFor(type: TensorType): string {
+  let cached = dequantCache.get(type);
+  if (!cached) {
+    const chunks = dequantWgsl.split(/\n(?=fn )/);
+    cached = chunks.filter((c) => !c.startsWith('fn dq4_') || c.startsWith(`fn dq4_${type}(`)).join('\n');
+    dequantCache.set(type, cached);
+  }
+  return cached;
+}
+const dequantCache = new Map<TensorType, string>();
