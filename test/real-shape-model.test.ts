@@ -12,7 +12,7 @@ import { CpuBackend } from '../src/engine/backend/cpu/cpuBackend';
 import { Transformer } from '../src/engine/runtime/transformer';
 import { renderChat } from '../src/engine/tokenizer/index';
 import { realShape, REAL_SHAPES } from '../src/engine/synthetic/realShapes';
-import { q4KMTypes } from '../src/engine/synthetic/syntheticGguf';
+import { q4KMTypes, syntheticQ4KMGguf } from '../src/engine/synthetic/syntheticGguf';
 import { openModel } from '../src/node/openModel';
 import { makeRealShapeModel } from '../src/cli/commands/makeModel';
 import { runCli } from './support/cli';
@@ -101,4 +101,17 @@ test('one forward pass on the CPU: two tokens, finite logits over the padded voc
   } finally {
     t.dispose();
   }
+});
+
+test('the weights are a function of the seed: same seed, same bytes; another seed, other bytes', async () => {
+  const tensor = async (seed: number, name: string): Promise<Uint8Array> =>
+    syntheticQ4KMGguf(shape, {}, seed).tensors.find((t) => t.name === name)!.data();
+  for (const name of ['blk.0.attn_k.weight', 'blk.0.ffn_down.weight', 'blk.3.attn_v.bias']) {
+    const a = await tensor(1, name);
+    assert.deepEqual(await tensor(1, name), a, name);
+    assert.notDeepEqual(await tensor(2, name), a, name);
+  }
+  // And the file on disk holds exactly those bytes.
+  const info = model.weights.tensors.get('blk.0.ffn_down.weight')!;
+  assert.deepEqual(await model.weights.read(info.name), await tensor(1, info.name));
 });
