@@ -97,8 +97,8 @@ test('unknown architecture is named', async () => {
 });
 
 test('unsupported and unknown tensor types name the type and the tensor', () => {
-  const q5k = withTensorType('q5k.gguf', 'blk.0.attn_q.weight', 13);
-  expectFailure(['info', '--model', q5k], q5k, /tensor "blk\.0\.attn_q\.weight" has type Q5_K \(type 13\)/);
+  const iq2 = withTensorType('iq2xxs.gguf', 'blk.0.attn_q.weight', 16);
+  expectFailure(['info', '--model', iq2], iq2, /tensor "blk\.0\.attn_q\.weight" has type IQ2_XXS \(type 16\), which this engine cannot read \(supported: .*Q5_K/);
   const unknown = withTensorType('type99.gguf', 'blk.1.ffn_up.weight', 99);
   expectFailure(['info', '--model', unknown], unknown, /tensor "blk\.1\.ffn_up\.weight" has type unknown type 99/);
 });
@@ -142,9 +142,9 @@ test('quantize with a bad input or an unwritable output exits non-zero and leave
   assert.match(r.stderr, /no-such-dir\/out\.gguf: cannot create the output file \(its folder does not exist\)/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 
-  const badType = cli('quantize', '--model', modelPath('story_llama_f32.gguf'), '--type', 'Q5_K', '--out', out);
+  const badType = cli('quantize', '--model', modelPath('story_llama_f32.gguf'), '--type', 'IQ2_XXS', '--out', out);
   assert.equal(badType.status, 2);
-  assert.match(badType.stderr, /--type Q5_K is not one of/);
+  assert.match(badType.stderr, /--type IQ2_XXS is not one of/);
   assert.ok(!existsSync(out));
 });
 
@@ -153,10 +153,10 @@ test('quantize writes a loadable file atomically (the success path of the same c
   const r = cli('quantize', '--model', modelPath('story_llama_f32.gguf'), '--type', 'Q4_K', '--out', out, '--json');
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout) as { tensorTypes: Record<string, number>; fallbacks: { tensor: string; used: string }[] };
-  assert.deepEqual(report.tensorTypes, { Q4_0: 15, F32: 5 }, 'story rows of 128/384 cannot be Q4_K: all fall back to Q4_0');
+  assert.deepEqual(report.tensorTypes, { Q5_0: 15, F32: 5 }, 'story rows of 128/384 cannot be Q4_K: all fall back to Q5_0, as llama.cpp does');
   assert.equal(report.fallbacks.length, 15);
   const info = cli('info', '--model', out, '--json');
   assert.equal(info.status, 0, info.stderr);
-  assert.deepEqual((JSON.parse(info.stdout) as { tensorTypes: unknown }).tensorTypes, { Q4_0: 15, F32: 5 });
+  assert.deepEqual((JSON.parse(info.stdout) as { tensorTypes: unknown }).tensorTypes, { Q5_0: 15, F32: 5 });
   assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
 });

@@ -7,6 +7,7 @@ import type { AttnSource } from '../src/engine/backend/types';
 import type { RopeParams, TensorInfo } from '../src/engine/model/types';
 import { createRandom } from '../src/engine/runtime/random';
 import { quantize } from '../src/engine/quant/quantize';
+import { isBlockQuantized, TENSOR_TYPES } from '../src/engine/quant/formats';
 
 const rand = createRandom(1234);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
@@ -257,7 +258,7 @@ test('quantized matrices kept in stored bytes give exactly the values of dequant
   const kept = new CpuBackend({ keepQuantized: true });
   const flat = new CpuBackend({ keepQuantized: false });
   const [rows, cols] = [21, 256]; // 21: one full 16-row panel and a partial one
-  for (const type of ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const) {
+  for (const type of TENSOR_TYPES.filter(isBlockQuantized)) {
     const stored = quantize(type, randn(rows * cols));
     const info: TensorInfo = { name: `w.${type}`, type, shape: [cols, rows], offset: 0, byteLength: stored.byteLength };
     const results = await Promise.all([kept, flat].map(async (b) => {

@@ -1,8 +1,9 @@
 // A quantized stories260K keeps the F32 model's choices: for each type, our quantizer writes a GGUF (in memory),
 // the engine loads it like any file, and its argmax is compared with the golden greedy continuation (which the
 // F32 model reproduces exactly) at each of 64 positions, teacher-forced so one miss does not cascade.
-// stories260K rows are 64 wide (ffn_down: 172): K-quants need 256, so Q4_K falls back to Q4_0 and Q6_K to Q8_0
-// (as llama.cpp does), and 172 is not even a multiple of 32, so ffn_down falls back to F16 in every block type.
+// stories260K rows are 64 wide (ffn_down: 172): K-quants need 256, so they take llama.cpp's fallbacks (Q2_K/Q3_K ->
+// Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), and 172 is not even a multiple of 32, so ffn_down falls back to
+// F16 in every block type.
 // The plan says so and the test checks it. K-quant blocks are covered by the quant and GPU op tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,8 +47,14 @@ const floors: [TensorType, number, string[]][] = [
   ['BF16', 0.9, []],
   ['Q8_0', 0.9, ['Q8_0->F16']],
   ['Q6_K', 0.9, ['Q6_K->Q8_0', 'Q6_K->F16']],
+  ['Q5_1', 0.8, ['Q5_1->F16']],
+  ['Q5_0', 0.8, ['Q5_0->F16']],
+  ['Q5_K', 0.8, ['Q5_K->Q5_1', 'Q5_K->F16']],
+  ['Q4_1', 0.6, ['Q4_1->F16']],
   ['Q4_0', 0.6, ['Q4_0->F16']],
-  ['Q4_K', 0.6, ['Q4_K->Q4_0', 'Q4_K->F16']],
+  ['Q4_K', 0.8, ['Q4_K->Q5_0', 'Q4_K->F16']],
+  ['Q3_K', 0.6, ['Q3_K->Q4_0', 'Q3_K->F16']],
+  ['Q2_K', 0.6, ['Q2_K->Q4_0', 'Q2_K->F16']],
 ];
 
 for (const [type, floor, fallbacks] of floors) {

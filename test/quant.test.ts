@@ -1,5 +1,5 @@
 // Quantization: F16/BF16 conversions, quantize -> dequantize error bounds per type on seeded random data,
-// hand-built K-quant blocks decoded by the ggml layout, Q8_0 against the shared story_llama_q8_0.gguf,
+// llama.cpp's own error thresholds, hand-built blocks of every block type decoded by the ggml layout, Q8_0 against the shared story_llama_q8_0.gguf,
 // and the GGUF writer reproducing the shared files byte for byte.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import { ValueType } from '../src/engine/model/gguf';
 import { quantize, fallbackType } from '../src/engine/quant/quantize';
 import { dequantize } from '../src/engine/quant/dequantize';
 import { planQuantization, quantizedGguf } from '../src/engine/quant/quantizeModel';
-import { bytesForRow, TENSOR_FORMATS } from '../src/engine/quant/formats';
+import { bytesForRow, TENSOR_FORMATS, TENSOR_TYPES } from '../src/engine/quant/formats';
 import { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from '../src/engine/quant/half';
 import type { TensorType } from '../src/engine/model/types';
 
@@ -86,43 +86,87 @@ test('BF16: round to nearest even, values exact when representable', () => {
 });
 
 test('quantize -> dequantize error within per-type bounds on seeded random data (rows of 256)', () => {
-  // Bounds: F16 |e| <= |x| 2^-11 + 2^-25 (subnormals), BF16 |e| <= |x| 2^-8 (round to nearest); Q8_0 per block |e| <= d (1/2 + 127 2^-11),
-  // d = amax/127; Q4_0 per block |e| <= |d| (1 + 8 2^-11), d = max/-8 (the far end clamps at +7);
-  // Q4_K / Q6_K: relative RMS error below the stated values (measured 0.071/0.054/0.024 and 0.018/0.013/0.011).
+  // Per-value bounds (f16 rounding of a stored scale or min is at most 2^-11 of it):
+  //   F16 |e| <= |x| 2^-11 + 2^-25 (subnormals), BF16 |e| <= |x| 2^-8 (round to nearest);
+  //   Q8_0 |e| <= d (1/2 + 127 2^-11), d = amax/127; Q4_0 |e| <= |d| (1 + 8 2^-11), d = max/-8 (the far end clamps
+  //   at +7); Q5_0 the same with 16; Q4_1 |e| <= d (1/2 + 15 2^-11) + |min| 2^-11, d = (max - min)/15; Q5_1 with 31.
+  // K-quants (scales fitted by search): relative RMS error below the stated values, about 5% over the measured ones
+  // (Q2_K .296/.235/.115, Q3_K .149/.127/.094, Q4_K .071/.056/.024, Q5_K .036/.028/.012, Q6_K .018/.013/.011),
+  // and for the 32-value types too (Q4_1 .077/.061/.017, Q5_0 .042/.032/.025, Q5_1 .038/.030/.008).
   const rmsBound: Partial<Record<TensorType, Record<string, number>>> = {
+    Q4_1: { gauss: 0.081, uniform: 0.064, offset: 0.018 },
+    Q5_0: { gauss: 0.044, uniform: 0.034, offset: 0.027 },
+    Q5_1: { gauss: 0.04, uniform: 0.032, offset: 0.0086 },
+    Q2_K: { gauss: 0.31, uniform: 0.245, offset: 0.12 },
+    Q3_K: { gauss: 0.156, uniform: 0.133, offset: 0.098 },
     Q4_K: { gauss: 0.075, uniform: 0.06, offset: 0.03 },
+    Q5_K: { gauss: 0.038, uniform: 0.03, offset: 0.0126 },
     Q6_K: { gauss: 0.02, uniform: 0.015, offset: 0.012 },
+  };
+  const perValue = (type: TensorType, v: number, block: Float32Array): number => {
+    let amax = 0, max = 0, lo = Infinity, hi = -Infinity;
+    for (const b of block) {
+      if (Math.abs(b) > amax) { amax = Math.abs(b); max = b; }
+      lo = Math.min(lo, b); hi = Math.max(hi, b);
+    }
+    const slack = 1 + 1e-6;
+    switch (type) {
+      case 'F16': return v * 2 ** -11 + 2 ** -25;
+      case 'BF16': return v * 2 ** -8;
+      case 'Q8_0': return (amax / 127) * (0.5 + 127 / 2048) * slack;
+      case 'Q4_0': return (Math.abs(max) / 8) * (1 + 8 / 2048) * slack;
+      case 'Q5_0': return (Math.abs(max) / 16) * (1 + 16 / 2048) * slack;
+      case 'Q4_1': return (((hi - lo) / 15) * (0.5 + 15 / 2048) + Math.abs(lo) / 2048) * slack;
+      case 'Q5_1': return (((hi - lo) / 31) * (0.5 + 31 / 2048) + Math.abs(lo) / 2048) * slack;
+      default: return Infinity;
+    }
   };
   for (const kind of ['gauss', 'uniform', 'offset'] as const) {
     const x = randomData(kind, 256 * 24, kind.length);
     const errors: Partial<Record<TensorType, number>> = {};
-    for (const type of ['F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const) {
+    for (const type of TENSOR_TYPES.filter((t) => t !== 'F32')) {
       const q = quantize(type, x);
       assert.equal(q.byteLength, bytesForRow(type, 256) * 24, `${type} size`);
       const y = dequantize(type, q, x.length);
       errors[type] = relRms(x, y);
       const block = TENSOR_FORMATS[type].blockSize;
       for (let b = 0; b < x.length; b += block) {
-        let amax = 0, max = 0;
-        for (let j = 0; j < block; j++) if (Math.abs(x[b + j]!) > amax) { amax = Math.abs(x[b + j]!); max = x[b + j]!; }
+        const values = x.subarray(b, b + block);
         for (let j = 0; j < block; j++) {
           const e = Math.abs(x[b + j]! - y[b + j]!);
-          const v = Math.abs(x[b + j]!);
-          const bound = type === 'F16' ? v * 2 ** -11 + 2 ** -25 : type === 'BF16' ? v * 2 ** -8
-            : type === 'Q8_0' ? (amax / 127) * (0.5 + 127 / 2048) * (1 + 1e-6)
-            : type === 'Q4_0' ? (Math.abs(max) / 8) * (1 + 8 / 2048) * (1 + 1e-6) : Infinity;
+          const bound = perValue(type, Math.abs(x[b + j]!), values);
           assert.ok(e <= bound, `${kind} ${type}[${b + j}]: ${y[b + j]} vs ${x[b + j]}, error ${e} > ${bound}`);
         }
       }
       const limit = rmsBound[type]?.[kind];
       if (limit !== undefined) assert.ok(errors[type]! < limit, `${kind} ${type}: relative RMS ${errors[type]} >= ${limit}`);
     }
-    assert.ok(errors.Q6_K! < errors.Q4_K! && errors.Q4_K! < errors.Q4_0!, `${kind}: Q6_K < Q4_K < Q4_0 in error ${JSON.stringify(errors)}`);
+    const e = errors as Record<TensorType, number>;
+    assert.ok(e.Q6_K < e.Q5_K && e.Q5_K < e.Q4_K && e.Q4_K < e.Q3_K && e.Q3_K < e.Q2_K, `${kind}: Q6_K < Q5_K < Q4_K < Q3_K < Q2_K in error ${JSON.stringify(errors)}`);
+    assert.ok(e.Q4_K < e.Q4_0 && e.Q5_0 < e.Q4_0 && e.Q5_1 < e.Q4_1 && e.Q8_0 < e.Q5_0, `${kind}: more bits, less error ${JSON.stringify(errors)}`);
   }
 });
 
+test("llama.cpp's own quantization error test (test-quantize-fns): every type under its threshold", (ctx) => {
+  // tests/test-quantize-fns.cpp: data 0.1 + 2 cos(i) over 4096 values, error sqrt(sum (x - y)^2) / n, thresholds
+  // MAX_QUANTIZATION_TOTAL_ERROR 0.002, _2BITS 0.0075 (Q2_K), _3BITS 0.004 (Q3_K).
+  const n = 4096;
+  const x = Float32Array.from({ length: n }, (_, i) => 0.1 + 2 * Math.fround(Math.cos(i)));
+  const figures: string[] = [];
+  for (const type of TENSOR_TYPES.filter((t) => TENSOR_FORMATS[t].blockSize > 1)) {
+    const y = dequantize(type, quantize(type, x), n);
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += (x[i]! - y[i]!) ** 2;
+    const error = Math.sqrt(sum) / n;
+    const limit = type === 'Q2_K' ? 0.0075 : type === 'Q3_K' ? 0.004 : 0.002;
+    figures.push(`${type} ${error.toFixed(6)}`);
+    assert.ok(error < limit, `${type}: ${error} >= ${limit}`);
+  }
+  ctx.diagnostic(figures.join(', '));
+});
+
 test('all-zero and constant blocks quantize without NaN', () => {
-  for (const type of ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const) {
+  for (const type of TENSOR_TYPES.filter((t) => TENSOR_FORMATS[t].blockSize > 1)) {
     for (const fill of [0, 0.25, -3]) {
       const x = new Float32Array(256).fill(fill);
       const y = dequantize(type, quantize(type, x), 256);
@@ -131,24 +175,34 @@ test('all-zero and constant blocks quantize without NaN', () => {
   }
 });
 
-test('Q4_K and Q6_K blocks built by hand from the ggml struct layout decode to the intended values', () => {
-  // block_q4_K: d, dmin (f16), scales[12]: sub-blocks 0-3 scale/min in the low 6 bits of bytes 0-3 / 4-7;
-  // sub-blocks 4-7 low 4 bits in the nibbles of bytes 8-11, high 2 bits in the top bits of bytes 0-3 / 4-7.
-  // qs[128]: 32 bytes per pair of sub-blocks, low nibbles the even sub-block, high nibbles the odd one.
-  const q4 = new Uint8Array(144);
-  const dv = new DataView(q4.buffer);
-  dv.setUint16(0, f32ToF16(0.5), true);
-  dv.setUint16(2, f32ToF16(0.25), true);
-  const sc = [1, 5, 17, 33, 40, 47, 60, 63];
-  const mn = [0, 2, 9, 31, 36, 50, 61, 63];
+/**
+ * The 12 scale bytes of block_q4_K / block_q5_K at `at`: sub-blocks 0-3 scale/min in the low 6 bits of bytes 0-3 / 4-7;
+ * sub-blocks 4-7 low 4 bits in the nibbles of bytes 8-11, high 2 bits in the top bits of bytes 0-3 / 4-7.
+ */
+function packScalesMinsK4(block: Uint8Array, at: number, sc: number[], mn: number[]): void {
   for (let j = 0; j < 8; j++) {
-    if (j < 4) { q4[4 + j] = sc[j]!; q4[8 + j] = mn[j]!; }
+    if (j < 4) { block[at + j] = sc[j]!; block[at + 4 + j] = mn[j]!; }
     else {
-      q4[4 + j + 4] = (sc[j]! & 15) | ((mn[j]! & 15) << 4);
-      q4[4 + j - 4]! |= (sc[j]! >> 4) << 6;
-      q4[4 + j]! |= (mn[j]! >> 4) << 6;
+      block[at + j + 4] = (sc[j]! & 15) | ((mn[j]! & 15) << 4);
+      block[at + j - 4]! |= (sc[j]! >> 4) << 6;
+      block[at + j]! |= (mn[j]! >> 4) << 6;
     }
   }
+}
+
+function setHalf(block: Uint8Array, at: number, v: number): void {
+  new DataView(block.buffer, block.byteOffset).setUint16(at, f32ToF16(v), true);
+}
+
+test('Q4_K and Q6_K blocks built by hand from the ggml struct layout decode to the intended values', () => {
+  // block_q4_K: d, dmin (f16), scales[12] (packScalesMinsK4), qs[128]: 32 bytes per pair of sub-blocks, low
+  // nibbles the even sub-block, high nibbles the odd one.
+  const q4 = new Uint8Array(144);
+  setHalf(q4, 0, 0.5);
+  setHalf(q4, 2, 0.25);
+  const sc = [1, 5, 17, 33, 40, 47, 60, 63];
+  const mn = [0, 2, 9, 31, 36, 50, 61, 63];
+  packScalesMinsK4(q4, 4, sc, mn);
   const code = (i: number) => (i * 7 + 3) % 16;
   for (let i = 0; i < 256; i++) {
     const j = i >> 5, l = i & 31, byte = 16 + 32 * (j >> 1) + l;
@@ -173,6 +227,91 @@ test('Q4_K and Q6_K blocks built by hand from the ggml struct layout decode to t
   }
   const y6 = dequantize('Q6_K', q6, 256);
   for (let i = 0; i < 256; i++) assert.equal(y6[i], 0.125 * s6[i >> 4]! * (code6(i) - 32), `Q6_K[${i}]`);
+});
+
+test('Q4_1, Q5_0, Q5_1, Q2_K, Q3_K and Q5_K blocks built by hand from the ggml struct layout decode to the intended values', () => {
+  const check = (type: TensorType, block: Uint8Array, n: number, expected: (i: number) => number): void => {
+    assert.equal(block.byteLength, TENSOR_FORMATS[type].bytesPerBlock, `${type} block size`);
+    const y = dequantize(type, block, n);
+    for (let i = 0; i < n; i++) assert.equal(y[i], Math.fround(expected(i)), `${type}[${i}]`);
+  };
+  // 32-value blocks: value i < 16 in the low nibble of qs[i], value i >= 16 in the high nibble of qs[i - 16];
+  // Q5's fifth bit of value i is bit i of the little-endian u32 qh.
+  const nibbles = (block: Uint8Array, qs: number, code: (i: number) => number): void => {
+    for (let i = 0; i < 32; i++) block[qs + (i & 15)]! |= i < 16 ? code(i) & 15 : (code(i) & 15) << 4;
+  };
+  const fifthBits = (block: Uint8Array, qh: number, code: (i: number) => number): void => {
+    let bits = 0;
+    for (let i = 0; i < 32; i++) bits |= (code(i) >> 4) << i;
+    new DataView(block.buffer, block.byteOffset).setUint32(qh, bits >>> 0, true);
+  };
+
+  // block_q4_1 { half d; half m; uint8 qs[16] }: y = d q + m.
+  const c4 = (i: number) => (i * 5 + 3) % 16;
+  const q41 = new Uint8Array(20);
+  setHalf(q41, 0, 0.5); setHalf(q41, 2, -1.25);
+  nibbles(q41, 4, c4);
+  check('Q4_1', q41, 32, (i) => 0.5 * c4(i) - 1.25);
+
+  // block_q5_0 { half d; uint8 qh[4]; uint8 qs[16] }: y = d (q - 16).
+  const c5 = (i: number) => (i * 7 + 1) % 32;
+  const q50 = new Uint8Array(22);
+  setHalf(q50, 0, 0.25);
+  fifthBits(q50, 2, c5);
+  nibbles(q50, 6, c5);
+  check('Q5_0', q50, 32, (i) => 0.25 * (c5(i) - 16));
+
+  // block_q5_1 { half d; half m; uint8 qh[4]; uint8 qs[16] }: y = d q + m.
+  const q51 = new Uint8Array(24);
+  setHalf(q51, 0, 0.125); setHalf(q51, 2, 0.5);
+  fifthBits(q51, 4, c5);
+  nibbles(q51, 8, c5);
+  check('Q5_1', q51, 32, (i) => 0.125 * c5(i) + 0.5);
+
+  // K-quants' 2-bit fields (Q2_K qs, Q3_K low bits): per 128 values 32 bytes; value i in bits 2g..2g+1 of byte l,
+  // g = (i % 128) / 32, l = i % 32.
+  const twoBits = (block: Uint8Array, qs: number, code: (i: number) => number): void => {
+    for (let i = 0; i < 256; i++) block[qs + 32 * (i >> 7) + (i & 31)]! |= (code(i) & 3) << (2 * ((i & 127) >> 5));
+  };
+
+  // block_q2_K { uint8 scales[16]; uint8 qs[64]; half d; half dmin }: scales[k] = scale | min << 4 for values
+  // 16k..16k+15; y = d scale q - dmin min.
+  const s2 = Array.from({ length: 16 }, (_, k) => (k * 3 + 1) % 16);
+  const m2 = Array.from({ length: 16 }, (_, k) => (k * 5 + 2) % 16);
+  const c2 = (i: number) => (i * 3 + 1) % 4;
+  const q2 = new Uint8Array(84);
+  s2.forEach((v, k) => { q2[k] = v | (m2[k]! << 4); });
+  twoBits(q2, 16, c2);
+  setHalf(q2, 80, 0.5); setHalf(q2, 82, 0.25);
+  check('Q2_K', q2, 256, (i) => 0.5 * s2[i >> 4]! * c2(i) - 0.25 * m2[i >> 4]!);
+
+  // block_q3_K { uint8 hmask[32]; uint8 qs[64]; uint8 scales[12]; half d }: q = low 2 bits - (hmask bit ? 0 : 4)
+  // with value i's hmask bit = bit i / 32 of hmask[i % 32]; 6-bit scale k (stored + 32): low 4 bits in the low
+  // (k < 8) or high (k >= 8) nibble of scales[k % 8], top 2 bits at bit 2 (k / 4) of scales[8 + k % 4].
+  const s3 = Array.from({ length: 16 }, (_, k) => (k * 23 + 5) % 64);
+  const c3 = (i: number) => ((i * 5 + 2) % 8) - 4;
+  const q3 = new Uint8Array(110);
+  for (let i = 0; i < 256; i++) if (c3(i) >= 0) q3[i & 31]! |= 1 << (i >> 5);
+  twoBits(q3, 32, (i) => (c3(i) + 4) & 3);
+  s3.forEach((v, k) => {
+    q3[96 + (k & 7)]! |= k < 8 ? v & 15 : (v & 15) << 4;
+    q3[96 + 8 + (k & 3)]! |= (v >> 4) << (2 * (k >> 2));
+  });
+  setHalf(q3, 108, 0.125);
+  check('Q3_K', q3, 256, (i) => 0.125 * (s3[i >> 4]! - 32) * c3(i));
+
+  // block_q5_K { half d; half dmin; uint8 scales[12]; uint8 qh[32]; uint8 qs[128] }: Q4_K's scales and nibbles,
+  // value i's fifth bit = bit i / 32 of qh[i % 32].
+  const sc5 = [63, 2, 11, 30, 33, 48, 59, 7];
+  const mn5 = [5, 63, 0, 17, 40, 22, 61, 34];
+  const q5k = new Uint8Array(176);
+  setHalf(q5k, 0, 0.5); setHalf(q5k, 2, 0.25);
+  packScalesMinsK4(q5k, 4, sc5, mn5);
+  for (let i = 0; i < 256; i++) {
+    q5k[16 + (i & 31)]! |= (c5(i) >> 4) << (i >> 5);
+    q5k[48 + 32 * (i >> 6) + (i & 31)]! |= (i & 63) < 32 ? c5(i) & 15 : (c5(i) & 15) << 4;
+  }
+  check('Q5_K', q5k, 256, (i) => 0.5 * sc5[i >> 5]! * c5(i) - 0.25 * mn5[i >> 5]!);
 });
 
 test('Q8_0 quantizer reproduces story_llama_q8_0.gguf from story_llama_f32.gguf, except exact .5 ties', async (ctx) => {
@@ -247,14 +386,21 @@ test('a model quantized in memory re-loads with the same config and the quantize
   }
 });
 
-test('K-quant fallback: rows that are not a multiple of 256 take Q4_0 / Q8_0, 1-D tensors stay as stored', () => {
+test("K-quant fallback: rows that are not a multiple of 256 take llama.cpp's 32-value types, 1-D tensors stay as stored", () => {
+  // llama.cpp src/llama-quant.cpp tensor_type_fallback: Q2_K, Q3_K -> Q4_0; Q4_K -> Q5_0; Q5_K -> Q5_1; Q6_K -> Q8_0;
+  // F16 where even 32 does not divide the row.
   assert.equal(fallbackType('Q4_K', 256), 'Q4_K');
-  assert.equal(fallbackType('Q4_K', 128), 'Q4_0');
+  assert.equal(fallbackType('Q4_K', 896), 'Q5_0', 'Qwen2.5-0.5B rows');
+  assert.equal(fallbackType('Q5_K', 896), 'Q5_1');
   assert.equal(fallbackType('Q6_K', 384), 'Q8_0');
+  assert.equal(fallbackType('Q3_K', 128), 'Q4_0');
+  assert.equal(fallbackType('Q2_K', 4864 + 32), 'Q4_0');
+  assert.equal(fallbackType('Q4_K', 172), 'F16');
+  assert.equal(fallbackType('Q5_1', 64), 'Q5_1');
   assert.equal(fallbackType('Q8_0', 100), 'F16');
   const t = (name: string, shape: number[]) => ({ name, type: 'F32' as const, shape, offset: 0, byteLength: 0 });
   const plan = planQuantization([t('a.weight', [256, 8]), t('b.weight', [128, 8]), t('norm.weight', [128]), t('c.weight', [512, 1])], 'Q4_K');
-  assert.deepEqual(plan.map((p) => [p.to, p.fallbackFrom]), [['Q4_K', undefined], ['Q4_0', 'Q4_K'], ['F32', undefined], ['F32', undefined]]);
+  assert.deepEqual(plan.map((p) => [p.to, p.fallbackFrom]), [['Q4_K', undefined], ['Q5_0', 'Q4_K'], ['F32', undefined], ['F32', undefined]]);
 });
 
 test('writer type inference: llama.cpp float keys stay f32 even when whole numbers', () => {

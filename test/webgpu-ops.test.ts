@@ -3,7 +3,7 @@
 // CPU the float32 values dequantize() reads from those same bytes, so only the GPU's dequantization
 // and arithmetic are under test. Tolerances (absolute, values are O(1)):
 //   1e-5  elementwise ops and norms; 1e-4 attention (f32 sums over a few hundred terms)
-//   1e-3  matmul over 256-value rows (f32 accumulation order differs from the CPU's)
+//   1e-3  matmul over 512-value rows (f32 accumulation order differs from the CPU's)
 //   rope: 2e-5 for positions < 100; 5e-4 up to 5000 (the GPU forms the angle in f32, the CPU in f64)
 // A second GPU backend with 'gpu' tuning (cooperative GEMV, many attention splits) and a 4 KiB weight
 // part limit checks the other kernel shapes and weights split across buffers.
@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { CpuBackend } from '../src/engine/backend/cpu/cpuBackend';
 import type { Act, AttnSource, Backend, Weight } from '../src/engine/backend/types';
 import type { RopeParams, TensorType } from '../src/engine/model/types';
+import { TENSOR_TYPES } from '../src/engine/quant/formats';
 import { dequantize } from '../src/engine/quant/dequantize';
 import { quantize } from '../src/engine/quant/quantize';
 import { createRandom } from '../src/engine/runtime/random';
@@ -35,7 +36,8 @@ after(() => {
   gpuSplit?.destroy();
 });
 
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+/** Asserts |actual - expected| <= tol elementwise; returns the largest difference. */
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): number {
   assert.equal(actual.length, expected.length, `${what}: length`);
   let worst = 0;
   for (let i = 0; i < actual.length; i++) {
@@ -45,6 +47,7 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: numb
     assert.ok(err <= tol, `${what}[${i}]: ${a} vs ${e} (tolerance ${tol})`);
     worst = Math.max(worst, err);
   }
+  return worst;
 }
 
 /** Uploads a [rows, cols] weight: `type` bytes to the GPU backend, their dequantized f32 values to the CPU. */
@@ -66,7 +69,7 @@ function actPair(g: Backend, rows: number, cols: number, data?: Float32Array): [
   return [ga, ca, d];
 }
 
-const TYPES: TensorType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+const TYPES: readonly TensorType[] = TENSOR_TYPES;
 
 test('embed: every tensor type, repeated ids, table split across buffers', async () => {
   for (const g of [gpu, gpuSplit]) {
@@ -81,10 +84,12 @@ test('embed: every tensor type, repeated ids, table split across buffers', async
   }
 });
 
-test('matmul: GEMV (n = 1, 3) and tiled (n = 37) for every type, bias, split weights, both GEMV kernels', async () => {
+test('matmul: GEMV (n = 1, 3) and tiled (n = 37) for every type, bias, split weights, both GEMV kernels', async (ctx) => {
+  const worst = new Map<string, number>();
   for (const g of [gpu, gpuSplit]) {
-    for (const type of g === gpu ? TYPES : (['F32', 'Q8_0', 'Q4_K'] as const)) {
-      const [outDim, inDim] = [40, 256];
+    for (const type of g === gpu ? TYPES : (['F32', 'Q8_0', 'Q4_K', 'Q5_0', 'Q3_K'] as const)) {
+      // Rows of 512: two K-quant super-blocks, sixteen 32-value blocks, so block strides within a row are read.
+      const [outDim, inDim] = [40, 512];
       const [gw, cw] = await weightPair(g, type, outDim, inDim, 0.5);
       const [gb, cb] = await weightPair(g, 'F32', 1, outDim);
       for (const n of g === gpu ? [1, 3, 37] : [1, 37]) {
@@ -93,10 +98,12 @@ test('matmul: GEMV (n = 1, 3) and tiled (n = 37) for every type, bias, split wei
         const withBias = n !== 3;
         g.matmul(gx, gw, go, withBias ? gb : undefined);
         cpu.matmul(cx, cw, co, withBias ? cb : undefined);
-        close(await g.readAct(go), await cpu.readAct(co), 1e-3, `matmul ${type} n=${n}`);
+        const d = close(await g.readAct(go), await cpu.readAct(co), 1e-3, `matmul ${type} n=${n}`);
+        if (g === gpu) worst.set(type, Math.max(worst.get(type) ?? 0, d));
       }
     }
   }
+  ctx.diagnostic(`max |GPU - CPU| per type: ${[...worst].map(([t, d]) => `${t} ${d.toExponential(1)}`).join(', ')}`);
   // Float rows whose length is not a multiple of 4 (F16 rows then start 2-byte aligned).
   for (const type of ['F32', 'F16'] as const) {
     const [gw, cw] = await weightPair(gpu, type, 7, 13);

@@ -14,10 +14,11 @@ import ropeWgsl from '../kernels/rope.wgsl';
 import sampleWgsl from '../kernels/sample.wgsl';
 import swigluWgsl from '../kernels/swiglu.wgsl';
 import type { TensorType } from '../src/engine/model/types';
+import { TENSOR_TYPES } from '../src/engine/quant/formats';
 import { shaderCode, type KernelSpec } from '../src/engine/backend/webgpu/pipelines';
 import { dequantFor, matmulSpec } from '../src/engine/backend/webgpu/webgpuBackend';
 
-const TYPES: TensorType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+const TYPES: readonly TensorType[] = TENSOR_TYPES;
 
 function check(spec: KernelSpec, enableF16: boolean): void {
   const code = shaderCode(spec, enableF16);

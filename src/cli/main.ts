@@ -7,6 +7,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 const commands: Record<string, Command> = {
   info: { summary: 'show what the engine reads from a model (config, tensor types, tokenizer)', load: () => import('./commands/info') },
   quantize: { summary: 'rewrite a GGUF model with its weight matrices in another type', load: () => import('./commands/quantize') },
+  'make-model': { summary: 'write a real-shape test model (real architecture, vocabulary, Q4_K_M types; random weights)', load: () => import('./commands/makeModel') },
   generate: { summary: 'generate text from a prompt', load: () => import('./commands/generate') },
   index: { summary: 'encode a repository\'s blocks into the on-disk KV cache (Star Attention phase 1)', load: () => import('./commands/index') },
   ask: { summary: 'answer a question about a repository (streams; --json for scripts)', load: () => import('./commands/ask') },

@@ -1,12 +1,9 @@
 // star-ask quantize --model <in.gguf> --type <T> --out <file> [--json]
 // Writes to a temporary file beside --out and renames it into place, so a failure never leaves a partial file.
 import { parseArgs } from 'node:util';
-import { open, rename, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { printJson } from '../output';
-import { EngineError } from '../../engine/errors';
 import { FileByteSource } from '../../node/fileByteSource';
+import { writeAtomically } from '../../node/writeAtomically';
 import { loadModel } from '../../engine/model/loadModel';
 import { parseGguf } from '../../engine/model/gguf';
 import { writeGguf } from '../../engine/quant/ggufWriter';
@@ -45,27 +42,5 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await source.close();
-  }
-}
-
-/** Streams into `<dir>/.<name>.<random>.tmp`, fsyncs, renames over `path`; removes the temp file on any failure. */
-async function writeAtomically(path: string, write: (sink: (chunk: Uint8Array) => Promise<void>) => Promise<number>): Promise<number> {
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx').catch((err: NodeJS.ErrnoException) => {
-    throw new EngineError(`cannot create the output file (${err.code === 'ENOENT' ? 'its folder does not exist' : err.code ?? err.message})`, path);
-  });
-  try {
-    const total = await write(async (chunk) => {
-      let done = 0;
-      while (done < chunk.byteLength) done += (await handle.write(chunk, done, chunk.byteLength - done)).bytesWritten;
-    });
-    await handle.sync();
-    await handle.close();
-    await rename(temp, path);
-    return total;
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await rm(temp, { force: true });
-    throw err;
   }
 }

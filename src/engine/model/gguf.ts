@@ -6,7 +6,7 @@
 import type { ByteSource } from '../io/byteSource';
 import type { TensorInfo } from './types';
 import { FormatError, UnsupportedError } from '../errors';
-import { describeGgmlType, formatForGgmlId, bytesFor } from '../quant/formats';
+import { describeGgmlType, formatForGgmlId, bytesFor, TENSOR_TYPES } from '../quant/formats';
 
 export type GgufValue = string | number | boolean | string[] | number[] | boolean[] | GgufValue[];
 
@@ -191,7 +191,7 @@ export async function parseGguf(source: ByteSource): Promise<GgufHeader> {
     if (seen.has(t.name)) throw new FormatError(`tensor "${t.name}" appears twice`, file);
     seen.add(t.name);
     const format = formatForGgmlId(t.ggmlType);
-    if (!format) throw new UnsupportedError(`tensor "${t.name}" has type ${describeGgmlType(t.ggmlType)}, which this engine cannot read (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)`, file);
+    if (!format) throw new UnsupportedError(`tensor "${t.name}" has type ${describeGgmlType(t.ggmlType)}, which this engine cannot read (supported: ${TENSOR_TYPES.join(', ')})`, file);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.shape[0]! % format.blockSize !== 0) {
       throw new FormatError(`tensor "${t.name}" rows of ${t.shape[0]} values are not a whole number of ${format.type} blocks`, file);

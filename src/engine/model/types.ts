@@ -4,7 +4,10 @@ import type { Tokenizer } from '../tokenizer/types';
 export type Architecture = 'llama' | 'qwen2';
 
 /** Tensor storage types the engine reads (GGML names). */
-export type TensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K';
+export type TensorType =
+  | 'F32' | 'F16' | 'BF16'
+  | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1'
+  | 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K';
 
 /**
  * How RoPE pairs dimensions inside a head:

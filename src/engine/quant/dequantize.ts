@@ -1,7 +1,7 @@
 // Stored tensor bytes -> float32, for every TensorType, exactly as ggml lays the blocks out.
-// Reference: ggml/src/ggml-quants.c (dequantize_row_q8_0, dequantize_row_q4_0, dequantize_row_q4_K,
-// dequantize_row_q6_K, get_scale_min_k4) and ggml-common.h (block_* structs); read from the copy
-// vendored in ollama/ollama ml/backend/ggml/ggml/src/ggml-quants.c. All multi-byte fields little-endian.
+// Reference: ggml/src/ggml-quants.c (dequantize_row_{q8_0,q4_0,q4_1,q5_0,q5_1,q2_K,q3_K,q4_K,q5_K,q6_K},
+// get_scale_min_k4) and ggml-common.h (block_* structs); the first four K/legacy types were read from the
+// copy vendored in ollama/ollama, the rest from ggml-org/llama.cpp. All multi-byte fields little-endian.
 import type { TensorType } from '../model/types';
 import { bytesFor, QK_K } from './formats';
 import { bf16ToF32, f16Lookup } from './half';
@@ -21,7 +21,13 @@ export function dequantize(type: TensorType, bytes: Uint8Array, count: number, o
     case 'BF16': dequantizeBf16(bytes, count, y); break;
     case 'Q8_0': dequantizeQ8_0(bytes, count, y); break;
     case 'Q4_0': dequantizeQ4_0(bytes, count, y); break;
+    case 'Q4_1': dequantizeQ4_1(bytes, count, y); break;
+    case 'Q5_0': dequantizeQ5(bytes, count, y, false); break;
+    case 'Q5_1': dequantizeQ5(bytes, count, y, true); break;
+    case 'Q2_K': dequantizeQ2_K(bytes, count, y); break;
+    case 'Q3_K': dequantizeQ3_K(bytes, count, y); break;
     case 'Q4_K': dequantizeQ4_K(bytes, count, y); break;
+    case 'Q5_K': dequantizeQ5_K(bytes, count, y); break;
     case 'Q6_K': dequantizeQ6_K(bytes, count, y); break;
   }
   return y;
@@ -67,6 +73,88 @@ function dequantizeQ4_0(b: Uint8Array, n: number, y: Float32Array): void {
   }
 }
 
+// block_q4_1 { ggml_half d; ggml_half m; uint8_t qs[16]; }: nibbles as in Q4_0, y = q * d + m (q in 0..15).
+function dequantizeQ4_1(b: Uint8Array, n: number, y: Float32Array): void {
+  const h = f16Lookup();
+  for (let p = 0, o = 0; o < n; p += 20, o += 32) {
+    const d = h[b[p]! | (b[p + 1]! << 8)]!;
+    const m = h[b[p + 2]! | (b[p + 3]! << 8)]!;
+    for (let j = 0; j < 16; j++) {
+      const q = b[p + 4 + j]!;
+      y[o + j] = (q & 0x0f) * d + m;
+      y[o + j + 16] = (q >> 4) * d + m;
+    }
+  }
+}
+
+// block_q5_0 { ggml_half d; uint8_t qh[4]; uint8_t qs[16]; }: y = (q - 16) * d;
+// block_q5_1 { ggml_half d; ggml_half m; uint8_t qh[4]; uint8_t qs[16]; }: y = q * d + m.
+// q = nibble (low nibbles values 0..15, high nibbles 16..31) | bit j of the little-endian u32 qh, as bit 4.
+function dequantizeQ5(b: Uint8Array, n: number, y: Float32Array, withMin: boolean): void {
+  const h = f16Lookup();
+  const size = withMin ? 24 : 22;
+  const head = withMin ? 4 : 2;
+  for (let p = 0, o = 0; o < n; p += size, o += 32) {
+    const d = h[b[p]! | (b[p + 1]! << 8)]!;
+    const m = withMin ? h[b[p + 2]! | (b[p + 3]! << 8)]! : 0;
+    const qh = (b[p + head]! | (b[p + head + 1]! << 8) | (b[p + head + 2]! << 16) | (b[p + head + 3]! << 24)) >>> 0;
+    const qs = p + head + 4;
+    for (let j = 0; j < 16; j++) {
+      const q = b[qs + j]!;
+      const q0 = (q & 0x0f) | (((qh >>> j) & 1) << 4);
+      const q1 = (q >> 4) | (((qh >>> (j + 16)) & 1) << 4);
+      y[o + j] = withMin ? q0 * d + m : (q0 - 16) * d;
+      y[o + j + 16] = withMin ? q1 * d + m : (q1 - 16) * d;
+    }
+  }
+}
+
+// block_q2_K { uint8_t scales[16]; uint8_t qs[64]; ggml_half d; ggml_half dmin; }
+// scales[k] (one per 16 values): low nibble scale, high nibble min. Per 128 values, qs[32 bytes] hold
+// four 32-value groups in bit pairs 0-1, 2-3, 4-5, 6-7. y = d * sc * q - dmin * m, q in 0..3.
+function dequantizeQ2_K(b: Uint8Array, n: number, y: Float32Array): void {
+  const h = f16Lookup();
+  for (let p = 0, o = 0; o < n; p += 84, o += QK_K) {
+    const d = h[b[p + 80]! | (b[p + 81]! << 8)]!;
+    const dmin = h[b[p + 82]! | (b[p + 83]! << 8)]!;
+    for (let i = 0; i < QK_K; i += 16) {
+      const sc = b[p + (i >> 4)]!;
+      const dl = d * (sc & 0x0f), ml = dmin * (sc >> 4);
+      const q = p + 16 + 32 * (i >> 7) + (i & 31);
+      const shift = 2 * ((i & 127) >> 5);
+      for (let l = 0; l < 16; l++) y[o + i + l] = dl * ((b[q + l]! >> shift) & 3) - ml;
+    }
+  }
+}
+
+/** Q3_K's 16 six-bit scales in 12 bytes at `p`: low nibbles in bytes 0-7 (k < 8 low, k >= 8 high), top bits in bytes 8-11. */
+function scaleQ3_K(b: Uint8Array, p: number, k: number): number {
+  const low = k < 8 ? b[p + k]! & 0x0f : b[p + k - 8]! >> 4;
+  const high = (b[p + 8 + (k & 3)]! >> (2 * (k >> 2))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+// block_q3_K { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; ggml_half d; }
+// Low 2 bits as in Q2_K; value i's high bit is bit (i >> 5) of hmask[i & 31]; q = low - (high ? 0 : 4)
+// in -4..3; y = d * (scale - 32) * q with one 6-bit scale per 16 values.
+function dequantizeQ3_K(b: Uint8Array, n: number, y: Float32Array): void {
+  const h = f16Lookup();
+  for (let p = 0, o = 0; o < n; p += 110, o += QK_K) {
+    const d = h[b[p + 108]! | (b[p + 109]! << 8)]!;
+    for (let i = 0; i < QK_K; i += 16) {
+      const dl = d * scaleQ3_K(b, p + 96, i >> 4);
+      const l0 = i & 31;
+      const q = p + 32 + 32 * (i >> 7) + l0;
+      const shift = 2 * ((i & 127) >> 5);
+      const bit = i >> 5;
+      for (let l = 0; l < 16; l++) {
+        const high = (b[p + l0 + l]! >> bit) & 1;
+        y[o + i + l] = dl * (((b[q + l]! >> shift) & 3) - (high ? 0 : 4));
+      }
+    }
+  }
+}
+
 /** get_scale_min_k4: 8 six-bit scales and 8 six-bit mins packed into 12 bytes. */
 function scaleMinK4(j: number, s: Uint8Array, p: number): [number, number] {
   if (j < 4) return [s[p + j]! & 63, s[p + j + 4]! & 63];
@@ -94,6 +182,29 @@ function dequantizeQ4_K(b: Uint8Array, n: number, y: Float32Array): void {
       for (let l = 0; l < 32; l++) y[out + 32 + l] = d2 * (b[q + l]! >> 4) - mm2;
       q += 32;
       out += 64;
+    }
+  }
+}
+
+// block_q5_K { ggml_half d; ggml_half dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; }
+// As Q4_K, plus a fifth bit: value 64c + l (sub-block 2c) takes bit 2c of qh[l], value 64c + 32 + l bit 2c + 1.
+function dequantizeQ5_K(b: Uint8Array, n: number, y: Float32Array): void {
+  const h = f16Lookup();
+  for (let p = 0, o = 0; o < n; p += 176, o += QK_K) {
+    const d = h[b[p]! | (b[p + 1]! << 8)]!;
+    const dmin = h[b[p + 2]! | (b[p + 3]! << 8)]!;
+    const qh = p + 16;
+    for (let c = 0; c < 4; c++) {
+      const [sc1, m1] = scaleMinK4(2 * c, b, p + 4);
+      const [sc2, m2] = scaleMinK4(2 * c + 1, b, p + 4);
+      const d1 = d * sc1, mm1 = dmin * m1, d2 = d * sc2, mm2 = dmin * m2;
+      const q = p + 48 + 32 * c;
+      const out = o + 64 * c;
+      for (let l = 0; l < 32; l++) {
+        const hb = b[qh + l]! >> (2 * c);
+        y[out + l] = d1 * ((b[q + l]! & 0x0f) | ((hb & 1) << 4)) - mm1;
+        y[out + 32 + l] = d2 * ((b[q + l]! >> 4) | ((hb & 2) << 3)) - mm2;
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 // Storage layout of each tensor type the engine reads, and GGML's numeric type ids.
-// Block sizes/bytes follow ggml-common.h (block_q8_0, block_q4_0, block_q4_K, block_q6_K; QK_K = 256).
+// Block sizes/bytes follow ggml-common.h (block_q8_0, block_q4_0, block_q4_1, block_q5_0, block_q5_1,
+// block_q2_K, block_q3_K, block_q4_K, block_q5_K, block_q6_K; QK_K = 256).
 import type { TensorType } from '../model/types';
 
 export interface TensorFormat {
@@ -18,8 +19,14 @@ export const TENSOR_FORMATS: Readonly<Record<TensorType, TensorFormat>> = {
   F32: { type: 'F32', ggmlId: 0, blockSize: 1, bytesPerBlock: 4 },
   F16: { type: 'F16', ggmlId: 1, blockSize: 1, bytesPerBlock: 2 },
   Q4_0: { type: 'Q4_0', ggmlId: 2, blockSize: 32, bytesPerBlock: 2 + 16 }, // f16 d, 32 nibbles
+  Q4_1: { type: 'Q4_1', ggmlId: 3, blockSize: 32, bytesPerBlock: 2 + 2 + 16 }, // f16 d, f16 m, 32 nibbles
+  Q5_0: { type: 'Q5_0', ggmlId: 6, blockSize: 32, bytesPerBlock: 2 + 4 + 16 }, // f16 d, 32 high bits, 32 nibbles
+  Q5_1: { type: 'Q5_1', ggmlId: 7, blockSize: 32, bytesPerBlock: 2 + 2 + 4 + 16 }, // f16 d, f16 m, 32 high bits, 32 nibbles
   Q8_0: { type: 'Q8_0', ggmlId: 8, blockSize: 32, bytesPerBlock: 2 + 32 }, // f16 d, 32 int8
+  Q2_K: { type: 'Q2_K', ggmlId: 10, blockSize: QK_K, bytesPerBlock: 16 + 64 + 2 + 2 }, // 4-bit scale|min pairs, 2-bit quants, d, dmin
+  Q3_K: { type: 'Q3_K', ggmlId: 11, blockSize: QK_K, bytesPerBlock: 32 + 64 + 12 + 2 }, // hmask, 2-bit quants, 6-bit scales, d
   Q4_K: { type: 'Q4_K', ggmlId: 12, blockSize: QK_K, bytesPerBlock: 2 + 2 + 12 + 128 }, // d, dmin, 6-bit scales/mins, nibbles
+  Q5_K: { type: 'Q5_K', ggmlId: 13, blockSize: QK_K, bytesPerBlock: 2 + 2 + 12 + 32 + 128 }, // d, dmin, 6-bit scales/mins, high bits, nibbles
   Q6_K: { type: 'Q6_K', ggmlId: 14, blockSize: QK_K, bytesPerBlock: 128 + 64 + 16 + 2 }, // ql, qh, int8 scales, d
   BF16: { type: 'BF16', ggmlId: 30, blockSize: 1, bytesPerBlock: 2 },
 };
@@ -45,6 +52,11 @@ export function formatForGgmlId(id: number): TensorFormat | undefined {
 export function describeGgmlType(id: number): string {
   const name = GGML_TYPE_NAMES[id];
   return name ? `${name} (type ${id})` : `unknown type ${id}`;
+}
+
+/** Whether `type` is stored in multi-value blocks (kept quantized in memory, dequantized by the kernels). */
+export function isBlockQuantized(type: TensorType): boolean {
+  return TENSOR_FORMATS[type].blockSize > 1;
 }
 
 export function isTensorType(name: string): name is TensorType {

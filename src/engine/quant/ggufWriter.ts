@@ -134,12 +134,14 @@ class ByteWriter {
     return at;
   }
 
-  u32(v: number): void { this.view.setUint32(this.reserve(4), v, true); }
-  u64(v: number): void { this.view.setBigUint64(this.reserve(8), BigInt(v), true); }
+  // reserve() may replace buf/view, so each call takes its offset before touching them.
+  u32(v: number): void { const at = this.reserve(4); this.view.setUint32(at, v, true); }
+  u64(v: number): void { const at = this.reserve(8); this.view.setBigUint64(at, BigInt(v), true); }
   string(s: string): void {
     const bytes = ByteWriter.encoder.encode(s);
     this.u64(bytes.length);
-    this.buf.set(bytes, this.reserve(bytes.length));
+    const at = this.reserve(bytes.length);
+    this.buf.set(bytes, at);
   }
   pad(alignment: number): void { this.reserve(align(this.length, alignment) - this.length); }
 
@@ -158,7 +160,7 @@ class ByteWriter {
     const view = () => this.view;
     switch (type) {
       case ValueType.STRING: if (typeof v !== 'string') break; this.string(v); return;
-      case ValueType.BOOL: if (typeof v !== 'boolean') break; view().setUint8(this.reserve(1), v ? 1 : 0); return;
+      case ValueType.BOOL: { if (typeof v !== 'boolean') break; const at = this.reserve(1); view().setUint8(at, v ? 1 : 0); return; }
     }
     if (typeof v !== 'number') throw new Error(`GGUF writer: "${key}" value ${JSON.stringify(v)} does not fit type ${type}`);
     switch (type) {

@@ -17,8 +17,13 @@ export interface QuantizedTensorPlan {
   readonly fallbackFrom?: TensorType;
 }
 
-/** llama.cpp's `enum llama_ftype` value for a file that is mostly `type` (general.file_type). */
-const FILE_TYPE: Record<TensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q4_K: 15, Q6_K: 18, BF16: 32 };
+/**
+ * llama.cpp's `enum llama_ftype` value for a file that is mostly `type` (general.file_type). A single-type
+ * K-quant file has no exact ftype; like Q4_K (Q4_K_M), Q3_K and Q5_K take their _M mix's value.
+ */
+const FILE_TYPE: Record<TensorType, number> = {
+  F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 12, Q4_K: 15, Q5_K: 17, Q6_K: 18, BF16: 32,
+};
 
 export function planQuantization(tensors: readonly TensorInfo[], target: TensorType): QuantizedTensorPlan[] {
   return tensors.map((t) => {

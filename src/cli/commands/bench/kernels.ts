@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import type { Backend, Weight } from '../../../engine/backend/types';
 import { EngineError } from '../../../engine/errors';
 import type { TensorType } from '../../../engine/model/types';
+import { TENSOR_TYPES } from '../../../engine/quant/formats';
 import { quantize } from '../../../engine/quant/quantize';
 import { createRandom } from '../../../engine/runtime/random';
 import { Transformer } from '../../../engine/runtime/transformer';
@@ -20,7 +21,7 @@ import { printJson } from '../../output';
 import { backendsOption, intOption } from '../options';
 
 const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
-const TYPES: TensorType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+const TYPES: readonly TensorType[] = TENSOR_TYPES;
 
 const USAGE = `usage: star-ask bench kernels [--backend cpu|webgpu|all] [--types F32,Q8_0,...] [--gemv 1024x1024]
   [--matmul 64x256x256] [--reps 5] [--model file] [--prefill 64] [--decode 16] [--json]

@@ -1,7 +1,7 @@
 import { EngineError } from '../../errors';
 import type { RopeParams, TensorInfo } from '../../model/types';
 import { dequantize } from '../../quant/dequantize';
-import { bytesFor } from '../../quant/formats';
+import { bytesFor, isBlockQuantized } from '../../quant/formats';
 import type { Act, AttnShape, AttnSource, Backend, KvTensor, Weight } from '../types';
 import { ropeInvFreq, rotateRow } from './rope';
 
@@ -9,13 +9,11 @@ import { ropeInvFreq, rotateRow } from './rope';
  * The CPU reference backend: plain f32 TypeScript, every op run at once. It is the oracle the
  * WebGPU kernels are tested against and the host of last resort, so it favours exactness and
  * readable loops, but keeps the loops tight (typed arrays, row-major, register-blocked matmul).
- * F32/F16/BF16 weights become f32 at upload; block-quantized matrices (Q8_0, Q4_0, Q4_K, Q6_K)
+ * F32/F16/BF16 weights become f32 at upload; block-quantized matrices (Q8_0, Q4_0, Q4_K, ...)
  * stay in their stored bytes and are dequantized a panel of rows at a time inside matmul/embed,
  * so a quantized model costs its file size in memory, not 4-8x more. The values used are the same
  * either way (dequantize() is the only decoder), so the oracle stays exact.
  */
-
-const QUANTIZED: ReadonlySet<Weight['type']> = new Set(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K']);
 
 /** Weight rows handed to matmul this many at a time (a quantized panel is dequantized once per call). */
 const PANEL_ROWS = 16;
@@ -84,7 +82,7 @@ export class CpuBackend implements Backend {
     const rows = count / cols;
     const need = bytesFor(info.type, count);
     if (bytes.byteLength < need) throw new EngineError(`tensor ${info.name}: ${bytes.byteLength} bytes, ${info.type} [${info.shape}] needs ${need}`);
-    if (this.keepQuantized && QUANTIZED.has(info.type) && rows > 1) {
+    if (this.keepQuantized && isBlockQuantized(info.type) && rows > 1) {
       // Copy: the caller's buffer may be a view of a larger read that should not stay alive.
       return new CpuWeight(info.name, info.type, rows, cols, undefined, bytes.slice(0, need), need / rows);
     }

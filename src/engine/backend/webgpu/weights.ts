@@ -16,7 +16,13 @@ const DEVICE_BLOCK_BYTES: Readonly<Record<TensorType, number>> = {
   BF16: 2,
   Q8_0: 36,
   Q4_0: 20,
+  Q4_1: 20,
+  Q5_0: 24,
+  Q5_1: 24,
+  Q2_K: 84,
+  Q3_K: 112,
   Q4_K: 144,
+  Q5_K: 176,
   Q6_K: 212,
 };
 
@@ -71,13 +77,15 @@ export function packRows(type: TensorType, cols: number, stored: Uint8Array, row
     switch (type) {
       case 'Q8_0':
       case 'Q4_0':
+      case 'Q5_0':
         // [f16 d][data] -> [f16 d][2 pad][data]
         out[d] = src[s]!;
         out[d + 1] = src[s + 1]!;
         out.set(src.subarray(s + 2, s + sb), d + 4);
         break;
+      case 'Q3_K':
       case 'Q6_K':
-        // ql, qh, scales, d: only the trailing pad differs.
+        // Q3_K hmask, qs, scales, d / Q6_K ql, qh, scales, d: only the trailing pad differs.
         out.set(src.subarray(s, s + sb), d);
         break;
       default:
