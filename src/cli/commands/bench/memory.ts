@@ -5,7 +5,9 @@
 // ArrayBuffers: typed arrays such as CPU weights live outside the heap) are sampled every --interval-ms and at each
 // phase's end, so a peak inside one synchronous stretch of compute can be missed. On WebGPU over SwiftShader the
 // "device" memory is this process's memory too, so RSS includes it there; the host-side figure to compare with
-// the file is heap + ArrayBuffers.
+// the file is heap + ArrayBuffers. Sampled peaks include garbage not yet collected (a tensor's read buffer after its
+// upload): run under `node --expose-gc` to also get what is retained while answering, after a full collection at
+// phase 1's first progress report (the weights are loaded then, and still in use).
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,7 +21,7 @@ import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { writeSourceRepository } from './sourceRepository';
 
-const USAGE = `usage: star-ask bench memory [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|auto]
+const USAGE = `usage: [node --expose-gc] star-ask bench memory [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|auto]
   [--repo-tokens 1024] [--chunk-size 512] [--interval-ms 5] [--json]`;
 
 /** Shapes of the models users download (their config.json), for KV sizes beside the measured model's. */
@@ -97,7 +99,15 @@ export async function run(argv: string[]): Promise<number> {
     writeSourceRepository(repo, model.tokenizer, repoTokens);
     t0 = performance.now();
     // The weights go to the backend inside ask (each ask opens its hosts): load + one question.
-    const answer = await askRepository({ repo, model, chunkSize, backend, cacheDir, question: 'Which function throws when the session is over the limit?', maxTokens: 8 });
+    let retained: { heapUsedBytes: number; arrayBuffersBytes: number } | null = null;
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const onProgress = () => {
+      if (!gc || retained) return;
+      gc();
+      const m = process.memoryUsage();
+      retained = { heapUsedBytes: m.heapUsed, arrayBuffersBytes: m.arrayBuffers };
+    };
+    const answer = await askRepository({ repo, model, chunkSize, backend, cacheDir, question: 'Which function throws when the session is over the limit?', maxTokens: 8, onProgress });
     const askMs = performance.now() - t0;
     sampler.stop();
     const heap = getHeapStatistics();
@@ -117,6 +127,8 @@ export async function run(argv: string[]): Promise<number> {
         peakHeapUsedBytes: sampler.heapUsed,
         peakArrayBuffersBytes: sampler.arrayBuffers,
         peakJsBytes: sampler.jsTotal,
+        /** After a full collection while answering; null unless run under node --expose-gc. */
+        retainedJs: retained as { heapUsedBytes: number; arrayBuffersBytes: number } | null,
         v8: { totalHeapSize: heap.total_heap_size, usedHeapSize: heap.used_heap_size, mallocedMemory: heap.malloced_memory, peakMallocedMemory: heap.peak_malloced_memory, externalMemory: heap.external_memory },
         /** Against the file: peak RSS (whole process), its growth from before the load, and the JS side. */
         peakRssOverFile: round(rss / fileBytes, 3),
@@ -147,7 +159,8 @@ export async function run(argv: string[]): Promise<number> {
 
 function summary(r: {
   model: string; backend: string; fileBytes: number; timesMs: { open: number; askWithLoad: number };
-  memory: { rssBeforeBytes: number; peakRssBytes: number; peakHeapUsedBytes: number; peakArrayBuffersBytes: number; peakRssOverFile: number; rssGrowthOverFile: number; peakJsOverFile: number };
+  memory: { rssBeforeBytes: number; peakRssBytes: number; peakHeapUsedBytes: number; peakArrayBuffersBytes: number; peakRssOverFile: number; rssGrowthOverFile: number; peakJsOverFile: number;
+    retainedJs: { heapUsedBytes: number; arrayBuffersBytes: number } | null };
   kv: { bytesPerTokenF32: number; bytesPerTokenF16: number; repositoryDiskBytesF32: number; repositoryDiskBytesF16: number; referenceShapes: { name: string; bytesPerTokenF16: number; repositoryDiskBytesF16: number }[] };
 }): string {
   const mb = (b: number) => `${round(b / MB)} MB`;
@@ -156,6 +169,7 @@ function summary(r: {
     `${r.model} (${mb(r.fileBytes)}), ${r.backend}: open ${r.timesMs.open} ms, load + one question ${r.timesMs.askWithLoad} ms`,
     `peak RSS ${mb(m.peakRssBytes)} (${m.peakRssOverFile}x the file; ${m.rssGrowthOverFile}x grown from ${mb(m.rssBeforeBytes)} before the load)`,
     `peak JS heap ${mb(m.peakHeapUsedBytes)}, ArrayBuffers ${mb(m.peakArrayBuffersBytes)}; heap + ArrayBuffers ${m.peakJsOverFile}x the file`,
+    m.retainedJs ? `retained while answering (after a full collection): heap ${mb(m.retainedJs.heapUsedBytes)}, ArrayBuffers ${mb(m.retainedJs.arrayBuffersBytes)}` : '(run under node --expose-gc for the memory retained while answering)',
     `KV per token: ${r.kv.bytesPerTokenF32} B f32, ${r.kv.bytesPerTokenF16} B f16; a 100K-token repository on disk: ${mb(r.kv.repositoryDiskBytesF32)} f32, ${mb(r.kv.repositoryDiskBytesF16)} f16`,
     ...r.kv.referenceShapes.map((s) => `  ${s.name}: ${s.bytesPerTokenF16} B/token f16, 100K tokens ${mb(s.repositoryDiskBytesF16)}`),
   ].join('\n') + '\n';
