@@ -12,8 +12,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const PEER_PACKAGE = 'node-llama-cpp';
-/** The peer's folder: the checkout's root is the parent of dist/, where the CLI bundle lives. */
-const PEER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '.llama-cpp');
+/** The peer's folder at the checkout's root: the parent of dist/ (the CLI bundle) or of dist/test/ (test bundles). */
+const HERE = dirname(fileURLToPath(import.meta.url));
+const PEER_DIRS = [resolve(HERE, '..', '.llama-cpp'), resolve(HERE, '..', '..', '.llama-cpp')];
 export const LLAMA_CPP_INSTALL =
   'npm i --prefix .llama-cpp --no-save --no-package-lock -E node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1 --omit=optional';
 
@@ -32,7 +33,7 @@ export interface LlamaCppModel {
 
 /** Loads `modelPath` in llama.cpp on the CPU, or undefined when node-llama-cpp is not installed. */
 export async function loadLlamaCppModel(modelPath: string): Promise<LlamaCppModel | undefined> {
-  const lib = await importPeer();
+  const lib = await importLlamaCpp();
   if (!lib) return undefined;
   const llama = await lib.getLlama({ gpu: false, build: 'never', skipDownload: true, logLevel: 'error' });
   const model = await llama.loadModel({ modelPath });
@@ -44,12 +45,14 @@ export async function loadLlamaCppModel(modelPath: string): Promise<LlamaCppMode
 }
 
 /** node-llama-cpp from .llama-cpp/, else from the project's node_modules; undefined when in neither. */
-async function importPeer(): Promise<any> {
-  try {
-    const entry = createRequire(join(PEER_DIR, 'package.json')).resolve(PEER_PACKAGE);
-    return await import(pathToFileURL(entry).href);
-  } catch {
-    // not in .llama-cpp/
+export async function importLlamaCpp(): Promise<any> {
+  for (const dir of PEER_DIRS) {
+    try {
+      const entry = createRequire(join(dir, 'package.json')).resolve(PEER_PACKAGE);
+      return await import(pathToFileURL(entry).href);
+    } catch {
+      // not in this .llama-cpp/
+    }
   }
   try {
     return await import(/* a specifier in a variable stays a runtime import */ PEER_PACKAGE as string);
