@@ -6,7 +6,10 @@ const kinds: Record<string, { summary: string; load: () => Promise<{ run(argv: s
   kernels: { summary: 'GEMV GB/s, matmul GFLOP/s per weight type, prefill/decode tokens/s, per backend', load: () => import('./bench/kernels') },
   peer: { summary: 'this engine beside llama.cpp (node-llama-cpp): prefill and decode tokens/s, same model and machine', load: () => import('./bench/peer') },
   threads: { summary: 'Star Attention phase 1 on the CPU: one host vs hosts in worker threads (the same blocks)', load: () => import('./bench/threads') },
-  repo: { summary: 'walk and tokenization of a generated large repository: time and peak memory', load: () => import('./bench/repo') },
+  logits: { summary: 'next-token log-probabilities beside llama.cpp on the same file: max |Δ log p| and KL at a few positions', load: () => import('./bench/logits') },
+  memory: { summary: 'peak RSS and JS heap of load + one question vs the file size; KV bytes per token (f32, f16)', load: () => import('./bench/memory') },
+  repo: { summary: 'the headline question: llama.cpp re-prefilling the repository vs star-ask warm and after an edit, ttft', load: () => import('./bench/repo') },
+  walk: { summary: 'walk and tokenization of a generated large repository: time and peak memory', load: () => import('./bench/walk') },
   star: { summary: 'Star Attention: phase-1 star vs global, warm vs cold ttft, one-file re-index vs full', load: () => import('./bench/star') },
 };
 

@@ -138,11 +138,6 @@ export class Transformer {
     }
   }
 
-  /** Bytes of KV one token takes on the backend (every layer, K and V, f32). */
-  get kvBytesPerToken(): number {
-    return this.config.nLayers * 2 * this.kvWidth * 4;
-  }
-
   /**
    * Runs `ids` (at `positions`) through the model, appending their KV to `cache` at cache.length.
    * Returns the logits ('last': [1, vocab]; 'all': [rows, vocab]) or null for 'none'. The returned

@@ -6,8 +6,9 @@ import type { StarHost } from './host';
 import { createYieldPoint } from '../util/yieldPoint';
 import type { BlockMove } from './host';
 import { mergeInto } from './merge';
+import { kvBytes } from '../runtime/kvBytes';
 import { shiftBlockKv } from './shift';
-import { blockKvBytes, type BlockKv, type BlockSpec, type HostAttention } from './types';
+import type { BlockKv, BlockSpec, HostAttention } from './types';
 
 /*
  * A host running in this process on one Backend (CPU, or Dawn WebGPU in Node; a webview worker
@@ -150,7 +151,7 @@ export class LocalStarHost implements StarHost {
 
   /** Total bytes of all held blocks' KV. */
   get totalBytes(): number {
-    return this.held.reduce((s, b) => s + b.length * this.width * 8 * this.transformer.config.nLayers, 0);
+    return this.held.reduce((s, b) => s + kvBytes(this.transformer.config.nLayers, b.length, this.width), 0);
   }
 
   /**
@@ -291,7 +292,7 @@ export class LocalStarHost implements StarHost {
 
   private add(meta: { index: number; start: number; length: number }, kv: BlockKv, device: KvCache | undefined, isAnchor: boolean): void {
     if (this.mode !== 'undecided') this.unprepare();
-    const bytes = blockKvBytes(kv);
+    const bytes = kvBytes(kv.k.length, kv.length, kv.width);
     const held: HeldBlock = { ...meta };
     if (device && this.residentBytes + bytes <= this.budgetBytes) {
       held.device = device;
@@ -307,7 +308,7 @@ export class LocalStarHost implements StarHost {
   /** Phase 2 starts: every block resident if the total fits the budget, otherwise waves. */
   private async prepare(): Promise<void> {
     if (this.mode !== 'undecided') return;
-    const perToken = this.width * 8 * this.transformer.config.nLayers;
+    const perToken = kvBytes(this.transformer.config.nLayers, 1, this.width);
     const total = this.held.reduce((s, b) => s + b.length * perToken, 0);
     if (total <= this.budgetBytes) {
       for (const b of this.held) {
@@ -327,7 +328,7 @@ export class LocalStarHost implements StarHost {
       b.device = undefined;
     }
     this.residentBytes = 0;
-    const waveTokens = Math.floor(this.budgetBytes / (this.width * 8));
+    const waveTokens = Math.floor(this.budgetBytes / kvBytes(1, 1, this.width));
     this.waves = [];
     let wave: HeldBlock[] = [];
     let tokens = 0;

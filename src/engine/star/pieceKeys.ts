@@ -1,3 +1,4 @@
+import { kvBytes, kvBytesPerToken } from '../runtime/kvBytes';
 import type { StarHost } from './host';
 import type { BlockPieces, PieceShape, PieceSplitOptions, TokenRange } from './sources';
 import type { BlockKv } from './types';
@@ -29,7 +30,7 @@ export function pieceKeysBudget(
   maxBytes = DEFAULT_PIECE_KEYS_BUDGET_BYTES,
 ): number {
   const perRow = Math.max(1, queryRows) * model.nHeads * model.headDim * model.nLayers;
-  const rowBytes = model.nLayers * model.nKvHeads * model.headDim * 4;
+  const rowBytes = kvBytesPerToken(model) / 2; // keys only
   return Math.min(maxBytes, Math.floor(work / perRow) * rowBytes);
 }
 
@@ -140,7 +141,7 @@ export class PieceKeys {
       this.kept.delete(kv.index);
       this.bytes -= previous.reduce((s, k) => s + k.byteLength, 0);
     }
-    const bytes = kv.length * kv.width * 4 * kv.k.length;
+    const bytes = kvBytes(kv.k.length, kv.length, kv.width) / 2; // keys only
     if (this.bytes + bytes > this.budgetBytes) {
       this.skipped++;
       return;

@@ -42,7 +42,3 @@ export interface HostAttention {
   /** Per block, when asked for: its own log-sum-exp [rows, nHeads] (attention-mass reporting). */
   readonly blocks?: readonly { readonly index: number; readonly lse: Float32Array }[];
 }
-
-export function blockKvBytes(kv: { length: number; width: number; k: readonly unknown[] }): number {
-  return kv.length * kv.width * 4 * 2 * kv.k.length;
-}

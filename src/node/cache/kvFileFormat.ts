@@ -8,16 +8,16 @@
 //   104 8 bytes: first 8 bytes of SHA-256(header[0..104))  112..128 zero
 // Payload: for each layer, K [rows, width] then V [rows, width], row-major, in `dtype`.
 import { f16Lookup, f32ToF16 } from '../../engine/quant/half';
+import { kvBytes, type KvDtype } from '../../engine/runtime/kvBytes';
 
 export const KV_FILE_MAGIC = 0x56414b53; // 'SAKV' read as a little-endian u32
 export const KV_FORMAT_VERSION = 1;
 export const KV_HEADER_BYTES = 128;
 const HEADER_HASHED_BYTES = 104;
 
-export type KvDtype = 'f32' | 'f16';
+export type { KvDtype };
 const DTYPE_CODES: Record<KvDtype, number> = { f32: 0, f16: 1 };
 const DTYPE_BY_CODE = new Map(Object.entries(DTYPE_CODES).map(([k, v]) => [v, k as KvDtype]));
-export const dtypeBytes = (dtype: KvDtype): number => (dtype === 'f32' ? 4 : 2);
 
 /** One block's KV for every layer. k[l], v[l]: [rows, width] row-major; K already rotated for its positions. */
 export interface KvEntry {
@@ -43,7 +43,7 @@ export interface KvHeader {
 }
 
 export function payloadBytesOf(layers: number, rows: number, width: number, dtype: KvDtype): number {
-  return layers * 2 * rows * width * dtypeBytes(dtype);
+  return kvBytes(layers, rows, width, dtype);
 }
 
 /** `headerSha256(bytes)` hashes header[0..104); the caller supplies SHA-256 (node:crypto here). */

@@ -1,19 +1,13 @@
 // star-ask bench peer: this engine beside llama.cpp (the engine local-model users run), same model, same token
-// counts, same machine, one run. llama.cpp comes from the npm package node-llama-cpp (prebuilt binaries), which
-// is not a dependency of this project: install it next to the checkout to enable the comparison:
-//   npm i --no-save -E node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1 --omit=optional
-// llama.cpp settings are the fastest seen on small CPUs: flash attention off, f32 KV cache, all threads for
-// prefill, one thread for decode (more threads were up to 40x slower on a tiny model).
-import { cpus } from 'node:os';
+// counts, same machine, one run. llama.cpp is loaded as ./llamaCpp.ts says (installed beside the checkout).
 import { parseArgs } from 'node:util';
 import { createBackend } from '../../../node/createBackend';
 import { median, round } from '../../figures';
 import { printJson } from '../../output';
 import { backendsOption, intOption } from '../options';
 import { benchModel } from './kernels';
+import { LLAMA_CPP_INSTALL as INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel } from './llamaCpp';
 
-const PEER_PACKAGE = 'node-llama-cpp';
-const INSTALL = 'npm i --no-save -E node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1 --omit=optional';
 const USAGE = `usage: star-ask bench peer [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|all]
   [--prefill 512] [--decode 64] [--reps 3] [--json]
 llama.cpp side: ${INSTALL}`;
@@ -76,20 +70,14 @@ export async function run(argv: string[]): Promise<number> {
 
 /** Prefill `prefill` tokens, then decode `decode` greedy tokens after them: the same work benchModel times. */
 async function benchLlamaCpp(model: string, prefill: number, decode: number, reps: number): Promise<Row | undefined> {
-  let lib: any;
-  try {
-    lib = await import(/* a specifier in a variable stays a runtime import */ PEER_PACKAGE as string);
-  } catch {
-    return undefined;
-  }
-  const llama = await lib.getLlama({ gpu: false, build: 'never', skipDownload: true, logLevel: 'error' });
-  const m = await llama.loadModel({ modelPath: model });
+  const peer = await loadLlamaCppModel(model);
+  if (!peer) return undefined;
+  const m = peer.model;
   const vocab = m.tokens?.vocabularySize ?? 512;
   const ids = Array.from({ length: prefill }, (_, i) => 1 + ((i * 37) % (vocab - 1)));
-  const kv = { flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' };
   try {
     const prefillMs: number[] = [];
-    const pctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: cpus().length, ...kv });
+    const pctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: LLAMA_CPP_PREFILL_THREADS, ...LLAMA_CPP_KV });
     for (let r = 0; r <= reps; r++) {
       const seq = pctx.getSequence();
       const t0 = performance.now();
@@ -98,7 +86,7 @@ async function benchLlamaCpp(model: string, prefill: number, decode: number, rep
       seq.dispose();
     }
     await pctx.dispose();
-    const dctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: 1, ...kv });
+    const dctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: 1, ...LLAMA_CPP_KV });
     const seq = dctx.getSequence();
     await seq.evaluateWithoutGeneratingNewTokens(ids);
     let produced = 0;
@@ -107,8 +95,8 @@ async function benchLlamaCpp(model: string, prefill: number, decode: number, rep
     const decodeMs = (performance.now() - t0) / produced;
     await dctx.dispose();
     const p = median(prefillMs);
-    return { engine: 'llama.cpp', backend: 'cpu', device: `llama.cpp ${lib.version ?? ''} cpu (node-llama-cpp)`.replace('  ', ' '), prefillTokensPerS: round((prefill * 1000) / p), decodeTokensPerS: round(1000 / decodeMs) };
+    return { engine: 'llama.cpp', backend: 'cpu', device: peer.device, prefillTokensPerS: round((prefill * 1000) / p), decodeTokensPerS: round(1000 / decodeMs) };
   } finally {
-    await m.dispose();
+    await peer.dispose();
   }
 }
