@@ -15,7 +15,7 @@ export async function selectModel(storage: vscode.Uri, log: vscode.LogOutputChan
   const modelsDir = join(storage.fsPath, 'models');
   const current = vscode.workspace.getConfiguration(SECTION).get<string>('model', '');
   const items: Pick[] = [
-    { label: '$(file) Choose a GGUF file…', action: 'file', detail: 'Llama or Qwen2 architecture; F32/F16/BF16/Q8_0/Q6_K/Q4_K/Q4_0 tensors (e.g. a Q4_K_M or Q8_0 file)' },
+    { label: '$(file) Choose a GGUF file…', action: 'file', detail: 'Llama or Qwen2 architecture; any non-IQ llama.cpp mix (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_M, Q2_K, …)' },
     { label: '$(folder) Choose a Hugging Face folder…', action: 'folder', detail: 'config.json + model.safetensors + tokenizer.json' },
     { label: 'Download', kind: vscode.QuickPickItemKind.Separator, action: 'download' },
     ...MODEL_CATALOG.map((m): Pick => {
