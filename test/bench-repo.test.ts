@@ -8,7 +8,7 @@ import { runCli } from './support/cli';
 import { modelPath } from './support/paths';
 
 test('star-ask bench repo --json (cpu, tiny repository)', () => {
-  const args = ['bench', 'repo', '--model', modelPath('stories260K.gguf'), '--backend', 'cpu', '--sizes', '600', '--file-tokens', '100', '--chunk-size', '128', '--reps', '1', '--json'];
+  const args = ['bench', 'repo', '--model', modelPath('stories260K.gguf'), '--backend', 'cpu', '--sizes', '600', '--file-tokens', '100', '--chunk-size', '256', '--reps', '1', '--json'];
   const r = runCli(args);
   assert.equal(r.status, 0, `star-ask ${args.join(' ')} failed: ${r.stderr}`);
   const out = JSON.parse(r.stdout) as { llamaCpp: Record<string, unknown>; rows: Record<string, number | null>[]; backend: string };

@@ -16,13 +16,13 @@ import { withTempDir } from './support/tempDir';
 const ROUNDS = 10;
 const WORDS = ['Tom', 'Lily', 'Max', 'dog', 'ball', 'park', 'sun', 'tree', 'bird', 'cake', 'red', 'big', 'ran', 'saw', 'liked', 'found'];
 
-/** A small repository of varied lines. */
+/** A small repository of varied lines (with its anchor and headers it must fit the test model's 2048-token context). */
 function writeRepo(dir: string): void {
   let seed = 7;
   const word = () => WORDS[(seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % WORDS.length]!;
   mkdirSync(join(dir, 'docs'), { recursive: true });
-  for (let f = 0; f < 6; f++) {
-    const lines = Array.from({ length: 5 }, (_, l) => `${l + 1}. ${Array.from({ length: 8 }, word).join(' ')}.`);
+  for (let f = 0; f < 4; f++) {
+    const lines = Array.from({ length: 4 }, (_, l) => `${l + 1}. ${Array.from({ length: 8 }, word).join(' ')}.`);
     writeFileSync(join(dir, 'docs', `story${f}.txt`), lines.join('\n') + '\n');
   }
 }

@@ -21,8 +21,9 @@ import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { writeSourceRepository } from './sourceRepository';
 
-const USAGE = `usage: [node --expose-gc] star-ask bench memory [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|auto]
-  [--repo-tokens 1024] [--chunk-size 512] [--interval-ms 5] [--json]`;
+const USAGE = `usage: star-ask bench memory [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|auto]
+  [--repo-tokens 1024] [--chunk-size 512] [--interval-ms 5] [--json]
+Run it as 'node --expose-gc dist/cli.mjs bench memory ...' to also report the memory retained while answering.`;
 
 /** Shapes of the models users download (their config.json), for KV sizes beside the measured model's. */
 const REFERENCE_SHAPES = [
