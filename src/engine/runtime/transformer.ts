@@ -9,7 +9,8 @@ import type { BatchForwardOptions, BatchSequence, ForwardOptions, KvCache } from
  * Per layer: x += Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)); x += Wdown · (silu(Wgate·h) * Wup·h)
  * with h = norm(x), then logits = Wout · norm(x). Attention sees, in one split-KV pass, every
  * `options.context` cache in full plus the sequence's own cache causally; `options.remotes` (other
- * hosts' partial attention) are merged in by log-sum-exp, which is exact.
+ * hosts' partial attention) are merged in by log-sum-exp, which is exact. `options.observeQuery` taps
+ * each layer's q (phase 2's per-file shares need it).
  */
 
 interface LayerWeights {
@@ -206,10 +207,14 @@ export class Transformer {
       b.rope(s.k, positions, c.headDim, c.rope);
       // Other hosts get q before the local attention is recorded, so they work while this host does.
       let remoteParts: Promise<{ out: Float32Array; lse: Float32Array }[]> | undefined;
-      if (remotes.length > 0) {
+      // One readback of q serves the query observer and the remotes (none when neither is there).
+      if (remotes.length > 0 || options.observeQuery) {
         const q = await b.readAct(s.q);
-        remoteParts = Promise.all(remotes.map((r) => r.attend(l, q, n)));
-        remoteParts.catch(() => {}); // awaited below; this only keeps an early rejection from counting as unhandled
+        options.observeQuery?.(l, q, n); // before the remotes, which may take q's buffer
+        if (remotes.length > 0) {
+          remoteParts = Promise.all(remotes.map((r) => r.attend(l, q, n)));
+          remoteParts.catch(() => {}); // awaited below; this only keeps an early rejection from counting as unhandled
+        }
       }
       const sources: AttnSource[] = context.map((ctx) => ({ k: ctx.layers[l]!.k, v: ctx.layers[l]!.v, length: ctx.length }));
       segments.forEach((seg, i) => {

@@ -82,23 +82,15 @@ export class StarQuery {
         return { out: r.out, lse: r.lse };
       },
     }));
-    // Splitting blocks into files needs each layer's q: a "remote" that saw nothing (lse -Infinity, weight 0
-    // in the exact merge, so the output is unchanged) is the transformer's one door to it.
+    // Splitting blocks into files needs each layer's q.
     const queries = new Map<number, { q: Float32Array; rows: number }>();
-    if (mass?.wantsQuery) {
-      const c = this.transformer.config;
-      remotes.push({
-        attend: async (layer, q, rows) => {
-          queries.set(layer, { q: q.slice(), rows });
-          return { out: new Float32Array(rows * c.nHeads * c.headDim), lse: new Float32Array(rows * c.nHeads).fill(-Infinity) };
-        },
-      });
-    }
+    const observeQuery = mass?.wantsQuery ? (layer: number, q: Float32Array, rows: number) => queries.set(layer, { q: q.slice(), rows }) : undefined;
     const result = await this.transformer.forward(Int32Array.from(ids), positions, this.cache, {
       context: this.context,
       remotes,
       logits,
       signal,
+      observeQuery,
       observeContextLse: mass
         ? (layer, perSource) => record(layer, perSource.map((lse, i) => ({ index: this.contextIndices[i]!, lse })))
         : undefined,
