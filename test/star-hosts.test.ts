@@ -10,7 +10,7 @@ import { encodeContext } from '../src/engine/star/context';
 import { fixedLayout, type StarLayout } from '../src/engine/star/layout';
 import { StarQuery } from '../src/engine/star/query';
 import { shiftBlockKv } from '../src/engine/star/shift';
-import { AttentionMass } from '../src/engine/star/sources';
+import { AttentionMass } from '../src/engine/star/attentionMass';
 import type { LoadedModel } from '../src/engine/model/types';
 import { LocalStarHost } from '../src/engine/star/localHost';
 import { Transformer } from '../src/engine/runtime/transformer';

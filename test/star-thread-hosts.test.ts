@@ -37,7 +37,7 @@ async function runStar(model: LoadedModel, pool: HostPool): Promise<{ answer: An
     kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
     shift: (kv, s) => shiftBlockKv(new CpuBackend(), kv, s, c.headDim, c.rope),
   });
-  const answer = await pool.answer({ contextLength: layout.contextLength, query: layout.query, maxTokens: 12, temperature: 0, sources: true }, () => {});
+  const answer = await pool.answer({ contextLength: layout.contextLength, query: layout.query, maxTokens: 12, temperature: 0, attentionShares: true }, () => {});
   return { answer, hostOfBlock: [...stats.hostOfBlock] };
 }
 
@@ -76,7 +76,7 @@ test('hosts on Dawn WebGPU in worker threads (SwiftShader here): greedy ids from
   const pool = await createThreadHostPool({ backend: 'webgpu', hosts: 2, modelPath: storiesPath, workerScript });
   try {
     assert.equal(pool.kind, 'node-webgpu');
-    const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 16, temperature: 0, sources: false }, () => {});
+    const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 16, temperature: 0, attentionShares: false }, () => {});
     assert.deepEqual(r.ids, golden.slice(1, 17));
     process.stderr.write(`[thread hosts] ${pool.device}: ${r.decodeTokensPerSec.toFixed(1)} tokens/s\n`);
   } finally {
@@ -92,7 +92,7 @@ test("the extension's worker bundle (dist/extensionHostWorker.mjs) runs with no 
     const golden = readGolden<{ greedy_from_bos_ids: number[] }>('stories260K.golden.json').greedy_from_bos_ids;
     const pool = await createThreadHostPool({ backend: 'cpu', hosts: 2, modelPath: storiesPath, workerScript: script });
     try {
-      const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 8, temperature: 0, sources: false }, () => {});
+      const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 8, temperature: 0, attentionShares: false }, () => {});
       assert.deepEqual(r.ids, golden.slice(1, 9));
     } finally {
       await pool.dispose();
@@ -144,7 +144,7 @@ test('a cancelled answer stops decoding in the query host worker', async () => {
     const host = pool.hosts[0] as StarHostClient;
     const controller = new AbortController();
     let seen = 0;
-    await assert.rejects(pool.answer({ contextLength: 0, query: [1], maxTokens: 400, temperature: 0, sources: false }, () => {
+    await assert.rejects(pool.answer({ contextLength: 0, query: [1], maxTokens: 400, temperature: 0, attentionShares: false }, () => {
       if (++seen === 3) controller.abort();
     }, controller.signal), (err: unknown) => err instanceof CancelledError);
     await host.blockIndices(); // queued behind the answer: answered once the worker has stopped it

@@ -2,6 +2,7 @@
 import { EngineError } from '../../engine/errors';
 import { defaultCacheDir } from '../../node/cache/defaultCacheDir';
 import { isBackendKind, type BackendKind } from '../../node/createBackend';
+import { MAX_HOSTS } from '../../node/star/localHosts';
 
 export function intOption(value: string | undefined, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) throw new EngineError(`${name} is required`);
@@ -106,7 +107,7 @@ export function repositoryOptions(values: RepositoryValues) {
     modelPath: values.model,
     chunkSize: intOption(values['chunk-size'], '--chunk-size'),
     anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
-    hosts: intOption(values.hosts, '--hosts'),
+    hosts: intOption(values.hosts, '--hosts', 1, MAX_HOSTS),
     hostThreads: values['host-threads'] ? { modelPath: values.model } : undefined,
     backend: backendOption(values.backend),
     cacheDir: cacheDirOption(values['cache-dir']),

@@ -4,7 +4,7 @@ import { createRandom } from '../runtime/random';
 import type { Transformer } from '../runtime/transformer';
 import type { KvCache, RemoteAttention } from '../runtime/types';
 import type { StarHost } from './host';
-import { AttentionMass } from './sources';
+import { AttentionMass } from './attentionMass';
 
 /*
  * Star Attention phase 2 on the query host. The query tokens, then every generated token, run at
@@ -92,7 +92,7 @@ export class StarQuery {
       signal,
       observeQuery,
       observeContextLse: mass
-        ? (layer, perSource) => record(layer, perSource.map((lse, i) => ({ index: this.contextIndices[i]!, lse })))
+        ? (layer, perContext) => record(layer, perContext.map((lse, i) => ({ index: this.contextIndices[i]!, lse })))
         : undefined,
     });
     if (mass) for (const layer of [...perLayer.keys()].sort((a, b) => a - b)) mass.addLayer(perLayer.get(layer)!, queries.get(layer), layer);

@@ -14,7 +14,7 @@ import type { BlockSpec } from '../../engine/star/types';
 import { PieceKeys, pieceKeysBudget } from '../../engine/star/pieceKeys';
 import { buildQuery } from '../../engine/star/prompt';
 import { shiftBlockKv } from '../../engine/star/shift';
-import { fileShares, type TokenRange } from '../../engine/star/sources';
+import { fileShares, type TokenRange } from '../../engine/star/attentionMass';
 import { openKvBlockStore } from '../cache/kvBlockStore';
 import type { HostPool } from './hostPool';
 import { buildRepoLayout, type RepoLayout } from './repoLayout';
@@ -92,7 +92,7 @@ export interface AskResult {
   /**
    * Per file, its share of the query prefill's attention to the context, highest first; with stats.anchorShare
    * they sum to 1. A block holding several files is split exactly (each file's token range attended alone,
-   * sources.ts) while the kept keys fit pieceKeysBudget, by token counts beyond it.
+   * attentionMass.ts) while the kept keys fit pieceKeysBudget, by token counts beyond it.
    */
   readonly sources: SourceFile[];
   readonly stats: Omit<IndexStats, 'skipped' | 'skippedByReason'> & {
@@ -267,7 +267,7 @@ export class RepoSession {
     const answerStarted = performance.now();
     const r = await o.pool.answer({
       contextLength: repo.layout.contextLength, query, maxTokens: opts.maxTokens, temperature: opts.temperature,
-      topP: opts.topP, seed: opts.seed, sources: true, pieces: this.pieceKeys.data(budget),
+      topP: opts.topP, seed: opts.seed, attentionShares: true, pieces: this.pieceKeys.data(budget),
     }, (_id, text) => {
       if (!text) return;
       streamed += text;
