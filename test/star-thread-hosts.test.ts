@@ -71,6 +71,31 @@ test('two worker-thread hosts (query host in a worker too) answer as one in-proc
   await assert.rejects(pool.hosts[1]!.blockIndices(), /closed|disposed|exited/);
 });
 
+test('worker-thread hosts in waves mode (encode results copied, not moved) answer as one in-process host', async () => {
+  const model = await openShared('stories260K.gguf');
+  const c = model.config;
+  const one = await createInProcessHostPool(model, { backend: 'cpu', hosts: 1 });
+  const single = await runStar(model, one).finally(() => one.dispose());
+
+  // 100 tokens' K+V of one layer: each host streams its 64-token blocks one per wave, so it keeps the arrays
+  // encode() returned and the worker must copy them to the caller (moving them would empty the host's blocks).
+  const memoryBudgetBytes = 100 * 2 * 4 * c.nKvHeads * c.headDim;
+  const pool = await createThreadHostPool({ backend: 'cpu', hosts: 2, modelPath: storiesPath, workerScript, memoryBudgetBytes });
+  let split;
+  try {
+    split = await runStar(model, pool);
+    for (const h of [0, 1]) {
+      const { wavesPerLayer } = await (pool.hosts[h] as StarHostClient).rpc.call<{ wavesPerLayer: number }>('stats', []);
+      assert.ok(wavesPerLayer >= 2, `host ${h}: ${wavesPerLayer} waves per layer`);
+    }
+  } finally {
+    await pool.dispose();
+  }
+  assert.deepEqual(split.answer.ids, single.answer.ids);
+  const want = new Map(single.answer.blockShares);
+  for (const [b, s] of split.answer.blockShares) assert.ok(Math.abs(s - want.get(b)!) < 1e-5, `share of block ${b}: ${s} vs ${want.get(b)}`);
+});
+
 test('hosts on Dawn WebGPU in worker threads (SwiftShader here): greedy ids from BOS equal the golden ids', async () => {
   const golden = readGolden<{ greedy_from_bos_ids: number[] }>('stories260K.golden.json').greedy_from_bos_ids;
   const pool = await createThreadHostPool({ backend: 'webgpu', hosts: 2, modelPath: storiesPath, workerScript });
