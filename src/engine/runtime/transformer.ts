@@ -44,7 +44,7 @@ interface Scratch {
   k: Act; // [rows, kvWidth]
   v: Act; // [rows, kvWidth]
   att: Act; // [rows, nHeads*headDim] attention output (local part when remotes are merged)
-  lse: Act; // [rows, nHeads] local log-sum-exp (remotes, observeContextLse)
+  lse: Act; // [rows, nHeads] local log-sum-exp (merged with the remotes')
   merged: Act; // [rows, nHeads*headDim] after merging remotes
   remoteOut: Act[]; // per remote [rows, nHeads*headDim]
   remoteLse: Act[]; // per remote [rows, nHeads]
