@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, writeFileSync, rmSync, statSync, existsSync,
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KvDiskCache, type KvEntry } from '../src/node/cache/kvDiskCache';
-import { blockCacheKey, KV_FORMAT_VERSION } from '../src/engine/star/context';
+import { blockCacheKey, BLOCK_KV_VERSION } from '../src/engine/star/context';
 import { POSITION_SCHEME } from '../src/engine/star/types';
 import { KV_HEADER_BYTES } from '../src/node/cache/kvFileFormat';
 import { EngineError } from '../src/engine/errors';
@@ -69,7 +69,7 @@ function registerTests(): void {
     for (const same of [
       blockCacheKey('model-a', [...anchor], { ...block, start: 999 }),
       blockCacheKey('model-a', anchor, Object.assign({}, block, { index: 9, tokens: [...block.tokens], start: 1 })),
-      blockCacheKey('model-a', anchor, block, { dtype: 'f32', positionScheme: POSITION_SCHEME, formatVersion: KV_FORMAT_VERSION }),
+      blockCacheKey('model-a', anchor, block, { dtype: 'f32', positionScheme: POSITION_SCHEME, formatVersion: BLOCK_KV_VERSION }),
     ]) assert.equal(same, k);
     // Each input alone.
     const variants: Record<string, string> = {
@@ -77,7 +77,7 @@ function registerTests(): void {
       'anchor tokens': blockCacheKey('model-a', [1, 2, 7], block),
       'block tokens': blockCacheKey('model-a', anchor, { ...block, tokens: [4, 5, 7] }),
       'position scheme': blockCacheKey('model-a', anchor, block, { positionScheme: 'other' }),
-      'format version': blockCacheKey('model-a', anchor, block, { formatVersion: KV_FORMAT_VERSION + 1 }),
+      'format version': blockCacheKey('model-a', anchor, block, { formatVersion: BLOCK_KV_VERSION + 1 }),
       dtype: blockCacheKey('model-a', anchor, block, { dtype: 'f16' }),
       'the anchor itself (start 0)': blockCacheKey('model-a', anchor, { ...block, start: 0 }),
       // Framing: the same token list split elsewhere between anchor and block is another key.

@@ -3,9 +3,10 @@
 // golden case through `compare --ids`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { KV_FILE_MAGIC } from '../src/node/cache/kvFileFormat';
 import { runCli } from './support/cli';
 import { assertKlClose } from './support/klTolerance';
 import { modelPath, readGolden, sharedDir } from './support/paths';
@@ -61,4 +62,28 @@ test('star-ask index / ask / compare --json (cpu)', () => {
   assertKlClose(cmp.klMean as number, want.kl_mean, 'compare --chunk-size 128');
   assert.equal((cmp.top1Agreement as number).toFixed(2), want.top1_agreement.toFixed(2));
   assert.equal(cmp.positions, 127);
+});
+
+test('star-ask index --cache-dtype f16 writes f16 entries that the next run reuses; a bad value is refused', () => {
+  const repo = mkdtempSync(join(tmpdir(), 'star-cli-f16-repo-'));
+  const cacheDir = mkdtempSync(join(tmpdir(), 'star-cli-f16-kv-'));
+  try {
+    writeFileSync(join(repo, 'max.txt'), 'Tom had a dog named Max. Max liked to run and jump in the park.\n');
+    const common = ['--repo', repo, '--model', modelPath('stories260K.gguf'), '--chunk-size', '64', '--backend', 'cpu', '--cache-dir', cacheDir, '--json'];
+    const first = cli(['index', ...common, '--cache-dtype', 'f16']);
+    assert.ok((first.blocksEncoded as number) > 0);
+    const entries = (readdirSync(cacheDir, { recursive: true }) as string[])
+      .map((p) => join(cacheDir, p)).filter((p) => statSync(p).isFile())
+      .map((p) => readFileSync(p)).filter((b) => b.length >= 12 && b.readUInt32LE(0) === KV_FILE_MAGIC);
+    assert.equal(entries.length, first.blocksEncoded, 'one entry per encoded block');
+    for (const e of entries) assert.equal(e.readUInt32LE(8), 1, 'dtype code 1 (f16) in the entry header');
+    assert.equal(cli(['index', ...common, '--cache-dtype', 'f16']).blocksEncoded, 0, 'f16 entries reused');
+    assert.equal(cli(['index', ...common]).blocksEncoded, first.blocksEncoded, 'f32 is another key: encoded again');
+    const bad = runCli(['index', ...common, '--cache-dtype', 'f8']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--cache-dtype must be f32 or f16 \(got f8\)/);
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
 });

@@ -10,7 +10,7 @@ import { encodeContext } from '../src/engine/star/context';
 import { fixedLayout, type StarLayout } from '../src/engine/star/layout';
 import { StarQuery } from '../src/engine/star/query';
 import { shiftBlockKv } from '../src/engine/star/shift';
-import { AttentionMass } from '../src/engine/star/sources';
+import { AttentionMass } from '../src/engine/star/attentionMass';
 import type { LoadedModel } from '../src/engine/model/types';
 import { LocalStarHost } from '../src/engine/star/localHost';
 import { Transformer } from '../src/engine/runtime/transformer';
@@ -140,4 +140,45 @@ test('a WebGPU query host merges a CPU host and a WebGPU host in waves exactly (
   assert.ok(maxDiff(mixed.logits, reference.logits) < 1e-2, `logits differ by ${maxDiff(mixed.logits, reference.logits)}`);
   assert.deepEqual(mixed.generated, reference.generated);
   for (const [b, s] of reference.shares) assert.ok(Math.abs(mixed.shares.get(b)! - s) < 1e-3, `share of block ${b}: ${mixed.shares.get(b)} vs ${s}`);
+});
+
+test('blocks loaded after phase 2 has begun are seen by the next attend (resident and waves)', async () => {
+  const model = await openStories();
+  const c = model.config;
+  const layerTokenBytes = 2 * 4 * c.nKvHeads * c.headDim;
+  const encoder = await createLocalHosts(model, { backend: 'cpu', hosts: 1 });
+  try {
+    const kvs = await encoder.hosts[0]!.encode(layout.anchor, layout.blocks);
+    const copy = () => kvs.map((kv) => ({ ...kv, k: kv.k.map((a) => a.slice()), v: kv.v.map((a) => a.slice()) }));
+    // A fixed q (any values do: attend is compared host against host), 3 rows.
+    const rows = 3;
+    const q = Float32Array.from({ length: rows * c.nHeads * c.headDim }, (_, i) => Math.sin(i * 0.37));
+    const layer = c.nLayers - 1;
+    const half = Math.ceil(kvs.length / 2);
+    for (const budget of [undefined, 100 * layerTokenBytes]) {
+      const what = budget === undefined ? 'resident' : 'waves';
+      const full = await createLocalHosts(model, { backend: 'cpu', hosts: 1, memoryBudgetBytes: budget });
+      const late = await createLocalHosts(model, { backend: 'cpu', hosts: 1, memoryBudgetBytes: budget });
+      try {
+        await full.hosts[0]!.load(copy());
+        const want = await full.hosts[0]!.attend(layer, q, rows, true);
+        const lateKvs = copy();
+        await late.hosts[0]!.load(lateKvs.slice(0, half));
+        const before = await late.hosts[0]!.attend(layer, q, rows, true); // phase 2 has begun
+        assert.equal(before.blocks!.length, half, `${what}: first half only`);
+        assert.ok(maxDiff(before.lse, want.lse) > 1e-3, `${what}: the first half alone must differ from all blocks`);
+        await late.hosts[0]!.load(lateKvs.slice(half));
+        const after = await late.hosts[0]!.attend(layer, q, rows, true);
+        assert.deepEqual(after.blocks!.map((b) => b.index).sort((a, b) => a - b), kvs.map((kv) => kv.index).sort((a, b) => a - b), `${what}: every block`);
+        assert.ok(maxDiff(after.out, want.out) <= 1e-5, `${what}: out differs by ${maxDiff(after.out, want.out)}`);
+        assert.ok(maxDiff(after.lse, want.lse) <= 1e-5, `${what}: lse differs by ${maxDiff(after.lse, want.lse)}`);
+        if (budget !== undefined) assert.ok(late.hosts[0]!.stats.wavesPerLayer >= 3, `${what}: ${late.hosts[0]!.stats.wavesPerLayer} waves`);
+      } finally {
+        await full.dispose();
+        await late.dispose();
+      }
+    }
+  } finally {
+    await encoder.dispose();
+  }
 });

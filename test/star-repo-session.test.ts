@@ -106,11 +106,11 @@ test('phase 2 caps the answer at the model context and refuses a context that le
   try {
     const limit = model.config.contextLength;
     // No blocks held: the positions alone matter here.
-    const r = await pool.answer({ contextLength: limit - 5, query: [1], maxTokens: 100, temperature: 0, sources: false }, () => {});
+    const r = await pool.answer({ contextLength: limit - 5, query: [1], maxTokens: 100, temperature: 0, attentionShares: false }, () => {});
     assert.equal(r.capped, 4);
     assert.ok(r.ids.length <= 4);
     if (r.ids.length === 4) assert.equal(r.finish, 'context');
-    await assert.rejects(pool.answer({ contextLength: limit - 1, query: [1], maxTokens: 10, temperature: 0, sources: false }, () => {}),
+    await assert.rejects(pool.answer({ contextLength: limit - 1, query: [1], maxTokens: 10, temperature: 0, attentionShares: false }, () => {}),
       (err: unknown) => err instanceof EngineError && /fill the model's context/.test(err.message));
   } finally {
     await pool.dispose();

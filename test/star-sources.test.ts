@@ -11,7 +11,7 @@ import { PieceKeys, pieceKeysBudget } from '../src/engine/star/pieceKeys';
 import { buildQuery, buildStarLayout, type StarRepoLayout } from '../src/engine/star/prompt';
 import { StarQuery } from '../src/engine/star/query';
 import { shiftBlockKv } from '../src/engine/star/shift';
-import { AttentionMass, fileShares, pieceLse, type LayerQuery } from '../src/engine/star/sources';
+import { AttentionMass, fileShares, pieceLse, type LayerQuery } from '../src/engine/star/attentionMass';
 import { logSumExp } from '../src/engine/star/merge';
 import type { StarHost } from '../src/engine/star/host';
 import type { BlockKv } from '../src/engine/star/types';

@@ -37,7 +37,7 @@ async function runStar(model: LoadedModel, pool: HostPool): Promise<{ answer: An
     kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
     shift: (kv, s) => shiftBlockKv(new CpuBackend(), kv, s, c.headDim, c.rope),
   });
-  const answer = await pool.answer({ contextLength: layout.contextLength, query: layout.query, maxTokens: 12, temperature: 0, sources: true }, () => {});
+  const answer = await pool.answer({ contextLength: layout.contextLength, query: layout.query, maxTokens: 12, temperature: 0, attentionShares: true }, () => {});
   return { answer, hostOfBlock: [...stats.hostOfBlock] };
 }
 
@@ -71,12 +71,37 @@ test('two worker-thread hosts (query host in a worker too) answer as one in-proc
   await assert.rejects(pool.hosts[1]!.blockIndices(), /closed|disposed|exited/);
 });
 
+test('worker-thread hosts in waves mode (encode results copied, not moved) answer as one in-process host', async () => {
+  const model = await openShared('stories260K.gguf');
+  const c = model.config;
+  const one = await createInProcessHostPool(model, { backend: 'cpu', hosts: 1 });
+  const single = await runStar(model, one).finally(() => one.dispose());
+
+  // 100 tokens' K+V of one layer: each host streams its 64-token blocks one per wave, so it keeps the arrays
+  // encode() returned and the worker must copy them to the caller (moving them would empty the host's blocks).
+  const memoryBudgetBytes = 100 * 2 * 4 * c.nKvHeads * c.headDim;
+  const pool = await createThreadHostPool({ backend: 'cpu', hosts: 2, modelPath: storiesPath, workerScript, memoryBudgetBytes });
+  let split;
+  try {
+    split = await runStar(model, pool);
+    for (const h of [0, 1]) {
+      const { wavesPerLayer } = await (pool.hosts[h] as StarHostClient).rpc.call<{ wavesPerLayer: number }>('stats', []);
+      assert.ok(wavesPerLayer >= 2, `host ${h}: ${wavesPerLayer} waves per layer`);
+    }
+  } finally {
+    await pool.dispose();
+  }
+  assert.deepEqual(split.answer.ids, single.answer.ids);
+  const want = new Map(single.answer.blockShares);
+  for (const [b, s] of split.answer.blockShares) assert.ok(Math.abs(s - want.get(b)!) < 1e-5, `share of block ${b}: ${s} vs ${want.get(b)}`);
+});
+
 test('hosts on Dawn WebGPU in worker threads (SwiftShader here): greedy ids from BOS equal the golden ids', async () => {
   const golden = readGolden<{ greedy_from_bos_ids: number[] }>('stories260K.golden.json').greedy_from_bos_ids;
   const pool = await createThreadHostPool({ backend: 'webgpu', hosts: 2, modelPath: storiesPath, workerScript });
   try {
     assert.equal(pool.kind, 'node-webgpu');
-    const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 16, temperature: 0, sources: false }, () => {});
+    const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 16, temperature: 0, attentionShares: false }, () => {});
     assert.deepEqual(r.ids, golden.slice(1, 17));
     process.stderr.write(`[thread hosts] ${pool.device}: ${r.decodeTokensPerSec.toFixed(1)} tokens/s\n`);
   } finally {
@@ -92,7 +117,7 @@ test("the extension's worker bundle (dist/extensionHostWorker.mjs) runs with no 
     const golden = readGolden<{ greedy_from_bos_ids: number[] }>('stories260K.golden.json').greedy_from_bos_ids;
     const pool = await createThreadHostPool({ backend: 'cpu', hosts: 2, modelPath: storiesPath, workerScript: script });
     try {
-      const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 8, temperature: 0, sources: false }, () => {});
+      const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 8, temperature: 0, attentionShares: false }, () => {});
       assert.deepEqual(r.ids, golden.slice(1, 9));
     } finally {
       await pool.dispose();
@@ -144,7 +169,7 @@ test('a cancelled answer stops decoding in the query host worker', async () => {
     const host = pool.hosts[0] as StarHostClient;
     const controller = new AbortController();
     let seen = 0;
-    await assert.rejects(pool.answer({ contextLength: 0, query: [1], maxTokens: 400, temperature: 0, sources: false }, () => {
+    await assert.rejects(pool.answer({ contextLength: 0, query: [1], maxTokens: 400, temperature: 0, attentionShares: false }, () => {
       if (++seen === 3) controller.abort();
     }, controller.signal), (err: unknown) => err instanceof CancelledError);
     await host.blockIndices(); // queued behind the answer: answered once the worker has stopped it

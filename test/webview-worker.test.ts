@@ -87,7 +87,7 @@ test('a webview host worker on navigator.gpu: greedy ids from BOS equal the gold
     assert.equal(pool.kind, 'webview-webgpu');
     assert.match(pool.device, /.+/);
     const streamed: number[] = [];
-    const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 64, temperature: 0, sources: false }, (id) => streamed.push(id));
+    const r = await pool.answer({ contextLength: 0, query: [1], maxTokens: 64, temperature: 0, attentionShares: false }, (id) => streamed.push(id));
     assert.deepEqual(r.ids, golden.greedy_from_bos_ids.slice(1, 65));
     assert.deepEqual(streamed, r.ids);
     process.stderr.write(`[webview worker] device=${pool.device} decode=${r.decodeTokensPerSec.toFixed(1)} tok/s\n`);
@@ -186,7 +186,7 @@ test('closing the webview mid-answer fails the answer with a clear message, and 
   const { page, channel } = await openPage();
   const pool = await createWebviewHostPool(channel, poolOptions(2));
   let seen = 0;
-  const answering = pool.answer({ contextLength: 0, query: [1], maxTokens: 400, temperature: 0, sources: false }, () => {
+  const answering = pool.answer({ contextLength: 0, query: [1], maxTokens: 400, temperature: 0, attentionShares: false }, () => {
     if (++seen === 2) void page.close();
   });
   await assert.rejects(answering, /the webview holding the hosts was closed/);

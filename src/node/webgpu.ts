@@ -51,7 +51,7 @@ async function findGpu(): Promise<GPU> {
   }
   throw new DeviceError(
     `no WebGPU adapter found (tried ${tried.join(', ')}). Install a GPU driver, or on Linux without a GPU ` +
-      `install SwiftShader (apt-get install chromium libvulkan1) or set VK_ICD_FILENAMES; --backend cpu runs without a GPU`,
+      `install SwiftShader (apt-get install chromium libvulkan1) or set VK_ICD_FILENAMES; the CPU backend runs without a GPU`,
   );
 }
 

@@ -21,7 +21,7 @@ export class StarHostClient implements StarHost {
   }
 
   load(blocks: readonly BlockKv[]): Promise<void> {
-    // Copied, not moved: the caller (a cache store, the sources' kept keys) may keep its arrays.
+    // Copied, not moved: the caller (a cache store, the piece split's kept keys) may keep its arrays.
     return this.rpc.call<void>('load', [blocks]);
   }
 

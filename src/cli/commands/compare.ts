@@ -11,6 +11,7 @@ import { compareStarGlobal } from '../../engine/star/compare';
 import { fixedLayout, type StarLayout } from '../../engine/star/layout';
 import { createBackend } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
+import { MAX_HOSTS } from '../../node/star/localHosts';
 import { buildRepoLayout } from '../../node/star/repoLayout';
 import { printJson } from '../output';
 import { backendOption, intOption } from './options';
@@ -40,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
   const backendKind = backendOption(values.backend);
   const chunk = intOption(values['chunk-size'], '--chunk-size');
   const anchorSize = values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined;
-  const hosts = intOption(values.hosts, '--hosts');
+  const hosts = intOption(values.hosts, '--hosts', 1, MAX_HOSTS);
 
   const model = await openModel(values.model);
   try {

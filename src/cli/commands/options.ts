@@ -2,6 +2,8 @@
 import { EngineError } from '../../engine/errors';
 import { defaultCacheDir } from '../../node/cache/defaultCacheDir';
 import { isBackendKind, type BackendKind } from '../../node/createBackend';
+import { MAX_HOSTS } from '../../node/star/localHosts';
+import type { KvDtype } from '../../engine/runtime/kvBytes';
 
 export function intOption(value: string | undefined, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) throw new EngineError(`${name} is required`);
@@ -54,6 +56,11 @@ export function cacheDirOption(value: string | undefined): string {
   return value;
 }
 
+export function cacheDtypeOption(value: string | undefined): KvDtype {
+  if (value === undefined || value === 'f32' || value === 'f16') return value ?? 'f32';
+  throw new EngineError(`--cache-dtype must be f32 or f16 (got ${value})`);
+}
+
 /** The options `index` and `ask` share: the repository, its blocks, the hosts, the disk cache. For parseArgs. */
 export const repositoryOptionSpec = {
   repo: { type: 'string' },
@@ -64,6 +71,7 @@ export const repositoryOptionSpec = {
   'host-threads': { type: 'boolean', default: false },
   'cache-dir': { type: 'string' },
   'cache-max-mb': { type: 'string', default: '4096' },
+  'cache-dtype': { type: 'string', default: 'f32' },
   'memory-budget-mb': { type: 'string' },
   backend: { type: 'string', default: 'auto' },
 } as const;
@@ -78,6 +86,7 @@ export const repositoryOptionNotes = {
   'host-threads': 'hosts 1..k-1 in worker threads',
   'cache-dir': 'KV cache folder (default $XDG_CACHE_HOME/star-attention or ~/.cache/star-attention)',
   'cache-max-mb': 'size cap of the KV cache',
+  'cache-dtype': 'f32 (exact) or f16 (half the disk, <= 2^-11 relative error per value) for new cache entries',
   'memory-budget-mb': 'KV memory per host before blocks stream in waves',
   backend: 'cpu, webgpu or auto',
   json: 'one JSON object on stdout',
@@ -92,6 +101,7 @@ export interface RepositoryValues {
   readonly 'host-threads'?: boolean;
   readonly 'cache-dir'?: string;
   readonly 'cache-max-mb'?: string;
+  readonly 'cache-dtype'?: string;
   readonly 'memory-budget-mb'?: string;
   readonly backend?: string;
 }
@@ -106,11 +116,12 @@ export function repositoryOptions(values: RepositoryValues) {
     modelPath: values.model,
     chunkSize: intOption(values['chunk-size'], '--chunk-size'),
     anchorSize: values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined,
-    hosts: intOption(values.hosts, '--hosts'),
+    hosts: intOption(values.hosts, '--hosts', 1, MAX_HOSTS),
     hostThreads: values['host-threads'] ? { modelPath: values.model } : undefined,
     backend: backendOption(values.backend),
     cacheDir: cacheDirOption(values['cache-dir']),
     cacheMaxBytes: mib(values['cache-max-mb'], '--cache-max-mb'),
+    cacheDtype: cacheDtypeOption(values['cache-dtype']),
     memoryBudgetBytes: mib(values['memory-budget-mb'], '--memory-budget-mb'),
   };
 }

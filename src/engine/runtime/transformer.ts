@@ -2,14 +2,15 @@ import type { Act, AttnShape, AttnSource, Backend, Weight } from '../backend/typ
 import { EngineError, throwIfAborted } from '../errors';
 import { yieldToEventLoop } from '../util/yieldToEventLoop';
 import type { LoadedModel, ModelConfig } from '../model/types';
-import type { BatchForwardOptions, BatchSequence, ForwardOptions, KvCache } from './types';
+import type { BatchForwardOptions, BatchSequence, ForwardOptions, KvCache, RemoteAttention } from './types';
 
 /*
  * The Llama / Qwen2 forward pass, written once against Backend (CPU reference and WebGPU alike).
  * Per layer: x += Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)); x += Wdown · (silu(Wgate·h) * Wup·h)
  * with h = norm(x), then logits = Wout · norm(x). Attention sees, in one split-KV pass, every
  * `options.context` cache in full plus the sequence's own cache causally; `options.remotes` (other
- * hosts' partial attention) are merged in by log-sum-exp, which is exact.
+ * hosts' partial attention) are merged in by log-sum-exp, which is exact. `options.observeQuery` taps
+ * each layer's q (phase 2's per-file shares need it).
  */
 
 interface LayerWeights {
@@ -43,11 +44,11 @@ interface Scratch {
   k: Act; // [rows, kvWidth]
   v: Act; // [rows, kvWidth]
   att: Act; // [rows, nHeads*headDim] attention output (local part when remotes are merged)
-  lse: Act; // [rows, nHeads] local log-sum-exp (remotes, observeContextLse)
+  lse: Act; // [rows, nHeads] local log-sum-exp (merged with the remotes')
   merged: Act; // [rows, nHeads*headDim] after merging remotes
   remoteOut: Act[]; // per remote [rows, nHeads*headDim]
   remoteLse: Act[]; // per remote [rows, nHeads]
-  sourceLse: Act; // [rows, nHeads] one context source's lse (observeContextLse)
+  contextLse: Act; // [rows, nHeads] one context cache's lse (observeContextLse)
   proj: Act; // [rows, dim] attention or FFN output projection
   gate: Act; // [rows, ffnDim]
   up: Act; // [rows, ffnDim]
@@ -63,6 +64,18 @@ interface Segment {
   readonly cache: KvCache;
   readonly row: number;
   readonly rows: number;
+}
+
+/** One remote host's partial attention for the current rows. */
+type RemotePart = Awaited<ReturnType<RemoteAttention['attend']>>;
+
+/** Every segment's rows must fit its cache before anything is written. */
+function checkCapacity(segments: readonly Segment[]): void {
+  for (const seg of segments) {
+    if (seg.cache.length + seg.rows > seg.cache.capacity) {
+      throw new EngineError(`KV cache full: ${seg.cache.length} + ${seg.rows} tokens exceed its capacity of ${seg.cache.capacity}`);
+    }
+  }
 }
 
 /** How many row counts keep their scratch (decode's 1 is always kept). */
@@ -178,100 +191,130 @@ export class Transformer {
 
   /** The forward of `segments` (consecutive row ranges, one cache each); one segment is a plain forward. */
   private async run(ids: Int32Array, positions: Int32Array, segments: readonly Segment[], options: ForwardOptions): Promise<Act | null> {
-    const n = ids.length;
-    const c = this.config;
-    const b = this.backend;
-    for (const seg of segments) {
-      if (seg.cache.length + seg.rows > seg.cache.capacity) {
-        throw new EngineError(`KV cache full: ${seg.cache.length} + ${seg.rows} tokens exceed its capacity of ${seg.cache.capacity}`);
-      }
-    }
+    checkCapacity(segments);
     throwIfAborted(options.signal);
-    const s = this.scratchFor(n, options.remotes?.length ?? 0);
-    const context = options.context ?? [];
-    const remotes = options.remotes ?? [];
-    const needLocalLse = remotes.length > 0;
+    const s = this.scratchFor(ids.length, options.remotes?.length ?? 0);
     const starts = segments.map((seg) => seg.cache.length);
 
-    b.embed(this.weights.embed, ids, s.x);
-    for (let l = 0; l < c.nLayers; l++) {
-      const w = this.weights.layers[l]!;
-
-      // Attention block: q, k, v projections, RoPE at the rows' positions, new K/V into the cache.
-      b.rmsNorm(s.x, w.attnNorm, c.rmsEps, s.xb);
-      b.matmul(s.xb, w.wq, s.q, w.bq);
-      b.matmul(s.xb, w.wk, s.k, w.bk);
-      b.matmul(s.xb, w.wv, s.v, w.bv);
-      b.rope(s.q, positions, c.headDim, c.rope);
-      b.rope(s.k, positions, c.headDim, c.rope);
-      // Other hosts get q before the local attention is recorded, so they work while this host does.
-      let remoteParts: Promise<{ out: Float32Array; lse: Float32Array }[]> | undefined;
-      if (remotes.length > 0) {
-        const q = await b.readAct(s.q);
-        remoteParts = Promise.all(remotes.map((r) => r.attend(l, q, n)));
-        remoteParts.catch(() => {}); // awaited below; this only keeps an early rejection from counting as unhandled
-      }
-      const sources: AttnSource[] = context.map((ctx) => ({ k: ctx.layers[l]!.k, v: ctx.layers[l]!.v, length: ctx.length }));
-      segments.forEach((seg, i) => {
-        const own = seg.cache.layers[l]!;
-        const start = starts[i]!;
-        b.storeKv(s.k, own.k, start, seg.row, seg.rows);
-        b.storeKv(s.v, own.v, start, seg.row, seg.rows);
-        // Row seg.row + j sits at entry start + j of its own cache and sees entries up to it.
-        const source = { k: own.k, v: own.v, length: start + seg.rows, causalOffset: start - seg.row };
-        sources.push(segments.length === 1 ? source : { ...source, rows: { start: seg.row, count: seg.rows } });
-      });
-      b.attention(s.q, sources, this.shape, s.att, needLocalLse ? s.lse : undefined);
-
-      if (options.observeContextLse && context.length > 0) await this.observe(l, s, sources.slice(0, context.length), options.observeContextLse);
-
-      let attOut = s.att;
-      if (remoteParts) {
-        const partials = await remoteParts;
-        const parts = [{ out: s.att, lse: s.lse }];
-        partials.forEach((p, i) => {
-          b.writeAct(s.remoteOut[i]!, p.out);
-          b.writeAct(s.remoteLse[i]!, p.lse);
-          parts.push({ out: s.remoteOut[i]!, lse: s.remoteLse[i]! });
-        });
-        b.mergeAttention(parts, c.headDim, s.merged);
-        attOut = s.merged;
-      }
-      b.matmul(attOut, w.wo, s.proj);
-      b.add(s.x, s.proj);
-
-      // Feed-forward block (SwiGLU).
-      b.rmsNorm(s.x, w.ffnNorm, c.rmsEps, s.xb);
-      b.matmul(s.xb, w.gate, s.gate);
-      b.matmul(s.xb, w.up, s.up);
-      b.swiglu(s.gate, s.up, s.hb);
-      b.matmul(s.hb, w.down, s.proj);
-      b.add(s.x, s.proj);
-
-      if (options.signal) {
-        // Lets a Ctrl-C handler (or any other event) abort the signal in the middle of a long CPU forward.
-        await yieldToEventLoop();
-        if (options.signal.aborted) {
-          await b.flush();
-          throwIfAborted(options.signal);
-        }
-      }
+    this.backend.embed(this.weights.embed, ids, s.x);
+    for (let l = 0; l < this.config.nLayers; l++) {
+      await this.attentionBlock(l, s, positions, segments, starts, options);
+      this.ffnBlock(l, s);
+      if (options.signal) await this.yieldForAbort(options.signal);
     }
     segments.forEach((seg, i) => { seg.cache.length = starts[i]! + seg.rows; });
+    return this.logits(s, options.logits);
+  }
 
-    if (options.logits === 'none') {
+  /** x += Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)), the new K/V appended to each segment's cache. */
+  private async attentionBlock(
+    l: number, s: Scratch, positions: Int32Array, segments: readonly Segment[], starts: readonly number[], options: ForwardOptions,
+  ): Promise<void> {
+    const c = this.config;
+    const b = this.backend;
+    const w = this.weights.layers[l]!;
+    const context = options.context ?? [];
+    const remotes = options.remotes ?? [];
+    b.rmsNorm(s.x, w.attnNorm, c.rmsEps, s.xb);
+    b.matmul(s.xb, w.wq, s.q, w.bq);
+    b.matmul(s.xb, w.wk, s.k, w.bk);
+    b.matmul(s.xb, w.wv, s.v, w.bv);
+    b.rope(s.q, positions, c.headDim, c.rope);
+    b.rope(s.k, positions, c.headDim, c.rope);
+    // Other hosts get q before the local attention is recorded, so they work while this host does.
+    const remoteParts = await this.sendQuery(l, s, remotes, options.observeQuery);
+    const inputs = this.attentionInputs(l, s, context, segments, starts);
+    b.attention(s.q, inputs, this.shape, s.att, remoteParts ? s.lse : undefined);
+    if (options.observeContextLse && context.length > 0) await this.observeContextLse(l, s, inputs.slice(0, context.length), options.observeContextLse);
+    const attOut = remoteParts ? this.mergeRemotes(s, await remoteParts) : s.att;
+    b.matmul(attOut, w.wo, s.proj);
+    b.add(s.x, s.proj);
+  }
+
+  /**
+   * Reads q back once for the query observer and the remotes (not at all when neither is there) and starts the
+   * remotes' attention; returns their pending parts, or undefined without remotes.
+   */
+  private async sendQuery(
+    l: number, s: Scratch, remotes: readonly RemoteAttention[], observeQuery: ForwardOptions['observeQuery'],
+  ): Promise<Promise<RemotePart[]> | undefined> {
+    if (remotes.length === 0 && !observeQuery) return undefined;
+    const q = await this.backend.readAct(s.q);
+    observeQuery?.(l, q, s.rows); // before the remotes, which may take q's buffer
+    if (remotes.length === 0) return undefined;
+    const parts = Promise.all(remotes.map((r) => r.attend(l, q, s.rows)));
+    parts.catch(() => {}); // awaited by the caller; this only keeps an early rejection from counting as unhandled
+    return parts;
+  }
+
+  /** Layer l's attention inputs: every context cache in full, then each segment's own cache causally (K/V stored first). */
+  private attentionInputs(l: number, s: Scratch, context: readonly KvCache[], segments: readonly Segment[], starts: readonly number[]): AttnSource[] {
+    const b = this.backend;
+    const inputs: AttnSource[] = context.map((ctx) => ({ k: ctx.layers[l]!.k, v: ctx.layers[l]!.v, length: ctx.length }));
+    segments.forEach((seg, i) => {
+      const own = seg.cache.layers[l]!;
+      const start = starts[i]!;
+      b.storeKv(s.k, own.k, start, seg.row, seg.rows);
+      b.storeKv(s.v, own.v, start, seg.row, seg.rows);
+      // Row seg.row + j sits at entry start + j of its own cache and sees entries up to it.
+      const input = { k: own.k, v: own.v, length: start + seg.rows, causalOffset: start - seg.row };
+      inputs.push(segments.length === 1 ? input : { ...input, rows: { start: seg.row, count: seg.rows } });
+    });
+    return inputs;
+  }
+
+  /** The local attention (s.att, s.lse) merged with the remotes' parts by log-sum-exp, into s.merged. */
+  private mergeRemotes(s: Scratch, partials: readonly RemotePart[]): Act {
+    const b = this.backend;
+    const parts = [{ out: s.att, lse: s.lse }];
+    partials.forEach((p, i) => {
+      b.writeAct(s.remoteOut[i]!, p.out);
+      b.writeAct(s.remoteLse[i]!, p.lse);
+      parts.push({ out: s.remoteOut[i]!, lse: s.remoteLse[i]! });
+    });
+    b.mergeAttention(parts, this.config.headDim, s.merged);
+    return s.merged;
+  }
+
+  /** x += Wdown · (silu(Wgate·h) * Wup·h), h = norm(x) (SwiGLU). */
+  private ffnBlock(l: number, s: Scratch): void {
+    const c = this.config;
+    const b = this.backend;
+    const w = this.weights.layers[l]!;
+    b.rmsNorm(s.x, w.ffnNorm, c.rmsEps, s.xb);
+    b.matmul(s.xb, w.gate, s.gate);
+    b.matmul(s.xb, w.up, s.up);
+    b.swiglu(s.gate, s.up, s.hb);
+    b.matmul(s.hb, w.down, s.proj);
+    b.add(s.x, s.proj);
+  }
+
+  /** Lets a Ctrl-C handler (or any other event) abort the signal in the middle of a long CPU forward. */
+  private async yieldForAbort(signal: AbortSignal): Promise<void> {
+    await yieldToEventLoop();
+    if (signal.aborted) {
+      await this.backend.flush();
+      throwIfAborted(signal);
+    }
+  }
+
+  /** The classifier: nothing, every row's logits, or the last row's. */
+  private async logits(s: Scratch, mode: ForwardOptions['logits']): Promise<Act | null> {
+    const c = this.config;
+    const b = this.backend;
+    if (mode === 'none') {
       await b.flush();
       return null;
     }
-    if (options.logits === 'all') {
-      s.logitsAll ??= b.createAct(n, c.vocabSize);
+    if (mode === 'all') {
+      s.logitsAll ??= b.createAct(s.rows, c.vocabSize);
       b.rmsNorm(s.x, this.weights.outNorm, c.rmsEps, s.xb);
       b.matmul(s.xb, this.weights.output, s.logitsAll);
       return s.logitsAll;
     }
     let last = s.x;
-    if (n > 1) {
-      await this.copyRow(s.x, n - 1, s.last);
+    if (s.rows > 1) {
+      await this.copyRow(s.x, s.rows - 1, s.last);
       last = s.last;
     }
     b.rmsNorm(last, this.weights.outNorm, c.rmsEps, s.lastNorm);
@@ -294,19 +337,19 @@ export class Transformer {
     this.scratch.clear();
   }
 
-  private async observe(
+  /** Each context cache's own lse: one attention pass per cache, only when asked, so normal decoding pays nothing. */
+  private async observeContextLse(
     layer: number,
     s: Scratch,
-    sources: AttnSource[],
+    contextInputs: readonly AttnSource[],
     observer: NonNullable<ForwardOptions['observeContextLse']>,
   ): Promise<void> {
-    // Per-source lse needs its own pass per source; only when asked, so normal decoding pays nothing.
-    const perSource: Float32Array[] = [];
-    for (const src of sources) {
-      this.backend.attention(s.q, [src], this.shape, s.merged, s.sourceLse);
-      perSource.push(await this.backend.readAct(s.sourceLse));
+    const perContext: Float32Array[] = [];
+    for (const input of contextInputs) {
+      this.backend.attention(s.q, [input], this.shape, s.merged, s.contextLse);
+      perContext.push(await this.backend.readAct(s.contextLse));
     }
-    observer(layer, perSource);
+    observer(layer, perContext);
   }
 
   private async copyRow(src: Act, row: number, dst: Act): Promise<void> {
@@ -361,7 +404,7 @@ export class Transformer {
       merged: b.createAct(rows, qWidth),
       remoteOut: [],
       remoteLse: [],
-      sourceLse: b.createAct(rows, c.nHeads),
+      contextLse: b.createAct(rows, c.nHeads),
       proj: b.createAct(rows, c.dim),
       gate: b.createAct(rows, c.ffnDim),
       up: b.createAct(rows, c.ffnDim),
@@ -374,7 +417,7 @@ export class Transformer {
 
   private releaseSet(s: Scratch): void {
     const acts: (Act | undefined)[] = [s.x, s.xb, s.q, s.k, s.v, s.att, s.lse, s.merged, s.proj, s.gate, s.up, s.hb,
-      s.last, s.lastNorm, s.logitsLast, s.logitsAll, s.sourceLse, ...s.remoteOut, ...s.remoteLse];
+      s.last, s.lastNorm, s.logitsLast, s.logitsAll, s.contextLse, ...s.remoteOut, ...s.remoteLse];
     for (const a of acts) if (a) this.backend.release(a);
   }
 }

@@ -24,8 +24,13 @@ export interface ForwardOptions {
   /** Which rows' logits to compute. */
   readonly logits: 'none' | 'last' | 'all';
   readonly signal?: AbortSignal;
-  /** Called per layer with each context source's log-sum-exp [rows, nHeads] (attention-mass reporting). */
-  readonly observeContextLse?: (layer: number, perSource: Float32Array[]) => void;
+  /** Called per layer with each context cache's log-sum-exp [rows, nHeads] (attention-mass reporting). */
+  readonly observeContextLse?: (layer: number, perContext: Float32Array[]) => void;
+  /**
+   * Called per layer with the rows' query after RoPE, [rows, nHeads*headDim] (splitting blocks into files needs it).
+   * `q` is only valid during the call: copy what is kept.
+   */
+  readonly observeQuery?: (layer: number, q: Float32Array, rows: number) => void;
 }
 
 /** One sequence of a batched phase-1 forward (Transformer.forwardBatch). */

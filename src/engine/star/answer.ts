@@ -6,7 +6,7 @@ import { createYieldPoint } from '../util/yieldPoint';
 import type { StarHost } from './host';
 import { splitFromData, type PieceKeysData } from './pieceKeys';
 import { decodeLoop, StarQuery, type ColocatedHost } from './query';
-import { AttentionMass } from './sources';
+import { AttentionMass } from './attentionMass';
 
 /*
  * Star Attention phase 2 as one platform-free call: prefill the question over every host's blocks, decode,
@@ -25,7 +25,7 @@ export interface AnswerRequest {
   readonly topP?: number;
   readonly seed?: number;
   /** Compute attention shares (per block, and per piece of the multi-file blocks in `pieces`). */
-  readonly sources: boolean;
+  readonly attentionShares: boolean;
   /** Kept keys of multi-file blocks, for their exact split into files (PieceKeys.data). */
   readonly pieces?: PieceKeysData;
 }
@@ -40,7 +40,7 @@ export interface AnswerResult {
   readonly capped?: number;
   readonly ttftMs: number;
   readonly decodeTokensPerSec: number;
-  /** Block index -> its share of the question's attention to the context (block 0 = the anchor); [] without sources. */
+  /** Block index -> its share of the question's attention to the context (block 0 = the anchor); [] without attentionShares. */
   readonly blockShares: [number, number][];
   /** Block index -> per-piece shares (exact split) for the blocks in `pieces`. */
   readonly pieceShares: [number, number[]][];
@@ -82,7 +82,7 @@ export async function answerQuery(
   try {
     const c = transformer.config;
     const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
-    const mass = req.sources ? new AttentionMass(req.pieces && req.pieces.blocks.length > 0 ? splitFromData(req.pieces, shape) : undefined) : undefined;
+    const mass = req.attentionShares ? new AttentionMass(req.pieces && req.pieces.blocks.length > 0 ? splitFromData(req.pieces, shape) : undefined) : undefined;
     const first = (await query.forward(req.query, 'last', signal, mass))!;
     const result = await decodeLoop(transformer, first, started, {
       maxTokens, temperature: req.temperature, topP: req.topP, seed: req.seed, stopIds: tokenizer.eos, signal,

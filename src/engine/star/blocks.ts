@@ -26,7 +26,7 @@
 // so such a line takes the fewest blocks it can, and its spans record which of the line's tokens each part holds
 // (parts of a repetitive line can have identical ids; they then share one cache entry, see context.ts). Continuation
 // headers carry no line numbers for the same reason (spans keep them). Empty files get no piece (the overview lists
-// them). Spans also record each piece's token range in its block (per-file attention shares, sources.ts).
+// them). Spans also record each piece's token range in its block (per-file attention shares, attentionMass.ts).
 import { EngineError } from '../errors';
 import type { Tokenizer } from '../tokenizer/types';
 

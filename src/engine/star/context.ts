@@ -12,8 +12,8 @@ import { POSITION_SCHEME, type BlockKv, type BlockSpec } from './types';
  * new start after such a move (see encodeContext).
  */
 
-/** Bumped whenever the stored KV's meaning or layout changes. */
-export const KV_FORMAT_VERSION = 1;
+/** Version of what a block's KV means (part of every blockCacheKey): bumped when the same tokens would give other KV. */
+export const BLOCK_KV_VERSION = 1;
 
 export interface BlockStore {
   /** Undefined on a miss; a corrupted entry is reported (warning) and treated as a miss. */
@@ -88,7 +88,7 @@ export function blockCacheKey(modelIdentity: string, anchor: readonly number[], 
   const h = new Sha256();
   h.updateText(JSON.stringify({
     key: 'star-kv',
-    formatVersion: variant.formatVersion ?? KV_FORMAT_VERSION,
+    formatVersion: variant.formatVersion ?? BLOCK_KV_VERSION,
     positionScheme: variant.positionScheme ?? POSITION_SCHEME,
     dtype: variant.dtype ?? 'f32',
     modelIdentity,
@@ -115,7 +115,7 @@ function framedTokens(ids: readonly number[]): Uint8Array {
  * owner. Only the owner is looked up or encoded, and the entry is kept at the OWNER's start: when the cached
  * entry sits elsewhere (an earlier file grew), the owner's re-rotated KV is written back under the same key, so
  * the next run loads it without rotating. The other occurrences never touch the store; each gets its own copy
- * rotated from the owner's source KV (the entry as read, or as just encoded), so duplicates never fight over
+ * rotated from the owner's KV (the entry as read, or as just encoded), so duplicates never fight over
  * the entry and every block is rotated exactly once per run, never from an already-rotated in-memory copy.
  * A rewrite means a later move rotates the rewritten keys again (across runs, never within one). Rotations
  * compose exactly (RoPE), so each rewrite adds only the stored dtype's rounding: ~1e-7 relative with f32
@@ -136,9 +136,9 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
     if (owner) owner.count++;
     else owners.set(key, { index: spec.index, count: 1 });
   }
-  // The owner's source KV (at the start it was read or encoded at), awaited by its duplicates on any host.
-  const sources = new Map<string, Deferred<BlockKv>>();
-  for (const [key, owner] of owners) if (owner.count > 1) sources.set(key, deferred());
+  // Each duplicated key's owner KV (at the start it was read or encoded at), awaited by its duplicates on any host.
+  const ownerKvs = new Map<string, Deferred<BlockKv>>();
+  for (const [key, owner] of owners) if (owner.count > 1) ownerKvs.set(key, deferred());
 
   let encoded = 0;
   let reused = 0;
@@ -151,7 +151,7 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
   const total = o.blocks.length;
   const expect = (spec: BlockSpec) => ({ length: spec.tokens.length, width: o.kvWidth, layers: o.nLayers });
   // A KV handed to host.load may be taken over (a worker host can transfer its buffers): whatever is still
-  // needed afterwards (a pending write, duplicates' sources) is handed over as a copy.
+  // needed afterwards (a pending write, duplicates' owner KV) is handed over as a copy.
   const own = (kv: BlockKv): BlockKv => ({ ...kv, k: kv.k.map((t) => t.slice()), v: kv.v.map((t) => t.slice()) });
 
   await Promise.all(perHost.map(async (blocks, h) => {
@@ -174,8 +174,8 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
           missing.push(spec);
           continue;
         }
-        sources.get(key)?.resolve(kv);
-        const shared = sources.has(key);
+        ownerKvs.get(key)?.resolve(kv);
+        const shared = ownerKvs.has(key);
         if (kv.start !== spec.start) {
           const moved = await o.shift(kv, spec.start);
           shifted++;
@@ -197,7 +197,7 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
         const groupWrites = group.map((spec, j) => {
           const key = keyOf.get(spec.index)!;
           encoded++;
-          sources.get(key)?.resolve(kvs[j]!);
+          ownerKvs.get(key)?.resolve(kvs[j]!);
           return o.store?.put(key, kvs[j]!);
         });
         // Stored before the next group is encoded, so a kill, a Ctrl-C or a full disk keeps every block encoded
@@ -209,16 +209,16 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
     } catch (err) {
       await Promise.allSettled(writes);
       // Duplicates on other hosts wait for this host's owners: fail them too rather than leave them waiting.
-      for (const spec of owned) sources.get(keyOf.get(spec.index)!)?.reject(err);
+      for (const spec of owned) ownerKvs.get(keyOf.get(spec.index)!)?.reject(err);
       throw err;
     }
     // Duplicates last: they only wait on owners, and owners never wait, so hosts cannot deadlock.
     for (const spec of duplicates) {
       throwIfAborted(o.signal);
-      const source = await sources.get(keyOf.get(spec.index)!)!.promise;
-      const kv = await o.shift(source, spec.start);
+      const ownerKv = await ownerKvs.get(keyOf.get(spec.index)!)!.promise;
+      const kv = await o.shift(ownerKv, spec.start);
       shifted++;
-      // shift gives new keys but shares the values with the source: the host gets its own.
+      // shift gives new keys but shares the values with the owner's KV: the host gets its own.
       await host.load([{ ...kv, index: spec.index, v: kv.v.map((t) => t.slice()) }]);
       reused++;
       o.onProgress?.(++done, total);

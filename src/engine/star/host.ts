@@ -39,7 +39,7 @@ export interface StarHost {
   /**
    * Attention of `rows` query rows q [rows, nHeads*headDim] (after RoPE) over ALL of this host's
    * blocks at `layer`, no causal mask (the query follows the whole context). With perBlock, also
-   * each block's own log-sum-exp (costs one extra pass per block; used for the query's sources).
+   * each block's own log-sum-exp (costs one extra pass per block; used for the attention shares).
    */
   attend(layer: number, q: Float32Array, rows: number, perBlock: boolean): Promise<HostAttention>;
 

@@ -1,6 +1,6 @@
 import { kvBytes, kvBytesPerToken } from '../runtime/kvBytes';
 import type { StarHost } from './host';
-import type { BlockPieces, PieceShape, PieceSplitOptions, TokenRange } from './sources';
+import type { BlockPieces, PieceShape, PieceSplitOptions, TokenRange } from './attentionMass';
 import type { BlockKv } from './types';
 
 /*
@@ -8,7 +8,7 @@ import type { BlockKv } from './types';
  * every block's KV to a host (host.encode returns it, host.load receives it, already re-rotated when it
  * moved); wrapping the hosts for phase 1 lets us keep, on the side, the K of the blocks that hold two or
  * more pieces, and nothing else. The cost is host memory (the same arrays the host keeps in waves mode;
- * a copy's worth when the host uploads them) and CPU time in the sources pass (rows x heads x headDim
+ * a copy's worth when the host uploads them) and CPU time in the piece split (attentionMass.ts) (rows x heads x headDim
  * per kept key and layer), so the kept bytes are capped (pieceKeysBudget): blocks past the cap are split by token
  * counts, an approximation (fileShares).
  */
@@ -16,7 +16,7 @@ import type { BlockKv } from './types';
 /** Most kept key bytes, whatever the CPU budget allows. */
 export const DEFAULT_PIECE_KEYS_BUDGET_BYTES = 256 * 1024 ** 2;
 /**
- * CPU work of the sources pass: multiply-adds (query rows x heads x headDim per kept key row and layer). JS runs
+ * CPU work of the piece split: multiply-adds (query rows x heads x headDim per kept key row and layer). JS runs
  * pieceLse at 0.15-0.25 G/s on the shared 2-core dev machine (more on a desktop), so about 1e9 is a few seconds
  * there: Qwen2.5-0.5B (24 layers, 14 heads x 64) and a 30-token question get ~1,500 key rows split exactly.
  */
@@ -100,7 +100,7 @@ export class PieceKeys {
     return { shape, piecesOf: (index) => this.piecesOf(index) };
   }
 
-  /** Frees the kept keys (after the sources pass). */
+  /** Frees the kept keys (after the piece split). */
   clear(): void {
     this.kept.clear();
     this.bytes = 0;

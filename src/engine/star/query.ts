@@ -4,7 +4,7 @@ import { createRandom } from '../runtime/random';
 import type { Transformer } from '../runtime/transformer';
 import type { KvCache, RemoteAttention } from '../runtime/types';
 import type { StarHost } from './host';
-import { AttentionMass } from './sources';
+import { AttentionMass } from './attentionMass';
 
 /*
  * Star Attention phase 2 on the query host. The query tokens, then every generated token, run at
@@ -82,25 +82,17 @@ export class StarQuery {
         return { out: r.out, lse: r.lse };
       },
     }));
-    // Splitting blocks into files needs each layer's q: a "remote" that saw nothing (lse -Infinity, weight 0
-    // in the exact merge, so the output is unchanged) is the transformer's one door to it.
+    // Splitting blocks into files needs each layer's q.
     const queries = new Map<number, { q: Float32Array; rows: number }>();
-    if (mass?.wantsQuery) {
-      const c = this.transformer.config;
-      remotes.push({
-        attend: async (layer, q, rows) => {
-          queries.set(layer, { q: q.slice(), rows });
-          return { out: new Float32Array(rows * c.nHeads * c.headDim), lse: new Float32Array(rows * c.nHeads).fill(-Infinity) };
-        },
-      });
-    }
+    const observeQuery = mass?.wantsQuery ? (layer: number, q: Float32Array, rows: number) => queries.set(layer, { q: q.slice(), rows }) : undefined;
     const result = await this.transformer.forward(Int32Array.from(ids), positions, this.cache, {
       context: this.context,
       remotes,
       logits,
       signal,
+      observeQuery,
       observeContextLse: mass
-        ? (layer, perSource) => record(layer, perSource.map((lse, i) => ({ index: this.contextIndices[i]!, lse })))
+        ? (layer, perContext) => record(layer, perContext.map((lse, i) => ({ index: this.contextIndices[i]!, lse })))
         : undefined,
     });
     if (mass) for (const layer of [...perLayer.keys()].sort((a, b) => a - b)) mass.addLayer(perLayer.get(layer)!, queries.get(layer), layer);

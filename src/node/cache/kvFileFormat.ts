@@ -11,7 +11,8 @@ import { f16Lookup, f32ToF16 } from '../../engine/quant/half';
 import { kvBytes, type KvDtype } from '../../engine/runtime/kvBytes';
 
 export const KV_FILE_MAGIC = 0x56414b53; // 'SAKV' read as a little-endian u32
-export const KV_FORMAT_VERSION = 1;
+/** Version of the entry file's byte layout (this header and the payload), checked on every read. */
+export const KV_FILE_FORMAT_VERSION = 1;
 export const KV_HEADER_BYTES = 128;
 const HEADER_HASHED_BYTES = 104;
 
@@ -51,7 +52,7 @@ export function encodeHeader(h: Omit<KvHeader, 'version'>, sha256: (b: Uint8Arra
   const out = new Uint8Array(KV_HEADER_BYTES);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, KV_FILE_MAGIC, true);
-  dv.setUint32(4, KV_FORMAT_VERSION, true);
+  dv.setUint32(4, KV_FILE_FORMAT_VERSION, true);
   dv.setUint32(8, DTYPE_CODES[h.dtype], true);
   dv.setUint32(12, h.layers, true);
   dv.setUint32(16, h.rows, true);
@@ -70,7 +71,7 @@ export function decodeHeader(bytes: Uint8Array, sha256: (b: Uint8Array) => Uint8
   const dv = new DataView(bytes.buffer, bytes.byteOffset, KV_HEADER_BYTES);
   if (dv.getUint32(0, true) !== KV_FILE_MAGIC) return 'not a KV cache entry (bad magic)';
   const version = dv.getUint32(4, true);
-  if (version !== KV_FORMAT_VERSION) return `format version ${version}, this build reads version ${KV_FORMAT_VERSION}`;
+  if (version !== KV_FILE_FORMAT_VERSION) return `format version ${version}, this build reads version ${KV_FILE_FORMAT_VERSION}`;
   const check = sha256(bytes.subarray(0, HEADER_HASHED_BYTES)).subarray(0, 8);
   if (!equalBytes(check, bytes.subarray(HEADER_HASHED_BYTES, HEADER_HASHED_BYTES + 8))) return 'header checksum mismatch';
   const dtype = DTYPE_BY_CODE.get(dv.getUint32(8, true));

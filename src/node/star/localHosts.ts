@@ -48,8 +48,10 @@ export async function createLocalHosts(model: LoadedModel, opts: LocalHostsOptio
   };
 }
 
-/** Host counts go 1..64 (each host holds its own weights). */
+/** Most hosts one pool runs (each host holds its own weights). */
+export const MAX_HOSTS = 64;
+
 export function checkHostCount(count: number): number {
-  if (!Number.isInteger(count) || count < 1 || count > 64) throw new EngineError(`--hosts must be an integer in 1..64 (got ${count})`);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_HOSTS) throw new EngineError(`the host count must be an integer in 1..${MAX_HOSTS} (got ${count})`);
   return count;
 }

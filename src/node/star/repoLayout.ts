@@ -40,7 +40,7 @@ export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout>
   const star = buildStarLayout(files, tokenizer, o.model.chatTemplate, { ...prompt, chunkSize: o.chunkSize, anchorSize: o.anchorSize });
   const query = o.question !== undefined ? buildQuery(o.question, tokenizer, o.model.chatTemplate, prompt) : [];
   if (star.skipped.length === files.length) {
-    throw new EngineError(`no file could be packed: every path's header line fills a block of ${o.chunkSize} tokens (raise --chunk-size)`, o.repo);
+    throw new EngineError(`no file could be packed: every path's header line fills a block of ${o.chunkSize} tokens (raise the chunk size)`, o.repo);
   }
   const spans = star.blocks.map((b) => star.spansOf(b.index));
   const skippedByReason: Record<string, number> = {};

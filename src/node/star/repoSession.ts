@@ -14,7 +14,8 @@ import type { BlockSpec } from '../../engine/star/types';
 import { PieceKeys, pieceKeysBudget } from '../../engine/star/pieceKeys';
 import { buildQuery } from '../../engine/star/prompt';
 import { shiftBlockKv } from '../../engine/star/shift';
-import { fileShares, type TokenRange } from '../../engine/star/sources';
+import { fileShares, type TokenRange } from '../../engine/star/attentionMass';
+import type { KvDtype } from '../../engine/runtime/kvBytes';
 import { openKvBlockStore } from '../cache/kvBlockStore';
 import type { HostPool } from './hostPool';
 import { buildRepoLayout, type RepoLayout } from './repoLayout';
@@ -34,6 +35,8 @@ export interface RepoSessionOptions {
   readonly cacheDir?: string;
   /** Size cap of the disk cache (least recently used entries go first); default 4 GiB. */
   readonly cacheMaxBytes?: number;
+  /** Storage type of new disk cache entries: 'f32' (default, exact) or 'f16' (half the size, <= 2^-11 relative per value). */
+  readonly cacheDtype?: KvDtype;
   readonly onWarning?: (message: string) => void;
   /** Cap on the keys sent for exact per-file shares of multi-file blocks (default: pieceKeysBudget's per question). */
   readonly pieceKeysBudgetBytes?: number;
@@ -92,7 +95,7 @@ export interface AskResult {
   /**
    * Per file, its share of the query prefill's attention to the context, highest first; with stats.anchorShare
    * they sum to 1. A block holding several files is split exactly (each file's token range attended alone,
-   * sources.ts) while the kept keys fit pieceKeysBudget, by token counts beyond it.
+   * attentionMass.ts) while the kept keys fit pieceKeysBudget, by token counts beyond it.
    */
   readonly sources: SourceFile[];
   readonly stats: Omit<IndexStats, 'skipped' | 'skippedByReason'> & {
@@ -195,7 +198,7 @@ export class RepoSession {
       encodedTokens += specs.reduce((t, spec) => t + spec.tokens.length, 0);
     }, () => { firstEncode ||= performance.now(); }));
     const store: BlockStore | undefined = o.cacheDir
-      ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, onWarning: o.onWarning })
+      ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, dtype: o.cacheDtype, onWarning: o.onWarning })
       : undefined;
     const stats = await encodeContext({
       modelIdentity: o.model.identity, anchor: layout.anchor, blocks: needed, hosts, store,
@@ -267,7 +270,7 @@ export class RepoSession {
     const answerStarted = performance.now();
     const r = await o.pool.answer({
       contextLength: repo.layout.contextLength, query, maxTokens: opts.maxTokens, temperature: opts.temperature,
-      topP: opts.topP, seed: opts.seed, sources: true, pieces: this.pieceKeys.data(budget),
+      topP: opts.topP, seed: opts.seed, attentionShares: true, pieces: this.pieceKeys.data(budget),
     }, (_id, text) => {
       if (!text) return;
       streamed += text;

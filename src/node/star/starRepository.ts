@@ -1,6 +1,7 @@
 // Star Attention over a repository for one command (the CLI's index and ask): a host pool for the run (in this
 // thread, or every host in a worker thread with hostThreads), a RepoSession over it, then the pool is disposed.
 // With mode 'global', ask runs one ordinary causal prefill of exactly the same token sequence as the baseline.
+import type { KvDtype } from '../../engine/runtime/kvBytes';
 import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
 import type { Transformer } from '../../engine/runtime/transformer';
@@ -25,6 +26,8 @@ export interface StarRepoOptions {
   readonly cacheDir?: string;
   /** Size cap of the disk cache (least recently used entries go first); default 4 GiB. */
   readonly cacheMaxBytes?: number;
+  /** Storage type of new disk cache entries: 'f32' (default, exact) or 'f16' (half the size, <= 2^-11 relative per value). */
+  readonly cacheDtype?: KvDtype;
   readonly memoryBudgetBytes?: number;
   /**
    * Every host in its own worker thread (createThreadHostPool), each opening the model from `modelPath` itself:
@@ -69,7 +72,7 @@ async function withSession<T>(o: StarRepoOptions & { pieceKeysBudgetBytes?: numb
   try {
     return await body(new RepoSession({
       repo: o.repo, model: o.model, pool, chunkSize: o.chunkSize, anchorSize: o.anchorSize, cacheDir: o.cacheDir,
-      cacheMaxBytes: o.cacheMaxBytes, onWarning: o.onWarning, pieceKeysBudgetBytes: o.pieceKeysBudgetBytes,
+      cacheMaxBytes: o.cacheMaxBytes, cacheDtype: o.cacheDtype, onWarning: o.onWarning, pieceKeysBudgetBytes: o.pieceKeysBudgetBytes,
     }));
   } finally {
     await pool.dispose();

@@ -493,14 +493,6 @@ export class WebGpuBackend implements Backend {
     return Number(ns) / 1e6;
   }
 
-  /** Compiles every pipeline a model of these types will use, so the first token does not pay for it. */
-  warmUp(types: readonly TensorType[]): void {
-    for (const t of new Set(types)) {
-      this.pipeline(KERNELS.matmul.spec({ type: t, ftype: this.ftype, kernel: this.tuning === 'gpu' ? 'gemv' : 'gemv-per-thread' }));
-      this.pipeline(KERNELS.matmul.spec({ type: t, ftype: this.ftype, kernel: 'tiled' }));
-    }
-  }
-
   // ---- internals ---------------------------------------------------------------------------
 
   private ropeRows(

@@ -145,7 +145,7 @@ export function pieceLse(q: Float32Array, rows: number, keys: Float32Array, rang
     return new Float64Array(rows * nHeads).fill(-Infinity);
   });
   // One pass of scores per (row, head) over the ranges' keys, then one lse per range: plain loops, no closures
-  // (this is the sources pass's whole CPU cost).
+  // (this is the piece split's whole CPU cost).
   const scores = new Float64Array(length);
   const qh = new Float64Array(headDim);
   for (let r = 0; r < rows; r++) {
