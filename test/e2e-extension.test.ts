@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Browser, FrameLocator, Page } from 'playwright-core';
+import type { Browser, Frame, FrameLocator, Page } from 'playwright-core';
 import { copyWebgpuRuntime } from '../scripts/webgpuRuntime.mjs';
 import { launchChromium } from './support/browser';
 import { runCli } from './support/cli';
@@ -148,13 +148,32 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     await answerInputBox(p, question, 'Ask a question about the whole repository');
   }
 
+  /** The chat view's page (the inner frame of its webview), once the view is open. */
+  async function chatPage(p: Page): Promise<Frame> {
+    await webviewFrame(p, EXTENSION_ID).locator('textarea').waitFor({ timeout: 60_000 });
+    const frame = p.frames().find((f) => f.parentFrame()?.url().includes(`extensionId=${EXTENSION_ID}`) && f.name() !== '');
+    const inner = frame ?? p.frames().find((f) => f.parentFrame()?.url().includes(`extensionId=${EXTENSION_ID}`));
+    if (!inner) throw new Error('the chat webview\'s page was not found');
+    return inner;
+  }
+
   test('Ask Codebase from the palette streams the answer into the chat; it equals the CLI\'s (greedy ids), on WebGPU Workers in the webview', async () => {
+    await runCommand(page, 'Star Attention: Open Chat');
+    const frame = await chatPage(page);
+    // Every partial answer the page shows while the turn is still streaming, recorded in the page itself.
+    await frame.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { starSeen: string[] }).starSeen = seen;
+      new MutationObserver(() => {
+        const a = document.querySelector<HTMLElement>('.turn[data-turn="1"] .answer.streaming');
+        const text = a?.dataset.text;
+        if (text && seen[seen.length - 1] !== text) seen.push(text);
+      }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    });
     await askFromPalette(page, QUESTION);
     const turn = chat.locator('.turn[data-turn="1"]');
-    // Seen while streaming: a partial answer, before the turn is done.
-    await turn.locator('.answer.streaming[data-text]:not([data-text=""])').waitFor({ timeout: 180_000 });
-    assert.equal(await turn.getAttribute('data-done'), null, 'the partial answer must be seen before the turn is done');
-    await chat.locator('.turn[data-turn="1"][data-done="true"]').waitFor({ timeout: 120_000 });
+    await chat.locator('.turn[data-turn="1"][data-done="true"]').waitFor({ timeout: 180_000 });
+    const partial = await frame.evaluate(() => (window as unknown as { starSeen: string[] }).starSeen);
     const hosts = await nextMetric(firstMetrics, 'hosts', 0);
     const index = await nextMetric(firstMetrics, 'index', 0);
     const ask = await nextMetric(firstMetrics, 'ask', 0);
@@ -164,6 +183,9 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     assert.match(await chat.locator('.status').getAttribute('data-host-kind') ?? '', /^WebGPU workers in the webview/);
     assert.deepEqual(ask.ids, cli.ids, 'greedy ids: extension (webview WebGPU) vs star-ask ask --backend cpu');
     assert.equal(await turn.locator('.answer').getAttribute('data-text'), cli.answer);
+    assert.ok(partial.length > 0 && partial[0]!.length < cli.answer.length && cli.answer.startsWith(partial[0]!),
+      `a partial answer must be shown while streaming: ${JSON.stringify(partial)}`);
+    figures.partialAnswersSeen = partial.length;
     const sources = await turn.locator('.sources a.source').allTextContents();
     assert.ok(sources.length > 0, 'no sources shown');
     for (const s of sources) assert.ok(Object.keys(FIXTURE).includes(s.replace(/:\d+-\d+$/, '')), `source ${s} is not a fixture file`);
@@ -199,21 +221,33 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     });
   });
 
-  /** Rewrites the user settings file; waits until the extension has re-planned its blocks (an `exclude` change,
-   * which it handles by dropping its sessions: the panel's status then shows no index), so the other settings
-   * written with it are in effect too. */
-  async function changeSettings(patch: Record<string, unknown>): Promise<void> {
+  /** Sets a number setting in the Settings editor, as a user would, and waits until the workbench has written it
+   * to settings.json: the extension host hears of the change before any later command (one ordered channel). */
+  async function setNumberSetting(key: string, value: number): Promise<void> {
     const file = join(server.userDataDir, 'User', 'settings.json');
-    const current = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    await chat.locator('.status', { hasText: 'Index:' }).waitFor();
-    writeFileSync(file, JSON.stringify({ ...current, ...patch }, null, 2));
-    await chat.locator('.status:not(:has-text("Index:"))').waitFor({ timeout: 30_000 });
+    await runCommand(page, 'Preferences: Open Settings (UI)');
+    const search = page.locator('.settings-editor .settings-header .suggest-input-container');
+    await search.waitFor();
+    await search.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type(key);
+    const row = page.locator(`.settings-editor .setting-item-contents[data-key="${key}"], .settings-editor .setting-item-contents:has(.setting-item-label:text-is("Max New Tokens"))`).first();
+    const input = row.locator('input').first();
+    await input.waitFor();
+    await input.fill(String(value));
+    await input.press('Tab');
+    const deadline = Date.now() + 20_000;
+    while ((JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)[key] !== value) {
+      if (Date.now() > deadline) throw new Error(`${key} was not written to ${file}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.keyboard.press('Control+W');
   }
 
   test('Stop cancels a long answer: "Stopped.", and fewer tokens than the limit (a strict prefix of the full answer)', async () => {
     const full = cliAsk(workspace, LONG_MAX_TOKENS, 'cpu');
     assert.equal(full.ids.length, LONG_MAX_TOKENS, 'the full answer must run to the limit, or Stop has nothing to cut');
-    await changeSettings({ 'starAttention.maxNewTokens': LONG_MAX_TOKENS, 'starAttention.exclude': ['**/no-such-folder/**'] });
+    await setNumberSetting('starAttention.maxNewTokens', LONG_MAX_TOKENS);
     const seen = metricsOf('ask').length;
     await askFromPalette(page, QUESTION);
     const turn = chat.locator('.turn[data-turn="3"]');
@@ -224,7 +258,7 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     assert.ok(text.length > 0 && text.length < full.answer.length, `stopped answer: ${text.length} chars, full: ${full.answer.length}`);
     assert.ok(full.answer.startsWith(text), 'the stopped answer must be a prefix of the full one');
     assert.equal(metricsOf('ask').length, seen, 'a stopped question reports no finished answer');
-    await changeSettings({ 'starAttention.maxNewTokens': MAX_TOKENS, 'starAttention.exclude': [] });
+    await setNumberSetting('starAttention.maxNewTokens', MAX_TOKENS);
   });
 
   test('after a file is edited, asking again re-encodes only that file\'s blocks', async () => {
