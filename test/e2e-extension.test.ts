@@ -115,6 +115,8 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
   const firstMetrics = () => (metricsFile ??= metricsFiles(server.userDataDir)[0]);
   const figures: Record<string, unknown> = {};
   let cli: CliAnswer;
+  /** The CLI's answer once math.ts was edited. */
+  let edited: CliAnswer;
 
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'star-e2e-ext-'));
@@ -265,8 +267,10 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     const seenIndex = metricsOf('index').length;
     const seen = metricsOf('ask').length;
     appendFileSync(join(workspace, 'math.ts'), '\nexport function subtract(a: number, b: number): number {\n  return a - b;\n}\n');
+    edited = cliAsk(workspace, MAX_TOKENS, 'cpu');
     await askFromPalette(page, QUESTION);
-    await nextMetric(firstMetrics, 'ask', seen);
+    const ask = await nextMetric(firstMetrics, 'ask', seen);
+    assert.deepEqual(ask.ids, edited.ids, 'after the edit: extension vs star-ask ask --backend cpu on the edited files');
     const indexes = metricsOf('index').slice(seenIndex);
     const encoded = new Set(indexes.flatMap((m) => m.encodedPaths as string[]));
     assert.deepEqual([...encoded], ['math.ts'], `index runs since the edit: ${JSON.stringify(indexes)}`);
@@ -311,7 +315,7 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
       await otherChat.locator('.turn[data-turn="1"][data-done="true"]').waitFor({ timeout: 60_000 });
       assert.match(await otherChat.locator('.status .reason').innerText(), /WebGPU workers in the webview unavailable/);
       assert.match(await otherChat.locator('.status').getAttribute('data-host-kind') ?? '', /^(Dawn WebGPU|CPU) in the extension host/);
-      assert.deepEqual(ask.ids.slice(0, MAX_TOKENS), cli.ids, 'the fallback hosts give the same greedy ids');
+      assert.deepEqual(ask.ids, edited.ids, 'the fallback hosts give the CLI\'s greedy ids');
       await screenshot(other, 'extension-fallback-status');
       figures.fallback = { kind: hosts.hostKind, device: hosts.device, reason: hosts.reason, decodeTokensPerSec: ask.decodeTokensPerSec };
     } finally {
@@ -321,7 +325,7 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
 
   test('figures: decode tokens/s in the webview Worker vs star-ask ask --backend webgpu (Dawn) on this machine', () => {
     const webgpuCli = cliAsk(workspace, MAX_TOKENS, 'webgpu');
-    assert.deepEqual(webgpuCli.ids, cli.ids);
+    assert.deepEqual(webgpuCli.ids, edited.ids);
     figures.decodeTokensPerSec = {
       webviewWorker: metricsOf('ask')[1]?.decodeTokensPerSec,
       cliWebgpu: webgpuCli.stats.decodeTokensPerSec,
