@@ -3,9 +3,11 @@
 // (retainContextWhenHidden): hiding the panel must not drop the GPU devices and the weights they hold.
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseFromChat, type FromChat, type ToChat } from '../protocol/chatMessages';
 import type { HostChannel } from '../node/star/webviewHostPool';
+import { readSettings } from './settings';
 
 export const CHAT_VIEW_ID = 'starAttention.chat';
 
@@ -28,6 +30,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
     this.ready = new Promise((resolve) => { this.readyResolve = resolve; });
+    // The configured model's folder is allowed from the start: changing the options later reloads the page, and
+    // with it the question already shown (its streamed answer would go nowhere).
+    this.modelDir ??= configuredModelDir();
     view.webview.options = this.webviewOptions();
     view.webview.html = this.html(view.webview);
     this.disposables.push(
@@ -59,7 +64,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     const dir = isFolder ? modelPath : dirname(modelPath);
     if (dir === this.modelDir) return;
     this.modelDir = dir;
-    if (this.view) this.view.webview.options = this.webviewOptions();
+    if (!this.view) return;
+    // New options reload the page: wait for the new one's 'ready' before talking to it.
+    this.ready = new Promise((resolve) => { this.readyResolve = resolve; });
+    this.view.webview.options = this.webviewOptions();
   }
 
   asWebviewUri(path: string): string {
@@ -161,5 +169,16 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
 <script type="module" nonce="${nonce}" src="${script}"></script>
 </body>
 </html>`;
+  }
+}
+
+/** The folder of the configured model (itself when it is a folder), or undefined when none is set or readable. */
+function configuredModelDir(): string | undefined {
+  const model = readSettings().model;
+  if (!model) return undefined;
+  try {
+    return statSync(model).isDirectory() ? model : dirname(model);
+  } catch {
+    return undefined;
   }
 }

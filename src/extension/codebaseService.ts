@@ -197,7 +197,7 @@ export class CodebaseService implements vscode.Disposable {
       throw err;
     }
     this.setStatus({ hostKind: `${this.pool.label} (${s.hosts} host${s.hosts > 1 ? 's' : ''})`, hostReason: this.pool.reason, device: this.pool.pool.device });
-    this.metric('hosts', { kind: this.pool.pool.kind, device: this.pool.pool.device, reason: this.pool.reason, hosts: s.hosts });
+    this.metric('hosts', { hostKind: this.pool.pool.kind, device: this.pool.pool.device, reason: this.pool.reason, hosts: s.hosts });
     return this.pool;
   }
 
