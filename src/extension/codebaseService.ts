@@ -78,7 +78,7 @@ export class CodebaseService implements vscode.Disposable {
   ask(r: AskRequest): Promise<AskResult> {
     return this.exclusive(async () => {
       const session = await this.session(r.folder);
-      await this.runIndex(session, r.folder, r.signal);
+      const indexed = await this.runIndex(session, r.folder, r.signal);
       const s = readSettings();
       const started = performance.now();
       const result = await session.ask(r.question, { maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText: r.onText });
@@ -88,7 +88,9 @@ export class CodebaseService implements vscode.Disposable {
         wallMs: Math.round(performance.now() - started), sources: result.sources.slice(0, 5).map((x) => x.path),
         boundaryBytes: { ...this.chat.bytes },
       });
-      return result;
+      // The index just run did phase 1 for this question: its counts are the question's.
+      const encoded = indexed.blocksEncoded + result.stats.blocksEncoded;
+      return { ...result, stats: { ...result.stats, blocksEncoded: encoded, blocksReused: result.stats.blocks - encoded } };
     });
   }
 

@@ -48,7 +48,7 @@ export async function startHostPool(o: {
     try {
       o.log.info(`starting hosts: ${HOST_KIND_LABELS[kind]} (${o.hosts})`);
       const pool = await start();
-      const reason = failures.length ? failures.join('; ') : o.kind === 'auto' ? 'the first choice' : `starAttention.hostKind is "${o.kind}"`;
+      const reason = failures.length ? failures.join('; ') : o.kind === 'auto' ? `${HOST_KIND_LABELS[kind]}: the first choice, available here` : `starAttention.hostKind is "${o.kind}"`;
       o.log.info(`hosts ready: ${HOST_KIND_LABELS[pool.kind]} on ${pool.device} (${reason})`);
       return { pool, label: HOST_KIND_LABELS[pool.kind], reason };
     } catch (err) {
