@@ -6,10 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { copyWebgpuRuntime } from './webgpuRuntime.mjs';
+import { vscePackage } from './vsce.mjs';
 
 const targets = process.argv.slice(2).length ? process.argv.slice(2) : ['universal', 'linux-x64'];
 const { name, version } = createRequire(import.meta.url)('../package.json');
-const vsce = createRequire(import.meta.url).resolve('@vscode/vsce/vsce');
 const run = (args) => execFileSync(process.execPath, args, { stdio: 'inherit' });
 
 run(['scripts/build.mjs', '--production']);
@@ -18,7 +18,7 @@ for (const target of targets) {
   rmSync('dist/node_modules', { recursive: true, force: true });
   if (target !== 'universal') copyWebgpuRuntime('dist/node_modules', target);
   try {
-    run([vsce, 'package', '--no-dependencies', ...(target === 'universal' ? [] : ['--target', target]), '-o', out]);
+    vscePackage({ cwd: process.cwd(), out, target });
   } finally {
     rmSync('dist/node_modules', { recursive: true, force: true });
   }

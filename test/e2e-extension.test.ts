@@ -6,12 +6,12 @@
 // Figures of issue 6 §11 go to dist/test-output/e2e/extension-figures.json and stderr.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Frame, FrameLocator, Page } from 'playwright-core';
 import { copyWebgpuRuntime } from '../scripts/webgpuRuntime.mjs';
+import { vscePackage } from '../scripts/vsce.mjs';
 import { launchChromium } from './support/browser';
 import { runCli } from './support/cli';
 import { ensureCodeServer, startCodeServer, type CodeServer } from './support/codeServer';
@@ -53,7 +53,7 @@ if (skip) process.stderr.write(`\n*** e2e-extension SKIPPED: ${skip} ***\n\n`);
 function packageExtension(dir: string): string {
   const stage = join(dir, 'extension');
   mkdirSync(join(stage, 'dist'), { recursive: true });
-  for (const f of ['package.json', 'README.md', 'LICENSE', '.vscodeignore', 'media']) cpSync(resolve(repoRoot, f), join(stage, f), { recursive: true });
+  for (const f of ['package.json', 'README.md', 'LICENSE', '.vscodeignore', 'media', 'docs/screenshots']) cpSync(resolve(repoRoot, f), join(stage, f), { recursive: true });
   for (const f of ['extension.cjs', 'extensionHostWorker.mjs', 'webview']) {
     const from = resolve(repoRoot, 'dist', f);
     if (!existsSync(from)) throw new Error(`${from} is missing: run \`node scripts/build.mjs --tests\` first`);
@@ -61,10 +61,7 @@ function packageExtension(dir: string): string {
   }
   copyWebgpuRuntime(join(stage, 'dist/node_modules'), 'linux-x64', repoRoot);
   const vsix = join(dir, 'star-attention-codebase-linux-x64.vsix');
-  const r = spawnSync(process.execPath, [resolve(repoRoot, 'node_modules/@vscode/vsce/vsce'), 'package', '--no-dependencies', '--target', 'linux-x64', '-o', vsix],
-    { cwd: stage, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`vsce package failed:\n${r.stdout}${r.stderr}`);
-  return vsix;
+  return vscePackage({ cwd: stage, out: vsix, target: 'linux-x64', fromDir: repoRoot });
 }
 
 interface CliAnswer { answer: string; ids: number[]; stats: { decodeTokensPerSec: number; ttftMs: number; finish: string } }

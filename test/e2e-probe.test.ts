@@ -29,12 +29,12 @@
 // f. showInputBox from a palette command takes typed text.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { copyWebgpuRuntime } from '../scripts/webgpuRuntime.mjs';
+import { vscePackage } from '../scripts/vsce.mjs';
 import { launchChromium } from './support/browser';
 import { ensureCodeServer, groupMembers, startCodeServer, type CodeServer } from './support/codeServer';
 import { repoRoot } from './support/paths';
@@ -52,10 +52,7 @@ function packageProbe(dir: string): string {
   renameSync(join(stage, 'src'), join(stage, 'dist'));
   copyWebgpuRuntime(join(stage, 'dist/node_modules'), 'linux-x64', repoRoot);
   const vsix = join(dir, 'star-probe.vsix');
-  const r = spawnSync(process.execPath, [resolve(repoRoot, 'node_modules/@vscode/vsce/vsce'), 'package', '--no-dependencies', '-o', vsix],
-    { cwd: stage, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`vsce package failed:\n${r.stdout}${r.stderr}`);
-  return vsix;
+  return vscePackage({ cwd: stage, out: vsix, fromDir: repoRoot });
 }
 
 describe('code-server probe', { skip }, () => {
