@@ -1,66 +1,58 @@
-// Prefill matmul: out[r, row_start + j] = dot(x[r, :], W[j, :]) (+ bias) for all n rows of x.
-// Bindings: 0 params, 1 w = one row-part of W (device layout, WTYPE), 2 x [n, k] f32,
-//           3 out [n, out_cols] f32, 4 bias (as in gemv.wgsl; bias_kind 0 none, 1 F32, 2 F16, 3 BF16).
-// Tiles of 32 x-rows by 32 weight rows, k stepped by 32: each of 256 threads dequantizes one group of 4
-// weights and loads 4 x values into workgroup memory, then accumulates a 2x2 block of outputs.
-// Workgroup grid: x = weight-row tiles, y = x-row tiles.
-struct Params { n: u32, k: u32, out_cols: u32, row_start: u32, part_rows: u32, row_bytes: u32, bias_kind: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out_: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<u32>;
-
-// FTYPE (f32, or f16 on devices with shader-f16 when asked for) is the tiles' and products' type; sums stay f32.
-var<workgroup> xt: array<array<FTYPE, 33>, 32>;
-var<workgroup> wt: array<array<FTYPE, 33>, 32>;
-
-fn bias_at(j: u32) -> f32 {
-  let kind = p.bias_kind;
-  if (kind == 1u) { return bitcast<f32>(bias[j]); }
-  if (kind == 0u) { return 0.0; }
-  let h = (bias[j >> 1u] >> ((j & 1u) * 16u)) & 0xffffu;
-  if (kind == 2u) { return unpack2x16float(h).x; }
-  return bitcast<f32>(h << 16u);
-}
+// Prefill matmul for many rows of x (bindings, Params, bias_at: matmul_common.wgsl), register-tiled.
+// A workgroup of 256 computes a 64 x 64 tile of out (64 rows of x by 64 weight rows); each thread holds a
+// 4 x 4 block of it in registers. k is stepped by 32: per step each thread dequantizes two groups of 4 weights
+// (dq4_WTYPE: quantized blocks are decoded in the tile load, never in a separate pass) and loads two groups of 4
+// x values, stored k-major (xs[kk][row / 4] is a vec4 of 4 rows) so the inner loop reads one vec4 of x and one
+// of W per k and does 16 multiply-adds. Workgroup memory: 2 x 32 x 64 FTYPE = 16 KiB for f32 (WebGPU's minimum
+// limit), 8 KiB for f16. FTYPE is the tiles' and products' type; sums stay f32.
+// Workgroup grid: x = ceil(part_rows / 64) weight-row tiles, y = ceil(n / 64) x-row tiles.
+const TILE = 64u;
+const TK = 32u;
+var<workgroup> xs: array<array<vec4<FTYPE>, 16>, TK>;
+var<workgroup> ws: array<array<vec4<FTYPE>, 16>, TK>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let j0 = wid.x * 32u;
-  let r0 = wid.y * 32u;
-  let lr = t >> 3u;          // load row within the tile
-  let lc = (t & 7u) * 4u;    // load column group within the tile
-  let ty = (t >> 4u) * 2u;   // output x-rows ty, ty+1
-  let tx = (t & 15u) * 2u;   // output weight rows tx, tx+1
-  var a00 = 0.0; var a01 = 0.0; var a10 = 0.0; var a11 = 0.0;
-  for (var k0 = 0u; k0 < p.k; k0 += 32u) {
+  let j0 = wid.x * TILE;
+  let r0 = wid.y * TILE;
+  let lr = t >> 3u;          // load rows lr and lr + 32 of the tile
+  let lc = (t & 7u) * 4u;    // load columns [lc, lc + 4) of the k step
+  let ty = t >> 4u;          // out rows r0 + 4 ty .. + 3
+  let tx = t & 15u;          // out columns (weight rows) j0 + 4 tx .. + 3
+  var acc: array<vec4<f32>, 4>;
+  for (var i = 0u; i < 4u; i++) { acc[i] = vec4<f32>(0.0); }
+  for (var k0 = 0u; k0 < p.k; k0 += TK) {
     let c = k0 + lc;
-    var wv = vec4<f32>(0.0);
-    if (j0 + lr < p.part_rows && c < p.k) { wv = dq4_WTYPE((j0 + lr) * p.row_bytes, c, p.k); }
-    var xv = vec4<f32>(0.0);
-    if (r0 + lr < p.n) {
-      let b = (r0 + lr) * p.k + c;
-      for (var i = 0u; i < 4u; i++) { if (c + i < p.k) { xv[i] = x[b + i]; } }
+    for (var h = 0u; h < 2u; h++) {
+      let row = lr + h * 32u;
+      var wv = vec4<f32>(0.0);
+      if (j0 + row < p.part_rows && c < p.k) { wv = dq4_WTYPE((j0 + row) * p.row_bytes, c, p.k); }
+      var xv = vec4<f32>(0.0);
+      if (r0 + row < p.n && c < p.k) { xv = xv4(r0 + row, c); }
+      for (var i = 0u; i < 4u; i++) {
+        ws[lc + i][row >> 2u][row & 3u] = FTYPE(wv[i]);
+        xs[lc + i][row >> 2u][row & 3u] = FTYPE(xv[i]);
+      }
     }
-    for (var i = 0u; i < 4u; i++) { wt[lr][lc + i] = FTYPE(wv[i]); xt[lr][lc + i] = FTYPE(xv[i]); }
     workgroupBarrier();
-    for (var kk = 0u; kk < 32u; kk++) {
-      let x0 = xt[ty][kk]; let x1 = xt[ty + 1u][kk];
-      let w0 = wt[tx][kk]; let w1 = wt[tx + 1u][kk];
-      a00 += f32(x0 * w0); a01 += f32(x0 * w1); a10 += f32(x1 * w0); a11 += f32(x1 * w1);
+    for (var kk = 0u; kk < TK; kk++) {
+      let a = xs[kk][ty];
+      let b = ws[kk][tx];
+      acc[0] += vec4<f32>(a.x * b);
+      acc[1] += vec4<f32>(a.y * b);
+      acc[2] += vec4<f32>(a.z * b);
+      acc[3] += vec4<f32>(a.w * b);
     }
     workgroupBarrier();
   }
-  let ra = r0 + ty;
-  let ja = j0 + tx;
-  if (ja < p.part_rows) {
-    let b = bias_at(p.row_start + ja);
-    if (ra < p.n) { out_[ra * p.out_cols + p.row_start + ja] = a00 + b; }
-    if (ra + 1u < p.n) { out_[(ra + 1u) * p.out_cols + p.row_start + ja] = a10 + b; }
-  }
-  if (ja + 1u < p.part_rows) {
-    let b = bias_at(p.row_start + ja + 1u);
-    if (ra < p.n) { out_[ra * p.out_cols + p.row_start + ja + 1u] = a01 + b; }
-    if (ra + 1u < p.n) { out_[(ra + 1u) * p.out_cols + p.row_start + ja + 1u] = a11 + b; }
+  let jb = j0 + tx * 4u;
+  var bv = vec4<f32>(0.0);
+  for (var jj = 0u; jj < 4u; jj++) { if (jb + jj < p.part_rows) { bv[jj] = bias_at(p.row_start + jb + jj); } }
+  for (var i = 0u; i < 4u; i++) {
+    let r = r0 + ty * 4u + i;
+    if (r >= p.n) { break; }
+    let o = acc[i] + bv;
+    let base = r * p.out_cols + p.row_start + jb;
+    for (var jj = 0u; jj < 4u; jj++) { if (jb + jj < p.part_rows) { out_[base + jj] = o[jj]; } }
   }
 }

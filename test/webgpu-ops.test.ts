@@ -5,8 +5,10 @@
 //   1e-5  elementwise ops and norms; 1e-4 attention (f32 sums over a few hundred terms)
 //   1e-3  matmul over 512-value rows (f32 accumulation order differs from the CPU's)
 //   rope: 2e-5 for positions < 100; 5e-4 up to 5000 (the GPU forms the angle in f32, the CPU in f64)
-// A second GPU backend with 'gpu' tuning (cooperative GEMV, many attention splits) and a 4 KiB weight
-// part limit checks the other kernel shapes and weights split across buffers.
+// A second GPU backend with 'gpu' tuning (cooperative GEMV reduced by subgroups where the adapter has them,
+// register-tiled matmul, many attention splits) and a 4 KiB weight part limit checks the other kernel shapes
+// and weights split across buffers; a third, 'gpu' tuning without subgroups, the tree-reduced GEMV and the
+// tiled matmul over several tiles.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CpuBackend } from '../src/engine/backend/cpu/cpuBackend';
@@ -25,15 +27,18 @@ const randn = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (
 
 let gpu: Backend;
 let gpuSplit: Backend;
+let gpuTree: Backend;
 const cpu = new CpuBackend();
 
 before(async () => {
   gpu = await createBackend('webgpu');
   gpuSplit = await createBackend('webgpu', { maxWeightPartBytes: 4096, tuning: 'gpu' });
+  gpuTree = await createBackend('webgpu', { tuning: 'gpu', subgroups: false });
 });
 after(() => {
   gpu?.destroy();
   gpuSplit?.destroy();
+  gpuTree?.destroy();
 });
 
 /** Asserts |actual - expected| <= tol elementwise; returns the largest difference. */
@@ -84,15 +89,22 @@ test('embed: every tensor type, repeated ids, table split across buffers', async
   }
 });
 
-test('matmul: GEMV (n = 1, 3) and tiled (n = 37) for every type, bias, split weights, both GEMV kernels', async (ctx) => {
+test('matmul: GEMV (n = 1, 3) and tiled (n = 37, 70) for every type, bias, split weights, all three GEMV kernels', async (ctx) => {
   const worst = new Map<string, number>();
-  for (const g of [gpu, gpuSplit]) {
-    for (const type of g === gpu ? TYPES : (['F32', 'Q8_0', 'Q4_K', 'Q5_0', 'Q3_K'] as const)) {
+  const subgroupGemv = (gpuSplit as WebGpuBackend).subgroups;
+  ctx.diagnostic(`gpu-tuned GEMV reduction: ${subgroupGemv ? 'subgroupAdd' : 'tree (the adapter has no usable subgroups)'}`);
+  // SwiftShader (CI) has subgroups of 4: there the subgroup kernel must be the one under test.
+  if (/swiftshader/i.test(gpuSplit.deviceName)) assert.ok(subgroupGemv, `${gpuSplit.deviceName}: subgroups not used`);
+  assert.equal((gpuTree as WebGpuBackend).subgroups, false);
+  for (const g of [gpu, gpuSplit, gpuTree]) {
+    const types = g === gpu ? TYPES : g === gpuSplit ? (['F32', 'Q8_0', 'Q4_K', 'Q5_0', 'Q3_K'] as const) : (['F16', 'Q4_0', 'Q6_K'] as const);
+    for (const type of types) {
       // Rows of 512: two K-quant super-blocks, sixteen 32-value blocks, so block strides within a row are read.
-      const [outDim, inDim] = [40, 512];
+      // 130 outputs on gpuTree: three 64-wide tiles of the tiled kernel, the last partial.
+      const [outDim, inDim] = [g === gpuTree ? 130 : 40, 512];
       const [gw, cw] = await weightPair(g, type, outDim, inDim, 0.5);
       const [gb, cb] = await weightPair(g, 'F32', 1, outDim);
-      for (const n of g === gpu ? [1, 3, 37] : [1, 37]) {
+      for (const n of g === gpu ? [1, 3, 37] : g === gpuSplit ? [1, 37] : [3, 70]) {
         const [gx, cx] = actPair(g, n, inDim);
         const go = g.createAct(n, outDim), co = cpu.createAct(n, outDim);
         const withBias = n !== 3;
@@ -104,15 +116,18 @@ test('matmul: GEMV (n = 1, 3) and tiled (n = 37) for every type, bias, split wei
     }
   }
   ctx.diagnostic(`max |GPU - CPU| per type: ${[...worst].map(([t, d]) => `${t} ${d.toExponential(1)}`).join(', ')}`);
-  // Float rows whose length is not a multiple of 4 (F16 rows then start 2-byte aligned).
-  for (const type of ['F32', 'F16'] as const) {
-    const [gw, cw] = await weightPair(gpu, type, 7, 13);
-    for (const n of [1, 33]) {
-      const [gx, cx] = actPair(gpu, n, 13);
-      const go = gpu.createAct(n, 7), co = cpu.createAct(n, 7);
-      gpu.matmul(gx, gw, go);
-      cpu.matmul(cx, cw, co);
-      close(await gpu.readAct(go), await cpu.readAct(co), 1e-4, `matmul ${type} 13 cols n=${n}`);
+  // Float rows whose length is not a multiple of 4 (F16 rows then start 2-byte aligned): per-thread, and the
+  // tiled kernel's partial k step.
+  for (const g of [gpu, gpuTree]) {
+    for (const type of ['F32', 'F16'] as const) {
+      const [gw, cw] = await weightPair(g, type, 7, 13);
+      for (const n of [1, 33]) {
+        const [gx, cx] = actPair(g, n, 13);
+        const go = g.createAct(n, 7), co = cpu.createAct(n, 7);
+        g.matmul(gx, gw, go);
+        cpu.matmul(cx, cw, co);
+        close(await g.readAct(go), await cpu.readAct(co), 1e-4, `matmul ${type} 13 cols n=${n}`);
+      }
     }
   }
 });

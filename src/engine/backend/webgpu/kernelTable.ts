@@ -8,7 +8,9 @@ import attentionReduceWgsl from '../../../../kernels/attention_reduce.wgsl';
 import dequantWgsl from '../../../../kernels/dequant.wgsl';
 import embedWgsl from '../../../../kernels/embed.wgsl';
 import gemvWgsl from '../../../../kernels/gemv.wgsl';
+import gemvSubgroupWgsl from '../../../../kernels/gemv_subgroup.wgsl';
 import matmulWgsl from '../../../../kernels/matmul.wgsl';
+import matmulCommonWgsl from '../../../../kernels/matmul_common.wgsl';
 import mergeWgsl from '../../../../kernels/merge.wgsl';
 import rmsnormWgsl from '../../../../kernels/rmsnorm.wgsl';
 import ropeWgsl from '../../../../kernels/rope.wgsl';
@@ -42,10 +44,14 @@ export const KERNELS = {
   embed: kernel({ type: WEIGHT_TYPES }, ({ type }) => weightKernel('embed', embedWgsl, 'main', 'urdw', type)),
   rmsnorm: kernel({ type: WEIGHT_TYPES, perThread: [false, true] },
     ({ type, perThread }) => weightKernel('rmsnorm', rmsnormWgsl, perThread ? 'per_thread' : 'main', 'urrw', type)),
-  /** 'gemv' (cooperative, few rows), 'gemv-per-thread' (barrier-free, any rows) or 'tiled' (prefill). */
-  matmul: kernel({ type: WEIGHT_TYPES, ftype: ['f32', 'f16'], kernel: ['gemv', 'gemv-per-thread', 'tiled'] }, ({ type, ftype, kernel: k }) => {
-    const common = { slots: 'urrwr', prelude: dequantFor(type), subs: { WTYPE: type, FTYPE: ftype } };
+  /**
+   * 'gemv' (cooperative, few rows, tree reduction), 'gemv-subgroup' (the same reduced by subgroupAdd; adapters with
+   * `subgroups`), 'gemv-per-thread' (barrier-free, any rows; emulated adapters) or 'tiled' (register-tiled prefill).
+   */
+  matmul: kernel({ type: WEIGHT_TYPES, ftype: ['f32', 'f16'], kernel: ['gemv', 'gemv-subgroup', 'gemv-per-thread', 'tiled'] }, ({ type, ftype, kernel: k }) => {
+    const common = { slots: 'urrwr', prelude: `${dequantFor(type)}\n${matmulCommonWgsl}`, subs: { WTYPE: type, FTYPE: ftype } };
     if (k === 'tiled') return { file: 'matmul', source: matmulWgsl, entry: 'main', ...common };
+    if (k === 'gemv-subgroup') return { file: 'gemv_subgroup', source: gemvSubgroupWgsl, entry: 'main', ...common };
     return { file: 'gemv', source: gemvWgsl, entry: k === 'gemv' ? 'main' : 'per_thread', ...common };
   }),
   swiglu: kernel({}, () => ({ file: 'swiglu', source: swigluWgsl, entry: 'main', slots: 'urrw' })),

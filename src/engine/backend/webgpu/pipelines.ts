@@ -29,10 +29,14 @@ export interface KernelSpec {
   readonly prelude?: string;
 }
 
-/** The WGSL a spec compiles to: prelude + source, substitutions applied, `enable f16` when used and allowed. */
+/**
+ * The WGSL a spec compiles to: prelude + source, substitutions applied, `enable f16` when used and allowed, and
+ * `enable subgroups` when subgroup builtins are used (the backend picks such a kernel only on a device with them).
+ */
 export function shaderCode(spec: KernelSpec, enableF16: boolean): string {
   let code = (spec.prelude ? spec.prelude + '\n' : '') + spec.source;
   for (const [k, v] of Object.entries(spec.subs ?? {})) code = code.split(k).join(v);
+  if (/\bsubgroup(Add|_size|_invocation_id)\b/.test(code)) code = 'enable subgroups;\n' + code;
   if (enableF16 && /\bf16\b/.test(code)) code = 'enable f16;\n' + code;
   return code;
 }

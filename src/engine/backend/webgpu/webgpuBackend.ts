@@ -30,6 +30,11 @@ export interface WebGpuBackendOptions {
    * workgroup barrier is expensive). Default: 'emulated' on SwiftShader, else 'gpu'.
    */
   readonly tuning?: 'gpu' | 'emulated';
+  /**
+   * Reduce GEMV sums with subgroup operations where the adapter has `subgroups` with power-of-two subgroup sizes
+   * from 4 to 64 (the subgroup GEMV kernel's assumption; default true). Tests turn it off to run the tree reduction.
+   */
+  readonly subgroups?: boolean;
 }
 
 const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -71,6 +76,7 @@ export async function createWebGpuBackend(gpu: GPU, opts: WebGpuBackendOptions =
   const wantF16 = (opts.preferF16 ?? false) && adapter.features.has('shader-f16');
   const features: GPUFeatureName[] = [];
   if (wantF16) features.push('shader-f16');
+  if ((opts.subgroups ?? true) && subgroupsUsable(adapter)) features.push('subgroups');
   if (adapter.features.has('timestamp-query')) features.push('timestamp-query');
   const l = adapter.limits;
   const requiredLimits: Record<string, number> = {
@@ -99,11 +105,20 @@ export async function createWebGpuBackend(gpu: GPU, opts: WebGpuBackendOptions =
   return new WebGpuBackend(device, name, wantF16, { ...opts, tuning });
 }
 
+/** The adapter has `subgroups`, and says its subgroup sizes lie in [4, 64] (the assumption of the subgroup GEMV kernel). */
+function subgroupsUsable(adapter: GPUAdapter): boolean {
+  if (!adapter.features.has('subgroups')) return false;
+  const { subgroupMinSize: lo, subgroupMaxSize: hi } = adapter.info;
+  return lo !== undefined && hi !== undefined && lo >= 4 && hi <= 64 && (lo & (lo - 1)) === 0 && (hi & (hi - 1)) === 0;
+}
+
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
   readonly memoryBudgetBytes: number;
   readonly hasTimestamps: boolean;
   readonly tuning: 'gpu' | 'emulated';
+  /** GEMV reduces with subgroupAdd (the device was created with `subgroups`; see subgroupsUsable). */
+  readonly subgroups: boolean;
   /** Element type of the matmul products ('f16' only with shader-f16 and preferF16). */
   private readonly ftype: 'f32' | 'f16';
   private readonly cache: PipelineCache;
@@ -131,6 +146,7 @@ export class WebGpuBackend implements Backend {
     this.hasTimestamps = device.features.has('timestamp-query');
     this.tuning = opts.tuning ?? 'gpu';
     this.ftype = f16 ? 'f16' : 'f32';
+    this.subgroups = device.features.has('subgroups');
     this.cache = new PipelineCache(device, WINDOW_BYTES, f16);
     this.rec = new Recorder(device, this.cache, ARENA_BYTES, WINDOW_BYTES);
     this.dummy = device.createBuffer({ label: 'dummy', size: 16, usage: STORAGE });
@@ -270,15 +286,18 @@ export class WebGpuBackend implements Backend {
     const src = this.distinct(xa.buffer, [o.buffer], 0, n * xa.cols * 4);
     // Emulated adapters run every row count through the barrier-free per-thread kernel.
     const gemv = n <= GEMV_MAX_ROWS || this.tuning === 'emulated';
-    const pipeline = this.pipeline(KERNELS.matmul.spec({ type: wt.type, ftype: this.ftype, kernel: gemv ? (this.tuning === 'gpu' ? 'gemv' : 'gemv-per-thread') : 'tiled' }));
+    const kernel = !gemv ? 'tiled' : this.tuning === 'emulated' ? 'gemv-per-thread' : this.subgroups ? 'gemv-subgroup' : 'gemv';
+    const pipeline = this.pipeline(KERNELS.matmul.spec({ type: wt.type, ftype: this.ftype, kernel }));
     for (const part of wt.parts) {
       const po = this.rec.params([n, wt.cols, wt.rows, part.rowStart, part.rows, wt.rowBytes, biasKind]);
       const buffers = [this.rec.arena, part.buffer, src, o.buffer, biasBuffer];
       if (gemv) {
-        const [gx, gy] = grid(Math.ceil(part.rows / (this.tuning === 'gpu' ? 4 : 64)));
+        // gemv and gemv-subgroup: 4 weight rows per workgroup; gemv-per-thread: 64.
+        const [gx, gy] = grid(Math.ceil(part.rows / (kernel === 'gemv-per-thread' ? 64 : 4)));
         this.rec.dispatch(pipeline, 'urrwr', buffers, [po], gx, gy);
       } else {
-        this.rec.dispatch(pipeline, 'urrwr', buffers, [po], Math.ceil(part.rows / 32), Math.ceil(n / 32));
+        // matmul.wgsl: 64 x 64 output tiles.
+        this.rec.dispatch(pipeline, 'urrwr', buffers, [po], Math.ceil(part.rows / 64), Math.ceil(n / 64));
       }
     }
   }
