@@ -12,8 +12,12 @@
 // One workgroup of 64 per (r, h, chunk), workgroups numbered chunk-fastest; entries are scored 64 at
 // a time (one per thread) with an online softmax. head_dim <= 256.
 // Entry per_thread: one thread per (r, h, chunk), rows fastest, no workgroup memory or barriers: for
-// CPU emulators, and for many query rows on GPUs (neighbouring threads read the same K/V, so the
-// loads are shared through the cache instead of repeated per row as in main).
+// CPU emulators (neighbouring threads read the same K/V, so the loads are shared through the cache).
+// Entry tiled: for many query rows on GPUs (phase 1 encodes whole blocks). A workgroup of 64 threads
+// takes 64 consecutive query rows of one (h, chunk), one row per thread; the chunk's K and V come
+// through workgroup memory in tiles of bc = min(64, 2048 / head_dim) entries, loaded once for all 64
+// rows, and each thread scores a tile into registers, rescales its accumulator once per tile and
+// adds the tile's V (FlashAttention's loop). No score matrix is ever written. head_dim <= 256.
 struct Params {
   n: u32, n_heads: u32, n_kv_heads: u32, head_dim: u32,
   q_cols: u32, kv_width: u32, length: u32, causal: u32,
@@ -129,4 +133,84 @@ fn per_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   part[base] = m;
   part[base + 1u] = l;
   for (var d = 0u; d < p.head_dim; d++) { part[base + 2u + d] = acc[d]; }
+}
+
+const KV_TILE = 2048u;  // f32 per K (and per V) tile: 8 KiB each, 16 KiB together (WebGPU's minimum limit)
+var<workgroup> kt: array<f32, KV_TILE>;
+var<workgroup> vt: array<f32, KV_TILE>;
+
+@compute @workgroup_size(64)
+fn tiled(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row_tiles = (p.n + 63u) / 64u;
+  let flat = wid.x + wid.y * nwg.x;
+  if (flat >= row_tiles * p.n_heads * p.n_chunks) { return; }
+  let c = flat % p.n_chunks;
+  let rh = flat / p.n_chunks;
+  let h = rh % p.n_heads;
+  let row0 = p.row_base + (rh / p.n_heads) * 64u;
+  let kvh = h * p.n_kv_heads / p.n_heads;
+  let hd = p.head_dim;
+  let koff = kvh * hd;
+  let start = c * p.chunk;
+  let chunk_end = min(start + p.chunk, p.length);
+  // The workgroup's entry range ends where its last row that sees this source stops seeing (uniform).
+  let first_valid = max(row0, p.row_start);
+  let last_valid = min(min(row0 + 63u, p.row_base + p.n - 1u), p.row_start + p.row_count - 1u);
+  var wg_end = chunk_end;
+  if (p.causal == 1u) { wg_end = u32(clamp(p.causal_offset + i32(last_valid) + 1, i32(start), i32(chunk_end))); }
+  if (p.row_count == 0u || first_valid > last_valid) { wg_end = start; }
+
+  let r = row0 + t;
+  let mine = r < p.row_base + p.n;
+  var end = chunk_end;
+  if (p.causal == 1u) { end = u32(clamp(p.causal_offset + i32(r) + 1, i32(start), i32(chunk_end))); }
+  if (!mine || r < p.row_start || r >= p.row_start + p.row_count) { end = start; }
+  var qv: array<f32, 256>;
+  var acc: array<f32, 256>;
+  if (mine) {
+    let qb = r * p.q_cols + h * hd;
+    for (var d = 0u; d < hd; d++) { qv[d] = q[qb + d] * p.scale; acc[d] = 0.0; }
+  }
+  var m = NEG;
+  var l = 0.0;
+  let bc = min(64u, KV_TILE / hd);
+  var s: array<f32, 64>;
+  for (var j0 = start; j0 < wg_end; j0 += bc) {
+    let cnt = min(bc, wg_end - j0);
+    for (var i = t; i < cnt * hd; i += 64u) {
+      let g = (j0 + i / hd) * p.kv_width + koff + i % hd;
+      kt[i] = k[g];
+      vt[i] = v[g];
+    }
+    workgroupBarrier();
+    // Entries this row sees in the tile: [j0, min(j0 + cnt, end)).
+    let own = u32(clamp(i32(end) - i32(j0), 0, i32(cnt)));
+    var tmax = NEG;
+    for (var e = 0u; e < own; e++) {
+      var dv = 0.0;
+      for (var d = 0u; d < hd; d++) { dv += qv[d] * kt[e * hd + d]; }
+      s[e] = dv;
+      tmax = max(tmax, dv);
+    }
+    if (own > 0u) {
+      let m_new = max(m, tmax);
+      let alpha = exp(m - m_new);
+      for (var d = 0u; d < hd; d++) { acc[d] *= alpha; }
+      var psum = 0.0;
+      for (var e = 0u; e < own; e++) {
+        let pe = exp(s[e] - m_new);
+        psum += pe;
+        for (var d = 0u; d < hd; d++) { acc[d] += pe * vt[e * hd + d]; }
+      }
+      l = l * alpha + psum;
+      m = m_new;
+    }
+    workgroupBarrier();
+  }
+  if (mine) {
+    let base = ((r * p.n_heads + h) * p.total_splits + p.split_base + c) * (hd + 2u);
+    part[base] = m;
+    part[base + 1u] = l;
+    for (var d = 0u; d < hd; d++) { part[base + 2u + d] = acc[d]; }
+  }
 }

@@ -211,14 +211,16 @@ test('storeKv, writeKv/readKv, copyRows', async () => {
 });
 
 test('attention: several sources, causal offsets, GQA, empty rows, lse; merge of partials', async () => {
-  const [nHeads, nKv, hd] = [4, 2, 16];
-  const shape = { nHeads, nKvHeads: nKv, headDim: hd };
-  const width = nKv * hd;
+  const [nHeads, nKv] = [4, 2];
   const cap = 160;
   // Lengths past one 64-entry tile and one split; source 2 hides everything from row 0.
   const specs = [{ length: 150 }, { length: 70, causalOffset: 66 }, { length: 5, causalOffset: -1 }, { length: 0 }];
-  // 3 rows: the workgroup-per-split kernel under 'gpu' tuning; 18 rows: the per-thread kernel.
-  for (const [g, rows] of [[gpu, 3], [gpuSplit, 3], [gpuSplit, 18]] as const) {
+  // gpu (emulated tuning): the per-thread kernel. gpuSplit ('gpu' tuning): 3 rows, the workgroup-per-split kernel;
+  // 18 and 70 rows, the tiled kernel (70: two 64-row tiles, the second partial); head size 16 takes K/V tiles of
+  // 64 entries, 128 of 16 entries (several tiles per split).
+  for (const [g, rows, hd] of [[gpu, 3, 16], [gpu, 18, 16], [gpuSplit, 3, 16], [gpuSplit, 18, 16], [gpuSplit, 70, 16], [gpuSplit, 20, 128]] as const) {
+    const shape = { nHeads, nKvHeads: nKv, headDim: hd };
+    const width = nKv * hd;
     const make = (b: Backend, k: Float32Array, v: Float32Array) => {
       const kt = b.createKv(cap, width), vt = b.createKv(cap, width);
       b.writeKv(kt, 0, k);
@@ -279,7 +281,7 @@ test('attention: row-restricted sources (block-diagonal batch of sequences) matc
   // (every source dispatched over all rows, masked per row).
   const seqs = [{ row: 0, rows: 7 }, { row: 7, rows: 70 }, { row: 77, rows: 3 }];
   const anchorLen = 20;
-  for (const [g, rows] of [[gpu, 80], [gpu, 82], [gpuSplit, 80]] as const) {
+  for (const [g, rows] of [[gpu, 80], [gpu, 82], [gpuSplit, 80], [gpuSplit, 82]] as const) {
     const pair = (len: number) => {
       const k = randn(len * width), v = randn(len * width);
       const gk = g.createKv(len, width), gv = g.createKv(len, width), ck = cpu.createKv(len, width), cv = cpu.createKv(len, width);

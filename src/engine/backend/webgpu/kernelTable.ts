@@ -56,8 +56,9 @@ export const KERNELS = {
   }),
   swiglu: kernel({}, () => ({ file: 'swiglu', source: swigluWgsl, entry: 'main', slots: 'urrw' })),
   add: kernel({}, () => ({ file: 'add', source: addWgsl, entry: 'main', slots: 'uwr' })),
-  attention: kernel({ perThread: [false, true] },
-    ({ perThread }) => ({ file: 'attention', source: attentionWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urrrw' })),
+  /** 'main' (a workgroup per row, head and split: decode), 'per_thread' (emulated adapters), 'tiled' (prefill on GPUs). */
+  attention: kernel({ entry: ['main', 'per_thread', 'tiled'] },
+    ({ entry }) => ({ file: 'attention', source: attentionWgsl, entry, slots: 'urrrw' })),
   attentionReduce: kernel({ perThread: [false, true] },
     ({ perThread }) => ({ file: 'attention_reduce', source: attentionReduceWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urww' })),
   merge: kernel({}, () => ({ file: 'merge', source: mergeWgsl, entry: 'main', slots: 'uwwrr' })),

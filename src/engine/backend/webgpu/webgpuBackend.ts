@@ -44,8 +44,8 @@ const GEMV_MAX_ROWS = 8;
 /** Target workgroups for split-KV attention: enough splits per (row, head) to fill the device. */
 const ATTN_TARGET_GROUPS = { gpu: 1024, emulated: 8 } as const;
 const ATTN_MAX_HEAD_DIM = 256;
-/** From this many query rows on, attention uses the per-thread kernel on GPUs too. */
-const ATTN_PER_THREAD_ROWS = 16;
+/** From this many query rows on, attention uses the tiled kernel on GPUs (and the per-thread reduction). */
+const ATTN_TILED_ROWS = 16;
 
 class GpuAct implements Act {
   constructor(readonly rows: number, readonly cols: number, readonly buffer: GPUBuffer) {}
@@ -385,10 +385,12 @@ export class WebGpuBackend implements Backend {
     const partBytes = n * nHeads * totalSplits * (headDim + 2) * 4;
     const part = this.scratchBuffer('attn-part', partBytes);
     const qb = this.distinct(qa.buffer, [o.buffer, lse ? act(lse).buffer : this.dummy], 0, n * qa.cols * 4);
-    // Many query rows (prefill): one thread per row reading K/V in step with its neighbours; few rows
-    // (decode): a workgroup per (row, head, split) sharing the scoring of 64 entries at a time.
-    const perThread = this.tuning === 'emulated' || n >= ATTN_PER_THREAD_ROWS;
-    const partial = this.pipeline(KERNELS.attention.spec({ perThread }));
+    // Few rows (decode): a workgroup per (row, head, split) sharing the scoring of 64 entries at a time. Many rows
+    // (prefill) on a GPU: 64 rows per workgroup sharing K/V tiles in workgroup memory. Emulated adapters: one
+    // thread per row, no barriers.
+    const perThread = this.tuning === 'emulated' || n >= ATTN_TILED_ROWS;
+    const entry = this.tuning === 'emulated' ? 'per_thread' : n >= ATTN_TILED_ROWS ? 'tiled' : 'main';
+    const partial = this.pipeline(KERNELS.attention.spec({ entry }));
     for (const { src, chunks, splitBase, rowBase, rows } of plan) {
       if (chunks === 0 || rows === 0) continue;
       const k = kv(src.k);
@@ -399,7 +401,10 @@ export class WebGpuBackend implements Backend {
         i32(src.causalOffset ?? 0), chunk, chunks, splitBase, totalSplits, f32(1 / Math.sqrt(headDim)),
         src.rows?.start ?? 0, src.rows?.count ?? n, rowBase,
       ]);
-      const [gx, gy] = grid(perThread ? Math.ceil((rows * nHeads * chunks) / 64) : rows * nHeads * chunks);
+      const groups = entry === 'main' ? rows * nHeads * chunks
+        : entry === 'tiled' ? Math.ceil(rows / 64) * nHeads * chunks
+        : Math.ceil((rows * nHeads * chunks) / 64);
+      const [gx, gy] = grid(groups);
       this.rec.dispatch(partial, 'urrrw', [this.rec.arena, qb, k.buffer, v.buffer, part], [po], gx, gy);
     }
     if (slots === 0) {
