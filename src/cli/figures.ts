@@ -12,3 +12,8 @@ export function round(x: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
+
+/** x to `digits` significant figures (rates that span orders of magnitude between an emulator and a GPU). */
+export function significant(x: number, digits = 3): number {
+  return Number(x.toPrecision(digits));
+}

@@ -1,5 +1,7 @@
 // star-ask bench kernels: per-backend kernel speed: GEMV GB/s and matmul GFLOP/s per weight type and
-// shape, and prefill / decode tokens per second of a whole model (stories260K by default).
+// shape, and prefill / decode tokens per second of a whole model (stories260K by default). On WebGPU, each op's
+// achieved fraction of the device's measured peak (kernels/peak.wgsl): GEMV of read bandwidth, matmul of f32
+// FMA throughput.
 // Timing of single ops: GPU time from timestamp-query where the WebGPU device has it, else wall clock
 // from recording to the backend's flush() (WebGPU: submit + onSubmittedWorkDone); `inner` ops per
 // measurement, median of --reps; one warm-up first (pipelines compile there). Whole-model figures are
@@ -16,7 +18,7 @@ import { Transformer } from '../../../engine/runtime/transformer';
 import { WebGpuBackend } from '../../../engine/backend/webgpu/webgpuBackend';
 import { createBackend } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
-import { median, round } from '../../figures';
+import { median, round, significant } from '../../figures';
 import { printJson } from '../../output';
 import { backendsOption, intOption } from '../options';
 
@@ -24,8 +26,10 @@ const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
 const TYPES: readonly TensorType[] = TENSOR_TYPES;
 
 const USAGE = `usage: star-ask bench kernels [--backend cpu|webgpu|all] [--types F32,Q8_0,...] [--gemv 1024x1024]
-  [--matmul 64x256x256] [--reps 5] [--model file] [--prefill 64] [--decode 16] [--json]
-  --gemv OUTxIN: one-row matmul shapes (comma-separated); --matmul NxOUTxIN: prefill-style shapes.`;
+  [--matmul 64x256x256] [--reps 5] [--model file] [--prefill 64] [--decode 16] [--tuning gpu|emulated] [--json]
+  --gemv OUTxIN: one-row matmul shapes (comma-separated); --matmul NxOUTxIN: prefill-style shapes.
+  --tuning: WebGPU kernel shapes (default: 'emulated' on SwiftShader and other CPU emulators, else 'gpu');
+    'gpu' on SwiftShader runs the real-GPU kernels (tiled matmul and attention, subgroup GEMV) there.`;
 
 interface OpFigure {
   type: TensorType;
@@ -33,6 +37,14 @@ interface OpFigure {
   ms: number;
   gbPerS?: number;
   gflopPerS?: number;
+  /** Achieved fraction of the measured peak: GEMV of read bandwidth (weight bytes / time), matmul of f32 FMA rate. */
+  ofPeak?: number;
+}
+
+/** The device's measured peaks (kernels/peak.wgsl): f32 FMA GFLOP/s on registers, GB/s reading one buffer. */
+interface Peak {
+  fmaGflopPerS: number;
+  readGbPerS: number;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -47,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
       model: { type: 'string', default: DEFAULT_MODEL },
       prefill: { type: 'string', default: '64' },
       decode: { type: 'string', default: '16' },
+      tuning: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -63,18 +76,28 @@ export async function run(argv: string[]): Promise<number> {
   const reps = intOption(values.reps, '--reps');
   const prefill = intOption(values.prefill, '--prefill');
   const decode = intOption(values.decode, '--decode');
+  const tuning = values.tuning;
+  if (tuning !== undefined && tuning !== 'gpu' && tuning !== 'emulated') throw new EngineError(`--tuning: "${tuning}" is not gpu or emulated`);
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
 
   const backends = [];
   for (const kind of kinds) {
-    const backend = await createBackend(kind);
+    const backend = await createBackend(kind, tuning ? { tuning } : {});
     try {
       log(`${kind}: ${backend.deviceName}`);
-      const gemv = await benchMatmuls(backend, types, gemvShapes, reps, log);
-      const matmul = await benchMatmuls(backend, types, matmulShapes, reps, log);
+      const peak = backend instanceof WebGpuBackend ? await measurePeak(backend, reps, log) : undefined;
+      const gemv = await benchMatmuls(backend, types, gemvShapes, reps, log, peak);
+      const matmul = await benchMatmuls(backend, types, matmulShapes, reps, log, peak);
       const model = await benchModel(backend, resolve(values.model!), prefill, decode, reps, log);
       const opTiming = backend instanceof WebGpuBackend && backend.hasTimestamps ? 'timestamp-query' : 'wall clock';
-      backends.push({ backend: kind, device: backend.deviceName, f16: backend.f16, opTiming, gemv, matmul, model });
+      const kernels = backend instanceof WebGpuBackend
+        ? { tuning: backend.tuning, gemvReduction: backend.tuning === 'emulated' ? 'per-thread' : backend.subgroups ? 'subgroup' : 'tree' }
+        : undefined;
+      backends.push({
+        backend: kind, device: backend.deviceName, f16: backend.f16, opTiming, kernels,
+        peak: peak ?? 'not measured: the CPU backend runs no probe (its peak depends on threads and SIMD width)',
+        gemv, matmul, model,
+      });
     } finally {
       backend.destroy();
     }
@@ -89,9 +112,30 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function measurePeak(backend: WebGpuBackend, reps: number, log: (s: string) => void): Promise<Peak> {
+  const rate = async (kind: 'fma' | 'read') => {
+    // Grow the probe until one dispatch takes 2 ms (or the probe's largest size): small enough for SwiftShader,
+    // large enough to fill a discrete GPU.
+    let groups = 16;
+    let work = 0;
+    const op = () => { const w = backend.recordPeakProbe(kind, groups); work = kind === 'fma' ? w.flops : w.bytes; };
+    await timeFlush(backend, op, 1); // warm-up: the pipeline compiles here
+    for (let ms = await timeFlush(backend, op, 1); ms < 2 && groups < 65536; ms = await timeFlush(backend, op, 1)) {
+      groups = Math.min(65536, groups * Math.max(2, Math.ceil(2 / Math.max(ms, 0.01))));
+    }
+    // The best of reps, not the median: a peak is what the device can do.
+    const times: number[] = [];
+    for (let r = 0; r < reps; r++) times.push(await timeFlush(backend, op, 1));
+    return work / (Math.min(...times) * 1e6);
+  };
+  const peak = { fmaGflopPerS: significant(await rate('fma')), readGbPerS: significant(await rate('read')) };
+  log(`  peak (measured): ${peak.fmaGflopPerS} GFLOP/s f32 FMA, ${peak.readGbPerS} GB/s read`);
+  return peak;
+}
+
 async function benchMatmuls(
   backend: Backend, types: readonly TensorType[], shapes: readonly (readonly [number, number, number])[], reps: number,
-  log: (s: string) => void,
+  log: (s: string) => void, peak?: Peak,
 ): Promise<OpFigure[]> {
   const rand = createRandom(7);
   const figures: OpFigure[] = [];
@@ -115,9 +159,11 @@ async function benchMatmuls(
       const inner = Math.max(1, Math.min(64, Math.floor(20 / Math.max(first, 0.01))));
       const ms = await medianFlush(backend, () => backend.matmul(x, w, out), inner, reps);
       const fig: OpFigure = { type, shape: n === 1 ? `${outDim}x${inDim}` : `${n}x${outDim}x${inDim}`, ms: round(ms, 4) };
-      if (n === 1) fig.gbPerS = round(stored.byteLength / (ms * 1e6), 3);
-      fig.gflopPerS = round((2 * n * outDim * inDim) / (ms * 1e6), 3);
-      log(`  ${n === 1 ? 'gemv' : 'matmul'} ${type} ${fig.shape}: ${fig.ms} ms` + (fig.gbPerS !== undefined ? `, ${fig.gbPerS} GB/s` : '') + `, ${fig.gflopPerS} GFLOP/s`);
+      if (n === 1) fig.gbPerS = significant(stored.byteLength / (ms * 1e6));
+      fig.gflopPerS = significant((2 * n * outDim * inDim) / (ms * 1e6));
+      if (peak) fig.ofPeak = significant(n === 1 ? fig.gbPerS! / peak.readGbPerS : fig.gflopPerS / peak.fmaGflopPerS);
+      log(`  ${n === 1 ? 'gemv' : 'matmul'} ${type} ${fig.shape}: ${fig.ms} ms` + (fig.gbPerS !== undefined ? `, ${fig.gbPerS} GB/s` : '') +
+        `, ${fig.gflopPerS} GFLOP/s` + (fig.ofPeak !== undefined ? `, ${(fig.ofPeak * 100).toFixed(1)}% of peak` : ''));
       figures.push(fig);
       backend.release(w);
     }

@@ -12,6 +12,7 @@ import gemvSubgroupWgsl from '../../../../kernels/gemv_subgroup.wgsl';
 import matmulWgsl from '../../../../kernels/matmul.wgsl';
 import matmulCommonWgsl from '../../../../kernels/matmul_common.wgsl';
 import mergeWgsl from '../../../../kernels/merge.wgsl';
+import peakWgsl from '../../../../kernels/peak.wgsl';
 import rmsnormWgsl from '../../../../kernels/rmsnorm.wgsl';
 import ropeWgsl from '../../../../kernels/rope.wgsl';
 import sampleWgsl from '../../../../kernels/sample.wgsl';
@@ -66,6 +67,8 @@ export const KERNELS = {
   topP: kernel({}, () => ({ file: 'sample', source: sampleWgsl, entry: 'top_p', slots: 'urww' })),
   rope: kernel({ adjacent: [false, true] },
     ({ adjacent }) => ({ file: 'rope', source: ropeWgsl, entry: 'main', slots: 'uwd', subs: { ADJACENT: String(adjacent) } })),
+  /** Device peak probes for the kernel benchmark only. */
+  peak: kernel({ probe: ['fma', 'read'] }, ({ probe }) => ({ file: 'peak', source: peakWgsl, entry: `probe_${probe}`, slots: 'urw' })),
 } as const;
 
 /** Every variant of every kernel: each combination of its domain's values. */
