@@ -1,5 +1,5 @@
 // star-ask bench kernels through the built CLI on WebGPU (SwiftShader here) with the real-GPU kernels ('gpu'
-// tuning): the --json contract, the measured device peaks, and every op's fraction of them.
+// tuning): the --json contract, the measured device peaks, every op's fraction of them, and the --f16 run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from './support/cli';
@@ -7,9 +7,13 @@ import { modelPath } from './support/paths';
 
 test('star-ask bench kernels --tuning gpu --json: measured peaks, and GEMV / matmul as fractions of them', () => {
   const r = runCli(['bench', 'kernels', '--backend', 'webgpu', '--tuning', 'gpu', '--types', 'Q8_0,Q4_K', '--gemv', '64x256',
-    '--matmul', '70x130x256', '--reps', '1', '--model', modelPath('stories260K.gguf'), '--prefill', '16', '--decode', '2', '--json']);
+    '--matmul', '70x130x256', '--reps', '1', '--model', modelPath('stories260K.gguf'), '--prefill', '16', '--decode', '2', '--f16', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const [b] = JSON.parse(r.stdout).backends;
+  const [b, half] = JSON.parse(r.stdout).backends;
+  // --f16: a second WebGPU run with f16 products, or a line saying why not (SwiftShader has no shader-f16).
+  if (half.f16 === true) assert.ok(half.peak.fmaGflopPerS > 0 && half.matmul.length === 2);
+  else assert.match(half.f16, /no shader-f16/);
+  assert.equal(b.f16, false);
   assert.equal(b.backend, 'webgpu');
   assert.equal(b.kernels.tuning, 'gpu');
   if (/swiftshader/i.test(b.device)) assert.equal(b.kernels.gemvReduction, 'subgroup');

@@ -39,7 +39,7 @@ async function starWithStore(transformer: Transformer, layout: StarLayout, store
   }
 }
 
-test('KV read back from disk: f32 bit-identical; f16 far below the star-vs-global difference (cpu)', async (t) => {
+test('KV read back from disk: f32 bit-identical; f16 warm equals cold, far below the star-vs-global difference (cpu)', async (t) => {
   const golden = readGolden<{ star_vs_global_case: { token_ids: number[]; context_tokens: number; query_tokens: number } }>('stories260K.golden.json').star_vs_global_case;
   const model = await openModel(modelPath('stories260K.gguf'));
   const backend = await createBackend('cpu');
@@ -58,7 +58,8 @@ test('KV read back from disk: f32 bit-identical; f16 far below the star-vs-globa
       const store = openKvBlockStore({ dir: join(dir, dtype), maxSizeBytes: 1 << 26, dtype, onWarning: (m) => warnings.push(m) });
       const first = await starWithStore(transformer, layout, store);
       assert.equal(first.stats.blocksEncoded, layout.blocks.length);
-      assert.deepEqual(first.logits, reference, 'freshly encoded blocks: same logits as without a store');
+      // f32: as without a store. f16: the hosts attend to the KV rounded as the entries hold it (compared below).
+      if (dtype === 'f32') assert.deepEqual(first.logits, reference, 'freshly encoded blocks: same logits as without a store');
       const second = await starWithStore(transformer, layout, store);
       assert.equal(second.stats.blocksEncoded, 0, `${dtype}: every block read from disk`);
       assert.equal(second.stats.blocksReused, layout.blocks.length);
@@ -66,6 +67,8 @@ test('KV read back from disk: f32 bit-identical; f16 far below the star-vs-globa
       assert.equal(second.stats.entriesRewritten, 0);
       results[dtype] = compareDistributions(reference, second.logits, vocab, rows);
       if (dtype === 'f32') assert.deepEqual(second.logits, reference, 'f32 entries reproduce the logits bit for bit');
+      // The default (f16): a warm answer equals the cold one bit for bit.
+      else assert.deepEqual(second.logits, first.logits, 'f16 entries: warm logits equal the cold ones bit for bit');
     }
     const f16 = results.f16!;
     t.diagnostic(`f16 KV entries vs f32: mean KL ${f16.klMean.toExponential(2)}, top-1 ${f16.top1Agreement.toFixed(3)}, max |dlogit| ${f16.maxLogitDiff.toExponential(2)}; ` +

@@ -90,7 +90,7 @@ function registerTests(): void {
   test('KvDiskCache: f32 round trip is exact, a fresh instance reads it back, misses are undefined', async () => {
     await withTempDir('kvcache-', async (dir) => {
       const warnings: string[] = [];
-      const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
+      const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24, dtype: 'f32', onWarning: (m) => warnings.push(m) });
       const key = keyOf(parts);
       const entry = makeEntry(3, 7, 16, 1234, 42);
       assert.equal(await cache.get(key), undefined);
@@ -106,6 +106,7 @@ function registerTests(): void {
 
   test('KvDiskCache: f16 storage halves the size; error within half precision', async (t) => {
     await withTempDir('kvcache-', async (dir) => {
+      assert.equal(new KvDiskCache({ dir, maxSizeBytes: 1 << 24 }).dtype, 'f16', 'f16 is the default');
       const cache = new KvDiskCache({ dir, maxSizeBytes: 1 << 24, dtype: 'f16' });
       const key = keyOf(parts);
       const entry = makeEntry(2, 64, 32, 0, 7);
@@ -185,7 +186,7 @@ function registerTests(): void {
       const entry = makeEntry(1, 16, 16, 0, 5);
       const entryBytes = KV_HEADER_BYTES + 2 * 16 * 16 * 4;
       const warnings: string[] = [];
-      const cache = new KvDiskCache({ dir, maxSizeBytes: Math.floor(entryBytes * 3.5), onWarning: (m) => warnings.push(m) });
+      const cache = new KvDiskCache({ dir, maxSizeBytes: Math.floor(entryBytes * 3.5), dtype: 'f32', onWarning: (m) => warnings.push(m) });
       const keys = ['a', 'b', 'c', 'd'].map((m) => keyOf({ ...parts, modelIdentity: m }));
       // Last use is the file's mtime: set a < b < c in the past rather than sleeping between the writes.
       const past = Date.now() / 1000 - 1000;
@@ -194,7 +195,7 @@ function registerTests(): void {
         utimesSync(cache.fileOf(k), past + i, past + i);
       }
       const beforeHit = Date.now();
-      const fresh = new KvDiskCache({ dir, maxSizeBytes: cache.maxSizeBytes, onWarning: (m) => warnings.push(m) }); // reads the mtimes
+      const fresh = new KvDiskCache({ dir, maxSizeBytes: cache.maxSizeBytes, dtype: 'f32', onWarning: (m) => warnings.push(m) }); // reads the mtimes
       assert.deepEqual(await fresh.keysByRecency(), keys.slice(0, 3));
       assert.ok(await fresh.get(keys[0]!)); // a is now the most recently used
       assert.ok(statSync(fresh.fileOf(keys[0]!)).mtimeMs >= beforeHit - 1000, 'a hit touches the entry');
@@ -265,7 +266,7 @@ function registerTests(): void {
   test('openKvBlockStore: a folder where an entry should be, or a cache folder that cannot be made, is warned once, never thrown', async () => {
     await withTempDir('kvcache-', async (dir) => {
       const warnings: string[] = [];
-      const store = openKvBlockStore({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
+      const store = openKvBlockStore({ dir, maxSizeBytes: 1 << 24, dtype: 'f32', onWarning: (m) => warnings.push(m) });
       const e = makeEntry(2, 5, 8, 0, 9);
       const kv = { index: 1, start: 0, length: 5, width: 8, k: e.k, v: e.v };
       const keys = [1, 2, 3].map((t) => keyOf({ ...parts, blockTokens: [t] }));
@@ -288,7 +289,7 @@ function registerTests(): void {
   test('openKvBlockStore: the Star engine\'s BlockStore round trip; a geometry mismatch is a warned miss', async () => {
     await withTempDir('kvcache-', async (dir) => {
       const warnings: string[] = [];
-      const store = openKvBlockStore({ dir, maxSizeBytes: 1 << 24, onWarning: (m) => warnings.push(m) });
+      const store = openKvBlockStore({ dir, maxSizeBytes: 1 << 24, dtype: 'f32', onWarning: (m) => warnings.push(m) });
       const e = makeEntry(2, 5, 8, 77, 9);
       const kv = { index: 3, start: 77, length: 5, width: 8, k: e.k, v: e.v };
       const key = keyOf(parts);

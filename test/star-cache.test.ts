@@ -21,6 +21,7 @@ import { StarQuery } from '../src/engine/star/query';
 import { compareDistributions } from '../src/engine/star/compare';
 import { modelOpener } from './support/models';
 import { readGolden } from './support/paths';
+import { DEFAULT_KV_DTYPE } from '../src/engine/runtime/kvBytes';
 
 /** Opens stories260K; every model a test opens is closed after this file's tests. */
 const openShared = modelOpener();
@@ -80,7 +81,7 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
     assert.equal(third.blocksReused, third.blocks - holding.length);
     assert.equal(third.entriesRewritten, third.blocksShifted, 'every moved block is written back at its new start');
     const moved = after.layout.blocks[after.layout.blocks.length - 1]!;
-    const entry = await new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 << 30 }).get(blockCacheKey(model.identity, after.layout.anchor, moved));
+    const entry = await new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 << 30 }).get(blockCacheKey(model.identity, after.layout.anchor, moved, { dtype: DEFAULT_KV_DTYPE }));
     assert.equal(entry?.positions.start, moved.start, 'the entry records the new start');
     const fourth = await indexRepository(base);
     assert.equal(fourth.blocksEncoded, 0);
@@ -92,7 +93,7 @@ test('index, re-index, one-file edit, damaged entry (cpu)', async () => {
     const ask = { ...base, question: 'Who is Max?', maxTokens: 12 };
     const clean = await askRepository(ask);
     const victim = after.layout.blocks[2]!;
-    const file = new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 }).fileOf(blockCacheKey(model.identity, after.layout.anchor, victim));
+    const file = new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 }).fileOf(blockCacheKey(model.identity, after.layout.anchor, victim, { dtype: DEFAULT_KV_DTYPE }));
     const bytes = readFileSync(file);
     bytes[bytes.length - 5] ^= 0xff;
     writeFileSync(file, bytes);
@@ -144,7 +145,7 @@ test('blocks with identical tokens: encoded once per run, one entry kept at the 
     const disk = new KvDiskCache({ dir: cacheDir, maxSizeBytes: 1 << 30 });
     const firstAt = new Map<string, number>();
     for (const b of layout.layout.blocks) {
-      const key = blockCacheKey(model.identity, layout.layout.anchor, b);
+      const key = blockCacheKey(model.identity, layout.layout.anchor, b, { dtype: DEFAULT_KV_DTYPE });
       if (!firstAt.has(key)) firstAt.set(key, b.start);
     }
     for (const [key, start] of firstAt) assert.equal((await disk.get(key))?.positions.start, start);
@@ -156,7 +157,7 @@ test('blocks with identical tokens: encoded once per run, one entry kept at the 
     const grownLayout = await buildRepoLayout({ repo, model, chunkSize: 64 });
     const grownFirst = new Map<string, number>();
     for (const b of grownLayout.layout.blocks) {
-      const key = blockCacheKey(model.identity, grownLayout.layout.anchor, b);
+      const key = blockCacheKey(model.identity, grownLayout.layout.anchor, b, { dtype: DEFAULT_KV_DTYPE });
       if (!grownFirst.has(key)) grownFirst.set(key, b.start);
     }
     const fresh = [...grownFirst.keys()].filter((k) => !firstAt.has(k)).length;

@@ -64,13 +64,13 @@ test('star-ask index / ask / compare --json (cpu)', () => {
   assert.equal(cmp.positions, 127);
 });
 
-test('star-ask index --cache-dtype f16 writes f16 entries that the next run reuses; a bad value is refused', () => {
+test('star-ask index writes f16 entries by default that the next run reuses; --cache-dtype f32 is another key; a bad value is refused', () => {
   const repo = mkdtempSync(join(tmpdir(), 'star-cli-f16-repo-'));
   const cacheDir = mkdtempSync(join(tmpdir(), 'star-cli-f16-kv-'));
   try {
     writeFileSync(join(repo, 'max.txt'), 'Tom had a dog named Max. Max liked to run and jump in the park.\n');
     const common = ['--repo', repo, '--model', modelPath('stories260K.gguf'), '--chunk-size', '64', '--backend', 'cpu', '--cache-dir', cacheDir, '--json'];
-    const first = cli(['index', ...common, '--cache-dtype', 'f16']);
+    const first = cli(['index', ...common]);
     assert.ok((first.blocksEncoded as number) > 0);
     const entries = (readdirSync(cacheDir, { recursive: true }) as string[])
       .map((p) => join(cacheDir, p)).filter((p) => statSync(p).isFile())
@@ -78,7 +78,7 @@ test('star-ask index --cache-dtype f16 writes f16 entries that the next run reus
     assert.equal(entries.length, first.blocksEncoded, 'one entry per encoded block');
     for (const e of entries) assert.equal(e.readUInt32LE(8), 1, 'dtype code 1 (f16) in the entry header');
     assert.equal(cli(['index', ...common, '--cache-dtype', 'f16']).blocksEncoded, 0, 'f16 entries reused');
-    assert.equal(cli(['index', ...common]).blocksEncoded, first.blocksEncoded, 'f32 is another key: encoded again');
+    assert.equal(cli(['index', ...common, '--cache-dtype', 'f32']).blocksEncoded, first.blocksEncoded, 'f32 is another key: encoded again');
     const bad = runCli(['index', ...common, '--cache-dtype', 'f8']);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /--cache-dtype must be f32 or f16 \(got f8\)/);

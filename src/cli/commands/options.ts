@@ -3,7 +3,7 @@ import { EngineError } from '../../engine/errors';
 import { defaultCacheDir } from '../../node/cache/defaultCacheDir';
 import { isBackendKind, type BackendKind } from '../../node/createBackend';
 import { MAX_HOSTS } from '../../node/star/localHosts';
-import type { KvDtype } from '../../engine/runtime/kvBytes';
+import { DEFAULT_KV_DTYPE, type KvDtype } from '../../engine/runtime/kvBytes';
 
 export function intOption(value: string | undefined, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) throw new EngineError(`${name} is required`);
@@ -57,7 +57,7 @@ export function cacheDirOption(value: string | undefined): string {
 }
 
 export function cacheDtypeOption(value: string | undefined): KvDtype {
-  if (value === undefined || value === 'f32' || value === 'f16') return value ?? 'f32';
+  if (value === undefined || value === 'f32' || value === 'f16') return value ?? DEFAULT_KV_DTYPE;
   throw new EngineError(`--cache-dtype must be f32 or f16 (got ${value})`);
 }
 
@@ -71,7 +71,7 @@ export const repositoryOptionSpec = {
   'host-threads': { type: 'boolean', default: false },
   'cache-dir': { type: 'string' },
   'cache-max-mb': { type: 'string', default: '4096' },
-  'cache-dtype': { type: 'string', default: 'f32' },
+  'cache-dtype': { type: 'string' },
   'memory-budget-mb': { type: 'string' },
   backend: { type: 'string', default: 'auto' },
 } as const;
@@ -86,7 +86,7 @@ export const repositoryOptionNotes = {
   'host-threads': 'hosts 1..k-1 in worker threads',
   'cache-dir': 'KV cache folder (default $XDG_CACHE_HOME/star-attention or ~/.cache/star-attention)',
   'cache-max-mb': 'size cap of the KV cache',
-  'cache-dtype': 'f32 (exact) or f16 (half the disk, <= 2^-11 relative error per value) for new cache entries',
+  'cache-dtype': 'f16 (default: half the disk, <= 2^-11 relative error per value) or f32 (exact) for new cache entries',
   'memory-budget-mb': 'KV memory per host before blocks stream in waves',
   backend: 'cpu, webgpu or auto',
   json: 'one JSON object on stdout',

@@ -68,3 +68,19 @@ export function f32ToBf16(value: number): number {
   if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 64) & 0xffff;
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
+
+/** Largest finite half: KV values beyond it saturate (an Infinity would poison softmax). */
+export const F16_MAX = 65504;
+
+/**
+ * Rounds `values` in place to what f16 storage keeps (saturated at ±F16_MAX, nearest-even), and returns them: a
+ * value read back from an f16 KV cache entry equals this rounding of the value written.
+ */
+export function roundToF16(values: Float32Array): Float32Array {
+  const table = f16Lookup();
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    values[i] = table[f32ToF16(x > F16_MAX ? F16_MAX : x < -F16_MAX ? -F16_MAX : x)]!;
+  }
+  return values;
+}

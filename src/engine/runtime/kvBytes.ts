@@ -5,6 +5,13 @@
 /** How K and V values are stored: f32 on the backends, f32 or f16 in the disk cache. */
 export type KvDtype = 'f32' | 'f16';
 
+/**
+ * The disk cache's default: f16, half the disk of f32 for a measured fidelity cost far below Star Attention's own
+ * (test/kv-cache-model.test.ts, stories260K golden case: next-token KL 6e-8 against f32 entries, where Star differs
+ * from global attention by 8e-5). Hosts keep freshly encoded KV rounded the same way, so warm equals cold.
+ */
+export const DEFAULT_KV_DTYPE: KvDtype = 'f16';
+
 export function kvDtypeBytes(dtype: KvDtype): number {
   return dtype === 'f32' ? 4 : 2;
 }

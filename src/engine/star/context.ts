@@ -1,7 +1,9 @@
 import { throwIfAborted } from '../errors';
+import { roundToF16 } from '../quant/half';
 import { Sha256 } from '../util/hash';
 import { balanceBlocks, type StarHost } from './host';
 import { POSITION_SCHEME, type BlockKv, type BlockSpec } from './types';
+import type { KvDtype } from '../runtime/kvBytes';
 
 /*
  * Star Attention phase 1 over a set of hosts, with a per-block KV store (the disk cache in Node).
@@ -20,7 +22,7 @@ export interface BlockStore {
   get(key: string, expect: { length: number; width: number; layers: number }): Promise<BlockKv | undefined>;
   put(key: string, kv: BlockKv): Promise<void>;
   /** Storage type of the entries (default 'f32'); part of every key (blockCacheKey's variant). */
-  readonly dtype?: string;
+  readonly dtype?: KvDtype;
 }
 
 export interface EncodeContextOptions {
@@ -153,6 +155,12 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
   // A KV handed to host.load may be taken over (a worker host can transfer its buffers): whatever is still
   // needed afterwards (a pending write, duplicates' owner KV) is handed over as a copy.
   const own = (kv: BlockKv): BlockKv => ({ ...kv, k: kv.k.map((t) => t.slice()), v: kv.v.map((t) => t.slice()) });
+  // What the store keeps is what the hosts attend to, so a warm run equals a cold one (BlockSpec.kvDtype).
+  const dtype = o.store?.dtype === 'f16' ? 'f16' : 'f32';
+  const keepAs = (kv: BlockKv): BlockKv => {
+    if (dtype === 'f16') for (const t of [...kv.k, ...kv.v]) roundToF16(t);
+    return kv;
+  };
 
   await Promise.all(perHost.map(async (blocks, h) => {
     const host = o.hosts[h]!;
@@ -177,7 +185,8 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
         ownerKvs.get(key)?.resolve(kv);
         const shared = ownerKvs.has(key);
         if (kv.start !== spec.start) {
-          const moved = await o.shift(kv, spec.start);
+          // Rounded to the store's precision before use, as the rewritten entry will be read back next time.
+          const moved = keepAs(await o.shift(kv, spec.start));
           shifted++;
           rewritten++;
           writes.push(o.store!.put(key, moved));
@@ -192,7 +201,7 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
       for (let i = 0; i < missing.length; i += perCall) {
         const group = missing.slice(i, i + perCall);
         firstEncode = Math.min(firstEncode, performance.now());
-        const kvs = await host.encode(o.anchor, group, o.signal);
+        const kvs = await host.encode(o.anchor, dtype === 'f16' ? group.map((spec) => ({ ...spec, kvDtype: dtype })) : group, o.signal);
         lastEncode = Math.max(lastEncode, performance.now());
         const groupWrites = group.map((spec, j) => {
           const key = keyOf.get(spec.index)!;

@@ -1,3 +1,4 @@
+import { roundToF16 } from '../quant/half';
 import type { Act, AttnSource, Backend, KvTensor } from '../backend/types';
 import { EngineError, throwIfAborted } from '../errors';
 import type { Transformer } from '../runtime/transformer';
@@ -99,7 +100,9 @@ export class LocalStarHost implements StarHost {
       if (spec.start === 0) {
         if (!sameTokens(spec.tokens, anchor)) throw new EngineError(`block ${spec.index} starts at 0 but is not the anchor`);
         const kv = await this.readBack(anchorCache, spec.index, 0);
-        this.add({ index: spec.index, start: 0, length: anchorCache.length }, kv, anchorCache, true);
+        // Rounded, the block gets its own copy: the anchor cache every later block is encoded against stays f32.
+        if (spec.kvDtype === 'f16') this.add({ index: spec.index, start: 0, length: anchorCache.length }, roundKv(kv), undefined, false);
+        else this.add({ index: spec.index, start: 0, length: anchorCache.length }, kv, anchorCache, true);
         results[i] = kv;
         continue;
       }
@@ -129,7 +132,14 @@ export class LocalStarHost implements StarHost {
     }
     const kvs = await Promise.all(seqs.map((q, j) => this.readBack(q.cache, specs[j]!.index, specs[j]!.start)));
     specs.forEach((spec, j) => {
-      this.add({ index: spec.index, start: spec.start, length: spec.tokens.length }, kvs[j]!, seqs[j]!.cache, false);
+      const meta = { index: spec.index, start: spec.start, length: spec.tokens.length };
+      // f16: kept as a loaded block is (host-side until phase 2 uploads it), so cold and warm runs attend to equal KV.
+      if (spec.kvDtype === 'f16') {
+        t.releaseCache(seqs[j]!.cache);
+        this.add(meta, roundKv(kvs[j]!), undefined, false);
+      } else {
+        this.add(meta, kvs[j]!, seqs[j]!.cache, false);
+      }
       this.stats.blocksEncoded++;
       this.stats.tokensEncoded += spec.tokens.length;
     });
@@ -393,6 +403,12 @@ export class LocalStarHost implements StarHost {
     }
     return a;
   }
+}
+
+/** `kv` with every K and V rounded in place to f16 precision (what an f16 cache entry holds). */
+function roundKv(kv: BlockKv): BlockKv {
+  for (const t of [...kv.k, ...kv.v]) roundToF16(t);
+  return kv;
 }
 
 function sourceOf(cache: KvCache, layer: number): AttnSource {

@@ -1,5 +1,6 @@
 // Shared shapes of the Star Attention engine. Everything here is plain data (numbers, arrays,
 // typed arrays) so it can cross a worker/webview message boundary unchanged.
+import type { KvDtype } from '../runtime/kvBytes';
 
 /**
  * The position scheme every block's KV is computed under; part of every cache key.
@@ -19,6 +20,11 @@ export interface BlockSpec {
   readonly tokens: readonly number[];
   /** Global position id of the block's first token. */
   readonly start: number;
+  /**
+   * The precision the block's KV is kept and returned in (default 'f32'): 'f16' when the disk cache stores f16, so
+   * a freshly encoded block answers exactly as it will when loaded from the cache (a warm run equals a cold one).
+   */
+  readonly kvDtype?: KvDtype;
 }
 
 /** One block's KV for every layer (K already rotated for positions start..start+length-1). */

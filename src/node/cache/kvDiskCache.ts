@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { EngineError } from '../../engine/errors';
+import { DEFAULT_KV_DTYPE } from '../../engine/runtime/kvBytes';
 import {
   KV_HEADER_BYTES, decodeHeader, decodeTensor, encodeHeader, encodeTensor, payloadBytesOf,
   type KvDtype, type KvEntry,
@@ -23,9 +24,8 @@ export interface KvDiskCacheOptions {
   /** Total bytes of entries kept; least recently used entries are deleted beyond it. */
   readonly maxSizeBytes: number;
   /**
-   * Storage type of new entries (default 'f32', exact). 'f16' halves the size at a relative error <= 2^-11 per
-   * value; measured on the stories260K golden case (test/kv-cache-model.test.ts): query next-token KL 6e-8 against
-   * f32 entries, where Star Attention itself differs from global attention by 8e-5.
+   * Storage type of new entries (default DEFAULT_KV_DTYPE, f16: half the size of f32 at a relative error <= 2^-11
+   * per value; 'f32' is exact).
    */
   readonly dtype?: KvDtype;
   /** Called for every entry found damaged or incompatible (message names the file) and for entries not stored. */
@@ -58,7 +58,7 @@ export class KvDiskCache {
 
   constructor(opts: KvDiskCacheOptions) {
     this.dir = path.resolve(opts.dir);
-    this.dtype = opts.dtype ?? 'f32';
+    this.dtype = opts.dtype ?? DEFAULT_KV_DTYPE;
     this.maxSizeBytes = opts.maxSizeBytes;
     this.warn = opts.onWarning ?? (() => {});
   }

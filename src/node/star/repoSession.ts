@@ -35,7 +35,7 @@ export interface RepoSessionOptions {
   readonly cacheDir?: string;
   /** Size cap of the disk cache (least recently used entries go first); default 4 GiB. */
   readonly cacheMaxBytes?: number;
-  /** Storage type of new disk cache entries: 'f32' (default, exact) or 'f16' (half the size, <= 2^-11 relative per value). */
+  /** Storage type of new disk cache entries: 'f16' (default, DEFAULT_KV_DTYPE) or 'f32' (exact, twice the size). */
   readonly cacheDtype?: KvDtype;
   readonly onWarning?: (message: string) => void;
   /** Cap on the keys sent for exact per-file shares of multi-file blocks (default: pieceKeysBudget's per question). */

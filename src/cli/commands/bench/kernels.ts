@@ -16,7 +16,7 @@ import { quantize } from '../../../engine/quant/quantize';
 import { createRandom } from '../../../engine/runtime/random';
 import { Transformer } from '../../../engine/runtime/transformer';
 import { WebGpuBackend } from '../../../engine/backend/webgpu/webgpuBackend';
-import { createBackend } from '../../../node/createBackend';
+import { createBackend, type BackendKind } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
 import { median, round, significant } from '../../figures';
 import { printJson } from '../../output';
@@ -26,10 +26,11 @@ const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
 const TYPES: readonly TensorType[] = TENSOR_TYPES;
 
 const USAGE = `usage: star-ask bench kernels [--backend cpu|webgpu|all] [--types F32,Q8_0,...] [--gemv 1024x1024]
-  [--matmul 64x256x256] [--reps 5] [--model file] [--prefill 64] [--decode 16] [--tuning gpu|emulated] [--json]
+  [--matmul 64x256x256] [--reps 5] [--model file] [--prefill 64] [--decode 16] [--tuning gpu|emulated] [--f16] [--json]
   --gemv OUTxIN: one-row matmul shapes (comma-separated); --matmul NxOUTxIN: prefill-style shapes.
   --tuning: WebGPU kernel shapes (default: 'emulated' on SwiftShader and other CPU emulators, else 'gpu');
-    'gpu' on SwiftShader runs the real-GPU kernels (tiled matmul and attention, subgroup GEMV) there.`;
+    'gpu' on SwiftShader runs the real-GPU kernels (tiled matmul and attention, subgroup GEMV) there.
+  --f16: also run WebGPU with f16 products where the adapter has shader-f16 (sums stay f32), side by side.`;
 
 interface OpFigure {
   type: TensorType;
@@ -60,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       prefill: { type: 'string', default: '64' },
       decode: { type: 'string', default: '16' },
       tuning: { type: 'string' },
+      f16: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -81,10 +83,17 @@ export async function run(argv: string[]): Promise<number> {
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
 
   const backends = [];
-  for (const kind of kinds) {
-    const backend = await createBackend(kind, tuning ? { tuning } : {});
+  // --f16: WebGPU once more with f16 products (shader-f16), side by side with the f32 run.
+  const runs = kinds.flatMap((kind): [BackendKind, boolean][] => (kind === 'webgpu' && values.f16 ? [[kind, false], [kind, true]] : [[kind, false]]));
+  for (const [kind, preferF16] of runs) {
+    const backend = await createBackend(kind, { ...(tuning ? { tuning } : {}), preferF16 });
     try {
-      log(`${kind}: ${backend.deviceName}`);
+      if (preferF16 && !backend.f16) {
+        log(`${kind} f16: ${backend.deviceName} has no shader-f16; skipped`);
+        backends.push({ backend: kind, device: backend.deviceName, f16: 'requested, but the adapter has no shader-f16' });
+        continue;
+      }
+      log(`${kind}${preferF16 ? ' f16' : ''}: ${backend.deviceName}`);
       const peak = backend instanceof WebGpuBackend ? await measurePeak(backend, reps, log) : undefined;
       const gemv = await benchMatmuls(backend, types, gemvShapes, reps, log, peak);
       const matmul = await benchMatmuls(backend, types, matmulShapes, reps, log, peak);
