@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { basename, dirname } from 'node:path';
-import { CancelledError, EngineError } from '../engine/errors';
+import { CancelledError, DeviceError, EngineError } from '../engine/errors';
 import { defaultCacheDir } from '../node/cache/defaultCacheDir';
 import { openModel, type OpenedModel } from '../node/openModel';
 import { RepoSession } from '../node/star/repoSession';
@@ -212,6 +212,13 @@ export class CodebaseService implements vscode.Disposable {
       } catch (err) {
         if (this.pageLosses !== losses && !(err instanceof CancelledError)) {
           throw new EngineError('the chat view was closed while the model was working, and its GPU workers stopped with it; ask again to start them');
+        }
+        // A lost GPU device (driver reset, GPU removed, out of memory) stays lost: drop the hosts so the next
+        // operation starts new ones (on the same kind if it comes back, else the next one in hostPools.ts's order).
+        if (err instanceof DeviceError) {
+          this.log.warn(`GPU device error: ${err.message}; the hosts are restarted on the next question`);
+          await this.resetPool();
+          throw new DeviceError(`${err.message} (the hosts were stopped: ask again to start new ones)`);
         }
         throw err;
       }
