@@ -1,7 +1,8 @@
 // The real-shape Qwen2.5-Coder-0.5B-Instruct Q4_K_M stand-in (`star-ask make-model`, src/engine/synthetic):
 // generated on demand into .star-cache/models (git-ignored), it must load with the real model's shapes, type mix
 // and vocabulary, tokenize a real source file and the chat prompt exactly as the independent transformers.js
-// fork (@lenml/tokenizers) does with the same tokenizer.json, and run a forward pass on the CPU.
+// fork (@lenml/tokenizers) does with the same tokenizer.json, run a forward pass on the CPU, and give llama.cpp's
+// next-token distributions on the same file, on cpu and webgpu.
 // The type mixes of all three shapes are checked against llama.cpp's Q4_K_M rules as counted by hand here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -102,6 +103,30 @@ test('one forward pass on the CPU: two tokens, finite logits over the padded voc
     t.dispose();
   }
 });
+
+// llama.cpp on the same file (node-llama-cpp beside the checkout, installed by `npm test`'s pretest). Its CPU path
+// rounds the activations to 8 bits before every quantized dot product (q8_K / q8_0), this engine multiplies them in
+// f32, so the two differ by that rounding: measured max |Δ log p| 0.07-0.09 and KL 1.1-1.6e-4 on cpu and webgpu.
+// The bounds are about 5x that; a broken block scale or layout costs nats (test/quant-llama-cpp.test.ts).
+for (const [backend, positions] of [['cpu', '7,31,63'], ['webgpu', '63']] as const) {
+  test(`the 0.5B file's next-token distributions equal llama.cpp's on ${backend} (64-token prompt, positions ${positions})`, (t) => {
+    const r = runCli(['bench', 'logits', '--model', path, '--backend', backend, '--tokens', '64', '--positions', positions, '--json'], 600_000);
+    const out = JSON.parse(r.stdout);
+    if (!out.llamaCpp?.installed) {
+      t.skip('llama.cpp is not installed beside the checkout');
+      return;
+    }
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(out.rows.map((row: { position: number }) => row.position), positions.split(',').map(Number));
+    for (const row of out.rows) {
+      t.diagnostic(`${backend} position ${row.position}: max |Δ log p| ${row.maxAbsDeltaLogP.toFixed(4)}, KL ${row.kl.toExponential(2)}`);
+      assert.ok(row.maxAbsDeltaLogP < 0.5, `position ${row.position}: max |Δ log p| ${row.maxAbsDeltaLogP}`);
+      assert.ok(row.kl >= 0 && row.kl < 1e-3, `position ${row.position}: KL ${row.kl}`);
+      assert.equal(row.top1Agrees, true);
+      assert.equal(row.llamaCppTokens, out.vocab);
+    }
+  });
+}
 
 test('the weights are a function of the seed: same seed, same bytes; another seed, other bytes', async () => {
   const tensor = async (seed: number, name: string): Promise<Uint8Array> =>
