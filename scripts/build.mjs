@@ -42,8 +42,9 @@ if (args.has('--tests')) {
   rmSync('dist/test', { recursive: true, force: true });
   const tests = readdirSync('test').filter((f) => f.endsWith('.test.ts')).map((f) => join('test', f));
   if (tests.length) jobs.push(build({ ...nodeCommon, entryPoints: tests, outdir: 'dist/test' }));
-  // The suite @vscode/test-electron runs inside VS Code's extension host (CommonJS, `vscode` provided there).
+  // The suite @vscode/test-electron runs inside VS Code's extension host (CommonJS, `vscode` provided there); outside
+  // dist/test, where `node --test` would run it as a test file.
   jobs.push(build({ ...common, platform: 'node', format: 'cjs', entryPoints: { suite: 'test/electron/suite.ts' },
-    outdir: 'dist/test/electron', outExtension: { '.js': '.cjs' }, external: ['vscode'] }));
+    outdir: 'dist/electron-suite', outExtension: { '.js': '.cjs' }, external: ['vscode'] }));
 }
 await Promise.all(jobs);

@@ -370,7 +370,7 @@ test('the extension in VS Code (@vscode/test-electron): Ask Codebase equals the 
     const code = await runTests({
       vscodeExecutablePath,
       extensionDevelopmentPath: join(tmp, 'extension'),
-      extensionTestsPath: resolve(repoRoot, 'dist/test/electron/suite.cjs'),
+      extensionTestsPath: resolve(repoRoot, 'dist/electron-suite/suite.cjs'),
       launchArgs: [workspace, '--user-data-dir', userDataDir, '--disable-extensions', '--disable-workspace-trust', '--skip-welcome'],
       extensionTestsEnv: {
         STAR_E2E_SETTINGS: JSON.stringify(SETTINGS), STAR_E2E_EXTENSION_ID: EXTENSION_ID, STAR_E2E_QUESTION: QUESTION,

@@ -1,5 +1,5 @@
 // Runs INSIDE a real VS Code's extension host, started by @vscode/test-electron from test/e2e-extension.test.ts
-// (`extensionTestsPath`, bundled to dist/test/electron/suite.cjs). It drives the extension through the VS Code API
+// (`extensionTestsPath`, bundled to dist/electron-suite/suite.cjs). It drives the extension through the VS Code API
 // as the palette would, and leaves the checking to the outer test, which reads the extension's metrics.jsonl (the
 // same record the code-server run is checked with). What to do comes in STAR_E2E_* environment variables.
 import * as vscode from 'vscode';
