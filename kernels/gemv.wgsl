@@ -1,5 +1,5 @@
-// Decode matmul for few rows of x (bindings, Params, bias_at, xv4: matmul_common.wgsl); main: n <= 8,
-// per_thread: any n. Each dequantized group of 4 weights is reused for all n rows of x.
+// Decode matmul for few rows of x (bindings, Params, bias_at, xv4, MAXN, gemv_partials: matmul_common.wgsl).
+// main: n <= 8, per_thread: any n. Each dequantized group of 4 weights is reused for all n rows of x.
 // Two entry points (the host picks one per adapter):
 //   main: a workgroup of 256 computes 4 weight rows, 64 threads per row striding over groups of 4
 //         values, then a tree reduction in workgroup memory (coalesced reads; for real GPUs without
@@ -7,21 +7,13 @@
 //   per_thread: one thread per weight row, no workgroup memory or barriers (for CPU emulators like
 //         SwiftShader, where a barrier costs far more than the lost coalescing; used there for prefill too).
 // Workgroup grid: main, 2D-flattened groups of 4 weight rows; per_thread, of 64 weight rows.
-const MAXN = 8u;
 var<workgroup> red: array<array<f32, 256>, MAXN>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let lane = t & 63u;
   let j = (wid.x + wid.y * nwg.x) * 4u + (t >> 6u);
-  var acc: array<f32, MAXN>;
-  if (j < p.part_rows) {
-    let rb = j * p.row_bytes;
-    for (var c = lane * 4u; c < p.k; c += 256u) {
-      let wv = dq4_WTYPE(rb, c, p.k);
-      for (var r = 0u; r < p.n; r++) { acc[r] += dot4_ft(wv, xv4(r, c)); }
-    }
-  }
+  let acc = gemv_partials(j, lane);
   for (var r = 0u; r < p.n; r++) { red[r][t] = acc[r]; }
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {

@@ -32,3 +32,20 @@ fn xv4(r: u32, c: u32) -> vec4<f32> {
   for (var i = 0u; i < 4u; i++) { if (c + i < p.k) { v[i] = x[b + i]; } }
   return v;
 }
+
+// GEMV kernels (gemv.wgsl, gemv_subgroup.wgsl): at most MAXN rows of x per dispatch for the cooperative ones.
+const MAXN = 8u;
+
+// One thread's partial sums of weight row j for the n <= MAXN rows of x: groups of 4 values from lane * 4, striding
+// by 256 (64 threads per row); zeros past part_rows.
+fn gemv_partials(j: u32, lane: u32) -> array<f32, MAXN> {
+  var acc: array<f32, MAXN>;
+  if (j < p.part_rows) {
+    let rb = j * p.row_bytes;
+    for (var c = lane * 4u; c < p.k; c += 256u) {
+      let wv = dq4_WTYPE(rb, c, p.k);
+      for (var r = 0u; r < p.n; r++) { acc[r] += dot4_ft(wv, xv4(r, c)); }
+    }
+  }
+  return acc;
+}
