@@ -116,3 +116,30 @@ test('phase 2 caps the answer at the model context and refuses a context that le
     await pool.dispose();
   }
 });
+
+test('a session re-encodes only changed text: an unchanged re-index runs the tokenizer 0 times, an edit only on new pieces (cpu)', async () => {
+  const model = await openShared('stories260K.gguf');
+  await withTempDir('star-session-tok-', async (repo) => {
+    makeRepo(repo);
+    for (let i = 0; i < 20; i++) writeFileSync(join(repo, `note${i}.txt`), `Note ${i}: the cat sat on the mat.\nIt was day ${i}.\n`);
+    const pool = await createInProcessHostPool(model, { backend: 'cpu', hosts: 1 });
+    try {
+      const session = new RepoSession({ repo, model, pool, chunkSize: 40 });
+      await session.index();
+      const cold = session.piecesEncoded;
+      assert.ok(cold > 20, `a cold index encodes every file's pieces (${cold})`);
+      await session.index();
+      assert.equal(session.piecesEncoded, cold, 'an unchanged repository is not encoded again');
+      appendFileSync(join(repo, 'sun.txt'), 'The moon came up.\n');
+      const asked = await session.ask('Who is Max?', { maxTokens: 6, temperature: 0 });
+      const edit = session.piecesEncoded - cold;
+      assert.ok(edit > 0 && edit < cold / 4, `an edit encodes the changed file's pieces and little else (${edit} of ${cold})`);
+      // Pieces from the cache build the same layout: a fresh session (nothing cached) answers alike.
+      const fresh = await new RepoSession({ repo, model, pool, chunkSize: 40 }).ask('Who is Max?', { maxTokens: 6, temperature: 0 });
+      assert.deepEqual(asked.ids, fresh.ids);
+      assert.equal(asked.stats.contextTokens, fresh.stats.contextTokens);
+    } finally {
+      await pool.dispose();
+    }
+  });
+});

@@ -6,6 +6,7 @@ import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
 import type { BlockSpan } from '../../engine/star/blocks';
 import type { StarLayout } from '../../engine/star/layout';
+import type { Tokenizer } from '../../engine/tokenizer';
 import { buildQuery, buildStarLayout } from '../../engine/star/prompt';
 import { walkRepository } from '../repo/walkRepository';
 
@@ -20,6 +21,8 @@ export interface RepoLayoutOptions {
   readonly include?: readonly string[];
   readonly exclude?: readonly string[];
   readonly signal?: AbortSignal;
+  /** Encodes the files (default: the model's tokenizer); a session passes one that remembers (EncodeCache). */
+  readonly tokenizer?: Tokenizer;
 }
 
 export interface RepoLayout {
@@ -35,7 +38,7 @@ export interface RepoLayout {
 export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout> {
   const { files, skipped } = await walkRepository([o.repo], { signal: o.signal, include: o.include, exclude: o.exclude });
   if (files.length === 0) throw new EngineError('no text files to index (everything was skipped or ignored)', o.repo);
-  const tokenizer = o.model.tokenizer;
+  const tokenizer = o.tokenizer ?? o.model.tokenizer;
   const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
   const star = buildStarLayout(files, tokenizer, o.model.chatTemplate, { ...prompt, chunkSize: o.chunkSize, anchorSize: o.anchorSize });
   const query = o.question !== undefined ? buildQuery(o.question, tokenizer, o.model.chatTemplate, prompt) : [];

@@ -19,6 +19,8 @@ import type { KvDtype } from '../../engine/runtime/kvBytes';
 import { openKvBlockStore } from '../cache/kvBlockStore';
 import type { HostPool } from './hostPool';
 import { buildRepoLayout, type RepoLayout } from './repoLayout';
+import { EncodeCache } from '../../engine/tokenizer/encodeCache';
+import type { Tokenizer } from '../../engine/tokenizer';
 
 export const DEFAULT_CACHE_MAX_BYTES = 4 * 1024 ** 3;
 
@@ -128,7 +130,18 @@ export class RepoSession {
   /** index() and ask() run one at a time (the hosts' state is this session's to keep consistent). */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly o: RepoSessionOptions) {}
+  /** Encodes the files, remembering the pieces of the last layout: a re-index encodes only changed text. */
+  private readonly encodes = new EncodeCache();
+  private readonly tokenizer: Tokenizer;
+
+  constructor(private readonly o: RepoSessionOptions) {
+    this.tokenizer = this.encodes.wrap(o.model.tokenizer);
+  }
+
+  /** encode() calls that ran the tokenizer (the others were answered from the pieces of the previous layout). */
+  get piecesEncoded(): number {
+    return this.encodes.misses;
+  }
 
   private serial<T>(f: () => Promise<T>): Promise<T> {
     const run = this.queue.then(f, f);
@@ -151,7 +164,11 @@ export class RepoSession {
 
   private async runIndex(opts: { signal?: AbortSignal; onProgress?: (p: IndexProgress) => void }): Promise<IndexStats> {
     const o = this.o;
-    const repo = await buildRepoLayout({ repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude, signal: opts.signal });
+    const repo = await buildRepoLayout({
+      repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude,
+      signal: opts.signal, tokenizer: this.tokenizer,
+    });
+    this.encodes.next();
     const { layout } = repo;
     const keys = layout.blocks.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
     const common = { files: repo.files, skipped: repo.skipped, skippedByReason: repo.skippedByReason, blocks: layout.blocks.length, contextTokens: layout.contextLength, blocksDuplicate: duplicateBlocks(repo) };

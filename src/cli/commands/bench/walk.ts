@@ -1,7 +1,7 @@
 // star-ask bench walk: the walk and the tokenization of a large generated repository: thousands of files in deep
 // folders, very long lines, Latin-1 and UTF-16 text. Reports the time and the peak memory (max RSS) of each step:
 // walkRepository (list, ignore rules, read, classify, decode) and buildRepoLayout's packing (tokenize every file,
-// cut into blocks). Phase 1 is not run (bench star measures it); `--keep` leaves the repository for `index`/`ask`.
+// cut into blocks), then a session's re-index of the unchanged repository (the walk, pieces from its EncodeCache). Phase 1 is not run (bench star measures it); `--keep` leaves the repository for `index`/`ask`.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { openModel } from '../../../node/openModel';
 import { walkRepository } from '../../../node/repo/walkRepository';
 import { buildRepoLayout } from '../../../node/star/repoLayout';
+import { EncodeCache } from '../../../engine/tokenizer/encodeCache';
 import { round } from '../../figures';
 import { printJson } from '../../output';
 import { helpOption, helpText } from '../../help';
@@ -50,6 +51,16 @@ export async function run(argv: string[]): Promise<number> {
       // The walk again, then tokenizing and packing every file: what index and ask do before phase 1.
       const layout = await buildRepoLayout({ repo, model, chunkSize });
       const layoutMs = performance.now() - t;
+      // A session's next index (before every question, after every edit): the walk again, with the pieces of the
+      // previous layout remembered (RepoSession's EncodeCache), so only changed text is encoded.
+      const encodes = new EncodeCache();
+      const tokenizer = encodes.wrap(model.tokenizer);
+      await buildRepoLayout({ repo, model, chunkSize, tokenizer });
+      encodes.next();
+      const misses = encodes.misses;
+      t = performance.now();
+      await buildRepoLayout({ repo, model, chunkSize, tokenizer });
+      const reindexMs = performance.now() - t;
       const result = {
         model: model.name,
         repository: { ...generated, path: values.keep ? repo : undefined },
@@ -59,12 +70,14 @@ export async function run(argv: string[]): Promise<number> {
         blocks: layout.layout.blocks.length,
         walk: { ms: Math.round(walkMs), filesPerSec: Math.round(files / (walkMs / 1000)) },
         walkAndTokenize: { ms: Math.round(layoutMs), tokensPerSec: Math.round(layout.layout.contextLength / (layoutMs / 1000)) },
+        reindexUnchanged: { ms: Math.round(reindexMs), piecesEncoded: encodes.misses - misses },
         maxRssMiB: { beforeWalk: rssBefore, afterWalk: rssAfterWalk, afterTokenize: mib() },
       };
       if (values.json) printJson(result);
       else {
         process.stdout.write(`${files} files (${generated.bytes} bytes, folders ${generated.deepest} deep), ${result.kept} kept, skipped ${JSON.stringify(result.skippedByReason)}\n`);
-        process.stdout.write(`walk ${result.walk.ms} ms; walk + tokenize + pack ${result.walkAndTokenize.ms} ms (${result.contextTokens} tokens, ${result.blocks} blocks)\n`);
+        process.stdout.write(`walk ${result.walk.ms} ms; walk + tokenize + pack ${result.walkAndTokenize.ms} ms (${result.contextTokens} tokens, ${result.blocks} blocks); ` +
+          `a session's re-index of the unchanged repository ${result.reindexUnchanged.ms} ms (${result.reindexUnchanged.piecesEncoded} pieces encoded)\n`);
         process.stdout.write(`max RSS: ${rssBefore} MiB before, ${rssAfterWalk} MiB after the walk, ${result.maxRssMiB.afterTokenize} MiB after tokenizing\n`);
         if (values.keep) process.stdout.write(`repository kept at ${repo}\n`);
       }
