@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { packBlocks, headerLine, splitLines, type BlockSource, type PackedBlocks } from '../src/engine/star/blocks';
+import { packBlocks, packBlocksAsync, headerLine, splitLines, type BlockSource, type PackedBlocks } from '../src/engine/star/blocks';
 import { loadHfJsonTokenizer } from './support/hfJsonTokenizer';
 import type { EncodeOptions } from '../src/engine/tokenizer/types';
 
@@ -209,4 +209,19 @@ test('a path whose header line fills a block is skipped with its reason; the oth
   assert.deepEqual(packed.skipped, [{ path: long, reason: 'path-too-long' }]);
   assert.deepEqual(packed.blocks.flatMap((b) => b.spans.map((s) => s.path)), ['a.ts', 'c.ts']);
   assert.deepEqual(packed.blocksFor(long), []);
+});
+
+test('packBlocksAsync packs as packBlocks does, pausing between files (the event loop gets its turns)', async () => {
+  const files = sampleFiles();
+  let pauses = 0;
+  const pause = async () => { pauses++; await new Promise<void>((r) => setImmediate(r)); };
+  for (const chunkSize of [64, 256]) {
+    pauses = 0;
+    const sync = packBlocks(files, tokenizer, { chunkSize });
+    const async = await packBlocksAsync(files, tokenizer, { chunkSize }, pause);
+    assert.deepEqual(async.blocks, sync.blocks);
+    assert.deepEqual(async.skipped, sync.skipped);
+    assert.deepEqual(files.map((f) => async.blocksFor(f.path)), files.map((f) => sync.blocksFor(f.path)));
+    assert.equal(pauses, files.length, 'one pause per file');
+  }
 });

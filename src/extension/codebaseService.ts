@@ -151,6 +151,8 @@ export class CodebaseService implements vscode.Disposable {
       this.setStatus({ index: { state: err instanceof CancelledError ? 'cancelled' : 'failed' } });
       throw err;
     } finally {
+      // The histogram records a stall when its timer fires late: give it that turn, so the last one counts too.
+      await new Promise((r) => setTimeout(r, 0));
       stalls.disable();
     }
   }

@@ -91,6 +91,28 @@ export function headerLine(path: string, continued: boolean): string {
 }
 
 export function packBlocks(files: readonly BlockSource[], tokenizer: Tokenizer, opts: PackOptions): PackedBlocks {
+  const steps = packSteps(files, tokenizer, opts);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * packBlocks, awaiting `pause` between files: with a yield point (util/yieldPoint.ts) a large repository's
+ * tokenization leaves the event loop a turn every few milliseconds (the extension host must stay responsive).
+ */
+export async function packBlocksAsync(files: readonly BlockSource[], tokenizer: Tokenizer, opts: PackOptions, pause: () => Promise<void>): Promise<PackedBlocks> {
+  const steps = packSteps(files, tokenizer, opts);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await pause();
+  }
+}
+
+/** packBlocks as steps: one per file. */
+function* packSteps(files: readonly BlockSource[], tokenizer: Tokenizer, opts: PackOptions): Generator<void, PackedBlocks> {
   const chunkSize = opts.chunkSize;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new EngineError(`chunk size must be a positive integer (got ${chunkSize})`);
   const boundaryTokens = opts.boundaryTokens ?? chunkSize / 2;
@@ -122,6 +144,7 @@ export function packBlocks(files: readonly BlockSource[], tokenizer: Tokenizer, 
   };
 
   for (const file of files) {
+    yield;
     const pieces = filePieces(file, encode, chunkSize, boundaryTokens / 2);
     if (pieces === 'path-too-long') {
       skipped.push({ path: file.path, reason: pieces });

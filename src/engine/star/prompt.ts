@@ -44,6 +44,8 @@ export interface StarLayoutOptions extends StarPromptOptions {
   readonly anchorSize?: number;
   /** See PackOptions.boundaryTokens. */
   readonly boundaryTokens?: number;
+  /** The files already packed with this chunkSize and boundaryTokens (packBlocksAsync); packed here when absent. */
+  readonly packed?: PackedBlocks;
 }
 
 export interface StarRepoLayout {
@@ -74,7 +76,7 @@ export function buildStarLayout(files: readonly BlockSource[], tokenizer: Tokeni
   const { ids: overviewIds, text: overview } = fitOverview(files, tokenizer, Math.max(0, anchorSize - prefixIds.length));
   const anchor = [...prefixIds, ...overviewIds];
 
-  const packed = packBlocks(files, tokenizer, { chunkSize: opts.chunkSize, boundaryTokens: opts.boundaryTokens });
+  const packed = opts.packed ?? packBlocks(files, tokenizer, { chunkSize: opts.chunkSize, boundaryTokens: opts.boundaryTokens });
   const blocks: BlockSpec[] = [{ index: 0, tokens: anchor, start: 0 }];
   let position = anchor.length;
   for (const b of packed.blocks) {

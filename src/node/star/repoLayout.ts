@@ -2,13 +2,14 @@
 // prefix plus a repository overview (block 0), the files packed into blocks are the context
 // blocks at their global positions, and the question with the assistant header is the query.
 // Nothing in the anchor depends on the question, so blocks' KV is reused across questions.
-import { EngineError } from '../../engine/errors';
+import { EngineError, throwIfAborted } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
-import type { BlockSpan } from '../../engine/star/blocks';
+import { packBlocksAsync, type BlockSpan } from '../../engine/star/blocks';
 import type { StarLayout } from '../../engine/star/layout';
 import type { Tokenizer } from '../../engine/tokenizer';
 import { buildQuery, buildStarLayout } from '../../engine/star/prompt';
 import { walkRepository } from '../repo/walkRepository';
+import { createYieldPoint } from '../../engine/util/yieldPoint';
 
 export interface RepoLayoutOptions {
   readonly repo: string;
@@ -40,7 +41,14 @@ export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout>
   if (files.length === 0) throw new EngineError('no text files to index (everything was skipped or ignored)', o.repo);
   const tokenizer = o.tokenizer ?? o.model.tokenizer;
   const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
-  const star = buildStarLayout(files, tokenizer, o.model.chatTemplate, { ...prompt, chunkSize: o.chunkSize, anchorSize: o.anchorSize });
+  // Tokenizing is the long part (seconds for thousands of files) and runs on the caller's thread, the extension
+  // host's in the extension: packed between yield points, the event loop gets a turn every few milliseconds.
+  const yieldPoint = createYieldPoint();
+  const packed = await packBlocksAsync(files, tokenizer, { chunkSize: o.chunkSize }, async () => {
+    throwIfAborted(o.signal);
+    await yieldPoint();
+  });
+  const star = buildStarLayout(files, tokenizer, o.model.chatTemplate, { ...prompt, chunkSize: o.chunkSize, anchorSize: o.anchorSize, packed });
   const query = o.question !== undefined ? buildQuery(o.question, tokenizer, o.model.chatTemplate, prompt) : [];
   if (star.skipped.length === files.length) {
     throw new EngineError(`no file could be packed: every path's header line fills a block of ${o.chunkSize} tokens (raise the chunk size)`, o.repo);

@@ -4,6 +4,7 @@
 // cut into blocks), then a session's re-index of the unchanged repository (the walk, pieces from its EncodeCache). Phase 1 is not run (bench star measures it); `--keep` leaves the repository for `index`/`ask`.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openModel } from '../../../node/openModel';
@@ -48,8 +49,14 @@ export async function run(argv: string[]): Promise<number> {
       const walkMs = performance.now() - t;
       const rssAfterWalk = mib();
       t = performance.now();
-      // The walk again, then tokenizing and packing every file: what index and ask do before phase 1.
+      // The walk again, then tokenizing and packing every file: what index and ask do before phase 1. The longest
+      // stall of the event loop meanwhile is what the extension host (where the extension runs this) would feel.
+      const stalls = monitorEventLoopDelay({ resolution: 5 });
+      stalls.enable();
       const layout = await buildRepoLayout({ repo, model, chunkSize });
+      // The histogram records a stall when its timer fires late: give it that turn before reading it.
+      await new Promise((r) => setTimeout(r, 0));
+      stalls.disable();
       const layoutMs = performance.now() - t;
       // A session's next index (before every question, after every edit): the walk again, with the pieces of the
       // previous layout remembered (RepoSession's EncodeCache), so only changed text is encoded.
@@ -69,14 +76,18 @@ export async function run(argv: string[]): Promise<number> {
         contextTokens: layout.layout.contextLength,
         blocks: layout.layout.blocks.length,
         walk: { ms: Math.round(walkMs), filesPerSec: Math.round(files / (walkMs / 1000)) },
-        walkAndTokenize: { ms: Math.round(layoutMs), tokensPerSec: Math.round(layout.layout.contextLength / (layoutMs / 1000)) },
+        walkAndTokenize: {
+          ms: Math.round(layoutMs), tokensPerSec: Math.round(layout.layout.contextLength / (layoutMs / 1000)),
+          maxEventLoopStallMs: Math.round(stalls.max / 1e6),
+        },
         reindexUnchanged: { ms: Math.round(reindexMs), piecesEncoded: encodes.misses - misses },
         maxRssMiB: { beforeWalk: rssBefore, afterWalk: rssAfterWalk, afterTokenize: mib() },
       };
       if (values.json) printJson(result);
       else {
         process.stdout.write(`${files} files (${generated.bytes} bytes, folders ${generated.deepest} deep), ${result.kept} kept, skipped ${JSON.stringify(result.skippedByReason)}\n`);
-        process.stdout.write(`walk ${result.walk.ms} ms; walk + tokenize + pack ${result.walkAndTokenize.ms} ms (${result.contextTokens} tokens, ${result.blocks} blocks); ` +
+        process.stdout.write(`walk ${result.walk.ms} ms; walk + tokenize + pack ${result.walkAndTokenize.ms} ms (${result.contextTokens} tokens, ${result.blocks} blocks, ` +
+          `longest event-loop stall ${result.walkAndTokenize.maxEventLoopStallMs} ms); ` +
           `a session's re-index of the unchanged repository ${result.reindexUnchanged.ms} ms (${result.reindexUnchanged.piecesEncoded} pieces encoded)\n`);
         process.stdout.write(`max RSS: ${rssBefore} MiB before, ${rssAfterWalk} MiB after the walk, ${result.maxRssMiB.afterTokenize} MiB after tokenizing\n`);
         if (values.keep) process.stdout.write(`repository kept at ${repo}\n`);
