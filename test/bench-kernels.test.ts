@@ -16,7 +16,7 @@ test('star-ask bench kernels --tuning gpu --json: measured peaks, and GEMV / mat
   assert.equal(b.f16, false);
   assert.equal(b.backend, 'webgpu');
   assert.equal(b.kernels.tuning, 'gpu');
-  if (/swiftshader/i.test(b.device)) assert.equal(b.kernels.gemvReduction, 'subgroup');
+  if (/swiftshader/i.test(b.device)) assert.equal(b.kernels.gemvKernel, 'gemv-subgroup');
   assert.ok(b.peak.fmaGflopPerS > 0 && b.peak.readGbPerS > 0, JSON.stringify(b.peak));
   const ops = [...b.gemv, ...b.matmul];
   assert.deepEqual(ops.map((o: { type: string; shape: string }) => `${o.type} ${o.shape}`),

@@ -72,15 +72,18 @@ export function f32ToBf16(value: number): number {
 /** Largest finite half: KV values beyond it saturate (an Infinity would poison softmax). */
 export const F16_MAX = 65504;
 
+/** F16 bits of `value`, saturated at ±F16_MAX (what the KV cache stores). */
+export function f32ToF16Saturated(value: number): number {
+  return f32ToF16(value > F16_MAX ? F16_MAX : value < -F16_MAX ? -F16_MAX : value);
+}
+
 /**
- * Rounds `values` in place to what f16 storage keeps (saturated at ±F16_MAX, nearest-even), and returns them: a
- * value read back from an f16 KV cache entry equals this rounding of the value written.
+ * Rounds every array in place to what f16 storage keeps (saturated at ±F16_MAX, nearest-even): a value read back
+ * from an f16 KV cache entry equals this rounding of the value written.
  */
-export function roundToF16(values: Float32Array): Float32Array {
+export function roundToF16(...arrays: Float32Array[]): void {
   const table = f16Lookup();
-  for (let i = 0; i < values.length; i++) {
-    const x = values[i]!;
-    values[i] = table[f32ToF16(x > F16_MAX ? F16_MAX : x < -F16_MAX ? -F16_MAX : x)]!;
+  for (const values of arrays) {
+    for (let i = 0; i < values.length; i++) values[i] = table[f32ToF16Saturated(values[i]!)]!;
   }
-  return values;
 }

@@ -158,7 +158,7 @@ export async function encodeContext(o: EncodeContextOptions): Promise<ContextSta
   // What the store keeps is what the hosts attend to, so a warm run equals a cold one (BlockSpec.kvDtype).
   const dtype = o.store?.dtype === 'f16' ? 'f16' : 'f32';
   const keepAs = (kv: BlockKv): BlockKv => {
-    if (dtype === 'f16') for (const t of [...kv.k, ...kv.v]) roundToF16(t);
+    if (dtype === 'f16') roundToF16(...kv.k, ...kv.v);
     return kv;
   };
 

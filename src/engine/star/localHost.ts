@@ -100,9 +100,10 @@ export class LocalStarHost implements StarHost {
       if (spec.start === 0) {
         if (!sameTokens(spec.tokens, anchor)) throw new EngineError(`block ${spec.index} starts at 0 but is not the anchor`);
         const kv = await this.readBack(anchorCache, spec.index, 0);
-        // Rounded, the block gets its own copy: the anchor cache every later block is encoded against stays f32.
-        if (spec.kvDtype === 'f16') this.add({ index: spec.index, start: 0, length: anchorCache.length }, roundKv(kv), undefined, false);
-        else this.add({ index: spec.index, start: 0, length: anchorCache.length }, kv, anchorCache, true);
+        // Rounded, the block keeps its own copy: the anchor cache every later block is encoded against stays f32.
+        const f16 = spec.kvDtype === 'f16';
+        if (f16) roundToF16(...kv.k, ...kv.v);
+        this.add({ index: spec.index, start: 0, length: anchorCache.length }, kv, f16 ? undefined : anchorCache, !f16);
         results[i] = kv;
         continue;
       }
@@ -136,7 +137,8 @@ export class LocalStarHost implements StarHost {
       // f16: kept as a loaded block is (host-side until phase 2 uploads it), so cold and warm runs attend to equal KV.
       if (spec.kvDtype === 'f16') {
         t.releaseCache(seqs[j]!.cache);
-        this.add(meta, roundKv(kvs[j]!), undefined, false);
+        roundToF16(...kvs[j]!.k, ...kvs[j]!.v);
+        this.add(meta, kvs[j]!, undefined, false);
       } else {
         this.add(meta, kvs[j]!, seqs[j]!.cache, false);
       }
@@ -403,12 +405,6 @@ export class LocalStarHost implements StarHost {
     }
     return a;
   }
-}
-
-/** `kv` with every K and V rounded in place to f16 precision (what an f16 cache entry holds). */
-function roundKv(kv: BlockKv): BlockKv {
-  for (const t of [...kv.k, ...kv.v]) roundToF16(t);
-  return kv;
 }
 
 function sourceOf(cache: KvCache, layer: number): AttnSource {

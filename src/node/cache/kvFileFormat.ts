@@ -7,7 +7,7 @@
 //   40 32 bytes SHA-256 of the payload                    72 32 bytes the entry's key (binds file to name)
 //   104 8 bytes: first 8 bytes of SHA-256(header[0..104))  112..128 zero
 // Payload: for each layer, K [rows, width] then V [rows, width], row-major, in `dtype`.
-import { F16_MAX, f16Lookup, f32ToF16 } from '../../engine/quant/half';
+import { f16Lookup, f32ToF16Saturated } from '../../engine/quant/half';
 import { kvBytes, type KvDtype } from '../../engine/runtime/kvBytes';
 
 export const KV_FILE_MAGIC = 0x56414b53; // 'SAKV' read as a little-endian u32
@@ -91,11 +91,8 @@ export function decodeHeader(bytes: Uint8Array, sha256: (b: Uint8Array) => Uint8
 export function encodeTensor(values: Float32Array, dtype: KvDtype): Uint8Array {
   if (dtype === 'f32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    // Saturated as roundToF16 does (the engine keeps freshly encoded KV exactly as this file will hold it).
-    const x = values[i]!;
-    out[i] = f32ToF16(x > F16_MAX ? F16_MAX : x < -F16_MAX ? -F16_MAX : x);
-  }
+  // Saturated as roundToF16 rounds the KV the engine keeps (an Infinity would poison softmax).
+  for (let i = 0; i < values.length; i++) out[i] = f32ToF16Saturated(values[i]!);
   return new Uint8Array(out.buffer);
 }
 

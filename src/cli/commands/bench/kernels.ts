@@ -100,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
       const model = await benchModel(backend, resolve(values.model!), prefill, decode, reps, log);
       const opTiming = backend instanceof WebGpuBackend && backend.hasTimestamps ? 'timestamp-query' : 'wall clock';
       const kernels = backend instanceof WebGpuBackend
-        ? { tuning: backend.tuning, gemvReduction: backend.tuning === 'emulated' ? 'per-thread' : backend.subgroups ? 'subgroup' : 'tree' }
+        ? { tuning: backend.tuning, gemvKernel: backend.gemvKernel }
         : undefined;
       backends.push({
         backend: kind, device: backend.deviceName, f16: backend.f16, opTiming, kernels,

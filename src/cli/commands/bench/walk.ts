@@ -1,7 +1,8 @@
 // star-ask bench walk: the walk and the tokenization of a large generated repository: thousands of files in deep
 // folders, very long lines, Latin-1 and UTF-16 text. Reports the time and the peak memory (max RSS) of each step:
 // walkRepository (list, ignore rules, read, classify, decode) and buildRepoLayout's packing (tokenize every file,
-// cut into blocks), then a session's re-index of the unchanged repository (the walk, pieces from its EncodeCache). Phase 1 is not run (bench star measures it); `--keep` leaves the repository for `index`/`ask`.
+// cut into blocks), then a session's re-index of the unchanged repository (the walk, pieces from its EncodeCache).
+// Phase 1 is not run (bench star measures it); `--keep` leaves the repository for `index`/`ask`.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';

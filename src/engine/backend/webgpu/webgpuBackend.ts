@@ -119,6 +119,8 @@ export class WebGpuBackend implements Backend {
   readonly tuning: 'gpu' | 'emulated';
   /** GEMV reduces with subgroupAdd (the device was created with `subgroups`; see subgroupsUsable). */
   readonly subgroups: boolean;
+  /** The kernel matmul runs for few rows of x (decode): barrier-free on emulators, else reduced by subgroups or a tree. */
+  readonly gemvKernel: 'gemv' | 'gemv-subgroup' | 'gemv-per-thread';
   /** Element type of the matmul products ('f16' only with shader-f16 and preferF16). */
   private readonly ftype: 'f32' | 'f16';
   private readonly cache: PipelineCache;
@@ -147,6 +149,7 @@ export class WebGpuBackend implements Backend {
     this.tuning = opts.tuning ?? 'gpu';
     this.ftype = f16 ? 'f16' : 'f32';
     this.subgroups = device.features.has('subgroups');
+    this.gemvKernel = this.tuning === 'emulated' ? 'gemv-per-thread' : this.subgroups ? 'gemv-subgroup' : 'gemv';
     this.cache = new PipelineCache(device, WINDOW_BYTES, f16);
     this.rec = new Recorder(device, this.cache, ARENA_BYTES, WINDOW_BYTES);
     this.dummy = device.createBuffer({ label: 'dummy', size: 16, usage: STORAGE });
@@ -289,7 +292,7 @@ export class WebGpuBackend implements Backend {
     // 0.92 vs 0.33 GFLOP/s at 256x896x896 Q8_0, 0.51 vs 0.37 at 64x256x256) and not below (stories260K's
     // 64-wide rows: prefill 300 vs 390 tokens/s).
     const gemv = n <= GEMV_MAX_ROWS || (this.tuning === 'emulated' && wt.cols < 256);
-    const kernel = !gemv ? 'tiled' : this.tuning === 'emulated' ? 'gemv-per-thread' : this.subgroups ? 'gemv-subgroup' : 'gemv';
+    const kernel = gemv ? this.gemvKernel : 'tiled';
     const pipeline = this.pipeline(KERNELS.matmul.spec({ type: wt.type, ftype: this.ftype, kernel }));
     for (const part of wt.parts) {
       const po = this.rec.params([n, wt.cols, wt.rows, part.rowStart, part.rows, wt.rowBytes, biasKind]);
@@ -537,13 +540,8 @@ export class WebGpuBackend implements Backend {
       return { flops: groups * 256 * iters * 8 * 4 * 2, bytes: 0 };
     }
     const bytes = Math.min(groups * 65536, 256 << 20, this.maxPartBytes - (this.maxPartBytes % 16));
-    // A buffer of exactly `bytes`: the probe reads all of arrayLength(src).
-    let src = this.scratch.get('peak-src');
-    if (src?.size !== bytes) {
-      if (src) { this.rec.submit(); this.cache.forget(src); src.destroy(); }
-      src = this.device.createBuffer({ label: 'scratch peak-src', size: bytes, usage: STORAGE });
-      this.scratch.set('peak-src', src);
-    }
+    // Exactly `bytes`: the probe reads all of arrayLength(src).
+    const src = this.scratchBuffer('peak-src', bytes, true);
     const po = this.rec.params([0, f32(0), f32(0)]);
     this.rec.dispatch(pipeline, 'urw', [this.rec.arena, src, out], [po], gx, gy);
     return { flops: 0, bytes };
@@ -598,16 +596,18 @@ export class WebGpuBackend implements Backend {
   }
 
   /** A reusable scratch buffer of at least `bytes`, grown (and its bind groups dropped) when too small. */
-  private scratchBuffer(name: string, bytes: number): GPUBuffer {
+  /** A named scratch buffer of at least `bytes` (grown by doubling), or of exactly `bytes` with `exact`. */
+  private scratchBuffer(name: string, bytes: number, exact = false): GPUBuffer {
     const need = Math.max(16, Math.ceil(bytes / 16) * 16);
     const cur = this.scratch.get(name);
-    if (cur && cur.size >= need) return cur;
+    if (cur && (exact ? cur.size === need : cur.size >= need)) return cur;
     if (cur) {
       if (this.rec.pending > 0) this.rec.submit();
       this.cache.forget(cur);
       cur.destroy();
     }
-    const b = this.device.createBuffer({ label: `scratch ${name}`, size: Math.max(need, (cur?.size ?? 0) * 2), usage: STORAGE });
+    const size = exact ? need : Math.max(need, (cur?.size ?? 0) * 2);
+    const b = this.device.createBuffer({ label: `scratch ${name}`, size, usage: STORAGE });
     this.scratch.set(name, b);
     return b;
   }
