@@ -18,7 +18,8 @@ export class ByteLevelBpeEncoder {
     private readonly tokenToId: ReadonlyMap<string, number>,
     /** "left right" → rank (position in tokenizer.ggml.merges). */
     private readonly mergeRanks: ReadonlyMap<string, number>,
-    private readonly pattern: RegExp,
+    /** The pre-tokenizer's expressions, applied in turn (preTokenizerRegexes). */
+    private readonly pattern: readonly RegExp[],
     /** Llama 3: a piece that is already a token is emitted whole without merging. */
     private readonly ignoreMerges: boolean,
     private readonly unkId: number | undefined,

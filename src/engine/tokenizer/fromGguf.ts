@@ -2,7 +2,7 @@ import { FormatError, UnsupportedError } from '../errors';
 import { ByteLevelBpeEncoder } from './bpeEncoder';
 import { byteLevelToBytes } from './byteLevel';
 import { addWellKnownEndTokens } from './endTokens';
-import { preTokenizerRegex, SUPPORTED_PRE_TOKENIZERS } from './preTokenizers';
+import { preTokenizerRegexes, SUPPORTED_PRE_TOKENIZERS } from './preTokenizers';
 import { SpecialTokenMatcher, type SpecialTokenEntry } from './specialTokens';
 import { SPM_SPACE, SpmEncoder, spmByteValue } from './spmEncoder';
 import type { Tokenizer } from './types';
@@ -97,7 +97,7 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
   }
 
   const pre = typeof metadata['tokenizer.ggml.pre'] === 'string' ? (metadata['tokenizer.ggml.pre'] as string) : 'default';
-  const pattern = preTokenizerRegex(pre);
+  const pattern = preTokenizerRegexes(pre);
   if (!pattern) {
     throw new UnsupportedError(
       `byte-level BPE pre-tokenizer "${pre}" (tokenizer.ggml.pre) is not supported (supported: ${SUPPORTED_PRE_TOKENIZERS.join(', ')})`,

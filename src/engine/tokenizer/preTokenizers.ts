@@ -17,28 +17,48 @@ const QWEN2 =
   `|[${WS}]*[\\r\\n]+|[${WS}]+(?![^${WS}])|[${WS}]+`;
 /** GPT-2 (also what `default` means here). */
 const GPT2 = `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${WS}\\p{L}\\p{N}]+|[${WS}]+(?![^${WS}])|[${WS}]+`;
+/** Every digit its own piece, before the next expression splits what is left (HF `Digits(individual_digits)`). */
+const DIGITS = '\\p{N}';
 
-const BY_NAME: Readonly<Record<string, string>> = {
-  'llama-bpe': LLAMA3,
-  'llama3': LLAMA3,
-  'llama-v3': LLAMA3,
-  'qwen2': QWEN2,
-  'deepseek-r1-qwen': QWEN2,
-  'default': GPT2,
-  'gpt2': GPT2,
-  'gpt-2': GPT2,
+/**
+ * Each pre-tokenizer is a sequence of expressions, as llama.cpp's `regex_exprs`: the first splits the text, each
+ * next one splits every piece of the one before (a sequence is not one alternation: `\s+(?!\S)` sees the end of
+ * a piece where the joined text has a digit).
+ */
+const BY_NAME: Readonly<Record<string, readonly string[]>> = {
+  'llama-bpe': [LLAMA3],
+  'llama3': [LLAMA3],
+  'llama-v3': [LLAMA3],
+  'qwen2': [QWEN2],
+  'deepseek-r1-qwen': [QWEN2],
+  'default': [GPT2],
+  'gpt2': [GPT2],
+  'gpt-2': [GPT2],
+  // SmolLM (and llama.cpp's starcoder, refact, command-r, codeshell, exaone, minerva): digits, then GPT-2.
+  'smollm': [DIGITS, GPT2],
+  'starcoder': [DIGITS, GPT2],
+  'refact': [DIGITS, GPT2],
+  'command-r': [DIGITS, GPT2],
+  'codeshell': [DIGITS, GPT2],
+  'exaone': [DIGITS, GPT2],
+  'minerva-7b': [DIGITS, GPT2],
 };
 
 export const SUPPORTED_PRE_TOKENIZERS: readonly string[] = Object.keys(BY_NAME);
 
-/** A fresh global regex for the named pre-tokenizer, or undefined if unknown. */
-export function preTokenizerRegex(pre: string): RegExp | undefined {
-  const src = BY_NAME[pre];
-  return src === undefined ? undefined : new RegExp(src, 'gu');
+/** Fresh global regexes, in order, for the named pre-tokenizer, or undefined if unknown. */
+export function preTokenizerRegexes(pre: string): RegExp[] | undefined {
+  return BY_NAME[pre]?.map((src) => new RegExp(src, 'gu'));
 }
 
-/** Splits text into pre-tokens; text the regex does not match stays as its own piece (HF "Isolated"). */
-export function splitPreTokens(re: RegExp, text: string): string[] {
+/** Splits text into pre-tokens by each regex in turn; text a regex does not match stays as its own piece (HF "Isolated"). */
+export function splitPreTokens(res: readonly RegExp[], text: string): string[] {
+  let pieces = [text];
+  for (const re of res) pieces = pieces.flatMap((piece) => splitByRegex(re, piece));
+  return pieces;
+}
+
+function splitByRegex(re: RegExp, text: string): string[] {
   const out: string[] = [];
   let last = 0;
   re.lastIndex = 0;
