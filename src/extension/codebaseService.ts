@@ -1,5 +1,5 @@
 // The one object the extension's surfaces (palette, chat panel, inline chat, @codebase, background indexer) ask
-// through. It owns the model (opened here for its tokenizer and shapes only), the hosts (hostPools.ts) and one
+// through. It owns the model (opened here for its tokenizer and shapes only), the hosts (starHostPools.ts) and one
 // RepoSession per workspace folder (src/node/star/repoSession.ts: walk, blocks, disk cache, phase 1 and 2), and
 // runs one operation at a time on them. Everything heavy happens in the hosts, never on this thread.
 import * as vscode from 'vscode';
@@ -13,7 +13,7 @@ import { RepoSession } from '../node/star/repoSession';
 import type { AskResult, IndexProgress, IndexStats } from '../node/star/repoSession';
 import type { StatusView } from '../protocol/chatMessages';
 import type { ChatViewProvider } from './chatView';
-import { startHostPool, type StartedPool } from './hostPools';
+import { startHostPool, type StartedPool } from './starHostPools';
 import { readSettings, type Settings } from './settings';
 
 /** No model is configured: every surface offers "Select Model". */
@@ -224,7 +224,7 @@ export class CodebaseService implements vscode.Disposable {
           throw new EngineError('the chat view was closed while the model was working, and its GPU workers stopped with it; ask again to start them');
         }
         // A lost GPU device (driver reset, GPU removed, out of memory) stays lost: drop the hosts so the next
-        // operation starts new ones (on the same kind if it comes back, else the next one in hostPools.ts's order).
+        // operation starts new ones (on the same kind if it comes back, else the next one in starHostPools.ts's order).
         if (err instanceof DeviceError) {
           this.log.warn(`GPU device error: ${err.message}; the hosts are restarted on the next question`);
           await this.resetPool();
