@@ -38,14 +38,14 @@ test('generate rejects a bad --prompt-ids list with a message naming the option'
 
 test('generate --max-tokens beyond the context is capped where the sequence fills it, and says so', () => {
   const golden = readGolden<{ greedy_from_bos_ids: number[] }>('stories260K.golden.json');
-  // A 2040-token prompt (the greedy story, repeated) leaves room for 9 tokens in stories260K's 2048.
+  // A 2040-token prompt (the greedy story, repeated) leaves room for 8 tokens in stories260K's 2048 (prompt + answer <= context: fitAnswer).
   const story = golden.greedy_from_bos_ids;
   const prompt = Array.from({ length: 2040 }, (_, i) => story[i % story.length]!);
   const r = cli(['--model', modelPath('stories260K.gguf'), '--prompt-ids', prompt.join(','), '--max-tokens', '100000',
     '--temperature', '0', '--backend', 'cpu', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /--max-tokens 100000 capped at 9: the model's context is 2048 tokens and the prompt has 2040/);
+  assert.match(r.stderr, /--max-tokens 100000 capped at 8: the model's context is 2048 tokens and the prompt has 2040/);
   const out = JSON.parse(r.stdout) as { ids: number[]; stats: { maxTokens: number } };
-  assert.equal(out.stats.maxTokens, 9);
-  assert.ok(out.ids.length <= 9, `${out.ids.length} tokens generated`);
+  assert.equal(out.stats.maxTokens, 8);
+  assert.ok(out.ids.length <= 8, `${out.ids.length} tokens generated`);
 });

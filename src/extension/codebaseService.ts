@@ -1,5 +1,5 @@
 // The one object the extension's surfaces (palette, chat panel, inline chat, @codebase, background indexer) ask
-// through. It owns the model (opened here for its tokenizer and shapes only), the hosts (hostPools.ts) and one
+// through. It owns the model (opened here for its tokenizer and shapes only), the hosts (starHostPools.ts) and one
 // RepoSession per workspace folder (src/node/star/repoSession.ts: walk, blocks, disk cache, phase 1 and 2), and
 // runs one operation at a time on them. Everything heavy happens in the hosts, never on this thread.
 import * as vscode from 'vscode';
@@ -10,10 +10,10 @@ import { CancelledError, DeviceError, EngineError } from '../engine/errors';
 import { defaultCacheDir } from '../node/cache/defaultCacheDir';
 import { openModel, type OpenedModel } from '../node/openModel';
 import { RepoSession } from '../node/star/repoSession';
-import type { AskResult, IndexStats } from '../node/star/repoSession';
+import type { AskResult, IndexProgress, IndexStats } from '../node/star/repoSession';
 import type { StatusView } from '../protocol/chatMessages';
 import type { ChatViewProvider } from './chatView';
-import { startHostPool, type StartedPool } from './hostPools';
+import { startHostPool, type StartedPool } from './starHostPools';
 import { readSettings, type Settings } from './settings';
 
 /** No model is configured: every surface offers "Select Model". */
@@ -34,8 +34,6 @@ export class CodebaseService implements vscode.Disposable {
   private model: { path: string; opened: OpenedModel } | undefined;
   private pool: StartedPool | undefined;
   private readonly sessions = new Map<string, RepoSession>();
-  /** The session whose blocks the hosts hold; another one clears them first (the hosts hold one layout). */
-  private poolOwner: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** Times the page holding webview hosts went away; an operation that saw it change failed because of it. */
   private pageLosses = 0;
@@ -70,27 +68,26 @@ export class CodebaseService implements vscode.Disposable {
   index(folder: vscode.WorkspaceFolder, signal: AbortSignal): Promise<IndexStats> {
     return this.exclusive(async () => {
       const session = await this.session(folder);
-      return this.runIndex(session, folder, signal);
+      return this.indexing(folder, (progress) => session.index({ signal, ...progress }));
     });
   }
 
-  /** Index if needed, then answer, streaming the text. */
+  /** One index (nothing to do when the repository is unchanged), then the answer, streaming the text. */
   ask(r: AskRequest): Promise<AskResult> {
     return this.exclusive(async () => {
       const session = await this.session(r.folder);
-      const indexed = await this.runIndex(session, r.folder, r.signal);
       const s = readSettings();
       const started = performance.now();
-      const result = await session.ask(r.question, { maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText: r.onText });
+      const result = await this.indexing(r.folder, (progress) => session.ask(r.question, {
+        maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText: r.onText, ...progress,
+      }));
       this.metric('ask', {
         folder: r.folder.name, hostKind: this.pool?.pool.kind, tokens: result.ids.length, ids: result.ids,
         ttftMs: Math.round(result.stats.ttftMs), decodeTokensPerSec: result.stats.decodeTokensPerSec,
         wallMs: Math.round(performance.now() - started), sources: result.sources.slice(0, 5).map((x) => x.path),
         boundaryBytes: { ...this.chat.bytes },
       });
-      // The index just run did phase 1 for this question: its counts are the question's.
-      const encoded = indexed.blocksEncoded + result.stats.blocksEncoded;
-      return { ...result, stats: { ...result.stats, blocksEncoded: encoded, blocksReused: result.stats.blocks - encoded } };
+      return result;
     });
   }
 
@@ -99,7 +96,6 @@ export class CodebaseService implements vscode.Disposable {
     const old = this.pool;
     this.pool = undefined;
     this.sessions.clear();
-    this.poolOwner = undefined;
     if (old) await old.pool.dispose().catch((err: unknown) => this.log.warn(`disposing hosts: ${String(err)}`));
     const model = this.model;
     this.model = undefined;
@@ -110,9 +106,8 @@ export class CodebaseService implements vscode.Disposable {
 
   /** Chunk size, anchor, include/exclude or the cache cap changed: new block plans, same hosts. */
   resetSessions(): void {
+    // The hosts still hold the old plan's blocks: the next session finds another's blocks there and clears them.
     this.sessions.clear();
-    // The hosts still hold the old plan's blocks: the next session clears them first.
-    if (this.poolOwner !== undefined) this.poolOwner = '';
     this.setStatus({ index: { state: 'idle' } });
   }
 
@@ -122,38 +117,55 @@ export class CodebaseService implements vscode.Disposable {
     this.statusEmitter.dispose();
   }
 
-  private async runIndex(session: RepoSession, folder: vscode.WorkspaceFolder, signal: AbortSignal): Promise<IndexStats> {
+  /**
+   * Runs `op` (an index, or a question's index then answer) with the index shown in the status and its figures in
+   * the metrics: `op` gets the hooks to pass to the session.
+   */
+  private async indexing<T>(
+    folder: vscode.WorkspaceFolder,
+    op: (hooks: { onProgress: (p: IndexProgress) => void; onIndexed: (stats: IndexStats) => void }) => Promise<T>,
+  ): Promise<T> {
     this.setStatus({ folder: folder.name, index: { ...this.statusValue.index, state: 'indexing', done: 0, total: undefined } });
     const stalls = monitorEventLoopDelay({ resolution: 10 });
     stalls.enable();
     const bytesBefore = { ...this.chat.bytes };
     const started = performance.now();
-    try {
-      const stats = await session.index({
-        signal,
-        onProgress: (p) => this.setStatus({ index: { state: 'indexing', done: p.done, total: p.total, tokensPerSec: p.tokensPerSec } }),
-      });
+    let indexed: { stats: IndexStats; wallMs: number; bytes: { sent: number; received: number } } | undefined;
+    const onIndexed = (stats: IndexStats) => {
+      indexed = {
+        stats, wallMs: Math.round(performance.now() - started),
+        bytes: { sent: this.chat.bytes.sent - bytesBefore.sent, received: this.chat.bytes.received - bytesBefore.received },
+      };
       this.setStatus({
         index: {
           state: 'ready', files: stats.files, blocks: stats.blocks, encoded: stats.blocksEncoded,
           reused: stats.blocksReused, shifted: stats.blocksShifted,
         },
       });
-      this.metric('index', {
-        folder: folder.name, hostKind: this.pool?.pool.kind, files: stats.files, blocks: stats.blocks,
-        blocksEncoded: stats.blocksEncoded, blocksReused: stats.blocksReused, blocksShifted: stats.blocksShifted,
-        encodedPaths: stats.encodedPaths, contextTokens: stats.contextTokens, wallMs: Math.round(performance.now() - started),
-        maxEventLoopStallMs: Math.round(stalls.max / 1e6),
-        boundaryBytes: { sent: this.chat.bytes.sent - bytesBefore.sent, received: this.chat.bytes.received - bytesBefore.received },
+    };
+    try {
+      return await op({
+        onProgress: (p) => this.setStatus({ index: { state: 'indexing', done: p.done, total: p.total, tokensPerSec: p.tokensPerSec } }),
+        onIndexed,
       });
-      return stats;
     } catch (err) {
-      this.setStatus({ index: { state: err instanceof CancelledError ? 'cancelled' : 'failed' } });
+      if (!indexed) this.setStatus({ index: { state: err instanceof CancelledError ? 'cancelled' : 'failed' } });
       throw err;
     } finally {
       // The histogram records a stall when its timer fires late: give it that turn, so the last one counts too.
       await new Promise((r) => setTimeout(r, 0));
       stalls.disable();
+      if (indexed) {
+        const { stats, wallMs, bytes } = indexed;
+        this.metric('index', {
+          folder: folder.name, hostKind: this.pool?.pool.kind, files: stats.files, blocks: stats.blocks,
+          blocksEncoded: stats.blocksEncoded, blocksReused: stats.blocksReused, blocksShifted: stats.blocksShifted,
+          encodedPaths: stats.encodedPaths, contextTokens: stats.contextTokens, wallMs,
+          // Over the whole operation: a question's answer too (it streams through this thread).
+          maxEventLoopStallMs: Math.round(stalls.max / 1e6),
+          boundaryBytes: bytes,
+        });
+      }
     }
   }
 
@@ -164,11 +176,7 @@ export class CodebaseService implements vscode.Disposable {
     const model = await this.openModel(s);
     const pool = await this.hosts(s);
     const key = folder.uri.toString();
-    if (this.poolOwner !== key) {
-      if (this.poolOwner !== undefined) await pool.pool.clear();
-      this.sessions.delete(key);
-      this.poolOwner = key;
-    }
+    // Sessions of other folders share the hosts: a session that finds another's blocks there clears them.
     let session = this.sessions.get(key);
     if (!session) {
       session = new RepoSession({
@@ -216,7 +224,7 @@ export class CodebaseService implements vscode.Disposable {
           throw new EngineError('the chat view was closed while the model was working, and its GPU workers stopped with it; ask again to start them');
         }
         // A lost GPU device (driver reset, GPU removed, out of memory) stays lost: drop the hosts so the next
-        // operation starts new ones (on the same kind if it comes back, else the next one in hostPools.ts's order).
+        // operation starts new ones (on the same kind if it comes back, else the next one in starHostPools.ts's order).
         if (err instanceof DeviceError) {
           this.log.warn(`GPU device error: ${err.message}; the hosts are restarted on the next question`);
           await this.resetPool();

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { Backend } from '../../engine/backend/types';
 import { EngineError } from '../../engine/errors';
 import { generateText } from '../../engine/runtime/generateText';
-import { generatedTokensLimit } from '../../engine/runtime/generate';
+import { fitAnswer } from '../../engine/runtime/answerBudget';
 import { Transformer } from '../../engine/runtime/transformer';
 import { createBackend } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
     const tokenizer = model.tokenizer;
     const promptIds = values['prompt-ids'] !== undefined ? parseIds(values['prompt-ids'], tokenizer.vocabSize) : tokenizer.encode(values.prompt!);
     const limit = model.config.contextLength;
-    const generated = generatedTokensLimit(limit, promptIds.length, maxTokens);
+    const generated = fitAnswer(limit, promptIds.length, maxTokens, `the prompt's ${promptIds.length} tokens`).maxTokens;
     if (generated < maxTokens) {
       process.stderr.write(`note: --max-tokens ${maxTokens} capped at ${generated}: the model's context is ${limit} tokens and the prompt has ${promptIds.length}\n`);
     }

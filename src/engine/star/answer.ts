@@ -1,11 +1,12 @@
 import { EngineError } from '../errors';
+import { fitAnswer } from '../runtime/answerBudget';
+import { collectDecode, decode, prefill } from '../runtime/decode';
 import type { Transformer } from '../runtime/transformer';
 import { createStreamDecoder } from '../tokenizer/streamDecoder';
 import type { Tokenizer } from '../tokenizer/types';
-import { createYieldPoint } from '../util/yieldPoint';
 import type { StarHost } from './host';
 import { splitFromData, type PieceKeysData } from './pieceKeys';
-import { decodeLoop, StarQuery, type ColocatedHost } from './query';
+import { StarQuery, type ColocatedHost } from './query';
 import { AttentionMass } from './attentionMass';
 
 /*
@@ -55,8 +56,8 @@ export interface QueryRunner {
 /**
  * Answers `req` over `hosts` (which hold every context block; `colocated`, when given, shares the runner's
  * transformer and is attended inside its forward). `onToken` gets each generated id with the text it completes
- * ('' while a character is unfinished). maxTokens is capped so that contextLength + query + answer never runs past
- * the model's context length; a context and query that leave no room at all are an EngineError.
+ * ('' while a character is unfinished). maxTokens is fitted to the model's context (fitAnswer): a context and
+ * query that leave no room at all are an EngineError.
  */
 export async function answerQuery(
   runner: QueryRunner,
@@ -68,35 +69,26 @@ export async function answerQuery(
 ): Promise<AnswerResult> {
   const { transformer, tokenizer } = runner;
   if (req.query.length === 0) throw new EngineError('the question encodes to no tokens');
-  const limit = transformer.config.contextLength;
-  const room = limit - req.contextLength - req.query.length;
-  if (room < 1) {
-    throw new EngineError(`the repository (${req.contextLength} tokens) and the question (${req.query.length}) fill the model's context of ${limit} tokens: ` +
-      'nothing is left for the answer (index fewer files, or use a model with a longer context)');
-  }
-  const maxTokens = Math.min(req.maxTokens, room);
+  const budget = fitAnswer(transformer.config.contextLength, req.contextLength + req.query.length, req.maxTokens,
+    `the repository (${req.contextLength} tokens) and the question (${req.query.length})`);
   const started = performance.now();
-  const query = new StarQuery(transformer, { contextLength: req.contextLength, hosts, colocated, capacity: req.query.length + maxTokens });
+  const query = new StarQuery(transformer, { contextLength: req.contextLength, hosts, colocated, capacity: req.query.length + budget.maxTokens });
   const decoder = createStreamDecoder(tokenizer);
-  const yieldPoint = createYieldPoint();
   try {
     const c = transformer.config;
     const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
     const mass = req.attentionShares ? new AttentionMass(req.pieces && req.pieces.blocks.length > 0 ? splitFromData(req.pieces, shape) : undefined) : undefined;
-    const first = (await query.forward(req.query, 'last', signal, mass))!;
-    const result = await decodeLoop(transformer, first, started, {
-      maxTokens, temperature: req.temperature, topP: req.topP, seed: req.seed, stopIds: tokenizer.eos, signal,
-      onToken: (id) => onToken(id, decoder.push(id)),
-    }, query.cache, async (id) => {
-      // Lets a worker's event loop take a cancel between tokens (a CPU forward never yields on its own).
-      await yieldPoint();
-      return (await query.forward([id], 'last', signal))!;
-    });
-    const capped = maxTokens < req.maxTokens ? maxTokens : undefined;
+    // The question in one forward: the attention shares are recorded per forward, over all its rows at once.
+    const first = (await prefill({ transformer, cache: query.cache, forward: (ids, logits, sig) => query.forward(ids, logits, sig, mass) }, req.query, {
+      chunk: req.query.length, signal,
+    }))!;
+    const tokens = decode(query, first, { maxTokens: budget.maxTokens, temperature: req.temperature, topP: req.topP, seed: req.seed, stopIds: tokenizer.eos, signal });
+    const result = await collectDecode(tokens, started, (id) => onToken(id, decoder.push(id)));
+    const capped = budget.requested !== undefined ? budget.maxTokens : undefined;
     return {
       ids: result.ids,
       text: tokenizer.decode(result.ids, { skipSpecial: true }),
-      finish: result.finish === 'length' && capped !== undefined && result.ids.length >= maxTokens ? 'context' : result.finish,
+      finish: result.finish === 'length' && capped !== undefined && result.ids.length >= budget.maxTokens ? 'context' : result.finish,
       capped,
       ttftMs: result.ttftMs,
       decodeTokensPerSec: result.decodeTokensPerSec,

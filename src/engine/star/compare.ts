@@ -1,4 +1,4 @@
-import type { Act } from '../backend/types';
+import { CausalSequence, DEFAULT_PREFILL_CHUNK, prefill } from '../runtime/decode';
 import type { Transformer } from '../runtime/transformer';
 import { encodeContext } from './context';
 import type { StarLayout } from './layout';
@@ -54,18 +54,14 @@ export async function starQueryLogits(transformer: Transformer, layout: StarLayo
 }
 
 /** Logits [query rows, vocab] of the query after one causal prefill of context + query. */
-export async function globalQueryLogits(transformer: Transformer, ids: readonly number[], contextTokens: number, chunk = 256): Promise<Float32Array> {
-  const cache = transformer.newCache(ids.length);
+export async function globalQueryLogits(transformer: Transformer, ids: readonly number[], contextTokens: number, chunk = DEFAULT_PREFILL_CHUNK): Promise<Float32Array> {
+  const seq = new CausalSequence(transformer, ids.length);
   try {
-    let logits: Act | null = null;
-    for (let s = 0; s < contextTokens; s += chunk) {
-      const e = Math.min(contextTokens, s + chunk);
-      await transformer.forward(Int32Array.from(ids.slice(s, e)), range(s, e), cache, { logits: 'none' });
-    }
-    logits = await transformer.forward(Int32Array.from(ids.slice(contextTokens)), range(contextTokens, ids.length), cache, { logits: 'all' });
+    await prefill(seq, ids.slice(0, contextTokens), { chunk, logits: 'none' });
+    const logits = await seq.forward(ids.slice(contextTokens), 'all');
     return await transformer.backend.readAct(logits!);
   } finally {
-    transformer.releaseCache(cache);
+    seq.dispose();
   }
 }
 
@@ -96,12 +92,6 @@ export async function compareStarGlobal(transformer: Transformer, ids: readonly 
   const global = await globalQueryLogits(transformer, ids, layout.contextLength);
   const rows = Math.max(1, layout.query.length - 1);
   return compareDistributions(global, star, vocab, rows);
-}
-
-function range(a: number, b: number): Int32Array {
-  const r = new Int32Array(b - a);
-  for (let i = 0; i < r.length; i++) r[i] = a + i;
-  return r;
 }
 
 function logSoftmax(x: Float32Array): Float64Array {

@@ -126,125 +126,186 @@ function framedTokens(ids: readonly number[]): Uint8Array {
  * stories260K for +37, test/star-cache.test.ts) is larger and not changed by rewriting.
  */
 export async function encodeContext(o: EncodeContextOptions): Promise<ContextStats> {
-  const perHost = balanceBlocks(o.blocks, o.hosts.length);
-  const hostOfBlock = new Array<number>(o.blocks.length);
-  const keyOf = new Map<number, string>();
-  // Per key: the owner (first occurrence) and how many blocks share it.
-  const owners = new Map<string, { index: number; count: number }>();
-  for (const spec of [...o.blocks].sort((a, b) => a.index - b.index)) {
-    const key = blockCacheKey(o.modelIdentity, o.anchor, spec, { dtype: o.store?.dtype });
-    keyOf.set(spec.index, key);
-    const owner = owners.get(key);
-    if (owner) owner.count++;
-    else owners.set(key, { index: spec.index, count: 1 });
+  const plan = planEncode(o.blocks, o.hosts.length, (spec) => blockCacheKey(o.modelIdentity, o.anchor, spec, { dtype: o.store?.dtype }));
+  return applyEncodePlan(plan, o);
+}
+
+/** Phase 1 decided without I/O: each block's key and host, which block owns each key, which copy an owner. */
+export interface EncodePlan {
+  readonly keyOf: ReadonlyMap<number, string>;
+  /** Host index per block index. */
+  readonly hostOfBlock: readonly number[];
+  /** Keys held by more than one block (their owner's KV is shared with the duplicates). */
+  readonly sharedKeys: ReadonlySet<string>;
+  /** Per host, in block order: the blocks that own their key (looked up, or encoded) and the duplicates. */
+  readonly perHost: readonly { readonly owned: readonly BlockSpec[]; readonly duplicates: readonly BlockSpec[] }[];
+}
+
+/** Balances the blocks over `hostCount` hosts and finds each key's owner (its first occurrence). */
+export function planEncode(blocks: readonly BlockSpec[], hostCount: number, keyOf: (spec: BlockSpec) => string): EncodePlan {
+  const keys = new Map<number, string>();
+  const owners = new Map<string, number>();
+  const sharedKeys = new Set<string>();
+  for (const spec of [...blocks].sort((a, b) => a.index - b.index)) {
+    const key = keyOf(spec);
+    keys.set(spec.index, key);
+    if (owners.has(key)) sharedKeys.add(key);
+    else owners.set(key, spec.index);
   }
-  // Each duplicated key's owner KV (at the start it was read or encoded at), awaited by its duplicates on any host.
-  const ownerKvs = new Map<string, Deferred<BlockKv>>();
-  for (const [key, owner] of owners) if (owner.count > 1) ownerKvs.set(key, deferred());
-
-  let encoded = 0;
-  let reused = 0;
-  let shifted = 0;
-  let rewritten = 0;
-  let done = 0;
-  // Hosts encode concurrently: phase 1's time is the span from the first encode to the last.
-  let firstEncode = Infinity;
-  let lastEncode = -Infinity;
-  const total = o.blocks.length;
-  const expect = (spec: BlockSpec) => ({ length: spec.tokens.length, width: o.kvWidth, layers: o.nLayers });
-  // A KV handed to host.load may be taken over (a worker host can transfer its buffers): whatever is still
-  // needed afterwards (a pending write, duplicates' owner KV) is handed over as a copy.
-  const own = (kv: BlockKv): BlockKv => ({ ...kv, k: kv.k.map((t) => t.slice()), v: kv.v.map((t) => t.slice()) });
-  // What the store keeps is what the hosts attend to, so a warm run equals a cold one (BlockSpec.kvDtype).
-  const dtype = o.store?.dtype === 'f16' ? 'f16' : 'f32';
-  const keepAs = (kv: BlockKv): BlockKv => {
-    if (dtype === 'f16') roundToF16(...kv.k, ...kv.v);
-    return kv;
-  };
-
-  await Promise.all(perHost.map(async (blocks, h) => {
-    const host = o.hosts[h]!;
+  const hostOfBlock = new Array<number>(blocks.length);
+  const perHost = balanceBlocks(blocks, hostCount).map((specs, h) => {
     const owned: BlockSpec[] = [];
     const duplicates: BlockSpec[] = [];
-    for (const spec of blocks) {
+    for (const spec of specs) {
       hostOfBlock[spec.index] = h;
-      (owners.get(keyOf.get(spec.index)!)!.index === spec.index ? owned : duplicates).push(spec);
+      (owners.get(keys.get(spec.index)!) === spec.index ? owned : duplicates).push(spec);
     }
+    return { owned, duplicates };
+  });
+  return { keyOf: keys, hostOfBlock, sharedKeys, perHost };
+}
+
+/** Runs a plan: every host loads its owned blocks' entries or encodes them (storing them), then copies its duplicates. */
+export async function applyEncodePlan(plan: EncodePlan, o: EncodeContextOptions): Promise<ContextStats> {
+  const run = new Phase1Run(plan, o);
+  await Promise.all(plan.perHost.map(async ({ owned, duplicates }, h) => {
+    const host = o.hosts[h]!;
+    await run.ownedOn(host, owned);
+    // Duplicates last: they only wait on owners, and owners never wait, so hosts cannot deadlock.
+    await run.duplicatesOn(host, duplicates);
+  }));
+  return run.stats();
+}
+
+/** One phase 1's shared state: the counts, and the owners' KV awaited by their duplicates on any host. */
+class Phase1Run {
+  private encoded = 0;
+  private reused = 0;
+  private shifted = 0;
+  private rewritten = 0;
+  private done = 0;
+  // Hosts encode concurrently: phase 1's time is the span from the first encode to the last.
+  private firstEncode = Infinity;
+  private lastEncode = -Infinity;
+  /** Each shared key's owner KV (at the start it was read or encoded at). */
+  private readonly ownerKvs = new Map<string, Deferred<BlockKv>>();
+  /** What the store keeps is what the hosts attend to, so a warm run equals a cold one (BlockSpec.kvDtype). */
+  private readonly dtype: KvDtype;
+
+  constructor(private readonly plan: EncodePlan, private readonly o: EncodeContextOptions) {
+    for (const key of plan.sharedKeys) this.ownerKvs.set(key, deferred());
+    this.dtype = o.store?.dtype === 'f16' ? 'f16' : 'f32';
+  }
+
+  stats(): ContextStats {
+    return {
+      blocks: this.o.blocks.length,
+      contextTokens: this.o.blocks.reduce((s, b) => s + b.tokens.length, 0),
+      blocksEncoded: this.encoded,
+      blocksReused: this.reused,
+      blocksShifted: this.shifted,
+      entriesRewritten: this.rewritten,
+      encodeMs: this.encoded > 0 ? this.lastEncode - this.firstEncode : 0,
+      hostOfBlock: this.plan.hostOfBlock,
+    };
+  }
+
+  /** Loads the owned blocks the store has (re-rotating and rewriting those stored at another start), encodes the rest. */
+  async ownedOn(host: StarHost, owned: readonly BlockSpec[]): Promise<void> {
+    const o = this.o;
     // Every write is awaited before phase 1 reports done (and on failure, so no entry is left half-written).
     const writes: Promise<void>[] = [];
     try {
       const missing: BlockSpec[] = [];
       for (const spec of owned) {
         throwIfAborted(o.signal);
-        const key = keyOf.get(spec.index)!;
-        const kv = await o.store?.get(key, expect(spec));
+        const key = this.plan.keyOf.get(spec.index)!;
+        const kv = await o.store?.get(key, this.expect(spec));
         if (!kv) {
           missing.push(spec);
           continue;
         }
-        ownerKvs.get(key)?.resolve(kv);
-        const shared = ownerKvs.has(key);
+        this.ownerKvs.get(key)?.resolve(kv);
         if (kv.start !== spec.start) {
           // Rounded to the store's precision before use, as the rewritten entry will be read back next time.
-          const moved = keepAs(await o.shift(kv, spec.start));
-          shifted++;
-          rewritten++;
+          const moved = this.keepAs(await o.shift(kv, spec.start));
+          this.shifted++;
+          this.rewritten++;
           writes.push(o.store!.put(key, moved));
           await host.load([{ ...own(moved), index: spec.index }]);
         } else {
-          await host.load([{ ...(shared ? own(kv) : kv), index: spec.index }]);
+          await host.load([{ ...(this.ownerKvs.has(key) ? own(kv) : kv), index: spec.index }]);
         }
-        reused++;
-        o.onProgress?.(++done, total);
+        this.reused++;
+        this.progress();
       }
-      const perCall = Math.max(1, o.blocksPerBatch ?? DEFAULT_BLOCKS_PER_BATCH);
-      for (let i = 0; i < missing.length; i += perCall) {
-        const group = missing.slice(i, i + perCall);
-        firstEncode = Math.min(firstEncode, performance.now());
-        const kvs = await host.encode(o.anchor, dtype === 'f16' ? group.map((spec) => ({ ...spec, kvDtype: dtype })) : group, o.signal);
-        lastEncode = Math.max(lastEncode, performance.now());
-        const groupWrites = group.map((spec, j) => {
-          const key = keyOf.get(spec.index)!;
-          encoded++;
-          ownerKvs.get(key)?.resolve(kvs[j]!);
-          return o.store?.put(key, kvs[j]!);
-        });
-        // Stored before the next group is encoded, so a kill, a Ctrl-C or a full disk keeps every block encoded
-        // so far (an in-process CPU host would otherwise starve these writes until phase 1 ends).
-        writes.push(...groupWrites.filter((w) => w !== undefined));
-        await Promise.all(groupWrites);
-        for (const _ of group) o.onProgress?.(++done, total);
-      }
+      await this.encodeOn(host, missing, writes);
     } catch (err) {
       await Promise.allSettled(writes);
       // Duplicates on other hosts wait for this host's owners: fail them too rather than leave them waiting.
-      for (const spec of owned) ownerKvs.get(keyOf.get(spec.index)!)?.reject(err);
+      for (const spec of owned) this.ownerKvs.get(this.plan.keyOf.get(spec.index)!)?.reject(err);
       throw err;
     }
-    // Duplicates last: they only wait on owners, and owners never wait, so hosts cannot deadlock.
+    await Promise.all(writes);
+  }
+
+  /** Encodes `missing` in groups, storing each group before the next is encoded. */
+  private async encodeOn(host: StarHost, missing: readonly BlockSpec[], writes: Promise<void>[]): Promise<void> {
+    const o = this.o;
+    const perCall = Math.max(1, o.blocksPerBatch ?? DEFAULT_BLOCKS_PER_BATCH);
+    for (let i = 0; i < missing.length; i += perCall) {
+      const group = missing.slice(i, i + perCall);
+      this.firstEncode = Math.min(this.firstEncode, performance.now());
+      const kvs = await host.encode(o.anchor, this.dtype === 'f16' ? group.map((spec) => ({ ...spec, kvDtype: this.dtype })) : group, o.signal);
+      this.lastEncode = Math.max(this.lastEncode, performance.now());
+      const groupWrites = group.map((spec, j) => {
+        const key = this.plan.keyOf.get(spec.index)!;
+        this.encoded++;
+        this.ownerKvs.get(key)?.resolve(kvs[j]!);
+        return o.store?.put(key, kvs[j]!);
+      });
+      // Stored before the next group is encoded, so a kill, a Ctrl-C or a full disk keeps every block encoded
+      // so far (an in-process CPU host would otherwise starve these writes until phase 1 ends).
+      writes.push(...groupWrites.filter((w) => w !== undefined));
+      await Promise.all(groupWrites);
+      for (const _ of group) this.progress();
+    }
+  }
+
+  /** Each duplicate gets its own copy of its owner's KV, rotated to its start. */
+  async duplicatesOn(host: StarHost, duplicates: readonly BlockSpec[]): Promise<void> {
     for (const spec of duplicates) {
-      throwIfAborted(o.signal);
-      const ownerKv = await ownerKvs.get(keyOf.get(spec.index)!)!.promise;
-      const kv = await o.shift(ownerKv, spec.start);
-      shifted++;
+      throwIfAborted(this.o.signal);
+      const ownerKv = await this.ownerKvs.get(this.plan.keyOf.get(spec.index)!)!.promise;
+      const kv = await this.o.shift(ownerKv, spec.start);
+      this.shifted++;
       // shift gives new keys but shares the values with the owner's KV: the host gets its own.
       await host.load([{ ...kv, index: spec.index, v: kv.v.map((t) => t.slice()) }]);
-      reused++;
-      o.onProgress?.(++done, total);
+      this.reused++;
+      this.progress();
     }
-    await Promise.all(writes);
-  }));
+  }
 
-  return {
-    blocks: total,
-    contextTokens: o.blocks.reduce((s, b) => s + b.tokens.length, 0),
-    blocksEncoded: encoded,
-    blocksReused: reused,
-    blocksShifted: shifted,
-    entriesRewritten: rewritten,
-    encodeMs: encoded > 0 ? lastEncode - firstEncode : 0,
-    hostOfBlock,
-  };
+  private progress(): void {
+    this.o.onProgress?.(++this.done, this.o.blocks.length);
+  }
+
+  private expect(spec: BlockSpec) {
+    return { length: spec.tokens.length, width: this.o.kvWidth, layers: this.o.nLayers };
+  }
+
+  private keepAs(kv: BlockKv): BlockKv {
+    if (this.dtype === 'f16') roundToF16(...kv.k, ...kv.v);
+    return kv;
+  }
+}
+
+/**
+ * A KV handed to host.load may be taken over (a worker host can transfer its buffers): whatever is still needed
+ * afterwards (a pending write, duplicates' owner KV) is handed over as a copy.
+ */
+function own(kv: BlockKv): BlockKv {
+  return { ...kv, k: kv.k.map((t) => t.slice()), v: kv.v.map((t) => t.slice()) };
 }
 
 interface Deferred<T> {

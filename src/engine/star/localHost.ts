@@ -228,7 +228,7 @@ export class LocalStarHost implements StarHost {
     for (const b of this.held) {
       if (!gone.has(b.index) || !b.device) continue;
       if (!b.deviceIsAnchor) this.transformer.releaseCache(b.device);
-      this.residentBytes -= b.length * this.width * 8 * this.transformer.config.nLayers;
+      this.residentBytes -= kvBytes(this.transformer.config.nLayers, b.length, this.width);
     }
     this.held.splice(0, this.held.length, ...this.held.filter((b) => !gone.has(b.index)));
     this.unprepare();

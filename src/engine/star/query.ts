@@ -1,6 +1,6 @@
 import type { Act } from '../backend/types';
-import { EngineError, throwIfAborted } from '../errors';
-import { createRandom } from '../runtime/random';
+import { EngineError } from '../errors';
+import type { TokenSequence } from '../runtime/decode';
 import type { Transformer } from '../runtime/transformer';
 import type { KvCache, RemoteAttention } from '../runtime/types';
 import type { StarHost } from './host';
@@ -25,18 +25,6 @@ export interface StarQueryOptions {
   readonly capacity: number;
 }
 
-export interface DecodeOptions {
-  readonly maxTokens: number;
-  /** 0 = greedy. */
-  readonly temperature: number;
-  readonly topP?: number;
-  readonly seed?: number;
-  readonly stopIds: ReadonlySet<number>;
-  readonly signal?: AbortSignal;
-  /** Called with each id as soon as it is chosen (not for stop ids). */
-  readonly onToken?: (id: number) => void;
-}
-
 /** What the query needs of a host that shares its transformer (a LocalStarHost). */
 export interface ColocatedHost extends StarHost {
   readonly transformer: Transformer;
@@ -44,7 +32,8 @@ export interface ColocatedHost extends StarHost {
   residentCaches(): Promise<{ index: number; cache: KvCache }[] | null>;
 }
 
-export class StarQuery {
+/** Phase 2's sequence: the one prefill and decode loop (runtime/decode.ts) run on it as on a causal one. */
+export class StarQuery implements TokenSequence {
   readonly cache: KvCache;
   private context: KvCache[] = [];
   private contextIndices: number[] = [];
@@ -99,17 +88,6 @@ export class StarQuery {
     return result;
   }
 
-  /**
-   * Prefills `queryIds` then generates token by token until a stop id, maxTokens or the cache's
-   * capacity. Returns the generated ids (stop id excluded) and timings.
-   */
-  async generate(queryIds: readonly number[], opts: DecodeOptions, mass?: AttentionMass): Promise<DecodeResult> {
-    if (queryIds.length === 0) throw new EngineError('the query is empty');
-    const started = performance.now();
-    let logits = (await this.forward(queryIds, 'last', opts.signal, mass))!;
-    return decodeLoop(this.transformer, logits, started, opts, this.cache, (id) => this.forward([id], 'last', opts.signal).then((l) => l!));
-  }
-
   dispose(): void {
     this.transformer.releaseCache(this.cache);
   }
@@ -124,51 +102,4 @@ export class StarQuery {
     this.remotes = this.options.hosts.filter((h) => !(resident && h === local));
     this.ready = true;
   }
-}
-
-export interface DecodeResult {
-  readonly ids: number[];
-  readonly finish: 'stop' | 'length';
-  /** From the start of the query prefill to the first token chosen. */
-  readonly ttftMs: number;
-  /** Generated tokens after the first, per second of decoding (0 when fewer than 2 tokens). */
-  readonly decodeTokensPerSec: number;
-}
-
-/** Shared by star and global modes: pick from logits, feed the id back, until stop or limit. */
-export async function decodeLoop(
-  transformer: Transformer,
-  firstLogits: Act,
-  started: number,
-  opts: DecodeOptions,
-  cache: KvCache,
-  step: (id: number) => Promise<Act>,
-): Promise<DecodeResult> {
-  const random = createRandom(opts.seed ?? 0);
-  const ids: number[] = [];
-  let logits = firstLogits;
-  let ttftMs = 0;
-  let firstAt = 0;
-  let finish: 'stop' | 'length' = 'length';
-  for (let produced = 0; produced < opts.maxTokens; produced++) {
-    const next = opts.temperature <= 0
-      ? (await transformer.backend.argmax(logits))[0]!
-      : await transformer.backend.sampleTopP(logits, opts.temperature, opts.topP ?? 1, random());
-    if (produced === 0) {
-      firstAt = performance.now();
-      ttftMs = firstAt - started;
-    }
-    throwIfAborted(opts.signal);
-    if (opts.stopIds.has(next)) {
-      finish = 'stop';
-      break;
-    }
-    ids.push(next);
-    opts.onToken?.(next);
-    if (produced + 1 === opts.maxTokens || cache.length >= cache.capacity) break;
-    logits = await step(next);
-  }
-  const decodeMs = performance.now() - firstAt;
-  const decodeTokensPerSec = ids.length > 1 && decodeMs > 0 ? ((ids.length - 1) * 1000) / decodeMs : 0;
-  return { ids, finish, ttftMs, decodeTokensPerSec };
 }

@@ -9,6 +9,7 @@ import type { LoadedModel } from '../../engine/model/types';
 import type { AnswerResult } from '../../engine/star/answer';
 import type { BlockSpan } from '../../engine/star/blocks';
 import { blockCacheKey, encodeContext, type BlockStore, type ContextStats } from '../../engine/star/context';
+import { heldAfter, isUnchanged, planPoolUpdate, type PoolState, type PoolUpdate } from '../../engine/star/poolPlan';
 import type { StarHost } from '../../engine/star/host';
 import type { BlockSpec } from '../../engine/star/types';
 import { PieceKeys, pieceKeysBudget } from '../../engine/star/pieceKeys';
@@ -73,15 +74,20 @@ export type IndexStats = Omit<ContextStats, 'hostOfBlock'> & {
   readonly encodedPaths: string[];
 };
 
-export interface AskOptions {
+export interface IndexOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: IndexProgress) => void;
+  /** Phase 1 is done: its figures (for a question, before the answer starts). */
+  readonly onIndexed?: (stats: IndexStats) => void;
+}
+
+export interface AskOptions extends IndexOptions {
   readonly maxTokens: number;
   readonly temperature: number;
   readonly topP?: number;
   readonly seed?: number;
-  readonly signal?: AbortSignal;
   /** Streamed answer text, as generated. */
   readonly onText?: (text: string) => void;
-  readonly onProgress?: (p: IndexProgress) => void;
 }
 
 export interface SourceFile {
@@ -112,20 +118,17 @@ export interface AskResult {
   };
 }
 
-/** A block the pool holds: its cache key, start, and which host. */
-interface HeldBlock {
-  readonly key: string;
-  readonly start: number;
-  readonly host: number;
-}
+/**
+ * The session whose blocks each pool's hosts hold (they hold one layout at a time): a session that finds another
+ * one's blocks there clears them first. Kept beside the pools, not in them, so every kind of pool gets it.
+ */
+const poolHolders = new WeakMap<HostPool, RepoSession>();
 
 export class RepoSession {
   private readonly shifter = new CpuBackend();
   private layout: RepoLayout | undefined;
-  /** What the pool's hosts hold, by block index; undefined before the first index. */
-  private held: Map<number, HeldBlock> | undefined;
-  /** The hosts' state is unknown (an index failed half-way): clear them first. */
-  private hostsDirty = false;
+  /** What the pool's hosts hold, as far as this session knows. */
+  private hosts: PoolState = { kind: 'empty' };
   private pieceKeys = new PieceKeys(() => undefined, 0);
   /** index() and ask() run one at a time (the hosts' state is this session's to keep consistent). */
   private queue: Promise<unknown> = Promise.resolve();
@@ -153,16 +156,23 @@ export class RepoSession {
    * Walks, packs, and brings the pool's hosts and the disk cache up to date. Blocks the hosts already hold (same
    * cache keys and starts) are not sent again; others are loaded from the disk cache or encoded.
    */
-  index(opts: { signal?: AbortSignal; onProgress?: (p: IndexProgress) => void } = {}): Promise<IndexStats> {
+  index(opts: IndexOptions = {}): Promise<IndexStats> {
     return this.serial(() => this.runIndex(opts));
   }
 
-  /** index() (nothing to do when the repository is unchanged), then phase 2 on the pool's query host. */
+  /** One index (nothing to do when the repository is unchanged), then phase 2 on the pool's query host. */
   ask(question: string, opts: AskOptions): Promise<AskResult> {
     return this.serial(() => this.runAsk(question, opts));
   }
 
-  private async runIndex(opts: { signal?: AbortSignal; onProgress?: (p: IndexProgress) => void }): Promise<IndexStats> {
+  private async runIndex(opts: IndexOptions): Promise<IndexStats> {
+    const stats = await this.updateHosts(opts);
+    opts.onIndexed?.(stats);
+    return stats;
+  }
+
+  /** Phase 1: the repository's layout, and the hosts and the disk cache brought up to it. */
+  private async updateHosts(opts: IndexOptions): Promise<IndexStats> {
     const o = this.o;
     const repo = await buildRepoLayout({
       repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude,
@@ -171,42 +181,74 @@ export class RepoSession {
     this.encodes.next();
     const { layout } = repo;
     const keys = layout.blocks.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
+    if (poolHolders.get(o.pool) !== this) {
+      // Another session's blocks (or none, on a new pool) are on the hosts.
+      this.hosts = poolHolders.has(o.pool) ? { kind: 'unknown' } : { kind: 'empty' };
+      poolHolders.set(o.pool, this);
+    }
+    const update = planPoolUpdate(this.hosts, layout.blocks, keys, o.pool.hosts.every((h) => h.drop && h.move));
     const common = { files: repo.files, skipped: repo.skipped, skippedByReason: repo.skippedByReason, blocks: layout.blocks.length, contextTokens: layout.contextLength, blocksDuplicate: duplicateBlocks(repo) };
-    const matched = this.match(layout.blocks, keys);
-    const { kept, stale } = matched ?? { kept: new Map<number, HeldBlock & { from: number }>(), stale: [] };
-    const moved = [...kept].filter(([to, h]) => h.from !== to || h.start !== layout.blocks[to]!.start);
-    if (kept.size === layout.blocks.length && stale.length === 0 && moved.length === 0) {
+    if (isUnchanged(update)) {
       this.layout = repo;
       opts.onProgress?.({ done: layout.blocks.length, total: layout.blocks.length, tokensPerSec: 0 });
       return { ...common, blocksEncoded: 0, blocksReused: layout.blocks.length, blocksShifted: 0, entriesRewritten: 0, encodeMs: 0, blocksHeld: layout.blocks.length, encodedPaths: [] };
     }
     // From here until the end the hosts' state is in between: a failure leaves it unknown (cleared next time).
-    const previous = this.held;
-    this.held = undefined;
+    const previousKeys = this.pieceKeys;
+    this.hosts = { kind: 'unknown' };
     this.layout = undefined;
-    const c = o.model.config;
-    const pieceKeys = new PieceKeys((index) => pieceRanges(repo.spans[index]));
-    const mustClear = !matched && (previous !== undefined || this.hostsDirty);
-    this.hostsDirty = true;
-    if (mustClear) {
-      await o.pool.clear();
-    } else if (previous) {
-      // The blocks whose text is unchanged stay on their hosts (re-rotated there when they moved); the rest go.
-      await Promise.all(o.pool.hosts.map(async (host, h) => {
-        const drops = stale.filter((i) => previous.get(i)!.host === h);
-        const moves = moved.filter(([, held]) => held.host === h).map(([to, held]) => ({ from: held.from, to, start: layout.blocks[to]!.start }));
-        if (drops.length) await host.drop!(drops);
-        if (moves.length) await host.move!(moves);
-      }));
-      for (const [to, held] of kept) {
-        const keys = this.pieceKeys.keysOf(held.from);
-        const spec = layout.blocks[to]!;
-        if (!keys) continue;
-        const kv = { index: to, start: held.start, length: spec.tokens.length, width: c.nKvHeads * c.headDim, k: [...keys], v: [] };
-        pieceKeys.keep(held.start === spec.start ? kv : await shiftBlockKv(this.shifter, kv, spec.start, c.headDim, c.rope));
-      }
+    await this.rearrangeHosts(update);
+    const pieceKeys = await this.carryPieceKeys(previousKeys, update, repo);
+    const sent = await this.sendBlocks(update.needed, layout.anchor, pieceKeys, update.kept.size, opts);
+    this.hosts = heldAfter(update, layout.blocks, keys, (i) => sent.stats.hostOfBlock[i]!);
+    this.layout = repo;
+    this.pieceKeys = pieceKeys;
+    const encodedPaths = [...new Set([...sent.encoded].flatMap((i) => (repo.spans[i] ?? []).map((sp) => sp.path)))].sort();
+    return {
+      ...common,
+      blocksEncoded: sent.stats.blocksEncoded,
+      blocksReused: sent.stats.blocksReused + update.kept.size,
+      blocksShifted: sent.stats.blocksShifted + update.moved.filter((m) => m.start !== update.kept.get(m.to)!.start).length,
+      entriesRewritten: sent.stats.entriesRewritten,
+      encodeMs: Math.round(sent.stats.encodeMs),
+      blocksHeld: update.kept.size,
+      encodedPaths,
+    };
+  }
+
+  /** Clears the hosts, or drops their stale blocks and renumbers (re-rotates) the kept ones that moved. */
+  private async rearrangeHosts(update: PoolUpdate): Promise<void> {
+    const pool = this.o.pool;
+    if (update.clear) {
+      await pool.clear();
+      return;
     }
-    const needed = layout.blocks.filter((b) => !kept.has(b.index));
+    await Promise.all(pool.hosts.map(async (host, h) => {
+      const drops = update.stale.filter((b) => b.host === h).map((b) => b.index);
+      const moves = update.moved.filter((m) => m.host === h).map(({ from, to, start }) => ({ from, to, start }));
+      if (drops.length) await host.drop!(drops);
+      if (moves.length) await host.move!(moves);
+    }));
+  }
+  /** The piece keys of the kept blocks, carried over from the previous layout (re-rotated where they moved). */
+  private async carryPieceKeys(previous: PieceKeys, update: PoolUpdate, repo: RepoLayout): Promise<PieceKeys> {
+    const c = this.o.model.config;
+    const pieceKeys = new PieceKeys((index) => pieceRanges(repo.spans[index]));
+    if (update.clear) return pieceKeys;
+    for (const [to, held] of update.kept) {
+      const keys = previous.keysOf(held.from);
+      const spec = repo.layout.blocks[to]!;
+      if (!keys) continue;
+      const kv = { index: to, start: held.start, length: spec.tokens.length, width: c.nKvHeads * c.headDim, k: [...keys], v: [] };
+      pieceKeys.keep(held.start === spec.start ? kv : await shiftBlockKv(this.shifter, kv, spec.start, c.headDim, c.rope));
+    }
+    return pieceKeys;
+  }
+
+  /** Phase 1 for the blocks the hosts lack: loaded from the disk cache, or encoded (and stored). */
+  private async sendBlocks(needed: readonly BlockSpec[], anchor: readonly number[], pieceKeys: PieceKeys, kept: number, opts: IndexOptions) {
+    const o = this.o;
+    const c = o.model.config;
     const encoded = new Set<number>();
     let encodedTokens = 0;
     let firstEncode = 0;
@@ -218,65 +260,23 @@ export class RepoSession {
       ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, dtype: o.cacheDtype, onWarning: o.onWarning })
       : undefined;
     const stats = await encodeContext({
-      modelIdentity: o.model.identity, anchor: layout.anchor, blocks: needed, hosts, store,
+      modelIdentity: o.model.identity, anchor, blocks: needed, hosts, store,
       kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
       // Re-rotating keys is a small CPU job, done here: no forward runs in this thread.
       shift: (kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope),
       signal: opts.signal,
       onProgress: opts.onProgress ? (done, total) => {
         const seconds = firstEncode ? (performance.now() - firstEncode) / 1000 : 0;
-        opts.onProgress!({ done: done + kept.size, total: total + kept.size, tokensPerSec: seconds > 0 ? encodedTokens / seconds : 0 });
+        opts.onProgress!({ done: done + kept, total: total + kept, tokensPerSec: seconds > 0 ? encodedTokens / seconds : 0 });
       } : undefined,
     });
-    const held = new Map<number, HeldBlock>();
-    for (const [to, h] of kept) held.set(to, { key: h.key, start: layout.blocks[to]!.start, host: h.host });
-    for (const spec of needed) held.set(spec.index, { key: keys[spec.index]!, start: spec.start, host: stats.hostOfBlock[spec.index]! });
-    this.held = held;
-    this.hostsDirty = false;
-    this.layout = repo;
-    this.pieceKeys = pieceKeys;
-    const encodedPaths = [...new Set([...encoded].flatMap((i) => (repo.spans[i] ?? []).map((sp) => sp.path)))].sort();
-    return {
-      ...common,
-      blocksEncoded: stats.blocksEncoded,
-      blocksReused: stats.blocksReused + kept.size,
-      blocksShifted: stats.blocksShifted + moved.filter(([to, h]) => h.start !== layout.blocks[to]!.start).length,
-      entriesRewritten: stats.entriesRewritten,
-      encodeMs: Math.round(stats.encodeMs),
-      blocksHeld: kept.size,
-      encodedPaths,
-    };
-  }
-
-  /**
-   * Which held blocks serve the new layout: each block gets a held block with the same cache key (same anchor and
-   * tokens), its own index first; the held blocks left over are stale. Null when the hosts must be cleared: their
-   * state is unknown, or they cannot drop and move single blocks and the layout is not the one they hold.
-   */
-  private match(blocks: readonly BlockSpec[], keys: readonly string[]): { kept: Map<number, HeldBlock & { from: number }>; stale: number[] } | null {
-    const kept = new Map<number, HeldBlock & { from: number }>();
-    const held = this.held;
-    if (!held || this.hostsDirty) return null;
-    const free = new Map<string, number[]>();
-    for (const [i, h] of held) free.set(h.key, [...(free.get(h.key) ?? []), i]);
-    for (const b of blocks) {
-      const candidates = free.get(keys[b.index]!);
-      if (!candidates?.length) continue;
-      const at = Math.max(0, candidates.indexOf(b.index));
-      const from = candidates.splice(at, 1)[0]!;
-      kept.set(b.index, { ...held.get(from)!, from });
-    }
-    const used = new Set([...kept.values()].map((h) => h.from));
-    const stale = [...held.keys()].filter((i) => !used.has(i));
-    const rearranges = stale.length > 0 || [...kept].some(([to, h]) => h.from !== to || h.start !== blocks[to]!.start);
-    if (rearranges && !this.o.pool.hosts.every((h) => h.drop && h.move)) return null;
-    return { kept, stale };
+    return { stats, encoded };
   }
 
   private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
     const started = performance.now();
     const o = this.o;
-    const indexed = await this.runIndex({ signal: opts.signal, onProgress: opts.onProgress });
+    const indexed = await this.runIndex(opts);
     const repo = this.layout!;
     const tokenizer = o.model.tokenizer;
     const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };

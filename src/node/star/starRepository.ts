@@ -4,8 +4,9 @@
 import type { KvDtype } from '../../engine/runtime/kvBytes';
 import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
-import type { Transformer } from '../../engine/runtime/transformer';
-import { decodeLoop, type DecodeResult } from '../../engine/star/query';
+import { fitAnswer } from '../../engine/runtime/answerBudget';
+import { collectDecode } from '../../engine/runtime/decode';
+import { generate } from '../../engine/runtime/generate';
 import { createStreamDecoder } from '../../engine/tokenizer/streamDecoder';
 import type { BackendKind } from '../createBackend';
 import { createInProcessHostPool, createThreadHostPool, type HostPool } from './hostPool';
@@ -88,19 +89,17 @@ async function askGlobal(o: AskOptions): Promise<AskResult> {
   const repo = await buildRepoLayout({ repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, question: o.question, signal: o.signal });
   const { layout } = repo;
   if (layout.query.length === 0) throw new EngineError('the question encodes to no tokens');
-  const maxTokens = o.maxTokens ?? 128;
-  const limit = o.model.config.contextLength;
-  if (layout.contextLength + layout.query.length + maxTokens > limit) {
-    o.onWarning?.(`the prompt (${layout.contextLength} context + ${layout.query.length} query tokens) runs past the model's context of ${limit} tokens; positions beyond it were not trained`);
-  }
+  const { maxTokens } = fitAnswer(o.model.config.contextLength, layout.contextLength + layout.query.length, o.maxTokens ?? 128,
+    `the repository (${layout.contextLength} tokens) and the question (${layout.query.length})`);
   const local = await createLocalHosts(o.model, { backend: o.backend, hosts: 1, memoryBudgetBytes: o.memoryBudgetBytes });
   const decoder = createStreamDecoder(o.model.tokenizer);
   try {
     const started = performance.now();
-    const result = await globalGenerate(local.query, [...layout.blocks.flatMap((b) => b.tokens), ...layout.query], started, {
+    const prompt = [...layout.blocks.flatMap((b) => b.tokens), ...layout.query];
+    const tokens = generate(local.query, prompt, {
       maxTokens, temperature: o.temperature ?? 0, topP: o.topP, seed: o.seed, stopIds: o.model.tokenizer.eos, signal: o.signal,
-      onToken: o.onText ? (id: number) => { const t = decoder.push(id); if (t) o.onText!(t); } : undefined,
     });
+    const result = await collectDecode(tokens, started, o.onText ? (id) => { const t = decoder.push(id); if (t) o.onText!(t); } : undefined);
     const tail = decoder.flush();
     if (tail) o.onText?.(tail);
     return {
@@ -116,24 +115,5 @@ async function askGlobal(o: AskOptions): Promise<AskResult> {
     };
   } finally {
     await local.dispose();
-  }
-}
-
-/** One causal prefill of the whole sequence (in chunks of rows), then decoding. */
-async function globalGenerate(t: Transformer, ids: readonly number[], started: number, decode: Parameters<typeof decodeLoop>[3]): Promise<DecodeResult> {
-  const cache = t.newCache(ids.length + decode.maxTokens);
-  const chunk = 256;
-  try {
-    let logits = null;
-    for (let s = 0; s < ids.length; s += chunk) {
-      const e = Math.min(ids.length, s + chunk);
-      const positions = new Int32Array(e - s);
-      for (let i = 0; i < positions.length; i++) positions[i] = s + i;
-      logits = await t.forward(Int32Array.from(ids.slice(s, e)), positions, cache, { logits: e === ids.length ? 'last' : 'none', signal: decode.signal });
-    }
-    const step = (id: number) => t.forward(Int32Array.of(id), Int32Array.of(cache.length), cache, { logits: 'last', signal: decode.signal }).then((l) => l!);
-    return await decodeLoop(t, logits!, started, decode, cache, step);
-  } finally {
-    t.releaseCache(cache);
   }
 }

@@ -1,4 +1,5 @@
-// Chooses where the model runs and starts the hosts there, in the order the product promises:
+// Chooses where the model runs and starts the Star Attention hosts there, in the order the product promises
+// ("host" alone is always a Star Attention host here; VS Code's process is "the extension host", in full):
 // WebGPU Workers in the chat webview (the user's GPU, through the browser) -> Dawn WebGPU in worker threads of the
 // extension host -> the CPU in worker threads. Heavy work never runs on the extension host's main thread. The
 // reason for the choice is kept, so the status bar and the panel can say why.
