@@ -27,7 +27,7 @@ test('star-ask index / ask / compare --json (cpu)', () => {
     const common = ['--repo', repo, '--model', modelPath('stories260K.gguf'), '--chunk-size', '64', '--backend', 'cpu', '--cache-dir', cacheDir, '--json'];
 
     const first = cli(['index', ...common]);
-    assert.deepEqual(Object.keys(first).sort(), ['blocks', 'blocksDuplicate', 'blocksEncoded', 'blocksHeld', 'blocksReused', 'blocksShifted', 'contextTokens', 'encodeMs', 'encodedPaths', 'entriesRewritten', 'files', 'skipped', 'skippedByReason']);
+    assert.deepEqual(Object.keys(first).sort(), ['blocks', 'blocksDuplicate', 'blocksEncoded', 'blocksHeld', 'blocksReused', 'blocksShifted', 'contextTokens', 'encodeMs', 'encodedPaths', 'entriesRewritten', 'files', 'size', 'skipped', 'skippedByReason']);
     assert.deepEqual(first.encodedPaths, ['docs/lily.txt', 'docs/max.txt']);
     assert.equal(first.files, 2);
     assert.equal(first.blocksEncoded, first.blocks);

@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util';
 import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
 import { openModel } from '../../node/openModel';
-import { askRepository } from '../../node/star/starRepository';
+import { askRepository, type RepositorySize } from '../../node/star/starRepository';
+import type { SelectionStats } from '../../node/star/repoSession';
+import { SELECTION_MODES } from '../../engine/star/selection/blockSelection';
 import { printablePath, printJson } from '../output';
 import { intOption, maxTokensOption, numberOption, repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
 import { helpOption, helpText } from '../help';
@@ -20,6 +22,7 @@ const OPTIONS = {
   'top-p': { type: 'string' },
   seed: { type: 'string' },
   sources: { type: 'string', default: '10' },
+  selection: { type: 'string', default: 'auto' },
   json: { type: 'boolean', default: false },
   ...helpOption,
 } as const;
@@ -31,11 +34,14 @@ export async function run(argv: string[]): Promise<number> {
       ...repositoryOptionNotes,
       question: 'the question', mode: 'star, or global (one causal prefill: the baseline)', 'no-cache': 'no disk KV cache',
       'max-tokens': 'tokens to generate at most', sources: 'files listed after the answer',
+      selection: 'auto, attention or lexical: how blocks are ranked when the repository does not fit the model\'s context',
     }));
     return 0;
   }
   if (!values.question) throw new EngineError('--question is required');
   if (values.mode !== 'star' && values.mode !== 'global') throw new EngineError(`--mode must be star or global (got ${values.mode})`);
+  const selection = SELECTION_MODES.find((m) => m === values.selection);
+  if (!selection) throw new EngineError(`--selection must be one of ${SELECTION_MODES.join(', ')} (got ${values.selection})`);
   const { modelPath, ...repo } = repositoryOptions(values);
   const maxTokens = maxTokensOption(values['max-tokens']);
   const model = await openModel(modelPath);
@@ -56,6 +62,8 @@ export async function run(argv: string[]): Promise<number> {
         topP: values['top-p'] !== undefined ? numberOption(values['top-p'], '--top-p', 1) : undefined,
         seed: values.seed !== undefined ? intOption(values.seed, '--seed', 0) : undefined,
         signal: controller.signal,
+        selection,
+        onSized: values.json ? undefined : (size) => process.stderr.write(sizeLine(size) + '\n'),
         onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
         onText: values.json ? undefined : (t) => process.stdout.write(t),
       });
@@ -71,6 +79,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(`  ${(100 * result.stats.anchorShare).toFixed(1).padStart(5)}%  (the prompt and repository overview: the anchor)\n`);
       }
       const st = result.stats;
+      process.stderr.write(`\n${attendedLine(st.selection)}\n`);
       process.stderr.write(`\n${st.mode}: ${st.blocks} blocks (${st.blocksEncoded} encoded, ${st.blocksReused} cached), ${st.contextTokens} context tokens; ` +
         `ttft ${Math.round(st.ttftMs)} ms, ${st.decodeTokensPerSec.toFixed(1)} tokens/s\n`);
       return 0;
@@ -80,6 +89,19 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await model.close();
   }
+}
+
+/** The repository against the model's context, said before anything is encoded. */
+export function sizeLine(size: RepositorySize): string {
+  return `repository: ${size.repositoryTokens} tokens in ${size.blocks} blocks (anchor ${size.anchorTokens}); the model's context holds ${size.modelContext}: ` +
+    (size.positions === 'global' ? 'every block fits' : 'each question attends to the blocks selected for it, blocks encoded right after the anchor');
+}
+
+/** "from N of M blocks (x % of the repository)", and how they were chosen. */
+export function attendedLine(s: SelectionStats): string {
+  const pct = s.totalTokens > 0 ? ((100 * s.tokens) / s.totalTokens).toFixed(1) : '100.0';
+  const how = s.ranking === 'all' ? 'every block' : `ranked by ${s.ranking}${s.encodedOnDemand ? `, ${s.encodedOnDemand} encoded on demand` : ''}`;
+  return `answered from ${s.blocks} of ${s.of} blocks (${pct} % of the repository; ${how})`;
 }
 
 /** A question longer than the model's whole context cannot be answered: say so before any work is done. */

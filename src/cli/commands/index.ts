@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { openModel } from '../../node/openModel';
 import { indexRepository } from '../../node/star/starRepository';
 import { printJson } from '../output';
+import { sizeLine } from './ask';
 import { repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
 import { helpOption, helpText } from '../help';
 
@@ -28,6 +29,7 @@ export async function run(argv: string[]): Promise<number> {
       ...repo,
       model,
       onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+      onSized: values.json ? undefined : (size) => process.stderr.write(sizeLine(size) + '\n'),
       onProgress: showProgress ? (done, total) => process.stderr.write(`\rblocks ${done}/${total}`) : undefined,
     });
     if (showProgress) process.stderr.write('\n');

@@ -45,6 +45,12 @@ export interface EncodeContextOptions {
    * them several per forward (see LocalStarHostOptions.maxBatchRows). 1 encodes block by block.
    */
   readonly blocksPerBatch?: number;
+  /**
+   * Rewrite a stored entry found at another start at the block's new start (default true: a block that moved
+   * because an earlier file grew stays there). False for a question's selected blocks (selection/plan.ts): their
+   * placement changes with every question, the entry stays at the start it was encoded at.
+   */
+  readonly rewriteMoved?: boolean;
 }
 
 /** Enough blocks per call to fill a batched forward; small enough that progress and disk writes keep flowing. */
@@ -230,8 +236,10 @@ class Phase1Run {
           // Rounded to the store's precision before use, as the rewritten entry will be read back next time.
           const moved = this.keepAs(await o.shift(kv, spec.start));
           this.shifted++;
-          this.rewritten++;
-          writes.push(o.store!.put(key, moved));
+          if (o.rewriteMoved ?? true) {
+            this.rewritten++;
+            writes.push(o.store!.put(key, moved));
+          }
           await host.load([{ ...own(moved), index: spec.index }]);
         } else {
           await host.load([{ ...(this.ownerKvs.has(key) ? own(kv) : kv), index: spec.index }]);

@@ -13,6 +13,9 @@ import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
 import { answerQuery, type AnswerRequest, type AnswerResult } from '../../engine/star/answer';
 import type { StarHost } from '../../engine/star/host';
+import type { QuestionQueries } from '../../engine/star/selection/keySummary';
+import { probeQuestionQueries } from '../../engine/star/selection/queryProbe';
+import type { BlockKv } from '../../engine/star/types';
 import type { AnswerToken, HostDescription } from '../../protocol/hostRuntime';
 import { StarHostClient } from '../../protocol/starHost';
 import type { BackendKind } from '../createBackend';
@@ -30,6 +33,12 @@ export interface HostPool {
   readonly hosts: readonly StarHost[];
   /** Phase 2 over every host's blocks. One at a time (a second call waits for the first). */
   answer(req: AnswerRequest, onToken: (id: number, text: string) => void, signal?: AbortSignal): Promise<AnswerResult>;
+  /**
+   * The question's per-layer queries over `context` (the anchor's KV), for ranking blocks by attention
+   * (selection/queryProbe.ts). Only where the query host runs in this thread; worker pools leave it out and a
+   * question there is ranked lexically.
+   */
+  probe?(context: readonly BlockKv[], question: readonly number[], position: number, signal?: AbortSignal): Promise<QuestionQueries>;
   /** Drops every host's blocks (weights stay). */
   clear(): Promise<void>;
   dispose(): Promise<void>;
@@ -50,6 +59,7 @@ export async function createInProcessHostPool(model: LoadedModel, opts: InProces
     device: local.query.backend.deviceName,
     hosts: local.hosts,
     answer: (req, onToken, signal) => serial(() => answerQuery({ transformer: local.query, tokenizer: model.tokenizer }, local.hosts, local.hosts[0], req, onToken, signal)),
+    probe: (context, question, position, signal) => serial(() => probeQuestionQueries(local.query, context, question, { position, signal })),
     clear: () => serial(async () => { await Promise.all(local.hosts.map((h) => h.clear())); }),
     dispose: () => serial(() => local.dispose()),
   };

@@ -18,12 +18,17 @@ import { shiftBlockKv } from '../../engine/star/shift';
 import { fileShares, type TokenRange } from '../../engine/star/attentionMass';
 import type { KvDtype } from '../../engine/runtime/kvBytes';
 import { openKvBlockStore } from '../cache/kvBlockStore';
+import { BlockSelection, positionsFor, selectionAnswerReserve, type SelectionMode } from '../../engine/star/selection/blockSelection';
+import { planSelection } from '../../engine/star/selection/plan';
 import type { HostPool } from './hostPool';
 import { buildRepoLayout, type RepoLayout } from './repoLayout';
 import { EncodeCache } from '../../engine/tokenizer/encodeCache';
 import type { Tokenizer } from '../../engine/tokenizer';
 
 export const DEFAULT_CACHE_MAX_BYTES = 4 * 1024 ** 3;
+
+/** Blocks per host encoded (or loaded) together for their key summaries before the hosts drop them. */
+const SUMMARY_GROUP_BLOCKS = 8;
 
 export interface RepoSessionOptions {
   readonly repo: string;
@@ -52,8 +57,41 @@ export interface IndexProgress {
   readonly tokensPerSec: number;
 }
 
+/** The repository's size against the model's context, known before anything is encoded. */
+export interface RepositorySize {
+  /** Tokens of the anchor and every block. */
+  readonly repositoryTokens: number;
+  readonly anchorTokens: number;
+  readonly blocks: number;
+  /** The model's context length. */
+  readonly modelContext: number;
+  /**
+   * Where the blocks are encoded (blockSelection.ts, positionsFor): 'global' when the anchor and every block fit
+   * the context (a question then attends to every block where it fits too), 'local' (each block right after the
+   * anchor) when they do not: a question then attends to the blocks selected for it.
+   */
+  readonly positions: 'global' | 'local';
+}
+
+/** Which blocks a question attended to. */
+export interface SelectionStats {
+  /** 'all': every block (the repository and the question fit); otherwise the ranking that chose them. */
+  readonly ranking: 'all' | 'attention' | 'lexical';
+  /** Blocks attended, and of how many (the anchor not counted). */
+  readonly blocks: number;
+  readonly of: number;
+  /** Tokens of the attended blocks, and of every block. */
+  readonly tokens: number;
+  readonly totalTokens: number;
+  /** The attended blocks' indices in the repository's layout, in order. */
+  readonly attended: readonly number[];
+  /** Selected blocks neither held nor in the disk cache, encoded for this question. */
+  readonly encodedOnDemand: number;
+}
+
 /** Phase 1's counts (see ContextStats for each), with encodeMs rounded, plus the repository's own. */
 export type IndexStats = Omit<ContextStats, 'hostOfBlock'> & {
+  readonly size: RepositorySize;
   readonly files: number;
   readonly skipped: number;
   /** Skipped files per reason (see SkipReason). */
@@ -79,6 +117,8 @@ export interface IndexOptions {
   readonly onProgress?: (p: IndexProgress) => void;
   /** Phase 1 is done: its figures (for a question, before the answer starts). */
   readonly onIndexed?: (stats: IndexStats) => void;
+  /** The repository is packed and nothing is encoded yet: its size against the model's context. */
+  readonly onSized?: (size: RepositorySize) => void;
 }
 
 export interface AskOptions extends IndexOptions {
@@ -88,6 +128,8 @@ export interface AskOptions extends IndexOptions {
   readonly seed?: number;
   /** Streamed answer text, as generated. */
   readonly onText?: (text: string) => void;
+  /** How blocks are ranked when not all fit (default 'auto': attention where summaries and a probe exist, else lexical). */
+  readonly selection?: SelectionMode;
 }
 
 export interface SourceFile {
@@ -115,6 +157,7 @@ export interface AskResult {
     readonly finish: AnswerResult['finish'];
     /** Share of the query's context attention on the anchor (chat prefix + overview), not on any file block. */
     readonly anchorShare: number;
+    readonly selection: SelectionStats;
   };
 }
 
@@ -136,9 +179,15 @@ export class RepoSession {
   /** Encodes the files, remembering the pieces of the last layout: a re-index encodes only changed text. */
   private readonly encodes = new EncodeCache();
   private readonly tokenizer: Tokenizer;
+  /** The repository's whole layout (this.layout is what the hosts hold: the same, or a question's selection). */
+  private repository: RepoLayout | undefined;
+  /** Key summaries and the anchor's KV, for repositories larger than the context. */
+  private readonly selection: BlockSelection;
 
   constructor(private readonly o: RepoSessionOptions) {
     this.tokenizer = this.encodes.wrap(o.model.tokenizer);
+    const c = o.model.config;
+    this.selection = new BlockSelection((kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope));
   }
 
   /** encode() calls that ran the tokenizer (the others were answered from the pieces of the previous layout). */
@@ -171,14 +220,32 @@ export class RepoSession {
     return stats;
   }
 
-  /** Phase 1: the repository's layout, and the hosts and the disk cache brought up to it. */
-  private async updateHosts(opts: IndexOptions): Promise<IndexStats> {
+  /**
+   * Phase 1: the repository's layout, and the hosts and the disk cache brought up to it. A repository larger than
+   * the context is encoded at local positions into the disk cache and summarised (`summaries`; without, nothing is
+   * encoded now: a question's selected blocks are, on demand), the hosts keeping only a question's selection.
+   */
+  private async updateHosts(opts: IndexOptions, summaries = true): Promise<IndexStats> {
     const o = this.o;
     const repo = await buildRepoLayout({
       repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude,
       signal: opts.signal, tokenizer: this.tokenizer,
     });
     this.encodes.next();
+    const size: RepositorySize = {
+      repositoryTokens: repo.layout.contextLength, anchorTokens: repo.layout.anchor.length, blocks: repo.layout.blocks.length,
+      modelContext: o.model.config.contextLength, positions: positionsFor(repo.layout.contextLength, o.model.config.contextLength),
+    };
+    opts.onSized?.(size);
+    this.repository = repo;
+    if (size.positions === 'local') return { ...(await this.summarize(repo, opts, summaries)), size };
+    const { encodedFileBlocks: _encoded, ...stats } = await this.bringHosts(repo, opts, true);
+    return { ...stats, size };
+  }
+
+  /** The hosts and the disk cache brought up to `repo` (the repository's layout, or a question's selection). */
+  private async bringHosts(repo: RepoLayout, opts: IndexOptions, rewriteMoved: boolean): Promise<Omit<IndexStats, 'size'> & { encodedFileBlocks?: number }> {
+    const o = this.o;
     const { layout } = repo;
     const keys = layout.blocks.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
     if (poolHolders.get(o.pool) !== this) {
@@ -199,7 +266,7 @@ export class RepoSession {
     this.layout = undefined;
     await this.rearrangeHosts(update);
     const pieceKeys = await this.carryPieceKeys(previousKeys, update, repo);
-    const sent = await this.sendBlocks(update.needed, layout.anchor, pieceKeys, update.kept.size, opts);
+    const sent = await this.sendBlocks(update.needed, layout.anchor, pieceKeys, update.kept.size, opts, rewriteMoved);
     this.hosts = heldAfter(update, layout.blocks, keys, (i) => sent.stats.hostOfBlock[i]!);
     this.layout = repo;
     this.pieceKeys = pieceKeys;
@@ -213,6 +280,7 @@ export class RepoSession {
       encodeMs: Math.round(sent.stats.encodeMs),
       blocksHeld: update.kept.size,
       encodedPaths,
+      encodedFileBlocks: [...sent.encoded].filter((i) => i > 0).length,
     };
   }
 
@@ -246,7 +314,7 @@ export class RepoSession {
   }
 
   /** Phase 1 for the blocks the hosts lack: loaded from the disk cache, or encoded (and stored). */
-  private async sendBlocks(needed: readonly BlockSpec[], anchor: readonly number[], pieceKeys: PieceKeys, kept: number, opts: IndexOptions) {
+  private async sendBlocks(needed: readonly BlockSpec[], anchor: readonly number[], pieceKeys: PieceKeys, kept: number, opts: IndexOptions, rewriteMoved: boolean) {
     const o = this.o;
     const c = o.model.config;
     const encoded = new Set<number>();
@@ -256,11 +324,9 @@ export class RepoSession {
       for (const spec of specs) encoded.add(spec.index);
       encodedTokens += specs.reduce((t, spec) => t + spec.tokens.length, 0);
     }, () => { firstEncode ||= performance.now(); }));
-    const store: BlockStore | undefined = o.cacheDir
-      ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, dtype: o.cacheDtype, onWarning: o.onWarning })
-      : undefined;
+    const store = this.openStore();
     const stats = await encodeContext({
-      modelIdentity: o.model.identity, anchor, blocks: needed, hosts, store,
+      modelIdentity: o.model.identity, anchor, blocks: needed, hosts, store, rewriteMoved,
       kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
       // Re-rotating keys is a small CPU job, done here: no forward runs in this thread.
       shift: (kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope),
@@ -273,15 +339,140 @@ export class RepoSession {
     return { stats, encoded };
   }
 
+  private openStore(): BlockStore | undefined {
+    const o = this.o;
+    return o.cacheDir
+      ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, dtype: o.cacheDtype, onWarning: o.onWarning })
+      : undefined;
+  }
+
+  /**
+   * Phase 1 of a repository larger than the context: every block without a key summary is loaded from the disk
+   * cache or encoded right after the anchor (and stored), summarised, and dropped from the hosts, a few at a time
+   * (the hosts never hold more than a group). With `encodeAll` false (a lexical question) nothing is done here.
+   */
+  private async summarize(repo: RepoLayout, opts: IndexOptions, encodeAll: boolean): Promise<Omit<IndexStats, 'size'>> {
+    const o = this.o;
+    const c = o.model.config;
+    const { layout } = repo;
+    const anchorLength = layout.anchor.length;
+    const local = layout.blocks.map((b) => (b.index === 0 ? b : { ...b, start: anchorLength }));
+    const keys = local.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
+    this.selection.prune(new Set(keys));
+    const missing = encodeAll ? local.filter((b) => b.index > 0 && !this.selection.hasSummary(keys[b.index]!)) : [];
+    const needAnchor = encodeAll && !this.selection.anchorOf(keys[0]!);
+    const summarizedBefore = local.filter((b) => b.index > 0 && this.selection.hasSummary(keys[b.index]!)).length;
+    const totals = { blocksEncoded: 0, blocksReused: 0, blocksShifted: 0, entriesRewritten: 0, encodeMs: 0 };
+    const encoded = new Set<number>();
+    if (missing.length > 0 || needAnchor) {
+      // The hosts are cleared between groups: whatever they held (another session's, or a question's) goes.
+      poolHolders.set(o.pool, this);
+      this.hosts = { kind: 'empty' };
+      this.layout = undefined;
+      this.pieceKeys = new PieceKeys(() => undefined, 0);
+      await o.pool.clear();
+      const store = this.openStore();
+      const perGroup = SUMMARY_GROUP_BLOCKS * o.pool.hosts.length;
+      const groups: BlockSpec[][] = [];
+      for (let i = 0; i < missing.length; i += perGroup) groups.push(missing.slice(i, i + perGroup));
+      if (needAnchor) (groups[0] ??= []).unshift(local[0]!);
+      let done = 0;
+      for (const group of groups) {
+        const hosts = o.pool.hosts.map((h) => recordingEncodes(this.selection.observing(h, (i) => keys[i], anchorLength), (specs) => {
+          for (const spec of specs) encoded.add(spec.index);
+        }, () => {}));
+        const stats = await encodeContext({
+          modelIdentity: o.model.identity, anchor: layout.anchor, blocks: group, hosts, store,
+          kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
+          shift: (kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope),
+          signal: opts.signal,
+          onProgress: opts.onProgress ? (d) => opts.onProgress!({ done: done + d, total: missing.length, tokensPerSec: 0 }) : undefined,
+        });
+        await o.pool.clear();
+        done += group.length;
+        totals.blocksEncoded += stats.blocksEncoded;
+        totals.blocksReused += stats.blocksReused;
+        totals.blocksShifted += stats.blocksShifted;
+        totals.entriesRewritten += stats.entriesRewritten;
+        totals.encodeMs += Math.round(stats.encodeMs);
+      }
+    }
+    const encodedPaths = [...new Set([...encoded].flatMap((i) => (repo.spans[i] ?? []).map((sp) => sp.path)))].sort();
+    return {
+      files: repo.files, skipped: repo.skipped, skippedByReason: repo.skippedByReason, blocks: layout.blocks.length,
+      contextTokens: layout.contextLength, blocksDuplicate: duplicateBlocks(repo), ...totals,
+      // Blocks summarised in an earlier index of this session were not looked at again.
+      blocksReused: totals.blocksReused + summarizedBefore, blocksHeld: 0, encodedPaths,
+    };
+  }
+
+  /**
+   * The blocks a question attends to when not all fit: ranked (by attention or lexically), the best that fit beside
+   * the question and the answer's reserve (plan.ts), then the hosts brought to that selection (kept blocks moved,
+   * others loaded from the disk cache, re-rotated to their placement, or encoded there on demand).
+   */
+  private async selectFor(question: string, query: readonly number[], opts: AskOptions): Promise<SelectionStats> {
+    const o = this.o;
+    const c = o.model.config;
+    const full = this.repository!;
+    const { layout } = full;
+    const anchorLength = layout.anchor.length;
+    const reserve = selectionAnswerReserve(opts.maxTokens, c.contextLength);
+    const planBlocks = layout.blocks.slice(1).map((b) => ({ index: b.index, length: b.tokens.length }));
+    const budget = { anchorLength, contextLength: c.contextLength, questionLength: query.length, answerReserve: reserve };
+    planSelection([], budget, []); // the anchor, question and reserve alone must fit: said before any ranking work
+    const blocks = layout.blocks.slice(1).map((b) => ({ index: b.index, key: blockCacheKey(o.model.identity, layout.anchor, b) }));
+    const anchorKv = this.selection.anchorOf(blockCacheKey(o.model.identity, layout.anchor, layout.blocks[0]!));
+    const complete = anchorKv !== undefined && blocks.every((b) => this.selection.hasSummary(b.key));
+    const ranking = BlockSelection.chooseRanking(opts.selection ?? 'auto', complete, o.pool.probe !== undefined);
+    let ranked: number[];
+    if (ranking === 'attention') {
+      // The probe's question sits where a full selection puts it, so the summaries are scored at that distance.
+      const room = c.contextLength - anchorLength - query.length - reserve;
+      const queries = await o.pool.probe!([anchorKv!], query, anchorLength + room, opts.signal);
+      ranked = this.selection.rankByAttention(blocks, queries, { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim }).map((r) => r.index);
+    } else {
+      const lexical = this.selection.lexicalIndex(blocks, (i) => o.model.tokenizer.decode(layout.blocks[i]!.tokens));
+      ranked = lexical.rank(question).map((r) => r.index);
+    }
+    const plan = planSelection(planBlocks, budget, ranked);
+    const chosen = plan.blocks;
+    const selected: RepoLayout = {
+      ...full,
+      layout: {
+        anchor: layout.anchor, query: [], contextLength: plan.contextTokens,
+        blocks: [layout.blocks[0]!, ...chosen.map((p, i) => ({ index: i + 1, tokens: layout.blocks[p.index]!.tokens, start: p.start }))],
+      },
+      spans: [full.spans[0] ?? [], ...chosen.map((p) => full.spans[p.index] ?? [])],
+    };
+    const brought = await this.bringHosts(selected, opts, false);
+    return {
+      ranking, blocks: chosen.length, of: planBlocks.length, tokens: plan.selectedTokens, totalTokens: plan.totalBlockTokens,
+      attended: chosen.map((p) => p.index), encodedOnDemand: brought.encodedFileBlocks ?? 0,
+    };
+  }
+
   private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
     const started = performance.now();
     const o = this.o;
-    const indexed = await this.runIndex(opts);
-    const repo = this.layout!;
+    const indexed = await this.updateHosts(opts, (opts.selection ?? 'auto') !== 'lexical');
+    opts.onIndexed?.(indexed);
     const tokenizer = o.model.tokenizer;
     const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
     const query = buildQuery(question, tokenizer, o.model.chatTemplate, prompt);
     if (query.length === 0) throw new EngineError('the question encodes to no tokens');
+    const full = this.repository!;
+    // Where the repository and the question fit (today's rule: room for at least one answer token), every block is
+    // attended as it always was; otherwise the question's blocks are selected.
+    const fits = indexed.size.positions === 'global' && full.layout.contextLength + query.length < o.model.config.contextLength;
+    const fileBlocks = full.layout.blocks.slice(1);
+    const selection: SelectionStats = fits
+      ? {
+        ranking: 'all', blocks: fileBlocks.length, of: fileBlocks.length, attended: fileBlocks.map((b) => b.index), encodedOnDemand: 0,
+        tokens: full.layout.contextLength - full.layout.anchor.length, totalTokens: full.layout.contextLength - full.layout.anchor.length,
+      }
+      : await this.selectFor(question, query, opts);
+    const repo = this.layout!;
     const budget = o.pieceKeysBudgetBytes ?? pieceKeysBudget(o.model.config, query.length);
     let streamed = '';
     const answerStarted = performance.now();
@@ -313,6 +504,7 @@ export class RepoSession {
         finish: r.finish,
         // Block 0 is the anchor (chat prefix + overview): no file's lines, its share reported apart.
         anchorShare: shares.get(0) ?? 0,
+        selection,
       },
     };
   }

@@ -12,9 +12,10 @@ import type { BackendKind } from '../createBackend';
 import { createInProcessHostPool, createThreadHostPool, type HostPool } from './hostPool';
 import { createLocalHosts } from './localHosts';
 import { buildRepoLayout } from './repoLayout';
-import { duplicateBlocks, RepoSession, type AskResult, type IndexProgress, type IndexStats } from './repoSession';
+import { duplicateBlocks, RepoSession, type AskResult, type IndexProgress, type IndexStats, type RepositorySize } from './repoSession';
+import type { SelectionMode } from '../../engine/star/selection/blockSelection';
 
-export { DEFAULT_CACHE_MAX_BYTES, type AskResult, type IndexStats } from './repoSession';
+export { DEFAULT_CACHE_MAX_BYTES, type AskResult, type IndexStats, type RepositorySize } from './repoSession';
 
 export interface StarRepoOptions {
   readonly repo: string;
@@ -38,11 +39,13 @@ export interface StarRepoOptions {
   readonly signal?: AbortSignal;
   readonly onWarning?: (message: string) => void;
   readonly onProgress?: (done: number, total: number) => void;
+  /** The repository's size against the model's context, before anything is encoded. */
+  readonly onSized?: (size: RepositorySize) => void;
 }
 
 /** Phase 1 only: brings the disk cache up to date for the repository. */
 export async function indexRepository(o: StarRepoOptions): Promise<IndexStats> {
-  return withSession(o, (session) => session.index({ signal: o.signal, onProgress: progress(o) }));
+  return withSession(o, (session) => session.index({ signal: o.signal, onProgress: progress(o), onSized: o.onSized }));
 }
 
 export interface AskOptions extends StarRepoOptions {
@@ -56,13 +59,15 @@ export interface AskOptions extends StarRepoOptions {
   readonly onText?: (text: string) => void;
   /** Cap on the keys kept for exact per-file shares of multi-file blocks (default: pieceKeysBudget's). */
   readonly pieceKeysBudgetBytes?: number;
+  /** How blocks are ranked when the repository does not fit the context (default 'auto'). */
+  readonly selection?: SelectionMode;
 }
 
 export async function askRepository(o: AskOptions): Promise<AskResult> {
   if ((o.mode ?? 'star') === 'global') return askGlobal(o);
   return withSession(o, (session) => session.ask(o.question, {
     maxTokens: o.maxTokens ?? 128, temperature: o.temperature ?? 0, topP: o.topP, seed: o.seed,
-    signal: o.signal, onText: o.onText, onProgress: progress(o),
+    signal: o.signal, onText: o.onText, onProgress: progress(o), selection: o.selection, onSized: o.onSized,
   }));
 }
 
@@ -111,6 +116,14 @@ async function askGlobal(o: AskOptions): Promise<AskResult> {
         entriesRewritten: 0, blocksDuplicate: duplicateBlocks(repo), blocksHeld: 0, encodedPaths: [], contextTokens: layout.contextLength,
         queryTokens: layout.query.length, encodeMs: 0, ttftMs: result.ttftMs, decodeTokensPerSec: result.decodeTokensPerSec,
         finish: result.finish, anchorShare: 0,
+        size: {
+          repositoryTokens: layout.contextLength, anchorTokens: layout.anchor.length, blocks: layout.blocks.length,
+          modelContext: o.model.config.contextLength, positions: 'global',
+        },
+        selection: {
+          ranking: 'all', blocks: layout.blocks.length - 1, of: layout.blocks.length - 1, attended: layout.blocks.slice(1).map((b) => b.index),
+          tokens: layout.contextLength - layout.anchor.length, totalTokens: layout.contextLength - layout.anchor.length, encodedOnDemand: 0,
+        },
       },
     };
   } finally {

@@ -1,0 +1,136 @@
+// A repository larger than the model's context answered, not refused (issue 15): stories260K (2,048-token
+// context) over ~7,700 tokens of files. The blocks are encoded right after the anchor, a question's blocks are
+// selected (lexically, and by the model's attention through key summaries), and the answer's ids equal an
+// independent Star run over exactly the selected blocks placed the same way (encodeContext + answerQuery on fresh
+// hosts, no session, no selection code); 1 and 2 hosts give the same ids; sources come from selected files only.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { askRepository, indexRepository, type AskResult } from '../src/node/star/starRepository';
+import { buildRepoLayout } from '../src/node/star/repoLayout';
+import { createLocalHosts } from '../src/node/star/localHosts';
+import { encodeContext } from '../src/engine/star/context';
+import { answerQuery } from '../src/engine/star/answer';
+import { buildQuery } from '../src/engine/star/prompt';
+import { shiftBlockKv } from '../src/engine/star/shift';
+import type { BlockSpec } from '../src/engine/star/types';
+import type { LoadedModel } from '../src/engine/model/types';
+import { modelOpener } from './support/models';
+
+const openShared = modelOpener();
+const NAMES = ['Lily', 'Tom', 'Sue', 'Ben', 'Max', 'Anna', 'Sam', 'Mia'];
+const THINGS = ['ball', 'dog', 'cake', 'tree', 'boat', 'kite', 'hat', 'box'];
+const QUESTION = 'Where did the purple dragon zorblax live?';
+const CHUNK = 128;
+const MAX_TOKENS = 12;
+
+function makeRepo(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'selection-repo-'));
+  for (let i = 0; i < 60; i++) {
+    const [n, t] = [NAMES[i % 8]!, THINGS[(i * 3) % 8]!];
+    const text = [`${n} had a ${t}. ${n} liked the ${t} very much.`, `One day ${n} went to the park with the ${t}.`, 'The sun was warm and the birds sang.',
+      `${n} and a friend played with the ${t} all day.`, `At night ${n} put the ${t} in a box and slept.`];
+    if (i === 37) text.push('The purple dragon zorblax lived under the bridge.');
+    writeFileSync(join(dir, `story${String(i).padStart(2, '0')}.txt`), text.join('\n') + '\n');
+  }
+  return dir;
+}
+
+/** The independent path: the selected blocks at their placement (anchor, then contiguous), one plain Star answer. */
+async function answerOver(model: LoadedModel, repo: string, attended: readonly number[], hosts: number): Promise<number[]> {
+  const { layout } = await buildRepoLayout({ repo, model, chunkSize: CHUNK });
+  let at = layout.anchor.length;
+  const blocks: BlockSpec[] = [layout.blocks[0]!];
+  attended.forEach((index, i) => {
+    const tokens = layout.blocks[index]!.tokens;
+    blocks.push({ index: i + 1, tokens, start: at });
+    at += tokens.length;
+  });
+  const local = await createLocalHosts(model, { backend: 'cpu', hosts });
+  try {
+    const c = model.config;
+    await encodeContext({
+      modelIdentity: model.identity, anchor: layout.anchor, blocks, hosts: local.hosts, kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
+      shift: (kv, start) => shiftBlockKv(local.query.backend, kv, start, c.headDim, c.rope),
+    });
+    const tok = model.tokenizer;
+    const query = buildQuery(QUESTION, tok, model.chatTemplate, { bosToken: tok.bos !== undefined ? tok.tokenText(tok.bos) : undefined });
+    const r = await answerQuery({ transformer: local.query, tokenizer: tok }, local.hosts, local.hosts[0], {
+      contextLength: at, query, maxTokens: MAX_TOKENS, temperature: 0, attentionShares: false,
+    }, () => {});
+    return r.ids;
+  } finally {
+    await local.dispose();
+  }
+}
+
+function checkSelected(r: AskResult, repoTokens: number): void {
+  const s = r.stats.selection;
+  assert.equal(r.stats.size.positions, 'local');
+  assert.equal(r.stats.size.repositoryTokens, repoTokens);
+  assert.ok(r.stats.size.repositoryTokens > 3 * r.stats.size.modelContext, `${r.stats.size.repositoryTokens} tokens`);
+  assert.ok(s.blocks > 0 && s.blocks < s.of, `${s.blocks} of ${s.of}`);
+  assert.ok(r.ids.length > 0);
+  // The question, its context and the answer fit the model's context.
+  assert.ok(r.stats.size.anchorTokens + s.tokens + r.stats.queryTokens + MAX_TOKENS <= r.stats.size.modelContext);
+  assert.ok(r.sources.length > 0);
+}
+
+test('a repository 3.7x the context is answered from selected blocks; ids equal an independent run over them; 1 and 2 hosts agree (cpu)', async () => {
+  const model = await openShared('stories260K.gguf');
+  const repo = makeRepo();
+  try {
+    const common = { repo, model, chunkSize: CHUNK, backend: 'cpu' as const, question: QUESTION, maxTokens: MAX_TOKENS, temperature: 0 };
+    const { layout, spans } = await buildRepoLayout({ repo, model, chunkSize: CHUNK });
+    const needle = spans.findIndex((sp) => sp.some((p) => p.path === 'story37.txt'));
+
+    // Lexical: the block with the question's rare words is attended; the rest fills in repository order.
+    const lexical = await askRepository({ ...common, selection: 'lexical' });
+    checkSelected(lexical, layout.contextLength);
+    assert.equal(lexical.stats.selection.ranking, 'lexical');
+    assert.ok(lexical.stats.selection.attended.includes(needle), `block ${needle} (story37) attended`);
+    // No disk cache: every selected block was encoded on demand at its placement, so the independent path is exact.
+    assert.equal(lexical.stats.selection.encodedOnDemand, lexical.stats.selection.blocks);
+    const attendedFiles = new Set(lexical.stats.selection.attended.flatMap((i) => spans[i]!.map((p) => p.path)));
+    for (const s of lexical.sources) assert.ok(attendedFiles.has(s.path), `${s.path} is in a selected block`);
+    assert.deepEqual(lexical.ids, await answerOver(model, repo, lexical.stats.selection.attended, 1));
+
+    // Attention: every block encoded once and summarised; the query probe ranks; the same ids with 2 hosts.
+    const attention = await askRepository({ ...common, selection: 'attention' });
+    checkSelected(attention, layout.contextLength);
+    assert.equal(attention.stats.selection.ranking, 'attention');
+    assert.equal(attention.stats.blocksEncoded, layout.blocks.length);
+    assert.deepEqual(attention.ids, await answerOver(model, repo, attention.stats.selection.attended, 1));
+    const twoHosts = await askRepository({ ...common, selection: 'attention', hosts: 2 });
+    assert.deepEqual(twoHosts.stats.selection.attended, attention.stats.selection.attended);
+    assert.deepEqual(twoHosts.ids, attention.ids);
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+  }
+});
+
+test('with a disk cache: index encodes every block once at local positions; a question loads only its selection, re-rotated, and encodes nothing (cpu)', async () => {
+  const model = await openShared('stories260K.gguf');
+  const repo = makeRepo();
+  const cacheDir = mkdtempSync(join(tmpdir(), 'selection-kv-'));
+  try {
+    const common = { repo, model, chunkSize: CHUNK, backend: 'cpu' as const, cacheDir };
+    const sizes: number[] = [];
+    const indexed = await indexRepository({ ...common, onSized: (s) => sizes.push(s.repositoryTokens) });
+    assert.equal(indexed.size.positions, 'local');
+    assert.equal(indexed.blocksEncoded, indexed.blocks);
+    assert.deepEqual(sizes, [indexed.contextTokens], 'the size is said once, before encoding');
+    const r = await askRepository({ ...common, question: QUESTION, maxTokens: MAX_TOKENS, temperature: 0, selection: 'lexical' });
+    assert.equal(r.stats.blocksEncoded, 0);
+    assert.equal(r.stats.selection.encodedOnDemand, 0);
+    assert.equal(r.stats.entriesRewritten, 0, 'selected entries stay at the start they were encoded at');
+    checkSelected(r, indexed.contextTokens);
+    const again = await indexRepository(common);
+    assert.equal(again.blocksEncoded, 0);
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+});
