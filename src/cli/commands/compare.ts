@@ -26,6 +26,7 @@ const OPTIONS = {
   'chunk-size': { type: 'string' },
   'anchor-size': { type: 'string' },
   hosts: { type: 'string', default: '1' },
+  positions: { type: 'string', default: 'global' },
   backend: { type: 'string', default: 'cpu' },
   json: { type: 'boolean', default: false },
   ...helpOption,
@@ -34,7 +35,9 @@ const OPTIONS = {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: OPTIONS });
   if (values.help) {
-    process.stdout.write(helpText('star-ask compare --model <file> (--ids <golden.json> --context-tokens <n> | --repo <dir> --question <text>) --chunk-size <n> [options]', OPTIONS, {}));
+    process.stdout.write(helpText('star-ask compare --model <file> (--ids <golden.json> --context-tokens <n> | --repo <dir> --question <text>) --chunk-size <n> [options]', OPTIONS, {
+      positions: 'global (blocks encoded at their positions) or local (each right after the anchor, then re-rotated there: a selected block\'s way)',
+    }));
     return 0;
   }
   if (!values.model) throw new EngineError('--model is required');
@@ -42,6 +45,8 @@ export async function run(argv: string[]): Promise<number> {
   const chunk = intOption(values['chunk-size'], '--chunk-size');
   const anchorSize = values['anchor-size'] !== undefined ? intOption(values['anchor-size'], '--anchor-size') : undefined;
   const hosts = intOption(values.hosts, '--hosts', 1, MAX_HOSTS);
+  const positions = values.positions;
+  if (positions !== 'global' && positions !== 'local') throw new EngineError(`--positions must be global or local (got ${positions})`);
 
   const model = await openModel(values.model);
   try {
@@ -63,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
     const backend = await createBackend(backendKind);
     try {
       const transformer = await Transformer.create(model, backend);
-      const r = await compareStarGlobal(transformer, ids, layout, hosts);
+      const r = await compareStarGlobal(transformer, ids, layout, hosts, positions);
       const result = {
         klMean: r.klMean,
         top1Agreement: r.top1Agreement,
@@ -72,10 +77,11 @@ export async function run(argv: string[]): Promise<number> {
         blocks: layout.blocks.length,
         contextTokens: layout.contextLength,
         queryTokens: layout.query.length,
+        encodedAt: positions,
       };
       if (values.json) printJson(result);
       else {
-        process.stdout.write(`star vs global over ${r.positions} query positions (${layout.blocks.length} blocks, ${layout.contextLength} context tokens)\n`);
+        process.stdout.write(`star vs global over ${r.positions} query positions (${layout.blocks.length} blocks, ${layout.contextLength} context tokens, blocks encoded at ${positions} positions)\n`);
         process.stdout.write(`  mean KL(global || star) ${r.klMean.toExponential(3)}\n  top-1 agreement        ${(100 * r.top1Agreement).toFixed(1)}%\n`);
       }
       return 0;

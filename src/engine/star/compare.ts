@@ -22,20 +22,34 @@ export interface CompareResult {
   readonly maxLogitDiff: number;
 }
 
+/**
+ * Where phase 1 puts the blocks: 'global' at their own positions (the paper's, and what a repository that fits
+ * gets); 'local' each right after the anchor, then moved to its own position by re-rotating its keys, as a
+ * selected block of a repository larger than the context is (selection/blockSelection.ts). Comparing the two
+ * against global attention measures what local encoding costs inside the context.
+ */
+export type EncodePositions = 'global' | 'local';
+
 /** Logits [query rows, vocab] of the query under Star Attention (one host on `transformer`). */
-export async function starQueryLogits(transformer: Transformer, layout: StarLayout, hosts = 1): Promise<Float32Array> {
+export async function starQueryLogits(transformer: Transformer, layout: StarLayout, hosts = 1, positions: EncodePositions = 'global'): Promise<Float32Array> {
   const c = transformer.config;
   const hostList = Array.from({ length: hosts }, (_, i) => new LocalStarHost(transformer, { name: `host ${i}` }));
   try {
-    await encodeContext({
+    const at = layout.anchor.length;
+    const stats = await encodeContext({
       modelIdentity: 'compare',
       anchor: layout.anchor,
-      blocks: layout.blocks,
+      blocks: positions === 'local' ? layout.blocks.map((b) => (b.index === 0 ? b : { ...b, start: at })) : layout.blocks,
       hosts: hostList,
       kvWidth: c.nKvHeads * c.headDim,
       nLayers: c.nLayers,
       shift: (kv, start) => shiftBlockKv(transformer.backend, kv, start, c.headDim, c.rope),
     });
+    if (positions === 'local') {
+      await Promise.all(hostList.map((host, h) => host.move(layout.blocks
+        .filter((b) => b.index > 0 && stats.hostOfBlock[b.index] === h)
+        .map((b) => ({ from: b.index, to: b.index, start: b.start })))));
+    }
     const query = new StarQuery(transformer, {
       contextLength: layout.contextLength,
       hosts: hostList,
@@ -86,9 +100,9 @@ export function compareDistributions(global: Float32Array, star: Float32Array, v
 }
 
 /** Star vs global over the query part of `layout` (ids = context + query). */
-export async function compareStarGlobal(transformer: Transformer, ids: readonly number[], layout: StarLayout, hosts = 1): Promise<CompareResult> {
+export async function compareStarGlobal(transformer: Transformer, ids: readonly number[], layout: StarLayout, hosts = 1, positions: EncodePositions = 'global'): Promise<CompareResult> {
   const vocab = transformer.config.vocabSize;
-  const star = await starQueryLogits(transformer, layout, hosts);
+  const star = await starQueryLogits(transformer, layout, hosts, positions);
   const global = await globalQueryLogits(transformer, ids, layout.contextLength);
   const rows = Math.max(1, layout.query.length - 1);
   return compareDistributions(global, star, vocab, rows);
