@@ -3,7 +3,7 @@
 // measured against global attention beside the paper's global-position encoding. Bounds from the measured
 // figures (chunk 64: KL 3.7e-4 global-position vs 2.0e-3 local; chunk 128: 8.2e-5 vs 2.4e-4): local costs more
 // than global positions (it is a real approximation, and the run did take the local path) but stays within 10x
-// of it; a missing re-rotation (blocks left at the anchor's end) is far outside.
+// of it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBackend } from '../src/node/createBackend';

@@ -5,7 +5,7 @@
 // hosts, no session, no selection code); 1 and 2 hosts give the same ids; sources come from selected files only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { askRepository, indexRepository, type AskResult } from '../src/node/star/starRepository';
@@ -111,7 +111,7 @@ test('a repository 3.7x the context is answered from selected blocks; ids equal 
   }
 });
 
-test('with a disk cache: index encodes every block once at local positions; a question loads only its selection, re-rotated, and encodes nothing (cpu)', async () => {
+test('with a disk cache: index encodes every block once at local positions; a question loads only its selection, re-rotated; summaries outlive evicted KV (cpu)', async () => {
   const model = await openShared('stories260K.gguf');
   const repo = makeRepo();
   const cacheDir = mkdtempSync(join(tmpdir(), 'selection-kv-'));
@@ -129,6 +129,19 @@ test('with a disk cache: index encodes every block once at local positions; a qu
     checkSelected(r, indexed.contextTokens);
     const again = await indexRepository(common);
     assert.equal(again.blocksEncoded, 0);
+
+    // By attention, warm: the summaries come from disk. Then every KV entry evicted: the summaries still rank the
+    // blocks the same way, and the selected blocks (and the anchor) are encoded again on demand.
+    const ask = { ...common, question: QUESTION, maxTokens: MAX_TOKENS, temperature: 0, selection: 'attention' as const };
+    const warm = await askRepository(ask);
+    assert.equal(warm.stats.selection.ranking, 'attention');
+    assert.equal(warm.stats.blocksEncoded, 0);
+    for (const f of readdirSync(cacheDir)) if (f.endsWith('.kv')) rmSync(join(cacheDir, f));
+    const evicted = await askRepository(ask);
+    assert.equal(evicted.stats.selection.ranking, 'attention');
+    assert.deepEqual(evicted.stats.selection.attended, warm.stats.selection.attended);
+    assert.equal(evicted.stats.selection.encodedOnDemand, evicted.stats.selection.blocks);
+    assert.equal(evicted.stats.blocksEncoded, 1, 'only the anchor, for the query probe');
   } finally {
     rmSync(repo, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });

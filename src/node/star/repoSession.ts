@@ -18,6 +18,7 @@ import { shiftBlockKv } from '../../engine/star/shift';
 import { fileShares, type TokenRange } from '../../engine/star/attentionMass';
 import type { KvDtype } from '../../engine/runtime/kvBytes';
 import { openKvBlockStore } from '../cache/kvBlockStore';
+import { openSummaryStore } from '../cache/summaryStore';
 import { BlockSelection, positionsFor, selectionAnswerReserve, type SelectionMode } from '../../engine/star/selection/blockSelection';
 import { planSelection } from '../../engine/star/selection/plan';
 import type { HostPool } from './hostPool';
@@ -187,7 +188,8 @@ export class RepoSession {
   constructor(private readonly o: RepoSessionOptions) {
     this.tokenizer = this.encodes.wrap(o.model.tokenizer);
     const c = o.model.config;
-    this.selection = new BlockSelection((kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope));
+    this.selection = new BlockSelection((kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope),
+      o.cacheDir !== undefined ? openSummaryStore(o.cacheDir, o.onWarning) : undefined);
   }
 
   /** encode() calls that ran the tokenizer (the others were answered from the pieces of the previous layout). */
@@ -359,7 +361,9 @@ export class RepoSession {
     const local = layout.blocks.map((b) => (b.index === 0 ? b : { ...b, start: anchorLength }));
     const keys = local.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
     this.selection.prune(new Set(keys));
-    const missing = encodeAll ? local.filter((b) => b.index > 0 && !this.selection.hasSummary(keys[b.index]!)) : [];
+    const missing: BlockSpec[] = [];
+    // A summary on disk stands for its block: its KV is neither read nor encoded (it may even be evicted).
+    if (encodeAll) for (const b of local) if (b.index > 0 && !(await this.selection.recall(keys[b.index]!))) missing.push(b);
     const needAnchor = encodeAll && !this.selection.anchorOf(keys[0]!);
     const summarizedBefore = local.filter((b) => b.index > 0 && this.selection.hasSummary(keys[b.index]!)).length;
     const totals = { blocksEncoded: 0, blocksReused: 0, blocksShifted: 0, entriesRewritten: 0, encodeMs: 0 };

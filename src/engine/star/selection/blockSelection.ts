@@ -34,6 +34,14 @@ export function selectionAnswerReserve(maxTokens: number, modelContext: number):
   return Math.max(1, Math.min(maxTokens, Math.floor(modelContext / 4)));
 }
 
+/** Where summaries outlive a session and a block's KV entry (the disk cache's summaries folder in Node). */
+export interface SummaryStore {
+  /** Undefined on a miss, or for a summary taken with pages of another size. */
+  get(key: string, pageSize: number): Promise<KeySummary | undefined>;
+  /** Never throws: a summary not stored is taken again next time. */
+  put(key: string, summary: KeySummary): Promise<void>;
+}
+
 export class BlockSelection {
   private readonly summaries = new Map<string, KeySummary>();
   private anchorKv: { key: string; kv: BlockKv } | undefined;
@@ -43,7 +51,19 @@ export class BlockSelection {
    * `shift` re-rotates a block's keys to a start (shiftBlockKv on a CPU backend): summaries are taken with every
    * block at `localStart` whatever start its KV arrived at.
    */
-  constructor(private readonly shift: (kv: BlockKv, start: number) => Promise<BlockKv>, readonly pageSize = DEFAULT_SUMMARY_PAGE) {}
+  constructor(
+    private readonly shift: (kv: BlockKv, start: number) => Promise<BlockKv>,
+    private readonly store?: SummaryStore,
+    readonly pageSize = DEFAULT_SUMMARY_PAGE,
+  ) {}
+
+  /** Takes the block's summary from the store when it has one; true when the block now has a summary. */
+  async recall(key: string): Promise<boolean> {
+    if (this.summaries.has(key)) return true;
+    const stored = await this.store?.get(key, this.pageSize);
+    if (stored) this.summaries.set(key, stored);
+    return stored !== undefined;
+  }
 
   hasSummary(key: string): boolean {
     return this.summaries.has(key);
@@ -65,7 +85,9 @@ export class BlockSelection {
     }
     if (this.summaries.has(key)) return;
     const placed = kv.start === localStart ? kv : await this.shift({ ...kv, v: [] }, localStart);
-    this.summaries.set(key, summarizeKeys(placed, this.pageSize));
+    const summary = summarizeKeys(placed, this.pageSize);
+    this.summaries.set(key, summary);
+    await this.store?.put(key, summary);
   }
 
   /** Forgets the summaries of blocks no longer in the layout (`keep`: the current layout's keys). */
