@@ -118,9 +118,13 @@ test('with a disk cache: index encodes every block once at local positions; a qu
   try {
     const common = { repo, model, chunkSize: CHUNK, backend: 'cpu' as const, cacheDir };
     const sizes: number[] = [];
+    // Before any index, auto ranks lexically (no summary yet) and encodes only the selected blocks.
+    const cold = await askRepository({ ...common, question: QUESTION, maxTokens: MAX_TOKENS, temperature: 0 });
+    assert.equal(cold.stats.selection.ranking, 'lexical');
+    assert.equal(cold.stats.selection.encodedOnDemand, cold.stats.selection.blocks);
     const indexed = await indexRepository({ ...common, onSized: (s) => sizes.push(s.repositoryTokens) });
     assert.equal(indexed.size.positions, 'local');
-    assert.equal(indexed.blocksEncoded, indexed.blocks);
+    assert.equal(indexed.blocksEncoded, indexed.blocks - 1 - cold.stats.selection.blocks, 'all but the anchor and the blocks the question encoded');
     assert.deepEqual(sizes, [indexed.contextTokens], 'the size is said once, before encoding');
     const r = await askRepository({ ...common, question: QUESTION, maxTokens: MAX_TOKENS, temperature: 0, selection: 'lexical' });
     assert.equal(r.stats.blocksEncoded, 0);
@@ -134,6 +138,9 @@ test('with a disk cache: index encodes every block once at local positions; a qu
     // blocks the same way, and the selected blocks (and the anchor) are encoded again on demand.
     const ask = { ...common, question: QUESTION, maxTokens: MAX_TOKENS, temperature: 0, selection: 'attention' as const };
     const warm = await askRepository(ask);
+    const auto = await askRepository({ ...ask, selection: 'auto' });
+    assert.equal(auto.stats.selection.ranking, 'attention', 'auto after the index: attention');
+    assert.deepEqual(auto.ids, warm.ids);
     assert.equal(warm.stats.selection.ranking, 'attention');
     assert.equal(warm.stats.blocksEncoded, 0);
     for (const f of readdirSync(cacheDir)) if (f.endsWith('.kv')) rmSync(join(cacheDir, f));
