@@ -104,6 +104,7 @@ export class ChatUi {
     const parts: string[] = [];
     parts.push(s.model ? `Model: ${s.model}` : 'No model selected');
     if (s.hostKind) parts.push(`Hosts: ${s.hostKind}${s.device ? ` on ${s.device}` : ''}`);
+    if (s.size) parts.push(s.size);
     const i = s.index;
     if (i) {
       if (i.state === 'indexing') parts.push(`Indexing ${i.done ?? 0}/${i.total ?? '?'} blocks${i.tokensPerSec ? ` · ${Math.round(i.tokensPerSec)} tok/s` : ''}`);
@@ -165,7 +166,7 @@ export class ChatUi {
       t.root.append(el('details', { class: 'sources-box', open: '' }, el('summary', {}, 'Sources (share of attention)'), list));
     }
     t.root.append(el('div', { class: 'stats' },
-      `${stats.tokens} tokens · first token ${(stats.ttftMs / 1000).toFixed(2)} s · ${stats.decodeTokensPerSec.toFixed(1)} tok/s · ${stats.blocksEncoded} blocks encoded, ${stats.blocksReused} reused${stats.finish === 'length' ? ' · stopped at the token limit' : ''}`));
+      `${stats.tokens} tokens · first token ${(stats.ttftMs / 1000).toFixed(2)} s · ${stats.decodeTokensPerSec.toFixed(1)} tok/s · ${stats.blocksEncoded} blocks encoded, ${stats.blocksReused} reused${stats.finish === 'length' ? ' · stopped at the token limit' : ''}${stats.attended ? ` · ${stats.attended}` : ''}`));
   }
 
   private failTurn(id: number, message: string, cancelled: boolean, actions: readonly ErrorAction[]): void {

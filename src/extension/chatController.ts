@@ -1,6 +1,7 @@
 // The chat panel's conversation: a question (typed in the panel, or from "Ask Codebase") becomes a turn whose
 // answer streams into the panel, with its sources as links to the lines the model attended to, and Stop.
 import * as vscode from 'vscode';
+import { attendedLine } from '../node/star/selectionText';
 import type { FromChat, SourceView } from '../protocol/chatMessages';
 import type { AskResult } from '../node/star/repoSession';
 import type { ChatViewProvider } from './chatView';
@@ -49,6 +50,7 @@ export class ChatController implements vscode.Disposable {
         stats: {
           ttftMs: result.stats.ttftMs, decodeTokensPerSec: result.stats.decodeTokensPerSec, tokens: result.ids.length,
           finish: result.stats.finish, blocksEncoded: result.stats.blocksEncoded, blocksReused: result.stats.blocksReused,
+          attended: attendedLine(result.stats.selection),
         },
       });
     } catch (err) {

@@ -10,7 +10,8 @@ import { CancelledError, DeviceError, EngineError } from '../engine/errors';
 import { defaultCacheDir } from '../node/cache/defaultCacheDir';
 import { openModel, type OpenedModel } from '../node/openModel';
 import { RepoSession } from '../node/star/repoSession';
-import type { AskResult, IndexProgress, IndexStats } from '../node/star/repoSession';
+import type { AskResult, IndexProgress, IndexStats, RepositorySize } from '../node/star/repoSession';
+import { sizeLine } from '../node/star/selectionText';
 import type { StatusView } from '../protocol/chatMessages';
 import type { ChatViewProvider } from './chatView';
 import { startHostPool, type StartedPool } from './starHostPools';
@@ -79,12 +80,13 @@ export class CodebaseService implements vscode.Disposable {
       const s = readSettings();
       const started = performance.now();
       const result = await this.indexing(r.folder, (progress) => session.ask(r.question, {
-        maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText: r.onText, ...progress,
+        maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText: r.onText, selection: s.selection, ...progress,
       }));
       this.metric('ask', {
         folder: r.folder.name, hostKind: this.pool?.pool.kind, tokens: result.ids.length, ids: result.ids,
         ttftMs: Math.round(result.stats.ttftMs), decodeTokensPerSec: result.stats.decodeTokensPerSec,
         wallMs: Math.round(performance.now() - started), sources: result.sources.slice(0, 5).map((x) => x.path),
+        selection: { ...result.stats.selection, attended: undefined }, size: result.stats.size,
         boundaryBytes: { ...this.chat.bytes },
       });
       return result;
@@ -123,7 +125,7 @@ export class CodebaseService implements vscode.Disposable {
    */
   private async indexing<T>(
     folder: vscode.WorkspaceFolder,
-    op: (hooks: { onProgress: (p: IndexProgress) => void; onIndexed: (stats: IndexStats) => void }) => Promise<T>,
+    op: (hooks: { onProgress: (p: IndexProgress) => void; onIndexed: (stats: IndexStats) => void; onSized: (size: RepositorySize) => void }) => Promise<T>,
   ): Promise<T> {
     this.setStatus({ folder: folder.name, index: { ...this.statusValue.index, state: 'indexing', done: 0, total: undefined } });
     const stalls = monitorEventLoopDelay({ resolution: 10 });
@@ -147,6 +149,7 @@ export class CodebaseService implements vscode.Disposable {
       return await op({
         onProgress: (p) => this.setStatus({ index: { state: 'indexing', done: p.done, total: p.total, tokensPerSec: p.tokensPerSec } }),
         onIndexed,
+        onSized: (size) => this.setStatus({ size: sizeLine(size) }),
       });
     } catch (err) {
       if (!indexed) this.setStatus({ index: { state: err instanceof CancelledError ? 'cancelled' : 'failed' } });

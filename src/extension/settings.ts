@@ -1,5 +1,6 @@
 // The extension's settings (package.json `contributes.configuration`, `starAttention.*`), read in one place.
 import * as vscode from 'vscode';
+import { SELECTION_MODES, type SelectionMode } from '../engine/star/selection/blockSelection';
 
 export type HostKindSetting = 'auto' | 'webview' | 'node-webgpu' | 'cpu';
 
@@ -16,6 +17,8 @@ export interface Settings {
   readonly cacheMaxBytes: number;
   readonly indexOnStartup: boolean;
   readonly hostKind: HostKindSetting;
+  /** How a question's blocks are ranked when the repository does not fit the model's context. */
+  readonly selection: SelectionMode;
 }
 
 export const SECTION = 'starAttention';
@@ -40,6 +43,7 @@ export function readSettings(): Settings {
     cacheMaxBytes: Math.round((c.get<number>('cache.maxSizeGB', 4) > 0 ? c.get<number>('cache.maxSizeGB', 4) : 4) * 1024 ** 3),
     indexOnStartup: c.get<boolean>('indexOnStartup', true),
     hostKind: kind === 'webview' || kind === 'node-webgpu' || kind === 'cpu' ? kind : 'auto',
+    selection: SELECTION_MODES.find((m) => m === c.get<string>('selection', 'auto')) ?? 'auto',
   };
 }
 

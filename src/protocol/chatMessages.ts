@@ -22,6 +22,8 @@ export interface StatusView {
   readonly hostKind?: string;
   readonly hostReason?: string;
   readonly device?: string;
+  /** The repository's tokens against the model's context, said before anything is encoded (sizeLine). */
+  readonly size?: string;
   readonly index?: {
     readonly state: 'idle' | 'indexing' | 'ready' | 'failed' | 'cancelled';
     readonly files?: number;
@@ -51,6 +53,8 @@ export interface TurnStats {
   readonly finish: string;
   readonly blocksEncoded: number;
   readonly blocksReused: number;
+  /** "answered from N of M blocks (x % of the repository; ranked by …)" */
+  readonly attended?: string;
 }
 
 export type ToChat = { readonly channel: 'ui' } & (

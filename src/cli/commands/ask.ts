@@ -5,8 +5,8 @@ import { parseArgs } from 'node:util';
 import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
 import { openModel } from '../../node/openModel';
-import { askRepository, type RepositorySize } from '../../node/star/starRepository';
-import type { SelectionStats } from '../../node/star/repoSession';
+import { askRepository } from '../../node/star/starRepository';
+import { attendedLine, sizeLine } from '../../node/star/selectionText';
 import { SELECTION_MODES } from '../../engine/star/selection/blockSelection';
 import { printablePath, printJson } from '../output';
 import { intOption, maxTokensOption, numberOption, repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
@@ -89,19 +89,6 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await model.close();
   }
-}
-
-/** The repository against the model's context, said before anything is encoded. */
-export function sizeLine(size: RepositorySize): string {
-  return `repository: ${size.repositoryTokens} tokens in ${size.blocks} blocks (anchor ${size.anchorTokens}); the model's context holds ${size.modelContext}: ` +
-    (size.positions === 'global' ? 'every block fits' : 'each question attends to the blocks selected for it, blocks encoded right after the anchor');
-}
-
-/** "from N of M blocks (x % of the repository)", and how they were chosen. */
-export function attendedLine(s: SelectionStats): string {
-  const pct = s.totalTokens > 0 ? ((100 * s.tokens) / s.totalTokens).toFixed(1) : '100.0';
-  const how = s.ranking === 'all' ? 'every block' : `ranked by ${s.ranking}${s.encodedOnDemand ? `, ${s.encodedOnDemand} encoded on demand` : ''}`;
-  return `answered from ${s.blocks} of ${s.of} blocks (${pct} % of the repository; ${how})`;
 }
 
 /** A question longer than the model's whole context cannot be answered: say so before any work is done. */

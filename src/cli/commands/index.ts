@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { openModel } from '../../node/openModel';
 import { indexRepository } from '../../node/star/starRepository';
 import { printJson } from '../output';
-import { sizeLine } from './ask';
+import { sizeLine } from '../../node/star/selectionText';
 import { repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
 import { helpOption, helpText } from '../help';
 
