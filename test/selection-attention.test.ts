@@ -90,20 +90,31 @@ test('key bounds hold against exact attention, are exact for one-token pages, an
       if (pageSize === 1) assert.ok(worst < 1e-4, `one-token pages are exact: worst ${worst}`);
     }
 
-    // Scores from one-token pages are the exact attention shares per (layer >= 2, head, row), averaged.
-    const scored = scoreSummaries(kvs.map((kv) => summarizeKeys(kv, 1)), queries, shape, { firstLayer: 0 });
-    const exactShares = new Float64Array(kvs.length);
+    // Scores from one-token pages are exact attention shares: per (layer, head, row) a softmax over the blocks,
+    // then averaged ('mean') or, per block, the best (layer, head)'s mean over rows above an even share ('head').
+    const shares: number[][][] = []; // [layer][head][block], mean over rows
     for (let l = 0; l < c.nLayers; l++) {
       const masses = kvs.map((kv) => exactLogMass(kv, l, queries, c.nHeads, c.nKvHeads, c.headDim));
-      for (let v = 0; v < masses[0]!.length; v++) {
-        const m = Math.max(...masses.map((x) => x[v]!));
-        const sum = masses.reduce((a, x) => a + Math.exp(x[v]! - m), 0);
-        masses.forEach((x, b) => { exactShares[b] = exactShares[b]! + Math.exp(x[v]! - m) / sum / (c.nLayers * masses[0]!.length); });
-      }
+      shares.push(Array.from({ length: c.nHeads }, (_, h) => {
+        const perBlock = new Array<number>(kvs.length).fill(0);
+        for (let r = 0; r < queries.rows; r++) {
+          const v = h * queries.rows + r;
+          const m = Math.max(...masses.map((x) => x[v]!));
+          const sum = masses.reduce((a, x) => a + Math.exp(x[v]! - m), 0);
+          masses.forEach((x, b) => { perBlock[b]! += Math.exp(x[v]! - m) / sum / queries.rows; });
+        }
+        return perBlock;
+      }));
     }
-    for (const s of scored) assert.ok(Math.abs(s.score - exactShares[s.index - 1]!) < 1e-5, `block ${s.index}: ${s.score} vs ${exactShares[s.index - 1]}`);
-    assert.ok(Math.abs(scored.reduce((a, s) => a + s.score, 0) - 1) < 1e-9);
-    for (let i = 1; i < scored.length; i++) assert.ok(scored[i - 1]!.score >= scored[i]!.score);
+    const exactMean = kvs.map((_, b) => shares.reduce((a, layer) => a + layer.reduce((s, head) => s + head[b]!, 0), 0) / (c.nLayers * c.nHeads));
+    const exactHead = kvs.map((_, b) => Math.max(...shares.flatMap((layer) => layer.map((head) => head[b]! - 1 / kvs.length))));
+    const oneTokenPages = kvs.map((kv) => summarizeKeys(kv, 1));
+    const mean = scoreSummaries(oneTokenPages, queries, shape, { firstLayer: 0, aggregate: 'mean' });
+    for (const s of mean) assert.ok(Math.abs(s.score - exactMean[s.index - 1]!) < 1e-5, `block ${s.index}: ${s.score} vs ${exactMean[s.index - 1]}`);
+    assert.ok(Math.abs(mean.reduce((a, s) => a + s.score, 0) - 1) < 1e-9);
+    const head = scoreSummaries(oneTokenPages, queries, shape, { firstLayer: 0 });
+    for (const s of head) assert.ok(Math.abs(s.score - exactHead[s.index - 1]!) < 1e-5, `block ${s.index}: ${s.score} vs ${exactHead[s.index - 1]}`);
+    for (const scored of [mean, head]) for (let i = 1; i < scored.length; i++) assert.ok(scored[i - 1]!.score >= scored[i]!.score);
   } finally {
     await host.dispose();
   }

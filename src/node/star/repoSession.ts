@@ -29,7 +29,7 @@ import type { Tokenizer } from '../../engine/tokenizer';
 export const DEFAULT_CACHE_MAX_BYTES = 4 * 1024 ** 3;
 
 /** How much of the key summaries phase 1 makes (see updateHosts). */
-type SummaryPass = 'all' | 'recall' | 'none';
+type SummaryPass = 'all' | 'none';
 
 /** Blocks per host encoded (or loaded) together for their key summaries before the hosts drop them. */
 const SUMMARY_GROUP_BLOCKS = 8;
@@ -132,7 +132,7 @@ export interface AskOptions extends IndexOptions {
   readonly seed?: number;
   /** Streamed answer text, as generated. */
   readonly onText?: (text: string) => void;
-  /** How blocks are ranked when not all fit (default 'auto': attention where summaries and a probe exist, else lexical). */
+  /** How blocks are ranked when not all fit (default 'auto', see BlockSelection.chooseRanking). */
   readonly selection?: SelectionMode;
 }
 
@@ -227,9 +227,9 @@ export class RepoSession {
 
   /**
    * Phase 1: the repository's layout, and the hosts and the disk cache brought up to it. A repository larger than
-   * the context is encoded at local positions into the disk cache and summarised (`summaries` 'all'; 'recall' only
-   * takes the summaries already on disk, 'none' not even that: a question's selected blocks are then encoded on
-   * demand), the hosts keeping only a question's selection.
+   * the context is encoded at local positions into the disk cache and summarised (`summaries` 'all'; with 'none'
+   * nothing is encoded now: a question's selected blocks are, on demand), the hosts keeping only a question's
+   * selection.
    */
   private async updateHosts(opts: IndexOptions, summaries: SummaryPass = 'all'): Promise<IndexStats> {
     const o = this.o;
@@ -355,8 +355,7 @@ export class RepoSession {
   /**
    * Phase 1 of a repository larger than the context: every block without a key summary is loaded from the disk
    * cache or encoded right after the anchor (and stored), summarised, and dropped from the hosts, a few at a time
-   * (the hosts never hold more than a group). 'recall' takes only the summaries on disk (and the anchor's KV when
-   * they are complete, for the query probe); 'none' does nothing.
+   * (the hosts never hold more than a group); 'none' does nothing.
    */
   private async summarize(repo: RepoLayout, opts: IndexOptions, pass: SummaryPass): Promise<Omit<IndexStats, 'size'>> {
     const o = this.o;
@@ -366,11 +365,10 @@ export class RepoSession {
     const local = layout.blocks.map((b) => (b.index === 0 ? b : { ...b, start: anchorLength }));
     const keys = local.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
     this.selection.prune(new Set(keys));
-    const unsummarized: BlockSpec[] = [];
+    const missing: BlockSpec[] = [];
     // A summary on disk stands for its block: its KV is neither read nor encoded (it may even be evicted).
-    if (pass !== 'none') for (const b of local) if (b.index > 0 && !(await this.selection.recall(keys[b.index]!))) unsummarized.push(b);
-    const missing = pass === 'all' ? unsummarized : [];
-    const needAnchor = (pass === 'all' || (pass === 'recall' && unsummarized.length === 0)) && !this.selection.anchorOf(keys[0]!);
+    if (pass === 'all') for (const b of local) if (b.index > 0 && !(await this.selection.recall(keys[b.index]!))) missing.push(b);
+    const needAnchor = pass === 'all' && !this.selection.anchorOf(keys[0]!);
     const summarizedBefore = local.filter((b) => b.index > 0 && this.selection.hasSummary(keys[b.index]!)).length;
     const totals = { blocksEncoded: 0, blocksReused: 0, blocksShifted: 0, entriesRewritten: 0, encodeMs: 0 };
     const encoded = new Set<number>();
@@ -465,9 +463,8 @@ export class RepoSession {
   private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
     const started = performance.now();
     const o = this.o;
-    // auto ranks by attention where every summary is already there, and never waits for an index to make them.
-    const mode = opts.selection ?? 'auto';
-    const indexed = await this.updateHosts(opts, mode === 'attention' ? 'all' : mode === 'auto' ? 'recall' : 'none');
+    // Only a question ranked by attention needs every block's summary first; auto and lexical never wait for them.
+    const indexed = await this.updateHosts(opts, opts.selection === 'attention' ? 'all' : 'none');
     opts.onIndexed?.(indexed);
     const tokenizer = o.model.tokenizer;
     const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
