@@ -21,6 +21,7 @@ import { openModel } from '../../../node/openModel';
 import { median, round, significant } from '../../figures';
 import { printJson } from '../../output';
 import { backendsOption, intOption } from '../options';
+import { recordPeakProbe, timeGpu } from './gpuProbes';
 
 const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
 const TYPES: readonly TensorType[] = TENSOR_TYPES;
@@ -127,7 +128,7 @@ async function measurePeak(backend: WebGpuBackend, reps: number, log: (s: string
     // large enough to fill a discrete GPU.
     let groups = 16;
     let work = 0;
-    const op = () => { const w = backend.recordPeakProbe(kind, groups); work = kind === 'fma' ? w.flops : w.bytes; };
+    const op = () => { const w = recordPeakProbe(backend, kind, groups); work = kind === 'fma' ? w.flops : w.bytes; };
     await timeFlush(backend, op, 1); // warm-up: the pipeline compiles here
     for (let ms = await timeFlush(backend, op, 1); ms < 2 && groups < 65536; ms = await timeFlush(backend, op, 1)) {
       groups = Math.min(65536, groups * Math.max(2, Math.ceil(2 / Math.max(ms, 0.01))));
@@ -229,7 +230,7 @@ export async function benchModel(backend: Backend, file: string, prefill: number
 
 async function timeFlush(backend: Backend, op: () => void, inner: number): Promise<number> {
   if (backend instanceof WebGpuBackend && backend.hasTimestamps) {
-    const gpuMs = await backend.timeGpu(() => { for (let i = 0; i < inner; i++) op(); });
+    const gpuMs = await timeGpu(backend, () => { for (let i = 0; i < inner; i++) op(); });
     if (gpuMs !== undefined) return gpuMs / inner;
   }
   await backend.flush();

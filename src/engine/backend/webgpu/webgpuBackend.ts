@@ -113,6 +113,21 @@ function subgroupsUsable(adapter: GPUAdapter): boolean {
   return lo !== undefined && hi !== undefined && lo >= 4 && hi <= 64 && (lo & (lo - 1)) === 0 && (hi & (hi - 1)) === 0;
 }
 
+/** What WebGpuBackend.recording() hands out: the device, its recorder, pipelines and scratch buffers. */
+export interface GpuRecording {
+  readonly device: GPUDevice;
+  readonly recorder: Recorder;
+  /** A 16-byte buffer for a slot a kernel does not read. */
+  readonly dummy: GPUBuffer;
+  /** The largest buffer one binding may hold. */
+  readonly maxPartBytes: number;
+  pipeline(spec: KernelSpec): GPUComputePipeline;
+  /** A named scratch buffer of at least `bytes` (grown by doubling), or of exactly `bytes` with `exact`. */
+  scratchBuffer(name: string, bytes: number, exact?: boolean): GPUBuffer;
+  /** Throws the backend's DeviceError once the device is lost or the backend destroyed. */
+  check(): void;
+}
+
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
   readonly memoryBudgetBytes: number;
@@ -495,64 +510,14 @@ export class WebGpuBackend implements Backend {
     this.device.destroy();
   }
 
-  /**
-   * GPU time in ms of the compute passes `record` records (timestamp-query; copies are not timed),
-   * or undefined where the device has no timestamp-query. Submits what was pending first.
-   */
-  async timeGpu(record: () => void): Promise<number | undefined> {
-    this.check();
-    if (!this.hasTimestamps) return undefined;
-    const capacity = 512;
-    this.rec.submit();
-    const querySet = this.device.createQuerySet({ type: 'timestamp', count: capacity });
-    const resolve = this.device.createBuffer({ size: capacity * 8, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
-    const staging = this.device.createBuffer({ size: capacity * 8, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
-    const timing = { querySet, capacity, used: 0 };
-    this.rec.timing = timing;
-    try {
-      record();
-      this.rec.submit((enc) => {
-        if (timing.used === 0) return;
-        enc.resolveQuerySet(querySet, 0, timing.used, resolve, 0);
-        enc.copyBufferToBuffer(resolve, 0, staging, 0, timing.used * 8);
-      });
-    } finally {
-      this.rec.timing = null;
-    }
-    if (timing.used === 0) return 0;
-    await staging.mapAsync(MapMode.READ);
-    const ts = new BigUint64Array(staging.getMappedRange(0, timing.used * 8));
-    let ns = 0n;
-    for (let i = 0; i < timing.used; i += 2) if (ts[i + 1]! > ts[i]!) ns += ts[i + 1]! - ts[i]!;
-    staging.unmap();
-    for (const o of [staging, resolve]) o.destroy();
-    querySet.destroy();
-    this.check();
-    return Number(ns) / 1e6;
-  }
-
-  /**
-   * Records one dispatch of a peak probe (kernels/peak.wgsl) over `groups` workgroups of 256 and returns the work
-   * it does, for `bench kernels` to time: 'fma' 256 rounds of f32 multiply-adds on registers per thread (flops),
-   * 'read' one pass over a buffer of 64 KiB per workgroup, at most 256 MiB (bytes).
-   */
-  recordPeakProbe(kind: 'fma' | 'read', groups: number): { flops: number; bytes: number } {
-    this.check();
-    const out = this.scratchBuffer('peak-out', groups * 256 * 4);
-    const pipeline = this.pipeline(KERNELS.peak.spec({ probe: kind }));
-    const [gx, gy] = grid(groups);
-    if (kind === 'fma') {
-      const iters = 256;
-      const po = this.rec.params(PARAMS.peak.pack({ iters, a: 0.999, b: 1e-4 }));
-      this.rec.dispatch(pipeline, 'urw', [this.rec.arena, this.dummy, out], [po], gx, gy);
-      return { flops: groups * 256 * iters * 8 * 4 * 2, bytes: 0 };
-    }
-    const bytes = Math.min(groups * 65536, 256 << 20, this.maxPartBytes - (this.maxPartBytes % 16));
-    // Exactly `bytes`: the probe reads all of arrayLength(src).
-    const src = this.scratchBuffer('peak-src', bytes, true);
-    const po = this.rec.params(PARAMS.peak.pack({ iters: 0, a: 0, b: 0 }));
-    this.rec.dispatch(pipeline, 'urw', [this.rec.arena, src, out], [po], gx, gy);
-    return { flops: 0, bytes };
+  /** For code that records its own dispatches beside the ops (the kernel benchmark's probes): not part of Backend. */
+  recording(): GpuRecording {
+    return {
+      device: this.device, recorder: this.rec, dummy: this.dummy, maxPartBytes: this.maxPartBytes,
+      pipeline: (spec) => this.pipeline(spec),
+      scratchBuffer: (name, bytes, exact) => this.scratchBuffer(name, bytes, exact),
+      check: () => this.check(),
+    };
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -603,7 +568,6 @@ export class WebGpuBackend implements Backend {
     return s;
   }
 
-  /** A reusable scratch buffer of at least `bytes`, grown (and its bind groups dropped) when too small. */
   /** A named scratch buffer of at least `bytes` (grown by doubling), or of exactly `bytes` with `exact`. */
   private scratchBuffer(name: string, bytes: number, exact = false): GPUBuffer {
     const need = Math.max(16, Math.ceil(bytes / 16) * 16);
