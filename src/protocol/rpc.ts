@@ -7,6 +7,7 @@
 //   server -> client  { rpc: 'event', id, data }  (0..n, e.g. streamed tokens)  then  { rpc: 'result', id, value }
 //                     or { rpc: 'error', id, error }
 import { CancelledError, EngineError } from '../engine/errors';
+import { serialQueue } from '../engine/util/serialQueue';
 import { deserializeError, serializeError, type SerializedError } from './errors';
 import type { MessagePortLike, Transferable } from './port';
 
@@ -162,7 +163,7 @@ export interface RpcServerOptions<M> {
  * `immediate` methods. A handler's thrown error goes back serialized; an aborted call always ends CancelledError.
  */
 export class RpcServer<M extends MethodMap<M>> {
-  private queue: Promise<void> = Promise.resolve();
+  private readonly serial = serialQueue();
   private readonly immediate: ReadonlySet<string>;
 
   /**
@@ -187,7 +188,7 @@ export class RpcServer<M extends MethodMap<M>> {
       running.set(m.id, controller);
       const run = () => this.run(port, m, controller.signal).finally(() => running.delete(m.id));
       if (this.immediate.has(m.method)) void run();
-      else this.queue = this.queue.then(run);
+      else void this.serial(run);
     });
   }
 

@@ -13,6 +13,7 @@ import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
 import { answerQuery, type AnswerRequest, type AnswerResult } from '../../engine/star/answer';
 import type { StarHost } from '../../engine/star/host';
+import { serialQueue } from '../../engine/util/serialQueue';
 import type { HostDescription } from '../../protocol/hostMethods';
 import { StarHostClient } from '../../protocol/starHost';
 import type { BackendKind } from '../createBackend';
@@ -44,6 +45,7 @@ export interface InProcessPoolOptions {
 
 export async function createInProcessHostPool(model: LoadedModel, opts: InProcessPoolOptions): Promise<HostPool> {
   const local = await createLocalHosts(model, { backend: opts.backend, hosts: opts.hosts, memoryBudgetBytes: opts.memoryBudgetBytes });
+  // An in-process host must not run two calls at once.
   const serial = serialQueue();
   return {
     kind: 'in-process',
@@ -159,14 +161,4 @@ async function allStarted<T>(starts: readonly Promise<T>[]): Promise<T[]> {
     values.push(s.value);
   }
   return values;
-}
-
-/** Runs the calls one after another (an in-process host must not run two at once). */
-function serialQueue(): <T>(f: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return <T>(f: () => Promise<T>) => {
-    const run = tail.then(f, f);
-    tail = run.catch(() => {});
-    return run;
-  };
 }
