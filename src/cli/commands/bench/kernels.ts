@@ -43,7 +43,7 @@ interface OpFigure {
   ofPeak?: number;
 }
 
-/** The device's measured peaks (kernels/peak.wgsl): f32 FMA GFLOP/s on registers, GB/s reading one buffer. */
+/** The device's measured peaks (kernels/peak.wgsl): f32 FMA GFLOP/s on registers, GB/s reading one buffer (unrounded). */
 interface Peak {
   fmaGflopPerS: number;
   readGbPerS: number;
@@ -105,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
         : undefined;
       backends.push({
         backend: kind, device: backend.deviceName, f16: backend.f16, opTiming, kernels,
-        peak: peak ?? 'not measured: the CPU backend runs no probe (its peak depends on threads and SIMD width)',
+        peak: peak ? { fmaGflopPerS: significant(peak.fmaGflopPerS), readGbPerS: significant(peak.readGbPerS) } : 'not measured: the CPU backend runs no probe (its peak depends on threads and SIMD width)',
         gemv, matmul, model,
       });
     } finally {
@@ -138,8 +138,8 @@ async function measurePeak(backend: WebGpuBackend, reps: number, log: (s: string
     for (let r = 0; r < reps; r++) times.push(await timeFlush(backend, op, 1));
     return work / (Math.min(...times) * 1e6);
   };
-  const peak = { fmaGflopPerS: significant(await rate('fma')), readGbPerS: significant(await rate('read')) };
-  log(`  peak (measured): ${peak.fmaGflopPerS} GFLOP/s f32 FMA, ${peak.readGbPerS} GB/s read`);
+  const peak = { fmaGflopPerS: await rate('fma'), readGbPerS: await rate('read') };
+  log(`  peak (measured): ${significant(peak.fmaGflopPerS)} GFLOP/s f32 FMA, ${significant(peak.readGbPerS)} GB/s read`);
   return peak;
 }
 
@@ -169,9 +169,12 @@ async function benchMatmuls(
       const inner = Math.max(1, Math.min(64, Math.floor(20 / Math.max(first, 0.01))));
       const ms = await medianFlush(backend, () => backend.matmul(x, w, out), inner, reps);
       const fig: OpFigure = { type, shape: n === 1 ? `${outDim}x${inDim}` : `${n}x${outDim}x${inDim}`, ms: round(ms, 4) };
-      if (n === 1) fig.gbPerS = significant(stored.byteLength / (ms * 1e6));
-      fig.gflopPerS = significant((2 * n * outDim * inDim) / (ms * 1e6));
-      if (peak) fig.ofPeak = significant(n === 1 ? fig.gbPerS! / peak.readGbPerS : fig.gflopPerS / peak.fmaGflopPerS);
+      const gbPerS = stored.byteLength / (ms * 1e6);
+      const gflopPerS = (2 * n * outDim * inDim) / (ms * 1e6);
+      if (n === 1) fig.gbPerS = significant(gbPerS);
+      fig.gflopPerS = significant(gflopPerS);
+      // From the unrounded rates: a ratio of rounded figures would round twice.
+      if (peak) fig.ofPeak = significant(n === 1 ? gbPerS / peak.readGbPerS : gflopPerS / peak.fmaGflopPerS);
       log(`  ${n === 1 ? 'gemv' : 'matmul'} ${type} ${fig.shape}: ${fig.ms} ms` + (fig.gbPerS !== undefined ? `, ${fig.gbPerS} GB/s` : '') +
         `, ${fig.gflopPerS} GFLOP/s` + (fig.ofPeak !== undefined ? `, ${(fig.ofPeak * 100).toFixed(1)}% of peak` : ''));
       figures.push(fig);
