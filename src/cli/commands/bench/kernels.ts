@@ -7,7 +7,6 @@
 // measurement, median of --reps; one warm-up first (pipelines compile there). Whole-model figures are
 // wall clock. The defaults are small so the run stays short on SwiftShader.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Backend, Weight } from '../../../engine/backend/types';
 import { EngineError } from '../../../engine/errors';
 import type { TensorType } from '../../../engine/model/types';
@@ -19,19 +18,36 @@ import { WebGpuBackend } from '../../../engine/backend/webgpu/webgpuBackend';
 import { createBackend, type BackendKind } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
 import { median, round, significant } from '../../figures';
+import { benchModelOption, command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendsOption, intOption } from '../options';
 import { recordPeakProbe, timeGpu } from './gpuProbes';
 
-const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
 const TYPES: readonly TensorType[] = TENSOR_TYPES;
 
-const USAGE = `usage: star-ask bench kernels [--backend cpu|webgpu|all] [--types F32,Q8_0,...] [--gemv 1024x1024]
-  [--matmul 64x256x256] [--reps 5] [--model file] [--prefill 64] [--decode 16] [--tuning gpu|emulated] [--f16] [--json]
-  --gemv OUTxIN: one-row matmul shapes (comma-separated); --matmul NxOUTxIN: prefill-style shapes.
-  --tuning: WebGPU kernel shapes (default: 'emulated' on SwiftShader and other CPU emulators, else 'gpu');
-    'gpu' on SwiftShader runs the real-GPU kernels (tiled matmul and attention, subgroup GEMV) there.
-  --f16: also run WebGPU with f16 products where the adapter has shader-f16 (sums stay f32), side by side.`;
+const COMMAND = command({
+  usage: 'star-ask bench kernels [options]',
+  options: {
+    backend: { type: 'string', default: 'all' },
+    types: { type: 'string', default: TYPES.join(',') },
+    gemv: { type: 'string', default: '1024x1024' },
+    matmul: { type: 'string', default: '64x256x256' },
+    reps: { type: 'string', default: '5' },
+    ...benchModelOption,
+    prefill: { type: 'string', default: '64' },
+    decode: { type: 'string', default: '16' },
+    tuning: { type: 'string' },
+    f16: { type: 'boolean', default: false },
+  },
+  notes: {
+    backend: 'cpu, webgpu or all',
+    gemv: 'one-row matmul shapes OUTxIN (comma-separated)',
+    matmul: 'prefill-style shapes NxOUTxIN (comma-separated)',
+    tuning: "WebGPU kernel shapes, gpu or emulated (default: 'emulated' on SwiftShader and other CPU emulators, else 'gpu'; "
+      + "'gpu' on SwiftShader runs the real-GPU kernels there: tiled matmul and attention, subgroup GEMV)",
+    f16: 'also run WebGPU with f16 products where the adapter has shader-f16 (sums stay f32), side by side',
+  },
+});
 
 interface OpFigure {
   type: TensorType;
@@ -50,27 +66,8 @@ interface Peak {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      backend: { type: 'string', default: 'all' },
-      types: { type: 'string', default: TYPES.join(',') },
-      gemv: { type: 'string', default: '1024x1024' },
-      matmul: { type: 'string', default: '64x256x256' },
-      reps: { type: 'string', default: '5' },
-      model: { type: 'string', default: DEFAULT_MODEL },
-      prefill: { type: 'string', default: '64' },
-      decode: { type: 'string', default: '16' },
-      tuning: { type: 'string' },
-      f16: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const kinds = backendsOption(values.backend);
   const types = values.types!.split(',').map((t) => t.trim()) as TensorType[];
   for (const t of types) if (!TYPES.includes(t)) throw new EngineError(`--types: unknown type ${t} (known: ${TYPES.join(', ')})`);
