@@ -21,7 +21,7 @@ export interface Method<Params extends readonly unknown[], Result, Event = never
 /** A protocol: method name -> Method. Both RpcClient.call and RpcServer's handlers are typed by one map. */
 export type MethodMap<M> = { readonly [K in keyof M]: Method<readonly unknown[], unknown, unknown> };
 
-/** What a handler of method `K` of `M` may return: its result, or the result with buffers to move. */
+/** What a handler may return: its result, or the result with buffers to move (Transferring). */
 export type Reply<R> = R | Transferring<R> | Promise<R | Transferring<R>>;
 
 export type Handler<Params extends readonly unknown[], Result, Event> = (args: Params, ctx: CallContext<Event>) => Reply<Result>;
