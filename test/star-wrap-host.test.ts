@@ -11,6 +11,7 @@ import { LocalStarHost } from '../src/engine/star/localHost';
 import { PieceKeys } from '../src/engine/star/pieceKeys';
 import type { BlockSpec } from '../src/engine/star/types';
 import { wrapHost } from '../src/engine/star/wrapHost';
+import { recordingEncodes } from '../src/node/star/repoSession';
 import { modelOpener } from './support/models';
 
 const openShared = modelOpener();
@@ -26,6 +27,7 @@ const ranges = (index: number) => (index === 1 ? [{ start: 0, end: 3 }, { start:
 const wrappers: [string, (h: StarHost) => { host: StarHost; after?: () => void }][] = [
   ['wrapHost with no overrides', (h) => ({ host: wrapHost(h, {}) })],
   ['wrapHost with encode recorded', (h) => ({ host: wrapHost(h, { encode: (a, b, s) => h.encode(a, b, s) }) })],
+  ["RepoSession's encode recorder", (h) => ({ host: recordingEncodes(h, () => {}, () => {}) })],
   ['PieceKeys.wrap', (h) => {
     const keys = new PieceKeys(ranges);
     return {

@@ -315,7 +315,7 @@ export class RepoSession {
 }
 
 /** `host` with encode() reported before (`onStart`) and after (`onEncoded`, the blocks it encoded). */
-function recordingEncodes(host: StarHost, onEncoded: (specs: readonly { index: number; tokens: readonly number[] }[]) => void, onStart: () => void): StarHost {
+export function recordingEncodes(host: StarHost, onEncoded: (specs: readonly { index: number; tokens: readonly number[] }[]) => void, onStart: () => void): StarHost {
   return wrapHost(host, {
     encode: async (anchor, blocks, signal) => {
       onStart();
