@@ -412,7 +412,9 @@ export class WebGpuBackend implements Backend {
     // Few rows (decode): a workgroup per (row, head, split) sharing the scoring of 64 entries at a time. Many rows
     // (prefill) on a GPU: 64 rows per workgroup sharing K/V tiles in workgroup memory. Emulated adapters: one
     // thread per row, no barriers.
-    const perThread = this.tuning === 'emulated' || n >= ATTN_TILED_ROWS;
+    // The reduction: one thread per (row, head) where there are many pairs (prefill) or no barriers pay (emulated);
+    // a workgroup per pair for the few rows of a decode.
+    const reduceThreadPerPair = this.tuning === 'emulated' || n >= ATTN_TILED_ROWS;
     const entry = this.tuning === 'emulated' ? 'per_thread' : n >= ATTN_TILED_ROWS ? 'tiled' : 'main';
     const partial = this.pipeline(KERNELS.attention.spec({ entry }));
     for (const { src, chunks, splitBase, rowBase, rows } of plan) {
@@ -436,12 +438,12 @@ export class WebGpuBackend implements Backend {
       // No entries at all: every split reads as empty.
       this.rec.upload(part, 0, new Uint8Array(Math.min(partBytes, (headDim + 2) * 4 * n * nHeads)));
     }
-    const reduce = this.pipeline(KERNELS.attentionReduce.spec({ perThread }));
+    const reduce = this.pipeline(KERNELS.attentionReduce.spec({ perThread: reduceThreadPerPair }));
     const la = lse ? act(lse) : undefined;
     const po = this.rec.params(PARAMS.attentionReduce.pack({
       n, n_heads: nHeads, head_dim: headDim, total_splits: totalSplits, out_cols: o.cols, lse_cols: la ? la.cols : 0, write_lse: la ? 1 : 0,
     }));
-    const [gx, gy] = grid(perThread ? Math.ceil((n * nHeads) / 64) : n * nHeads);
+    const [gx, gy] = grid(reduceThreadPerPair ? Math.ceil((n * nHeads) / 64) : n * nHeads);
     this.rec.dispatch(reduce, 'urww', [this.rec.arena, part, o.buffer, la ? la.buffer : this.dummy], [po], gx, gy);
   }
 
