@@ -18,13 +18,7 @@
 // through workgroup memory in tiles of bc = min(64, 2048 / head_dim) entries, loaded once for all 64
 // rows, and each thread scores a tile into registers, rescales its accumulator once per tile and
 // adds the tile's V (FlashAttention's loop). No score matrix is ever written. head_dim <= 256.
-struct Params {
-  n: u32, n_heads: u32, n_kv_heads: u32, head_dim: u32,
-  q_cols: u32, kv_width: u32, length: u32, causal: u32,
-  causal_offset: i32, chunk: u32, n_chunks: u32, split_base: u32,
-  total_splits: u32, scale: f32, row_start: u32, row_count: u32,
-  row_base: u32,
-}
+// struct Params (p): generated from PARAMS.attention (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;

@@ -4,7 +4,7 @@
 // Bindings: 0 params, 1 part [n, n_heads, total_splits, head_dim + 2], 2 out [n, out_cols],
 //           3 lse [n, lse_cols] (a dummy when write_lse = 0). main: one workgroup of 64 per (row, head);
 //           per_thread: one thread per (row, head) (CPU emulators).
-struct Params { n: u32, n_heads: u32, head_dim: u32, total_splits: u32, out_cols: u32, lse_cols: u32, write_lse: u32 }
+// struct Params (p): generated from PARAMS.attentionReduce (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out_: array<f32>;

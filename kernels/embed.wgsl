@@ -2,7 +2,7 @@
 // Bindings: 0 params (uniform), 1 w = one part of the table (device layout of kernels/dequant.wgsl),
 //           2 ids (i32 table in the arena window), 3 out [n, cols] f32.
 // One thread per 4 values of one row; a table split into parts is looked up with one dispatch per part.
-struct Params { n: u32, cols: u32, row_start: u32, part_rows: u32, row_bytes: u32 }
+// struct Params (p): generated from PARAMS.embed (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> ids: array<i32>;

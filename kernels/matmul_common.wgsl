@@ -4,7 +4,7 @@
 //           2 x [n, k] f32, 3 out [n, out_cols] f32, 4 bias (u32 words of an F32/F16/BF16 vector, or a dummy).
 // bias_kind: 0 none, 1 F32, 2 F16, 3 BF16. FTYPE is replaced at pipeline creation: f32, or f16 (products in
 // f16, sums in f32) on devices with shader-f16 when the backend was asked for f16.
-struct Params { n: u32, k: u32, out_cols: u32, row_start: u32, part_rows: u32, row_bytes: u32, bias_kind: u32 }
+// struct Params (p): generated from PARAMS.matmul (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;

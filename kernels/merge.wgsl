@@ -3,7 +3,7 @@
 // An lse below -1e30 (i.e. -inf) means "saw nothing" and gets weight 0; both empty leaves out = 0, lse = -inf.
 // Bindings: 0 params, 1 out_a [rows, out_cols] rw, 2 lse_a [rows, lse_cols] rw, 3 out_b r, 4 lse_b r.
 // One workgroup of 64 per (row, head).
-struct Params { rows: u32, n_heads: u32, head_dim: u32, out_cols: u32, lse_cols: u32, b_out_cols: u32, b_lse_cols: u32 }
+// struct Params (p): generated from PARAMS.merge (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out_a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> lse_a: array<f32>;

@@ -5,7 +5,7 @@
 // Entry probe_read: the grid's threads stride over src in vec4s, summing, and store one value each: the time is the
 //   device's read bandwidth (bytes = arrayLength(src) * 16).
 // Bindings: 0 params, 1 src array<vec4<f32>> (read), 2 out [threads] f32. Grid: 1D, 2D-flattened groups of 256.
-struct Params { iters: u32, a: f32, b: f32 }
+// struct Params (p): generated from PARAMS.peak (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out_: array<f32>;

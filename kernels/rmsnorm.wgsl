@@ -2,7 +2,7 @@
 // Bindings: 0 params, 1 w = the weight vector (device layout, WTYPE), 2 x [rows, cols] f32, 3 out [rows, cols].
 // Entry main: one workgroup of 256 per row; per_thread: one thread per row (for CPU emulators).
 // x and out are distinct buffers (the host copies x aside when they alias).
-struct Params { rows: u32, cols: u32, eps: f32 }
+// struct Params (p): generated from PARAMS.rmsnorm (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;

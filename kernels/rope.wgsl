@@ -7,7 +7,7 @@
 // One thread per pair. sin/cos are computed here (quadrant reduction with a two-constant Cody-Waite
 // pi/2, exact for |angle| < ~1e5, then Taylor polynomials on [-pi/4, pi/4], error < 3e-8): the
 // built-in sin/cos may be as coarse as 2^-11 (Vulkan's minimum; SwiftShader's is ~1e-4).
-struct Params { rows: u32, width: u32, head_dim: u32, row0: u32, const_pos_flag: u32, const_pos: i32 }
+// struct Params (p): generated from PARAMS.rope (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> data: array<f32>;
 @group(0) @binding(2) var<storage, read> tab: array<u32>;

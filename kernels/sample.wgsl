@@ -7,7 +7,7 @@
 //     of the prefix ending at p equals F(p) = sum of p_i >= p, so both cut points are found by binary
 //     search over the bit patterns of p (ordered like the values, p >= 0). One workgroup of 256.
 //     Bindings: 0 params {rows, cols, temperature, top_p, uniform}, 1 logits, 2 result, 3 probs scratch [cols].
-struct Params { rows: u32, cols: u32, temperature: f32, top_p: f32, uniform_: f32 }
+// struct Params (p): generated from PARAMS.sample (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> result: array<i32>;

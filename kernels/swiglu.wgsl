@@ -1,6 +1,6 @@
 // SwiGLU on f32 activations of `len` values, one thread per value: out = silu(gate) * up.
 // Bindings: 0 params, 1 gate, 2 up, 3 out (distinct: the host copies an input aside when it aliases out).
-struct Params { len: u32 }
+// struct Params (p): generated from PARAMS.swiglu (src/engine/backend/webgpu/kernelParams.ts), prepended.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> gate: array<f32>;
 @group(0) @binding(2) var<storage, read> up: array<f32>;

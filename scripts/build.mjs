@@ -14,6 +14,12 @@ const common = {
   logLevel: 'warning',
 };
 const nodeCommon = { ...common, platform: 'node', format: 'esm', packages: 'external', outExtension: { '.js': '.mjs' } };
+// CommonJS bundles (the extension host, the electron suite) have no import.meta: code that finds files beside its
+// bundle (hostPool.ts's defaultHostWorkerScript) gets the bundle's own URL from __filename instead.
+const cjsCommon = {
+  ...common, platform: 'node', format: 'cjs', outExtension: { '.js': '.cjs' },
+  inject: ['scripts/cjs-import-meta-url.js'], define: { 'import.meta.url': 'cjsImportMetaUrl' },
+};
 
 // A production build starts from an empty dist/ so no stale source map or test bundle ends up in the .vsix.
 if (production) rmSync('dist', { recursive: true, force: true });
@@ -31,8 +37,7 @@ jobs.push(build({ ...common, platform: 'node', format: 'esm', entryPoints: { ext
   banner: { js: "import { createRequire as __starCreateRequire } from 'node:module'; const require = __starCreateRequire(import.meta.url);" } }));
 // Extension host: CommonJS, `vscode` provided by the host; `webgpu` is loaded with a dynamic import.
 if (existsSync('src/extension/extension.ts')) {
-  jobs.push(build({ ...common, platform: 'node', format: 'cjs', entryPoints: { extension: 'src/extension/extension.ts' },
-    outdir: 'dist', outExtension: { '.js': '.cjs' }, external: ['vscode', 'webgpu'] }));
+  jobs.push(build({ ...cjsCommon, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', external: ['vscode', 'webgpu'] }));
 }
 // Webview page and its host workers (WebGPU): browser bundles.
 for (const [name, entry] of [['webview', 'webview/main.ts'], ['hostWorker', 'webview/hostWorker.ts']]) {
@@ -44,7 +49,6 @@ if (args.has('--tests')) {
   if (tests.length) jobs.push(build({ ...nodeCommon, entryPoints: tests, outdir: 'dist/test' }));
   // The suite @vscode/test-electron runs inside VS Code's extension host (CommonJS, `vscode` provided there); outside
   // dist/test, where `node --test` would run it as a test file.
-  jobs.push(build({ ...common, platform: 'node', format: 'cjs', entryPoints: { suite: 'test/electron/suite.ts' },
-    outdir: 'dist/electron-suite', outExtension: { '.js': '.cjs' }, external: ['vscode'] }));
+  jobs.push(build({ ...cjsCommon, entryPoints: { suite: 'test/electron/suite.ts' }, outdir: 'dist/electron-suite', external: ['vscode'] }));
 }
 await Promise.all(jobs);

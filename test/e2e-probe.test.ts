@@ -171,18 +171,25 @@ describe('code-server probe', { skip }, () => {
 
   test('e: chat participant API presence, and a Comments API thread whose reply streams into the editor', async () => {
     const chat = await record('chat');
-    assert.equal(typeof chat.hasCreateChatParticipant, 'boolean');
+    // Finding e: the API is there and creating a participant (declared in package.json) succeeds.
+    assert.deepEqual({ namespace: chat.hasChatNamespace, create: chat.hasCreateChatParticipant, created: chat.created, error: chat.error },
+      { namespace: true, create: true, created: true, error: undefined }, JSON.stringify(chat));
     await runCommand(page, 'Star Probe: Stream A Comment Thread');
     const comments = await record('comments');
     await page.locator('.review-widget', { hasText: comments.final }).waitFor();
     await screenshot(page, 'probe-comment-thread');
   });
 
-  test('e: does the chat view deliver a request to an extension\'s participant here? (recorded, not asserted)', async () => {
+  test('e: with no chat provider installed, the chat view delivers no request to an extension\'s participant', async () => {
     await runCommand(page, 'Star Probe: Ask The Chat Participant');
-    await record('chat-open');
-    results['chat-request'] = await record('chat-request', 8_000).catch((e: Error) => ({ received: false, why: e.message }));
+    // Finding e: the command runs without an error, and shows nothing: no request reaches the participant (were
+    // one to arrive, @codebase would work in plain code-server and this finding, with the extension's fallbacks
+    // built on it, would need revisiting).
+    assert.deepEqual(await record('chat-open'), { ok: true });
+    const request = await record('chat-request', 8_000).then((r) => ({ received: true, ...r }), (e: Error) => ({ received: false, why: e.message }));
+    results['chat-request'] = request;
     await screenshot(page, 'probe-chat');
+    assert.equal(request.received, false, JSON.stringify(request));
   });
 
   test('f: a palette command\'s input box takes typed text', async () => {

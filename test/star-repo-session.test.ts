@@ -45,7 +45,9 @@ test('worker-thread pool vs in-process pool: same ids and shares; a second ask s
     await withTempDir('star-session-kv-', async (cacheDir) => {
       const ask = { maxTokens: 8, temperature: 0 };
       const inProcess = await createInProcessHostPool(model, { backend: 'cpu', hosts: 2 });
-      const want = await new RepoSession({ repo, model, pool: inProcess, chunkSize: 40 }).ask('Who is Max?', ask).finally(() => inProcess.dispose());
+      // With a cache of its own: the cache's f16 KV is what both pools' hosts encode and attend to.
+      const want = await withTempDir('star-session-kv-in-process-', (inProcessCache) => new RepoSession({ repo, model, pool: inProcess, chunkSize: 40, cacheDir: inProcessCache })
+        .ask('Who is Max?', ask).finally(() => inProcess.dispose()));
 
       const threads = await createThreadHostPool({ modelPath: modelPath('stories260K.gguf'), backend: 'cpu', hosts: 2, workerScript });
       const { pool, calls } = counted(threads);

@@ -8,6 +8,7 @@ import { createBackend } from '../src/node/createBackend';
 import { createLocalHosts } from '../src/node/star/localHosts';
 import { encodeContext } from '../src/engine/star/context';
 import { PieceKeys, pieceKeysBudget } from '../src/engine/star/pieceKeys';
+import { wrapHost } from '../src/engine/star/wrapHost';
 import { buildQuery, buildStarLayout, type StarRepoLayout } from '../src/engine/star/prompt';
 import { StarQuery } from '../src/engine/star/query';
 import { shiftBlockKv } from '../src/engine/star/shift';
@@ -104,11 +105,9 @@ async function askSources(model: LoadedModel, layout: StarRepoLayout, hostCount:
   const query = buildQuery('What did Lily see?', model.tokenizer, model.chatTemplate);
   const local = await createLocalHosts(model, { backend: 'cpu', hosts: hostCount });
   const kvs = new Map<number, BlockKv>();
-  const keepAll = (h: StarHost): StarHost => ({
-    name: h.name,
+  const keepAll = (h: StarHost): StarHost => wrapHost(h, {
     encode: async (a, blocks, s) => { const r = await h.encode(a, blocks, s); for (const kv of r) kvs.set(kv.index, kv); return r; },
     load: async (blocks) => { for (const kv of blocks) kvs.set(kv.index, kv); await h.load(blocks); },
-    blockIndices: () => h.blockIndices(), attend: (l, q, r, p) => h.attend(l, q, r, p), clear: () => h.clear(), dispose: () => h.dispose(),
   });
   const spansOf = (index: number) => layout.spansOf(index);
   const pieceKeys = new PieceKeys((index) => (spansOf(index).length > 1 ? spansOf(index).map((s) => ({ start: s.tokenStart, end: s.tokenEnd })) : undefined), keyBudgetBytes);

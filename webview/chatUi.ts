@@ -65,7 +65,7 @@ export class ChatUi {
         this.setBusy(msg.busy);
         break;
       case 'turnStart':
-        this.startTurn(msg.id, msg.question, msg.selection);
+        this.startTurn(msg.id, msg.question);
         break;
       case 'turnText': {
         const t = this.turns.get(msg.id);
@@ -117,11 +117,10 @@ export class ChatUi {
     if (s.hostReason) this.status.append(el('span', { class: 'reason' }, s.hostReason));
   }
 
-  private startTurn(id: number, question: string, selection?: string): void {
+  private startTurn(id: number, question: string): void {
     this.log.querySelector('.empty')?.remove();
     const root = el('section', { class: 'turn', 'data-turn': String(id) });
     const q = el('div', { class: 'question' }, question);
-    if (selection) q.append(el('div', { class: 'selection' }, selection));
     const answer = el('div', { class: 'answer streaming', 'aria-busy': 'true' });
     root.append(q, answer);
     this.log.append(root);
@@ -172,7 +171,7 @@ export class ChatUi {
   private failTurn(id: number, message: string, cancelled: boolean, actions: readonly ErrorAction[]): void {
     let t = this.turns.get(id);
     if (!t) {
-      this.startTurn(id, '', undefined);
+      this.startTurn(id, '');
       t = this.turns.get(id)!;
     }
     if (t.text) this.render(t);

@@ -24,10 +24,6 @@ export class ChatController implements vscode.Disposable {
     );
   }
 
-  get busy(): boolean {
-    return this.current !== undefined;
-  }
-
   /** Asks `question` about the active folder; the answer streams into the panel. Returns the folder asked about. */
   async ask(question: string): Promise<vscode.WorkspaceFolder | undefined> {
     const folder = await questionFolder();

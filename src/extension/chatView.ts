@@ -55,10 +55,6 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     return this.view.webview;
   }
 
-  get isOpen(): boolean {
-    return this.view !== undefined;
-  }
-
   /** The model's folder must be readable by the page (its Workers fetch the weights from there). */
   allowModelFolder(modelPath: string, isFolder: boolean): void {
     const dir = isFolder ? modelPath : dirname(modelPath);

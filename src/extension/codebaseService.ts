@@ -7,6 +7,7 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { basename, dirname } from 'node:path';
 import { CancelledError, DeviceError, EngineError } from '../engine/errors';
+import { serialQueue, type SerialQueue } from '../engine/util/serialQueue';
 import { defaultCacheDir } from '../node/cache/defaultCacheDir';
 import { openModel, type OpenedModel } from '../node/openModel';
 import { RepoSession } from '../node/star/repoSession';
@@ -35,7 +36,8 @@ export class CodebaseService implements vscode.Disposable {
   private model: { path: string; opened: OpenedModel } | undefined;
   private pool: StartedPool | undefined;
   private readonly sessions = new Map<string, RepoSession>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One operation at a time on the hosts; a later one waits for the earlier (which it may have cancelled). */
+  private readonly serial: SerialQueue = serialQueue();
   /** Times the page holding webview hosts went away; an operation that saw it change failed because of it. */
   private pageLosses = 0;
   private readonly statusEmitter = new vscode.EventEmitter<StatusView>();
@@ -236,9 +238,7 @@ export class CodebaseService implements vscode.Disposable {
         throw err;
       }
     };
-    const run = this.queue.then(guarded, guarded);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.serial(guarded);
   }
 
   private setStatus(patch: Partial<StatusView>): void {

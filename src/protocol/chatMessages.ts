@@ -59,7 +59,7 @@ export interface TurnStats {
 
 export type ToChat = { readonly channel: 'ui' } & (
   | { readonly type: 'status'; readonly status: StatusView; readonly busy: boolean }
-  | { readonly type: 'turnStart'; readonly id: number; readonly question: string; readonly selection?: string }
+  | { readonly type: 'turnStart'; readonly id: number; readonly question: string }
   | { readonly type: 'turnText'; readonly id: number; readonly text: string }
   | { readonly type: 'turnDone'; readonly id: number; readonly sources: readonly SourceView[]; readonly stats: TurnStats }
   | { readonly type: 'turnError'; readonly id: number; readonly message: string; readonly cancelled: boolean; readonly actions: readonly ErrorAction[] }

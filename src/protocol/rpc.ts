@@ -7,8 +7,27 @@
 //   server -> client  { rpc: 'event', id, data }  (0..n, e.g. streamed tokens)  then  { rpc: 'result', id, value }
 //                     or { rpc: 'error', id, error }
 import { CancelledError, EngineError } from '../engine/errors';
+import { serialQueue } from '../engine/util/serialQueue';
 import { deserializeError, serializeError, type SerializedError } from './errors';
 import type { MessagePortLike, Transferable } from './port';
+
+/** One method's contract: its arguments, its result, and the events it streams before the result. */
+export interface Method<Params extends readonly unknown[], Result, Event = never> {
+  readonly params: Params;
+  readonly result: Result;
+  readonly event: Event;
+}
+
+/** A protocol: method name -> Method. Both RpcClient.call and RpcServer's handlers are typed by one map. */
+export type MethodMap<M> = { readonly [K in keyof M]: Method<readonly unknown[], unknown, unknown> };
+
+/** What a handler may return: its result, or the result with buffers to move (Transferring). */
+export type Reply<R> = R | Transferring<R> | Promise<R | Transferring<R>>;
+
+export type Handler<Params extends readonly unknown[], Result, Event> = (args: Params, ctx: CallContext<Event>) => Reply<Result>;
+
+/** One handler per method of `M`, each typed by it. */
+export type Handlers<M extends MethodMap<M>> = { readonly [K in keyof M]: Handler<M[K]['params'], M[K]['result'], M[K]['event']> };
 
 export type RpcMessage =
   | { readonly rpc: 'call'; readonly id: number; readonly method: string; readonly args: readonly unknown[] }
@@ -21,13 +40,13 @@ function isRpcMessage(m: unknown): m is RpcMessage {
   return typeof m === 'object' && m !== null && typeof (m as { rpc?: unknown }).rpc === 'string' && typeof (m as { id?: unknown }).id === 'number';
 }
 
-export interface CallOptions {
+export interface CallOptions<Event = unknown> {
   /** Buffers of `args` to move instead of copy (the caller gives them up). */
   readonly transfer?: Transferable[];
   /** Aborting sends a cancel to the server and rejects the call with CancelledError at once. */
   readonly signal?: AbortSignal;
   /** Receives the call's streamed events, in order, before it settles. */
-  readonly onEvent?: (data: unknown) => void;
+  readonly onEvent?: (data: Event) => void;
 }
 
 interface Pending {
@@ -36,7 +55,7 @@ interface Pending {
   onEvent?: (data: unknown) => void;
 }
 
-export class RpcClient {
+export class RpcClient<M extends MethodMap<M>> {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private failure: Error | undefined;
@@ -54,11 +73,12 @@ export class RpcClient {
     return this.failure;
   }
 
-  call<T>(method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<T> {
+  call<K extends keyof M & string>(method: K, args: M[K]['params'], opts: CallOptions<M[K]['event']> = {}): Promise<M[K]['result']> {
+    type R = M[K]['result'];
     if (this.failure) return Promise.reject(this.failure);
     if (opts.signal?.aborted) return Promise.reject(new CancelledError());
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<R>((resolve, reject) => {
       const onAbort = (): void => {
         // The server stops at its next check; the caller need not wait for it (its reply is dropped).
         this.port.postMessage({ rpc: 'cancel', id } satisfies RpcMessage);
@@ -66,9 +86,10 @@ export class RpcClient {
       };
       const done = () => opts.signal?.removeEventListener('abort', onAbort);
       this.pending.set(id, {
-        resolve: (v) => { done(); resolve(v as T); },
+        // The wire is untyped: the value is what the handler of `method` returned (Handlers<M>).
+        resolve: (v) => { done(); resolve(v as R); },
         reject: (e) => { done(); reject(e); },
-        onEvent: opts.onEvent,
+        onEvent: opts.onEvent as ((data: unknown) => void) | undefined,
       });
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
@@ -125,29 +146,31 @@ export class Transferring<T> {
   constructor(readonly value: T, readonly transfer: Transferable[]) {}
 }
 
-export interface CallContext {
+export interface CallContext<Event = unknown> {
   /** Aborted by the client's cancel. */
   readonly signal: AbortSignal;
   /** Streams an event to the caller (before the result). */
-  emit(data: unknown, transfer?: Transferable[]): void;
+  emit(data: Event, transfer?: Transferable[]): void;
 }
 
-export type Handler = (args: readonly unknown[], ctx: CallContext) => unknown;
-
-export interface RpcServerOptions {
+export interface RpcServerOptions<M> {
   /** Methods answered at once, outside the serial queue (cheap reads that must not wait behind a long call). */
-  readonly immediate?: readonly string[];
+  readonly immediate?: readonly (keyof M & string)[];
 }
 
 /**
  * Serves `handlers` on any number of ports, all calls (from every port) through ONE serial queue, except the
  * `immediate` methods. A handler's thrown error goes back serialized; an aborted call always ends CancelledError.
  */
-export class RpcServer {
-  private queue: Promise<void> = Promise.resolve();
+export class RpcServer<M extends MethodMap<M>> {
+  private readonly serial = serialQueue();
   private readonly immediate: ReadonlySet<string>;
 
-  constructor(private readonly handlers: Readonly<Record<string, Handler>>, opts: RpcServerOptions = {}) {
+  /**
+   * `handlers` may be a promise (a host still opening its model): every call waits for it, and a rejected one
+   * answers every call with its error.
+   */
+  constructor(private readonly handlers: Handlers<M> | Promise<Handlers<M>>, opts: RpcServerOptions<M> = {}) {
     this.immediate = new Set(opts.immediate ?? []);
   }
 
@@ -165,13 +188,17 @@ export class RpcServer {
       running.set(m.id, controller);
       const run = () => this.run(port, m, controller.signal).finally(() => running.delete(m.id));
       if (this.immediate.has(m.method)) void run();
-      else this.queue = this.queue.then(run);
+      else void this.serial(run);
     });
   }
 
   private async run(port: MessagePortLike, m: Extract<RpcMessage, { rpc: 'call' }>, signal: AbortSignal): Promise<void> {
     try {
-      const handler = this.handlers[m.method];
+      // The wire is untyped: a method this map lacks is refused, its arguments are what the client's call typed.
+      const handlers = await this.handlers;
+      const handler = Object.hasOwn(handlers, m.method)
+        ? (handlers[m.method as keyof M] as Handler<readonly unknown[], unknown, unknown>)
+        : undefined;
       if (!handler) throw new EngineError(`unknown method ${m.method}`);
       if (signal.aborted) throw new CancelledError();
       const ctx: CallContext = { signal, emit: (data, transfer) => port.postMessage({ rpc: 'event', id: m.id, data } satisfies RpcMessage, transfer) };

@@ -1,7 +1,6 @@
 // star-ask ask: answer a question about a repository with Star Attention (phase 1 from the disk
 // KV cache where possible, phase 2 over every block), streaming the answer, then the files the
 // question attended to. --mode global runs the same token sequence as one causal prefill (baseline).
-import { parseArgs } from 'node:util';
 import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
 import { openModel } from '../../node/openModel';
@@ -10,34 +9,33 @@ import { attendedLine, sizeLine } from '../../node/star/selectionText';
 import { SELECTION_MODES } from '../../engine/star/selection/blockSelection';
 import { printablePath, printJson } from '../output';
 import { intOption, maxTokensOption, numberOption, repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
-import { helpOption, helpText } from '../help';
+import { command, parseCommand } from '../help';
 
-const OPTIONS = {
-  ...repositoryOptionSpec,
-  question: { type: 'string' },
-  mode: { type: 'string', default: 'star' },
-  'no-cache': { type: 'boolean', default: false },
-  'max-tokens': { type: 'string', default: '128' },
-  temperature: { type: 'string' },
-  'top-p': { type: 'string' },
-  seed: { type: 'string' },
-  sources: { type: 'string', default: '10' },
-  selection: { type: 'string', default: 'auto' },
-  json: { type: 'boolean', default: false },
-  ...helpOption,
-} as const;
+const COMMAND = command({
+  usage: 'star-ask ask --repo <dir> --model <file> --question <text> [options]',
+  options: {
+    ...repositoryOptionSpec,
+    question: { type: 'string' },
+    mode: { type: 'string', default: 'star' },
+    'no-cache': { type: 'boolean', default: false },
+    'max-tokens': { type: 'string', default: '128' },
+    temperature: { type: 'string' },
+    'top-p': { type: 'string' },
+    seed: { type: 'string' },
+    sources: { type: 'string', default: '10' },
+    selection: { type: 'string', default: 'auto' },
+  },
+  notes: {
+    ...repositoryOptionNotes,
+    question: 'the question', mode: 'star, or global (one causal prefill: the baseline)', 'no-cache': 'no disk KV cache',
+    'max-tokens': 'tokens to generate at most', sources: 'files listed after the answer',
+    selection: 'auto, attention or lexical: how blocks are ranked when the repository does not fit the model\'s context',
+  },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: OPTIONS });
-  if (values.help) {
-    process.stdout.write(helpText('star-ask ask --repo <dir> --model <file> --question <text> [options]', OPTIONS, {
-      ...repositoryOptionNotes,
-      question: 'the question', mode: 'star, or global (one causal prefill: the baseline)', 'no-cache': 'no disk KV cache',
-      'max-tokens': 'tokens to generate at most', sources: 'files listed after the answer',
-      selection: 'auto, attention or lexical: how blocks are ranked when the repository does not fit the model\'s context',
-    }));
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   if (!values.question) throw new EngineError('--question is required');
   if (values.mode !== 'star' && values.mode !== 'global') throw new EngineError(`--mode must be star or global (got ${values.mode})`);
   const selection = SELECTION_MODES.find((m) => m === values.selection);

@@ -4,7 +4,6 @@
 // repository's context). Star: block 0 (the anchor) alone, block i > 0 as [anchor ; block i],
 // blocks at their global position ids; global: one causal prefill of exactly the same ids.
 import { readFileSync, existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { EngineError } from '../../engine/errors';
 import { Transformer } from '../../engine/runtime/transformer';
 import { compareStarGlobal } from '../../engine/star/compare';
@@ -15,31 +14,30 @@ import { MAX_HOSTS } from '../../node/star/localHosts';
 import { buildRepoLayout } from '../../node/star/repoLayout';
 import { printJson } from '../output';
 import { backendOption, intOption } from './options';
-import { helpOption, helpText } from '../help';
+import { command, parseCommand } from '../help';
 
-const OPTIONS = {
-  model: { type: 'string' },
-  ids: { type: 'string' },
-  'context-tokens': { type: 'string' },
-  repo: { type: 'string' },
-  question: { type: 'string' },
-  'chunk-size': { type: 'string' },
-  'anchor-size': { type: 'string' },
-  hosts: { type: 'string', default: '1' },
-  positions: { type: 'string', default: 'global' },
-  backend: { type: 'string', default: 'cpu' },
-  json: { type: 'boolean', default: false },
-  ...helpOption,
-} as const;
+const COMMAND = command({
+  usage: 'star-ask compare --model <file> (--ids <golden.json> --context-tokens <n> | --repo <dir> --question <text>) --chunk-size <n> [options]',
+  options: {
+    model: { type: 'string' },
+    ids: { type: 'string' },
+    'context-tokens': { type: 'string' },
+    repo: { type: 'string' },
+    question: { type: 'string' },
+    'chunk-size': { type: 'string' },
+    'anchor-size': { type: 'string' },
+    hosts: { type: 'string', default: '1' },
+    positions: { type: 'string', default: 'global' },
+    backend: { type: 'string', default: 'cpu' },
+  },
+  notes: {
+    positions: 'global (blocks encoded at their positions) or local (each right after the anchor, then re-rotated there: a selected block\'s way)',
+  },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: OPTIONS });
-  if (values.help) {
-    process.stdout.write(helpText('star-ask compare --model <file> (--ids <golden.json> --context-tokens <n> | --repo <dir> --question <text>) --chunk-size <n> [options]', OPTIONS, {
-      positions: 'global (blocks encoded at their positions) or local (each right after the anchor, then re-rotated there: a selected block\'s way)',
-    }));
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   if (!values.model) throw new EngineError('--model is required');
   const backendKind = backendOption(values.backend);
   const chunk = intOption(values['chunk-size'], '--chunk-size');

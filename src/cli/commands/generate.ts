@@ -1,5 +1,4 @@
 // star-ask generate: text (or raw ids) in, generated ids and text out, with prefill/decode speed.
-import { parseArgs } from 'node:util';
 import type { Backend } from '../../engine/backend/types';
 import { EngineError } from '../../engine/errors';
 import { generateText } from '../../engine/runtime/generateText';
@@ -8,35 +7,30 @@ import { Transformer } from '../../engine/runtime/transformer';
 import { createBackend } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
 import { round } from '../figures';
+import { command, helpText, parseCommand } from '../help';
 import { printJson } from '../output';
 import { backendOption, intOption, maxTokensOption, numberOption } from './options';
 
-const USAGE = `usage: star-ask generate --model <file.gguf|hf-folder> (--prompt <text> | --prompt-ids <1,2,3>)
-  [--max-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--backend auto|webgpu|cpu] [--json]
-  auto (default): WebGPU on a hardware GPU, else the CPU (a software GPU such as SwiftShader is slower).`;
+const COMMAND = command({
+  usage: 'star-ask generate --model <file.gguf|hf-folder> (--prompt <text> | --prompt-ids <1,2,3>) [options]',
+  options: {
+    model: { type: 'string' },
+    prompt: { type: 'string' },
+    'prompt-ids': { type: 'string' },
+    'max-tokens': { type: 'string', default: '64' },
+    temperature: { type: 'string', default: '0' },
+    'top-p': { type: 'string', default: '1' },
+    seed: { type: 'string', default: '0' },
+    backend: { type: 'string', default: 'auto' },
+  },
+  notes: { backend: 'auto (WebGPU on a hardware GPU, else the CPU: a software GPU such as SwiftShader is slower), webgpu or cpu' },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      prompt: { type: 'string' },
-      'prompt-ids': { type: 'string' },
-      'max-tokens': { type: 'string', default: '64' },
-      temperature: { type: 'string', default: '0' },
-      'top-p': { type: 'string', default: '1' },
-      seed: { type: 'string', default: '0' },
-      backend: { type: 'string', default: 'auto' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   if (!values.model || (values.prompt === undefined) === (values['prompt-ids'] === undefined)) {
-    process.stderr.write(`star-ask generate: give --model and exactly one of --prompt, --prompt-ids\n${USAGE}\n`);
+    process.stderr.write(`star-ask generate: give --model and exactly one of --prompt, --prompt-ids\n${helpText(COMMAND)}`);
     return 2;
   }
   const backendKind = backendOption(values.backend);

@@ -1,26 +1,18 @@
 // star-ask index: Star Attention phase 1 for a repository, into the per-block disk KV cache.
 // A second run over an unchanged repository encodes nothing; after an edit only the blocks that
 // hold the edited file are encoded again (blocks that merely moved are re-rotated, not re-encoded).
-import { parseArgs } from 'node:util';
 import { openModel } from '../../node/openModel';
 import { indexRepository } from '../../node/star/starRepository';
 import { printJson } from '../output';
 import { sizeLine } from '../../node/star/selectionText';
 import { repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
-import { helpOption, helpText } from '../help';
+import { command, parseCommand } from '../help';
 
-const OPTIONS = {
-  ...repositoryOptionSpec,
-  json: { type: 'boolean', default: false },
-  ...helpOption,
-} as const;
+const COMMAND = command({ usage: 'star-ask index --repo <dir> --model <file> [options]', options: repositoryOptionSpec, notes: repositoryOptionNotes });
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: OPTIONS });
-  if (values.help) {
-    process.stdout.write(helpText('star-ask index --repo <dir> --model <file> [options]', OPTIONS, repositoryOptionNotes));
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const { modelPath, ...repo } = repositoryOptions(values);
   const model = await openModel(modelPath);
   try {

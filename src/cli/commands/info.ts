@@ -1,17 +1,17 @@
 // star-ask info --model <file.gguf | hf-folder> [--json]: what the engine reads from a model, without running it.
-import { parseArgs } from 'node:util';
+import { command, helpText, parseCommand } from '../help';
 import { printJson } from '../output';
 import { openModel } from '../../node/openModel';
 import type { LoadedModel } from '../../engine/model/types';
 
+const COMMAND = command({ usage: 'star-ask info --model <file.gguf | hf-folder> [--json]', options: { model: { type: 'string' } } });
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { model: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help || !values.model) {
-    process.stderr.write('usage: star-ask info --model <file.gguf | hf-folder> [--json]\n');
-    return values.help ? 0 : 2;
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
+  if (!values.model) {
+    process.stderr.write(helpText(COMMAND));
+    return 2;
   }
   const model = await openModel(values.model);
   const info = describe(model);

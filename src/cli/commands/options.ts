@@ -89,7 +89,6 @@ export const repositoryOptionNotes = {
   'cache-dtype': 'f16 (default: half the disk, <= 2^-11 relative error per value) or f32 (exact) for new cache entries',
   'memory-budget-mb': 'KV memory per host before blocks stream in waves',
   backend: 'cpu, webgpu or auto',
-  json: 'one JSON object on stdout',
 };
 
 export interface RepositoryValues {

@@ -1,6 +1,6 @@
 // star-ask quantize --model <in.gguf> --type <T> --out <file> [--json]
 // Writes to a temporary file beside --out and renames it into place, so a failure never leaves a partial file.
-import { parseArgs } from 'node:util';
+import { command, helpText, parseCommand } from '../help';
 import { printJson } from '../output';
 import { FileByteSource } from '../../node/fileByteSource';
 import { writeAtomically } from '../../node/writeAtomically';
@@ -10,16 +10,16 @@ import { writeGguf } from '../../engine/quant/ggufWriter';
 import { quantizedGguf } from '../../engine/quant/quantizeModel';
 import { isTensorType, TENSOR_TYPES } from '../../engine/quant/formats';
 
-const USAGE = `usage: star-ask quantize --model <in.gguf> --type <${TENSOR_TYPES.join('|')}> --out <file> [--json]`;
+const COMMAND = command({
+  usage: `star-ask quantize --model <in.gguf> --type <${TENSOR_TYPES.join('|')}> --out <file> [--json]`,
+  options: { model: { type: 'string' }, type: { type: 'string' }, out: { type: 'string' } },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { model: { type: 'string' }, type: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) { process.stdout.write(USAGE + '\n'); return 0; }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const target = values.type?.toUpperCase();
-  if (!values.model || !values.out || !target) { process.stderr.write(USAGE + '\n'); return 2; }
+  if (!values.model || !values.out || !target) { process.stderr.write(helpText(COMMAND)); return 2; }
   if (!isTensorType(target)) {
     process.stderr.write(`star-ask: --type ${values.type} is not one of ${TENSOR_TYPES.join(', ')}\n`);
     return 2;

@@ -1,5 +1,6 @@
 import { kvBytes, kvBytesPerToken } from '../runtime/kvBytes';
 import type { StarHost } from './host';
+import { wrapHost } from './wrapHost';
 import type { BlockPieces, PieceShape, PieceSplitOptions, TokenRange } from './attentionMass';
 import type { BlockKv } from './types';
 
@@ -69,10 +70,14 @@ export class PieceKeys {
     private readonly budgetBytes = DEFAULT_PIECE_KEYS_BUDGET_BYTES,
   ) {}
 
-  /** A host that forwards everything to `host`, keeping the keys of multi-piece blocks as they pass. */
+  /**
+   * A host that forwards everything to `host`, keeping the keys of multi-piece blocks as they pass. A block dropped
+   * or moved through it loses its kept keys: they no longer describe the block at that index (a moved block's keys
+   * are re-rotated on the host, not here), so the caller keeps the moved block's keys anew (keep) or the block is
+   * split by token counts.
+   */
   wrap(host: StarHost): StarHost {
-    return {
-      name: host.name,
+    return wrapHost(host, {
       encode: async (anchor, blocks, signal) => {
         const kvs = await host.encode(anchor, blocks, signal);
         for (const kv of kvs) this.keep(kv);
@@ -82,11 +87,15 @@ export class PieceKeys {
         for (const kv of blocks) this.keep(kv);
         await host.load(blocks);
       },
-      blockIndices: () => host.blockIndices(),
-      attend: (layer, q, rows, perBlock) => host.attend(layer, q, rows, perBlock),
-      clear: () => host.clear(),
-      dispose: () => host.dispose(),
-    };
+      drop: async (indices) => {
+        this.forget(indices);
+        await host.drop!(indices);
+      },
+      move: async (moves) => {
+        this.forget(moves.flatMap((m) => [m.from, m.to]));
+        await host.move!(moves);
+      },
+    });
   }
 
   piecesOf(index: number): BlockPieces | undefined {
@@ -128,6 +137,16 @@ export class PieceKeys {
     return this.kept.get(index);
   }
 
+  /** Forgets the keys kept for these blocks. */
+  forget(indices: readonly number[]): void {
+    for (const index of indices) {
+      const keys = this.kept.get(index);
+      if (!keys) continue;
+      this.kept.delete(index);
+      this.bytes -= keys.reduce((s, k) => s + k.byteLength, 0);
+    }
+  }
+
   /**
    * Keeps the keys of a multi-piece block (replacing what was kept for its index: a block may change between
    * runs of a session). Rows of `kv.k` are kept by reference: the caller does not modify them.
@@ -136,11 +155,7 @@ export class PieceKeys {
     const ranges = this.rangesOf(kv.index);
     if (!ranges || ranges.length < 2) return;
     if (ranges[ranges.length - 1]!.end !== kv.length) return; // not the block the layout describes
-    const previous = this.kept.get(kv.index);
-    if (previous) {
-      this.kept.delete(kv.index);
-      this.bytes -= previous.reduce((s, k) => s + k.byteLength, 0);
-    }
+    this.forget([kv.index]);
     const bytes = kvBytes(kv.k.length, kv.length, kv.width) / 2; // keys only
     if (this.bytes + bytes > this.budgetBytes) {
       this.skipped++;

@@ -16,7 +16,8 @@ import type { StarHost } from '../../engine/star/host';
 import type { QuestionQueries } from '../../engine/star/selection/keySummary';
 import { probeQuestionQueries } from '../../engine/star/selection/queryProbe';
 import type { BlockKv } from '../../engine/star/types';
-import type { AnswerToken, HostDescription } from '../../protocol/hostRuntime';
+import { serialQueue } from '../../engine/util/serialQueue';
+import type { HostDescription } from '../../protocol/hostMethods';
 import { StarHostClient } from '../../protocol/starHost';
 import type { BackendKind } from '../createBackend';
 import type { NodeHostWorkerData } from './hostWorker';
@@ -53,6 +54,7 @@ export interface InProcessPoolOptions {
 
 export async function createInProcessHostPool(model: LoadedModel, opts: InProcessPoolOptions): Promise<HostPool> {
   const local = await createLocalHosts(model, { backend: opts.backend, hosts: opts.hosts, memoryBudgetBytes: opts.memoryBudgetBytes });
+  // An in-process host must not run two calls at once.
   const serial = serialQueue();
   return {
     kind: 'in-process',
@@ -135,14 +137,14 @@ export async function poolOfClients(
   kindOf: (d: HostDescription) => HostKind,
   close: () => Promise<unknown>,
 ): Promise<HostPool> {
-  const started = await Promise.allSettled(clients.map((c) => c.rpc.call<HostDescription>('describe', [])));
-  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) {
+  let query: HostDescription;
+  try {
+    [query] = await allStarted(clients.map((c) => c.rpc.call('describe', [])));
+  } catch (err) {
     for (const c of clients) c.rpc.close();
     await close();
-    throw failed.reason;
+    throw err;
   }
-  const query = (started[0] as PromiseFulfilledResult<HostDescription>).value;
   let disposed = false;
   // One host lost is the pool lost (its blocks are gone): every host's calls fail with that host's error.
   for (const c of clients) c.rpc.onFailure((err) => { if (!disposed) for (const other of clients) other.rpc.failAll(err); });
@@ -150,10 +152,7 @@ export async function poolOfClients(
     kind: kindOf(query),
     device: query.device,
     hosts: clients,
-    answer: (req, onToken, signal) => clients[0]!.rpc.call<AnswerResult>('answer', [req], {
-      signal,
-      onEvent: (t) => onToken((t as AnswerToken).id, (t as AnswerToken).text),
-    }),
+    answer: (req, onToken, signal) => clients[0]!.rpc.call('answer', [req], { signal, onEvent: (t) => onToken(t.id, t.text) }),
     clear: async () => { await Promise.all(clients.map((c) => c.clear())); },
     async dispose() {
       if (disposed) return;
@@ -164,12 +163,12 @@ export async function poolOfClients(
   };
 }
 
-/** Runs the calls one after another (an in-process host must not run two at once). */
-function serialQueue(): <T>(f: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return <T>(f: () => Promise<T>) => {
-    const run = tail.then(f, f);
-    tail = run.catch(() => {});
-    return run;
-  };
+/** Every value once all have settled (unlike Promise.all, which rejects while others still run), or the first failure. */
+async function allStarted<T>(starts: readonly Promise<T>[]): Promise<T[]> {
+  const values: T[] = [];
+  for (const s of await Promise.allSettled(starts)) {
+    if (s.status === 'rejected') throw s.reason;
+    values.push(s.value);
+  }
+  return values;
 }

@@ -11,6 +11,8 @@ import type { BlockSpan } from '../../engine/star/blocks';
 import { blockCacheKey, encodeContext, type BlockStore, type ContextStats } from '../../engine/star/context';
 import { heldAfter, isUnchanged, planPoolUpdate, type PoolState, type PoolUpdate } from '../../engine/star/poolPlan';
 import type { StarHost } from '../../engine/star/host';
+import { wrapHost } from '../../engine/star/wrapHost';
+import { serialQueue, type SerialQueue } from '../../engine/util/serialQueue';
 import type { BlockSpec } from '../../engine/star/types';
 import { PieceKeys, pieceKeysBudget } from '../../engine/star/pieceKeys';
 import { buildQuery } from '../../engine/star/prompt';
@@ -178,7 +180,7 @@ export class RepoSession {
   private hosts: PoolState = { kind: 'empty' };
   private pieceKeys = new PieceKeys(() => undefined, 0);
   /** index() and ask() run one at a time (the hosts' state is this session's to keep consistent). */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly serial: SerialQueue = serialQueue();
 
   /** Encodes the files, remembering the pieces of the last layout: a re-index encodes only changed text. */
   private readonly encodes = new EncodeCache();
@@ -198,12 +200,6 @@ export class RepoSession {
   /** encode() calls that ran the tokenizer (the others were answered from the pieces of the previous layout). */
   get piecesEncoded(): number {
     return this.encodes.misses;
-  }
-
-  private serial<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(f, f);
-    this.queue = run.catch(() => {});
-    return run;
   }
 
   /**
@@ -520,21 +516,15 @@ export class RepoSession {
 }
 
 /** `host` with encode() reported before (`onStart`) and after (`onEncoded`, the blocks it encoded). */
-function recordingEncodes(host: StarHost, onEncoded: (specs: readonly { index: number; tokens: readonly number[] }[]) => void, onStart: () => void): StarHost {
-  return {
-    name: host.name,
+export function recordingEncodes(host: StarHost, onEncoded: (specs: readonly { index: number; tokens: readonly number[] }[]) => void, onStart: () => void): StarHost {
+  return wrapHost(host, {
     encode: async (anchor, blocks, signal) => {
       onStart();
       const kvs = await host.encode(anchor, blocks, signal);
       onEncoded(blocks);
       return kvs;
     },
-    load: (blocks) => host.load(blocks),
-    blockIndices: () => host.blockIndices(),
-    attend: (layer, q, rows, perBlock) => host.attend(layer, q, rows, perBlock),
-    clear: () => host.clear(),
-    dispose: () => host.dispose(),
-  };
+  });
 }
 
 /** File blocks whose tokens equal an earlier file block's (they share one cache entry). */

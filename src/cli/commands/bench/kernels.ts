@@ -7,7 +7,6 @@
 // measurement, median of --reps; one warm-up first (pipelines compile there). Whole-model figures are
 // wall clock. The defaults are small so the run stays short on SwiftShader.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Backend, Weight } from '../../../engine/backend/types';
 import { EngineError } from '../../../engine/errors';
 import type { TensorType } from '../../../engine/model/types';
@@ -19,18 +18,36 @@ import { WebGpuBackend } from '../../../engine/backend/webgpu/webgpuBackend';
 import { createBackend, type BackendKind } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
 import { median, round, significant } from '../../figures';
+import { benchModelOption, command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendsOption, intOption } from '../options';
+import { recordPeakProbe, timeGpu } from './gpuProbes';
 
-const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
 const TYPES: readonly TensorType[] = TENSOR_TYPES;
 
-const USAGE = `usage: star-ask bench kernels [--backend cpu|webgpu|all] [--types F32,Q8_0,...] [--gemv 1024x1024]
-  [--matmul 64x256x256] [--reps 5] [--model file] [--prefill 64] [--decode 16] [--tuning gpu|emulated] [--f16] [--json]
-  --gemv OUTxIN: one-row matmul shapes (comma-separated); --matmul NxOUTxIN: prefill-style shapes.
-  --tuning: WebGPU kernel shapes (default: 'emulated' on SwiftShader and other CPU emulators, else 'gpu');
-    'gpu' on SwiftShader runs the real-GPU kernels (tiled matmul and attention, subgroup GEMV) there.
-  --f16: also run WebGPU with f16 products where the adapter has shader-f16 (sums stay f32), side by side.`;
+const COMMAND = command({
+  usage: 'star-ask bench kernels [options]',
+  options: {
+    backend: { type: 'string', default: 'all' },
+    types: { type: 'string', default: TYPES.join(',') },
+    gemv: { type: 'string', default: '1024x1024' },
+    matmul: { type: 'string', default: '64x256x256' },
+    reps: { type: 'string', default: '5' },
+    ...benchModelOption,
+    prefill: { type: 'string', default: '64' },
+    decode: { type: 'string', default: '16' },
+    tuning: { type: 'string' },
+    f16: { type: 'boolean', default: false },
+  },
+  notes: {
+    backend: 'cpu, webgpu or all',
+    gemv: 'one-row matmul shapes OUTxIN (comma-separated)',
+    matmul: 'prefill-style shapes NxOUTxIN (comma-separated)',
+    tuning: "WebGPU kernel shapes, gpu or emulated (default: 'emulated' on SwiftShader and other CPU emulators, else 'gpu'; "
+      + "'gpu' on SwiftShader runs the real-GPU kernels there: tiled matmul and attention, subgroup GEMV)",
+    f16: 'also run WebGPU with f16 products where the adapter has shader-f16 (sums stay f32), side by side',
+  },
+});
 
 interface OpFigure {
   type: TensorType;
@@ -42,34 +59,15 @@ interface OpFigure {
   ofPeak?: number;
 }
 
-/** The device's measured peaks (kernels/peak.wgsl): f32 FMA GFLOP/s on registers, GB/s reading one buffer. */
+/** The device's measured peaks (kernels/peak.wgsl): f32 FMA GFLOP/s on registers, GB/s reading one buffer (unrounded). */
 interface Peak {
   fmaGflopPerS: number;
   readGbPerS: number;
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      backend: { type: 'string', default: 'all' },
-      types: { type: 'string', default: TYPES.join(',') },
-      gemv: { type: 'string', default: '1024x1024' },
-      matmul: { type: 'string', default: '64x256x256' },
-      reps: { type: 'string', default: '5' },
-      model: { type: 'string', default: DEFAULT_MODEL },
-      prefill: { type: 'string', default: '64' },
-      decode: { type: 'string', default: '16' },
-      tuning: { type: 'string' },
-      f16: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const kinds = backendsOption(values.backend);
   const types = values.types!.split(',').map((t) => t.trim()) as TensorType[];
   for (const t of types) if (!TYPES.includes(t)) throw new EngineError(`--types: unknown type ${t} (known: ${TYPES.join(', ')})`);
@@ -104,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
         : undefined;
       backends.push({
         backend: kind, device: backend.deviceName, f16: backend.f16, opTiming, kernels,
-        peak: peak ?? 'not measured: the CPU backend runs no probe (its peak depends on threads and SIMD width)',
+        peak: peak ? { fmaGflopPerS: significant(peak.fmaGflopPerS), readGbPerS: significant(peak.readGbPerS) } : 'not measured: the CPU backend runs no probe (its peak depends on threads and SIMD width)',
         gemv, matmul, model,
       });
     } finally {
@@ -127,7 +125,7 @@ async function measurePeak(backend: WebGpuBackend, reps: number, log: (s: string
     // large enough to fill a discrete GPU.
     let groups = 16;
     let work = 0;
-    const op = () => { const w = backend.recordPeakProbe(kind, groups); work = kind === 'fma' ? w.flops : w.bytes; };
+    const op = () => { const w = recordPeakProbe(backend, kind, groups); work = kind === 'fma' ? w.flops : w.bytes; };
     await timeFlush(backend, op, 1); // warm-up: the pipeline compiles here
     for (let ms = await timeFlush(backend, op, 1); ms < 2 && groups < 65536; ms = await timeFlush(backend, op, 1)) {
       groups = Math.min(65536, groups * Math.max(2, Math.ceil(2 / Math.max(ms, 0.01))));
@@ -137,8 +135,8 @@ async function measurePeak(backend: WebGpuBackend, reps: number, log: (s: string
     for (let r = 0; r < reps; r++) times.push(await timeFlush(backend, op, 1));
     return work / (Math.min(...times) * 1e6);
   };
-  const peak = { fmaGflopPerS: significant(await rate('fma')), readGbPerS: significant(await rate('read')) };
-  log(`  peak (measured): ${peak.fmaGflopPerS} GFLOP/s f32 FMA, ${peak.readGbPerS} GB/s read`);
+  const peak = { fmaGflopPerS: await rate('fma'), readGbPerS: await rate('read') };
+  log(`  peak (measured): ${significant(peak.fmaGflopPerS)} GFLOP/s f32 FMA, ${significant(peak.readGbPerS)} GB/s read`);
   return peak;
 }
 
@@ -168,9 +166,12 @@ async function benchMatmuls(
       const inner = Math.max(1, Math.min(64, Math.floor(20 / Math.max(first, 0.01))));
       const ms = await medianFlush(backend, () => backend.matmul(x, w, out), inner, reps);
       const fig: OpFigure = { type, shape: n === 1 ? `${outDim}x${inDim}` : `${n}x${outDim}x${inDim}`, ms: round(ms, 4) };
-      if (n === 1) fig.gbPerS = significant(stored.byteLength / (ms * 1e6));
-      fig.gflopPerS = significant((2 * n * outDim * inDim) / (ms * 1e6));
-      if (peak) fig.ofPeak = significant(n === 1 ? fig.gbPerS! / peak.readGbPerS : fig.gflopPerS / peak.fmaGflopPerS);
+      const gbPerS = stored.byteLength / (ms * 1e6);
+      const gflopPerS = (2 * n * outDim * inDim) / (ms * 1e6);
+      if (n === 1) fig.gbPerS = significant(gbPerS);
+      fig.gflopPerS = significant(gflopPerS);
+      // From the unrounded rates: a ratio of rounded figures would round twice.
+      if (peak) fig.ofPeak = significant(n === 1 ? gbPerS / peak.readGbPerS : gflopPerS / peak.fmaGflopPerS);
       log(`  ${n === 1 ? 'gemv' : 'matmul'} ${type} ${fig.shape}: ${fig.ms} ms` + (fig.gbPerS !== undefined ? `, ${fig.gbPerS} GB/s` : '') +
         `, ${fig.gflopPerS} GFLOP/s` + (fig.ofPeak !== undefined ? `, ${(fig.ofPeak * 100).toFixed(1)}% of peak` : ''));
       figures.push(fig);
@@ -229,7 +230,7 @@ export async function benchModel(backend: Backend, file: string, prefill: number
 
 async function timeFlush(backend: Backend, op: () => void, inner: number): Promise<number> {
   if (backend instanceof WebGpuBackend && backend.hasTimestamps) {
-    const gpuMs = await backend.timeGpu(() => { for (let i = 0; i < inner; i++) op(); });
+    const gpuMs = await timeGpu(backend, () => { for (let i = 0; i < inner; i++) op(); });
     if (gpuMs !== undefined) return gpuMs / inner;
   }
   await backend.flush();

@@ -5,36 +5,31 @@
 // llama.cpp is loaded as ./llamaCpp.ts says; without it this bench prints the install command and exits 1.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { EngineError } from '../../../engine/errors';
 import { Transformer } from '../../../engine/runtime/transformer';
 import { createBackend } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
+import { benchModelOption, command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel } from './llamaCpp';
 
-const USAGE = `usage: star-ask bench logits [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu]
-  [--text src/engine/runtime/transformer.ts] [--tokens 64] [--positions 7,15,31,47,63] [--json]
-llama.cpp side: ${LLAMA_CPP_INSTALL}`;
+const COMMAND = command({
+  usage: 'star-ask bench logits [options]',
+  options: {
+    ...benchModelOption,
+    backend: { type: 'string', default: 'cpu' },
+    text: { type: 'string', default: 'src/engine/runtime/transformer.ts' },
+    tokens: { type: 'string', default: '64' },
+    positions: { type: 'string', default: '7,15,31,47,63' },
+  },
+  notes: { backend: 'cpu or webgpu' },
+  about: `llama.cpp side: ${LLAMA_CPP_INSTALL}`,
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string', default: '../shared/models/stories260K.gguf' },
-      backend: { type: 'string', default: 'cpu' },
-      text: { type: 'string', default: 'src/engine/runtime/transformer.ts' },
-      tokens: { type: 'string', default: '64' },
-      positions: { type: 'string', default: '7,15,31,47,63' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const backendKind = backendOption(values.backend);
   const n = intOption(values.tokens, '--tokens');
   const positions = values.positions!.split(',').map((s) => intOption(s.trim(), '--positions', 0));

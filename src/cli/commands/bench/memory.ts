@@ -11,19 +11,28 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import { kvBytesPerToken, type KvDtype } from '../../../engine/runtime/kvBytes';
 import { openModel } from '../../../node/openModel';
 import { askRepository } from '../../../node/star/starRepository';
 import { round } from '../../figures';
+import { benchModelOption, command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { writeSourceRepository } from './sourceRepository';
 
-const USAGE = `usage: star-ask bench memory [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|auto]
-  [--repo-tokens 1024] [--chunk-size 512] [--interval-ms 5] [--json]
-Run it as 'node --expose-gc dist/cli.mjs bench memory ...' to also report the memory retained while answering.`;
+const COMMAND = command({
+  usage: 'star-ask bench memory [options]',
+  options: {
+    ...benchModelOption,
+    backend: { type: 'string', default: 'cpu' },
+    'repo-tokens': { type: 'string', default: '1024' },
+    'chunk-size': { type: 'string', default: '512' },
+    'interval-ms': { type: 'string', default: '5' },
+  },
+  notes: { backend: 'cpu, webgpu or auto' },
+  about: "Run it as 'node --expose-gc dist/cli.mjs bench memory ...' to also report the memory retained while answering.",
+});
 
 /** Shapes of the models users download (their config.json), for KV sizes beside the measured model's. */
 const REFERENCE_SHAPES = [
@@ -64,22 +73,8 @@ class MemorySampler {
 const peakRss = () => process.resourceUsage().maxRSS * 1024;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string', default: '../shared/models/stories260K.gguf' },
-      backend: { type: 'string', default: 'cpu' },
-      'repo-tokens': { type: 'string', default: '1024' },
-      'chunk-size': { type: 'string', default: '512' },
-      'interval-ms': { type: 'string', default: '5' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const backend = backendOption(values.backend);
   const repoTokens = intOption(values['repo-tokens'], '--repo-tokens');
   const chunkSize = intOption(values['chunk-size'], '--chunk-size');

@@ -1,16 +1,25 @@
 // star-ask bench peer: this engine beside llama.cpp (the engine local-model users run), same model, same token
 // counts, same machine, one run. llama.cpp is loaded as ./llamaCpp.ts says (installed beside the checkout).
-import { parseArgs } from 'node:util';
 import { createBackend } from '../../../node/createBackend';
 import { median, round } from '../../figures';
+import { benchModelOption, command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendsOption, intOption } from '../options';
 import { benchModel } from './kernels';
 import { LLAMA_CPP_INSTALL as INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel } from './llamaCpp';
 
-const USAGE = `usage: star-ask bench peer [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|all]
-  [--prefill 512] [--decode 64] [--reps 3] [--json]
-llama.cpp side: ${INSTALL}`;
+const COMMAND = command({
+  usage: 'star-ask bench peer [options]',
+  options: {
+    ...benchModelOption,
+    backend: { type: 'string', default: 'all' },
+    prefill: { type: 'string', default: '512' },
+    decode: { type: 'string', default: '64' },
+    reps: { type: 'string', default: '3' },
+  },
+  notes: { backend: 'cpu, webgpu or all' },
+  about: `llama.cpp side: ${INSTALL}`,
+});
 
 interface Row {
   engine: string;
@@ -21,22 +30,8 @@ interface Row {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string', default: '../shared/models/stories260K.gguf' },
-      backend: { type: 'string', default: 'all' },
-      prefill: { type: 'string', default: '512' },
-      decode: { type: 'string', default: '64' },
-      reps: { type: 'string', default: '3' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const kinds = backendsOption(values.backend);
   const prefill = intOption(values.prefill, '--prefill');
   const decode = intOption(values.decode, '--decode');

@@ -13,21 +13,33 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { LoadedModel } from '../../../engine/model/types';
 import type { BackendKind } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
 import { buildRepoLayout } from '../../../node/star/repoLayout';
 import { askRepository, indexRepository } from '../../../node/star/starRepository';
 import { median, round } from '../../figures';
+import { benchModelOption, command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel, type LlamaCppModel } from './llamaCpp';
 import { editSourceFile, writeSourceRepository } from './sourceRepository';
 
-const USAGE = `usage: star-ask bench repo [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|auto]
-  [--sizes 1024,2048,4096] [--chunk-size 512] [--file-tokens 200] [--reps 3] [--skip-global] [--json]
-llama.cpp side: ${LLAMA_CPP_INSTALL}`;
+const COMMAND = command({
+  usage: 'star-ask bench repo [options]',
+  options: {
+    ...benchModelOption,
+    backend: { type: 'string', default: 'cpu' },
+    sizes: { type: 'string', default: '1024,2048,4096' },
+    'chunk-size': { type: 'string', default: '512' },
+    'file-tokens': { type: 'string', default: '200' },
+    reps: { type: 'string', default: '3' },
+    'skip-global': { type: 'boolean', default: false },
+  },
+  notes: { backend: 'cpu, webgpu or auto' },
+  about: `llama.cpp side: ${LLAMA_CPP_INSTALL}`,
+});
+
 const QUESTION = 'Which function throws when the session is over the limit?';
 
 /** One repository size. Times in ms; a field is null when its side did not run. */
@@ -61,24 +73,8 @@ export interface RepoRow {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string', default: '../shared/models/stories260K.gguf' },
-      backend: { type: 'string', default: 'cpu' },
-      sizes: { type: 'string', default: '1024,2048,4096' },
-      'chunk-size': { type: 'string', default: '512' },
-      'file-tokens': { type: 'string', default: '200' },
-      reps: { type: 'string', default: '3' },
-      'skip-global': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const backend = backendOption(values.backend);
   const sizes = values.sizes!.split(',').map((s) => intOption(s.trim(), '--sizes'));
   const chunkSize = intOption(values['chunk-size'], '--chunk-size');

@@ -9,7 +9,6 @@
 import { mkdtempSync, rmSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { LoadedModel } from '../../../engine/model/types';
 import { createRandom } from '../../../engine/runtime/random';
 import { Transformer } from '../../../engine/runtime/transformer';
@@ -22,28 +21,24 @@ import { openModel } from '../../../node/openModel';
 import { askRepository, indexRepository } from '../../../node/star/starRepository';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
-import { helpOption, helpText } from '../../help';
+import { benchModelOption, command, parseCommand } from '../../help';
 
-const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
-
-const OPTIONS = {
-  model: { type: 'string', default: DEFAULT_MODEL },
-  backend: { type: 'string', default: 'cpu' },
-  sizes: { type: 'string', default: '1024,2048' },
-  'fixed-chunk': { type: 'string', default: '256' },
-  // The repository, question and answer must fit the test model's context (2048 tokens): ask refuses otherwise.
-  'repo-tokens': { type: 'string', default: '1280' },
-  'repo-chunk': { type: 'string', default: '256' },
-  json: { type: 'boolean', default: false },
-  ...helpOption,
-} as const;
+const COMMAND = command({
+  usage: 'star-ask bench star [options]',
+  options: {
+    ...benchModelOption,
+    backend: { type: 'string', default: 'cpu' },
+    sizes: { type: 'string', default: '1024,2048' },
+    'fixed-chunk': { type: 'string', default: '256' },
+    // The repository, question and answer must fit the test model's context (2048 tokens): ask refuses otherwise.
+    'repo-tokens': { type: 'string', default: '1280' },
+    'repo-chunk': { type: 'string', default: '256' },
+  },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: OPTIONS });
-  if (values.help) {
-    process.stdout.write(helpText('star-ask bench star [options]', OPTIONS, {}));
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const backend = backendOption(values.backend);
   const sizes = values.sizes!.split(',').map((s) => intOption(s.trim(), '--sizes'));
   const fixedChunk = intOption(values['fixed-chunk'], '--fixed-chunk');

@@ -3,7 +3,6 @@
 // reports process CPU time over wall time: about 1 means the threads got one core between them
 // (a busy or 1-core machine), about k means k cores worked at once.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { LoadedModel } from '../../../engine/model/types';
 import { CpuBackend } from '../../../engine/backend/cpu/cpuBackend';
 import { encodeContext } from '../../../engine/star/context';
@@ -15,31 +14,27 @@ import { createLocalHosts } from '../../../node/star/localHosts';
 import { createThreadHostPool } from '../../../node/star/hostPool';
 import { printJson } from '../../output';
 import { intOption } from '../options';
-import { helpOption, helpText } from '../../help';
-
-const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
+import { benchModelOption, command, parseCommand } from '../../help';
 
 interface Timing {
   encodeMs: number;
   cpuMs: number;
 }
 
-const OPTIONS = {
-  model: { type: 'string', default: DEFAULT_MODEL },
-  tokens: { type: 'string', default: '2048' },
-  chunk: { type: 'string', default: '256' },
-  hosts: { type: 'string', default: '2' },
-  repeats: { type: 'string', default: '2' },
-  json: { type: 'boolean', default: false },
-  ...helpOption,
-} as const;
+const COMMAND = command({
+  usage: 'star-ask bench threads [options]',
+  options: {
+    ...benchModelOption,
+    tokens: { type: 'string', default: '2048' },
+    chunk: { type: 'string', default: '256' },
+    hosts: { type: 'string', default: '2' },
+    repeats: { type: 'string', default: '2' },
+  },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: OPTIONS });
-  if (values.help) {
-    process.stdout.write(helpText('star-ask bench threads [options]', OPTIONS, {}));
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const tokens = intOption(values.tokens, '--tokens');
   const chunk = intOption(values.chunk, '--chunk');
   const hosts = intOption(values.hosts, '--hosts');

@@ -7,34 +7,30 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { openModel } from '../../../node/openModel';
 import { walkRepository } from '../../../node/repo/walkRepository';
 import { buildRepoLayout } from '../../../node/star/repoLayout';
 import { EncodeCache } from '../../../engine/tokenizer/encodeCache';
 import { round } from '../../figures';
 import { printJson } from '../../output';
-import { helpOption, helpText } from '../../help';
+import { benchModelOption, command, parseCommand } from '../../help';
 import { intOption } from '../options';
 
-const OPTIONS = {
-  model: { type: 'string', default: '../shared/models/stories260K.gguf' },
-  files: { type: 'string', default: '3000' },
-  depth: { type: 'string', default: '24' },
-  'chunk-size': { type: 'string', default: '512' },
-  keep: { type: 'boolean', default: false },
-  json: { type: 'boolean', default: false },
-  ...helpOption,
-} as const;
+const COMMAND = command({
+  usage: 'star-ask bench walk [options]',
+  options: {
+    ...benchModelOption,
+    files: { type: 'string', default: '3000' },
+    depth: { type: 'string', default: '24' },
+    'chunk-size': { type: 'string', default: '512' },
+    keep: { type: 'boolean', default: false },
+  },
+  notes: { files: 'files to generate', depth: 'deepest folder nesting', keep: 'leave the generated repository (its path is printed)' },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: OPTIONS });
-  if (values.help) {
-    process.stdout.write(helpText('star-ask bench walk [options]', OPTIONS, {
-      files: 'files to generate', depth: 'deepest folder nesting', keep: 'leave the generated repository (its path is printed)',
-    }));
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const files = intOption(values.files, '--files');
   const depth = intOption(values.depth, '--depth');
   const chunkSize = intOption(values['chunk-size'], '--chunk-size');

@@ -18,6 +18,7 @@ import ropeWgsl from '../../../../kernels/rope.wgsl';
 import sampleWgsl from '../../../../kernels/sample.wgsl';
 import swigluWgsl from '../../../../kernels/swiglu.wgsl';
 import type { TensorType } from '../../model/types';
+import { PARAMS, type ParamStruct } from './kernelParams';
 import type { KernelSpec } from './pipelines';
 
 /** Every weight type; the check below fails to compile when TensorType gains one that is not listed. */
@@ -38,37 +39,37 @@ function kernel<const D extends Domain>(domain: D, spec: (params: Params<D>) => 
   return { domain, spec };
 }
 
-const weightKernel = (file: string, source: string, entry: string, slots: string, type: TensorType): KernelSpec =>
-  ({ file, source, entry, slots, prelude: dequantFor(type), subs: { WTYPE: type } });
+const weightKernel = (file: string, source: string, entry: string, slots: string, params: ParamStruct, type: TensorType): KernelSpec =>
+  ({ file, source, entry, slots, params, prelude: dequantFor(type), subs: { WTYPE: type } });
 
 export const KERNELS = {
-  embed: kernel({ type: WEIGHT_TYPES }, ({ type }) => weightKernel('embed', embedWgsl, 'main', 'urdw', type)),
+  embed: kernel({ type: WEIGHT_TYPES }, ({ type }) => weightKernel('embed', embedWgsl, 'main', 'urdw', PARAMS.embed, type)),
   rmsnorm: kernel({ type: WEIGHT_TYPES, perThread: [false, true] },
-    ({ type, perThread }) => weightKernel('rmsnorm', rmsnormWgsl, perThread ? 'per_thread' : 'main', 'urrw', type)),
+    ({ type, perThread }) => weightKernel('rmsnorm', rmsnormWgsl, perThread ? 'per_thread' : 'main', 'urrw', PARAMS.rmsnorm, type)),
   /**
    * 'gemv' (cooperative, few rows, tree reduction), 'gemv-subgroup' (the same reduced by subgroupAdd; adapters with
    * `subgroups`), 'gemv-per-thread' (barrier-free, any rows; emulated adapters) or 'tiled' (register-tiled prefill).
    */
   matmul: kernel({ type: WEIGHT_TYPES, ftype: ['f32', 'f16'], kernel: ['gemv', 'gemv-subgroup', 'gemv-per-thread', 'tiled'] }, ({ type, ftype, kernel: k }) => {
-    const common = { slots: 'urrwr', prelude: `${dequantFor(type)}\n${matmulCommonWgsl}`, subs: { WTYPE: type, FTYPE: ftype } };
+    const common = { slots: 'urrwr', params: PARAMS.matmul, prelude: `${dequantFor(type)}\n${matmulCommonWgsl}`, subs: { WTYPE: type, FTYPE: ftype } };
     if (k === 'tiled') return { file: 'matmul', source: matmulWgsl, entry: 'main', ...common };
     if (k === 'gemv-subgroup') return { file: 'gemv_subgroup', source: gemvSubgroupWgsl, entry: 'main', ...common };
     return { file: 'gemv', source: gemvWgsl, entry: k === 'gemv' ? 'main' : 'per_thread', ...common };
   }),
-  swiglu: kernel({}, () => ({ file: 'swiglu', source: swigluWgsl, entry: 'main', slots: 'urrw' })),
-  add: kernel({}, () => ({ file: 'add', source: addWgsl, entry: 'main', slots: 'uwr' })),
+  swiglu: kernel({}, () => ({ file: 'swiglu', source: swigluWgsl, entry: 'main', slots: 'urrw', params: PARAMS.swiglu })),
+  add: kernel({}, () => ({ file: 'add', source: addWgsl, entry: 'main', slots: 'uwr', params: PARAMS.add })),
   /** 'main' (a workgroup per row, head and split: decode), 'per_thread' (emulated adapters), 'tiled' (prefill on GPUs). */
   attention: kernel({ entry: ['main', 'per_thread', 'tiled'] },
-    ({ entry }) => ({ file: 'attention', source: attentionWgsl, entry, slots: 'urrrw' })),
+    ({ entry }) => ({ file: 'attention', source: attentionWgsl, entry, slots: 'urrrw', params: PARAMS.attention })),
   attentionReduce: kernel({ perThread: [false, true] },
-    ({ perThread }) => ({ file: 'attention_reduce', source: attentionReduceWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urww' })),
-  merge: kernel({}, () => ({ file: 'merge', source: mergeWgsl, entry: 'main', slots: 'uwwrr' })),
-  argmax: kernel({}, () => ({ file: 'sample', source: sampleWgsl, entry: 'argmax', slots: 'urw' })),
-  topP: kernel({}, () => ({ file: 'sample', source: sampleWgsl, entry: 'top_p', slots: 'urww' })),
+    ({ perThread }) => ({ file: 'attention_reduce', source: attentionReduceWgsl, entry: perThread ? 'per_thread' : 'main', slots: 'urww', params: PARAMS.attentionReduce })),
+  merge: kernel({}, () => ({ file: 'merge', source: mergeWgsl, entry: 'main', slots: 'uwwrr', params: PARAMS.merge })),
+  argmax: kernel({}, () => ({ file: 'sample', source: sampleWgsl, entry: 'argmax', slots: 'urw', params: PARAMS.sample })),
+  topP: kernel({}, () => ({ file: 'sample', source: sampleWgsl, entry: 'top_p', slots: 'urww', params: PARAMS.sample })),
   rope: kernel({ adjacent: [false, true] },
-    ({ adjacent }) => ({ file: 'rope', source: ropeWgsl, entry: 'main', slots: 'uwd', subs: { ADJACENT: String(adjacent) } })),
+    ({ adjacent }) => ({ file: 'rope', source: ropeWgsl, entry: 'main', slots: 'uwd', params: PARAMS.rope, subs: { ADJACENT: String(adjacent) } })),
   /** Device peak probes for the kernel benchmark only. */
-  peak: kernel({ probe: ['fma', 'read'] }, ({ probe }) => ({ file: 'peak', source: peakWgsl, entry: `probe_${probe}`, slots: 'urw' })),
+  peak: kernel({ probe: ['fma', 'read'] }, ({ probe }) => ({ file: 'peak', source: peakWgsl, entry: `probe_${probe}`, slots: 'urw', params: PARAMS.peak })),
 } as const;
 
 /** Every variant of every kernel: each combination of its domain's values. */

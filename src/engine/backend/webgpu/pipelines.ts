@@ -1,4 +1,5 @@
 import { ShaderStage } from './flags';
+import type { ParamStruct } from './kernelParams';
 
 /*
  * Pipeline, layout and bind-group caches. Nothing here is created per token: pipelines are keyed
@@ -25,16 +26,18 @@ export interface KernelSpec {
   /** Textual substitutions applied to the source (every occurrence of each key, e.g. WTYPE in dq4_WTYPE). */
   readonly subs?: Readonly<Record<string, string>>;
   readonly slots: string; // e.g. "urrw"
+  /** The uniform's fields (binding 0): its WGSL struct is prepended, the backend packs values through it. */
+  readonly params: ParamStruct;
   /** Source prepended (e.g. the dequant library). */
   readonly prelude?: string;
 }
 
 /**
- * The WGSL a spec compiles to: prelude + source, substitutions applied, `enable f16` when used and allowed, and
+ * The WGSL a spec compiles to: the Params struct + prelude + source, substitutions applied, `enable f16` when used and allowed, and
  * `enable subgroups` when subgroup builtins are used (the backend picks such a kernel only on a device with them).
  */
 export function shaderCode(spec: KernelSpec, enableF16: boolean): string {
-  let code = (spec.prelude ? spec.prelude + '\n' : '') + spec.source;
+  let code = `${spec.params.wgsl}\n${spec.prelude ? spec.prelude + '\n' : ''}${spec.source}`;
   for (const [k, v] of Object.entries(spec.subs ?? {})) code = code.split(k).join(v);
   if (/\bsubgroup(Add|_size|_invocation_id)\b/.test(code)) code = 'enable subgroups;\n' + code;
   if (enableF16 && /\bf16\b/.test(code)) code = 'enable f16;\n' + code;

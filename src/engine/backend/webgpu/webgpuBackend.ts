@@ -3,9 +3,10 @@ import { DeviceError, EngineError, UnsupportedError } from '../../errors';
 import type { RopeParams, TensorInfo, TensorType } from '../../model/types';
 import { ropeInvFreq } from '../cpu/rope';
 import type { Act, AttnShape, AttnSource, Backend, KvTensor, Weight } from '../types';
+import { PARAMS } from './kernelParams';
 import { KERNELS } from './kernelTable';
 import { PipelineCache, type KernelSpec } from './pipelines';
-import { f32, grid, i32, Recorder } from './recorder';
+import { grid, Recorder } from './recorder';
 import { deviceRowBytes, packRows, planParts } from './weights';
 
 /*
@@ -110,6 +111,21 @@ function subgroupsUsable(adapter: GPUAdapter): boolean {
   if (!adapter.features.has('subgroups')) return false;
   const { subgroupMinSize: lo, subgroupMaxSize: hi } = adapter.info;
   return lo !== undefined && hi !== undefined && lo >= 4 && hi <= 64 && (lo & (lo - 1)) === 0 && (hi & (hi - 1)) === 0;
+}
+
+/** What WebGpuBackend.recording() hands out: the device, its recorder, pipelines and scratch buffers. */
+export interface GpuRecording {
+  readonly device: GPUDevice;
+  readonly recorder: Recorder;
+  /** A 16-byte buffer for a slot a kernel does not read. */
+  readonly dummy: GPUBuffer;
+  /** The largest buffer one binding may hold. */
+  readonly maxPartBytes: number;
+  pipeline(spec: KernelSpec): GPUComputePipeline;
+  /** A named scratch buffer of at least `bytes` (grown by doubling), or of exactly `bytes` with `exact`. */
+  scratchBuffer(name: string, bytes: number, exact?: boolean): GPUBuffer;
+  /** Throws the backend's DeviceError once the device is lost or the backend destroyed. */
+  check(): void;
 }
 
 export class WebGpuBackend implements Backend {
@@ -245,7 +261,7 @@ export class WebGpuBackend implements Backend {
     for (const part of t.parts) {
       if (!ids.some((id) => id >= part.rowStart && id < part.rowStart + part.rows)) continue;
       this.rec.reserve(512 + ids.byteLength);
-      const po = this.rec.params([ids.length, t.cols, part.rowStart, part.rows, t.rowBytes]);
+      const po = this.rec.params(PARAMS.embed.pack({ n: ids.length, cols: t.cols, row_start: part.rowStart, part_rows: part.rows, row_bytes: t.rowBytes }));
       const io = this.rec.table(ids);
       const [x, y] = grid(Math.ceil((ids.length * perRow) / 64));
       this.rec.dispatch(pipeline, 'urdw', [this.rec.arena, part.buffer, this.rec.arena, o.buffer], [po, io], x, y);
@@ -261,7 +277,7 @@ export class WebGpuBackend implements Backend {
     const src = this.distinct(xa.buffer, [o.buffer], 0, xa.rows * xa.cols * 4);
     const perThread = this.tuning === 'emulated';
     const pipeline = this.pipeline(KERNELS.rmsnorm.spec({ type: wt.type, perThread }));
-    const po = this.rec.params([xa.rows, xa.cols, f32(eps)]);
+    const po = this.rec.params(PARAMS.rmsnorm.pack({ rows: xa.rows, cols: xa.cols, eps }));
     const [gx, gy] = grid(perThread ? Math.ceil(xa.rows / 64) : xa.rows);
     this.rec.dispatch(pipeline, 'urrw', [this.rec.arena, wt.parts[0]!.buffer, src, o.buffer], [po], gx, gy);
   }
@@ -295,7 +311,9 @@ export class WebGpuBackend implements Backend {
     const kernel = gemv ? this.gemvKernel : 'tiled';
     const pipeline = this.pipeline(KERNELS.matmul.spec({ type: wt.type, ftype: this.ftype, kernel }));
     for (const part of wt.parts) {
-      const po = this.rec.params([n, wt.cols, wt.rows, part.rowStart, part.rows, wt.rowBytes, biasKind]);
+      const po = this.rec.params(PARAMS.matmul.pack({
+        n, k: wt.cols, out_cols: wt.rows, row_start: part.rowStart, part_rows: part.rows, row_bytes: wt.rowBytes, bias_kind: biasKind,
+      }));
       const buffers = [this.rec.arena, part.buffer, src, o.buffer, biasBuffer];
       if (gemv) {
         // gemv and gemv-subgroup: 4 weight rows per workgroup; gemv-per-thread: 64.
@@ -331,7 +349,7 @@ export class WebGpuBackend implements Backend {
     const gb = this.distinct(g.buffer, [o.buffer], 0, len * 4);
     const ub = this.distinct(u.buffer, [o.buffer], 1, len * 4);
     const pipeline = this.pipeline(KERNELS.swiglu.spec({}));
-    const po = this.rec.params([len]);
+    const po = this.rec.params(PARAMS.swiglu.pack({ len }));
     const [gx, gy] = grid(Math.ceil(len / 64));
     this.rec.dispatch(pipeline, 'urrw', [this.rec.arena, gb, ub, o.buffer], [po], gx, gy);
   }
@@ -343,7 +361,7 @@ export class WebGpuBackend implements Backend {
     const len = x.rows * x.cols;
     const yb = this.distinct(y.buffer, [x.buffer], 0, len * 4);
     const pipeline = this.pipeline(KERNELS.add.spec({}));
-    const po = this.rec.params([len]);
+    const po = this.rec.params(PARAMS.add.pack({ len }));
     const [gx, gy] = grid(Math.ceil(len / 64));
     this.rec.dispatch(pipeline, 'uwr', [this.rec.arena, x.buffer, yb], [po], gx, gy);
   }
@@ -394,7 +412,9 @@ export class WebGpuBackend implements Backend {
     // Few rows (decode): a workgroup per (row, head, split) sharing the scoring of 64 entries at a time. Many rows
     // (prefill) on a GPU: 64 rows per workgroup sharing K/V tiles in workgroup memory. Emulated adapters: one
     // thread per row, no barriers.
-    const perThread = this.tuning === 'emulated' || n >= ATTN_TILED_ROWS;
+    // The reduction: one thread per (row, head) where there are many pairs (prefill) or no barriers pay (emulated);
+    // a workgroup per pair for the few rows of a decode.
+    const reduceThreadPerPair = this.tuning === 'emulated' || n >= ATTN_TILED_ROWS;
     const entry = this.tuning === 'emulated' ? 'per_thread' : n >= ATTN_TILED_ROWS ? 'tiled' : 'main';
     const partial = this.pipeline(KERNELS.attention.spec({ entry }));
     for (const { src, chunks, splitBase, rowBase, rows } of plan) {
@@ -402,11 +422,12 @@ export class WebGpuBackend implements Backend {
       const k = kv(src.k);
       const v = kv(src.v);
       if (k.width !== nKvHeads * headDim || v.width !== k.width) throw new RangeError('attention: KV width does not match the KV heads');
-      const po = this.rec.params([
-        rows, nHeads, nKvHeads, headDim, qa.cols, k.width, src.length, src.causalOffset === undefined ? 0 : 1,
-        i32(src.causalOffset ?? 0), chunk, chunks, splitBase, totalSplits, f32(1 / Math.sqrt(headDim)),
-        src.rows?.start ?? 0, src.rows?.count ?? n, rowBase,
-      ]);
+      const po = this.rec.params(PARAMS.attention.pack({
+        n: rows, n_heads: nHeads, n_kv_heads: nKvHeads, head_dim: headDim, q_cols: qa.cols, kv_width: k.width,
+        length: src.length, causal: src.causalOffset === undefined ? 0 : 1, causal_offset: src.causalOffset ?? 0,
+        chunk, n_chunks: chunks, split_base: splitBase, total_splits: totalSplits, scale: 1 / Math.sqrt(headDim),
+        row_start: src.rows?.start ?? 0, row_count: src.rows?.count ?? n, row_base: rowBase,
+      }));
       const groups = entry === 'main' ? rows * nHeads * chunks
         : entry === 'tiled' ? Math.ceil(rows / 64) * nHeads * chunks
         : Math.ceil((rows * nHeads * chunks) / 64);
@@ -417,10 +438,12 @@ export class WebGpuBackend implements Backend {
       // No entries at all: every split reads as empty.
       this.rec.upload(part, 0, new Uint8Array(Math.min(partBytes, (headDim + 2) * 4 * n * nHeads)));
     }
-    const reduce = this.pipeline(KERNELS.attentionReduce.spec({ perThread }));
+    const reduce = this.pipeline(KERNELS.attentionReduce.spec({ perThread: reduceThreadPerPair }));
     const la = lse ? act(lse) : undefined;
-    const po = this.rec.params([n, nHeads, headDim, totalSplits, o.cols, la ? la.cols : 0, la ? 1 : 0]);
-    const [gx, gy] = grid(perThread ? Math.ceil((n * nHeads) / 64) : n * nHeads);
+    const po = this.rec.params(PARAMS.attentionReduce.pack({
+      n, n_heads: nHeads, head_dim: headDim, total_splits: totalSplits, out_cols: o.cols, lse_cols: la ? la.cols : 0, write_lse: la ? 1 : 0,
+    }));
+    const [gx, gy] = grid(reduceThreadPerPair ? Math.ceil((n * nHeads) / 64) : n * nHeads);
     this.rec.dispatch(reduce, 'urww', [this.rec.arena, part, o.buffer, la ? la.buffer : this.dummy], [po], gx, gy);
   }
 
@@ -445,7 +468,9 @@ export class WebGpuBackend implements Backend {
       const pl = act(part.lse);
       const ob = this.distinct(po_.buffer, [o.buffer, lb], 0, rows * po_.cols * 4);
       const lbb = this.distinct(pl.buffer, [o.buffer, lb], 1, rows * pl.cols * 4);
-      const po = this.rec.params([rows, nHeads, headDim, o.cols, lseCols, po_.cols, pl.cols]);
+      const po = this.rec.params(PARAMS.merge.pack({
+        rows, n_heads: nHeads, head_dim: headDim, out_cols: o.cols, lse_cols: lseCols, b_out_cols: po_.cols, b_lse_cols: pl.cols,
+      }));
       this.rec.dispatch(pipeline, 'uwwrr', [this.rec.arena, o.buffer, lb, ob, lbb], [po], gx, gy);
     }
   }
@@ -455,7 +480,7 @@ export class WebGpuBackend implements Backend {
     const l = act(logits);
     const result = this.scratchBuffer('result', Math.max(16, l.rows * 4));
     const pipeline = this.pipeline(KERNELS.argmax.spec({}));
-    const po = this.rec.params([l.rows, l.cols]);
+    const po = this.rec.params(PARAMS.sample.pack({ rows: l.rows, cols: l.cols, temperature: 0, top_p: 0, uniform_: 0 }));
     const [gx, gy] = grid(l.rows);
     this.rec.dispatch(pipeline, 'urw', [this.rec.arena, l.buffer, result], [po], gx, gy);
     const bytes = await this.readBuffer(result, 0, l.rows * 4);
@@ -468,7 +493,7 @@ export class WebGpuBackend implements Backend {
     const result = this.scratchBuffer('result', 16);
     const probs = this.scratchBuffer('probs', l.cols * 4);
     const pipeline = this.pipeline(KERNELS.topP.spec({}));
-    const po = this.rec.params([1, l.cols, f32(temperature), f32(topP), f32(uniform)]);
+    const po = this.rec.params(PARAMS.sample.pack({ rows: 1, cols: l.cols, temperature, top_p: topP, uniform_: uniform }));
     this.rec.dispatch(pipeline, 'urww', [this.rec.arena, l.buffer, result, probs], [po], 1);
     const bytes = await this.readBuffer(result, 0, 4);
     return new Int32Array(bytes.buffer, bytes.byteOffset, 1)[0]!;
@@ -487,64 +512,14 @@ export class WebGpuBackend implements Backend {
     this.device.destroy();
   }
 
-  /**
-   * GPU time in ms of the compute passes `record` records (timestamp-query; copies are not timed),
-   * or undefined where the device has no timestamp-query. Submits what was pending first.
-   */
-  async timeGpu(record: () => void): Promise<number | undefined> {
-    this.check();
-    if (!this.hasTimestamps) return undefined;
-    const capacity = 512;
-    this.rec.submit();
-    const querySet = this.device.createQuerySet({ type: 'timestamp', count: capacity });
-    const resolve = this.device.createBuffer({ size: capacity * 8, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
-    const staging = this.device.createBuffer({ size: capacity * 8, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
-    const timing = { querySet, capacity, used: 0 };
-    this.rec.timing = timing;
-    try {
-      record();
-      this.rec.submit((enc) => {
-        if (timing.used === 0) return;
-        enc.resolveQuerySet(querySet, 0, timing.used, resolve, 0);
-        enc.copyBufferToBuffer(resolve, 0, staging, 0, timing.used * 8);
-      });
-    } finally {
-      this.rec.timing = null;
-    }
-    if (timing.used === 0) return 0;
-    await staging.mapAsync(MapMode.READ);
-    const ts = new BigUint64Array(staging.getMappedRange(0, timing.used * 8));
-    let ns = 0n;
-    for (let i = 0; i < timing.used; i += 2) if (ts[i + 1]! > ts[i]!) ns += ts[i + 1]! - ts[i]!;
-    staging.unmap();
-    for (const o of [staging, resolve]) o.destroy();
-    querySet.destroy();
-    this.check();
-    return Number(ns) / 1e6;
-  }
-
-  /**
-   * Records one dispatch of a peak probe (kernels/peak.wgsl) over `groups` workgroups of 256 and returns the work
-   * it does, for `bench kernels` to time: 'fma' 256 rounds of f32 multiply-adds on registers per thread (flops),
-   * 'read' one pass over a buffer of 64 KiB per workgroup, at most 256 MiB (bytes).
-   */
-  recordPeakProbe(kind: 'fma' | 'read', groups: number): { flops: number; bytes: number } {
-    this.check();
-    const out = this.scratchBuffer('peak-out', groups * 256 * 4);
-    const pipeline = this.pipeline(KERNELS.peak.spec({ probe: kind }));
-    const [gx, gy] = grid(groups);
-    if (kind === 'fma') {
-      const iters = 256;
-      const po = this.rec.params([iters, f32(0.999), f32(1e-4)]);
-      this.rec.dispatch(pipeline, 'urw', [this.rec.arena, this.dummy, out], [po], gx, gy);
-      return { flops: groups * 256 * iters * 8 * 4 * 2, bytes: 0 };
-    }
-    const bytes = Math.min(groups * 65536, 256 << 20, this.maxPartBytes - (this.maxPartBytes % 16));
-    // Exactly `bytes`: the probe reads all of arrayLength(src).
-    const src = this.scratchBuffer('peak-src', bytes, true);
-    const po = this.rec.params([0, f32(0), f32(0)]);
-    this.rec.dispatch(pipeline, 'urw', [this.rec.arena, src, out], [po], gx, gy);
-    return { flops: 0, bytes };
+  /** For code that records its own dispatches beside the ops (the kernel benchmark's probes): not part of Backend. */
+  recording(): GpuRecording {
+    return {
+      device: this.device, recorder: this.rec, dummy: this.dummy, maxPartBytes: this.maxPartBytes,
+      pipeline: (spec) => this.pipeline(spec),
+      scratchBuffer: (name, bytes, exact) => this.scratchBuffer(name, bytes, exact),
+      check: () => this.check(),
+    };
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -563,7 +538,7 @@ export class WebGpuBackend implements Backend {
     const adjacent = rope.layout === 'adjacent';
     const pipeline = this.pipeline(KERNELS.rope.spec({ adjacent }));
     this.rec.reserve(512 + tab.byteLength);
-    const po = this.rec.params([rows, width, headDim, row0, positions ? 0 : 1, i32(constPos)]);
+    const po = this.rec.params(PARAMS.rope.pack({ rows, width, head_dim: headDim, row0, const_pos_flag: positions ? 0 : 1, const_pos: constPos }));
     const to = this.rec.table(tab);
     const [gx, gy] = grid(Math.ceil((rows * width) / 2 / 64));
     this.rec.dispatch(pipeline, 'uwd', [this.rec.arena, buffer, this.rec.arena], [po, to], gx, gy);
@@ -595,7 +570,6 @@ export class WebGpuBackend implements Backend {
     return s;
   }
 
-  /** A reusable scratch buffer of at least `bytes`, grown (and its bind groups dropped) when too small. */
   /** A named scratch buffer of at least `bytes` (grown by doubling), or of exactly `bytes` with `exact`. */
   private scratchBuffer(name: string, bytes: number, exact = false): GPUBuffer {
     const need = Math.max(16, Math.ceil(bytes / 16) * 16);

@@ -1,5 +1,6 @@
 import { EngineError } from '../../errors';
 import type { StarHost } from '../host';
+import { wrapHost } from '../wrapHost';
 import type { BlockKv } from '../types';
 import { DEFAULT_SUMMARY_PAGE, scoreSummaries, summarizeKeys, type AttentionShape, type KeySummary, type QuestionQueries } from './keySummary';
 import { LexicalIndex } from './lexical';
@@ -103,8 +104,7 @@ export class BlockSelection {
         if (key !== undefined) await this.observe(key, kv, localStart);
       }
     };
-    return {
-      name: host.name,
+    return wrapHost(host, {
       encode: async (anchor, blocks, signal) => {
         const kvs = await host.encode(anchor, blocks, signal);
         await observe(kvs);
@@ -115,13 +115,7 @@ export class BlockSelection {
         await observe(blocks);
         await host.load(blocks);
       },
-      blockIndices: () => host.blockIndices(),
-      attend: (layer, q, rows, perBlock) => host.attend(layer, q, rows, perBlock),
-      clear: () => host.clear(),
-      drop: host.drop ? (indices) => host.drop!(indices) : undefined,
-      move: host.move ? (moves) => host.move!(moves) : undefined,
-      dispose: () => host.dispose(),
-    };
+    });
   }
 
   /** The BM25 index of the layout's blocks, rebuilt only when their keys change. */
