@@ -5,7 +5,7 @@
 // hosts, no session, no selection code); 1 and 2 hosts give the same ids; sources come from selected files only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { askRepository, indexRepository, type AskResult } from '../src/node/star/starRepository';
@@ -152,4 +152,22 @@ test('with a disk cache: index encodes every block once at local positions; a qu
     rmSync(repo, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });
   }
+});
+
+/** npm's own copy of `nopt` (Debian's npm package; the Node image's npm has it too). */
+const NOPT = ['/usr/lib/node_modules/npm/node_modules/nopt', '/usr/local/lib/node_modules/npm/node_modules/nopt'].find((p) => existsSync(p));
+
+test('npm\'s nopt (12x stories260K\'s context) answered from its own files, the same ids with 1 and 2 hosts (cpu)', { skip: NOPT ? false : 'npm\'s nopt is not installed here (looked under /usr/lib and /usr/local/lib)' }, async () => {
+  const model = await openShared('stories260K.gguf');
+  const common = { repo: NOPT!, model, chunkSize: 512, backend: 'cpu' as const, question: 'How does nopt parse abbreviated option names?', maxTokens: MAX_TOKENS, temperature: 0 };
+  const one = await askRepository(common);
+  const two = await askRepository({ ...common, hosts: 2 });
+  assert.equal(one.stats.size.positions, 'local');
+  assert.ok(one.stats.size.repositoryTokens > 10 * one.stats.size.modelContext, `${one.stats.size.repositoryTokens} tokens`);
+  assert.ok(one.ids.length > 0);
+  assert.deepEqual(two.stats.selection.attended, one.stats.selection.attended);
+  assert.deepEqual(two.ids, one.ids);
+  const { files } = await buildRepoLayout({ repo: NOPT!, model, chunkSize: 512 }).then((r) => ({ files: new Set(r.spans.flat().map((s) => s.path)) }));
+  assert.ok(one.sources.length > 0);
+  for (const s of one.sources) assert.ok(files.has(s.path) && existsSync(join(NOPT!, s.path)), `${s.path} is one of nopt's files`);
 });
