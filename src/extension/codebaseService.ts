@@ -13,7 +13,9 @@ import { RepoSession } from '../node/star/repoSession';
 import type { AskResult, IndexStats } from '../node/star/repoSession';
 import type { StatusView } from '../protocol/chatMessages';
 import type { ChatViewProvider } from './chatView';
+import { explainError } from './errorActions';
 import { startHostPool, type StartedPool } from './hostPools';
+import { cancelledStatus, failedStatus, indexingStatus, progressStatus, readyStatus } from './indexStatus';
 import { readSettings, type Settings } from './settings';
 
 /** No model is configured: every surface offers "Select Model". */
@@ -69,7 +71,7 @@ export class CodebaseService implements vscode.Disposable {
   /** Phase 1 for `folder`: brings the hosts and the disk cache up to date. */
   index(folder: vscode.WorkspaceFolder, signal: AbortSignal): Promise<IndexStats> {
     return this.exclusive(async () => {
-      const session = await this.session(folder);
+      const session = await this.session(folder).catch((err: unknown) => { this.indexFailed(folder, err); throw err; });
       return this.runIndex(session, folder, signal);
     });
   }
@@ -77,7 +79,7 @@ export class CodebaseService implements vscode.Disposable {
   /** Index if needed, then answer, streaming the text. */
   ask(r: AskRequest): Promise<AskResult> {
     return this.exclusive(async () => {
-      const session = await this.session(r.folder);
+      const session = await this.session(r.folder).catch((err: unknown) => { this.indexFailed(r.folder, err); throw err; });
       const indexed = await this.runIndex(session, r.folder, r.signal);
       const s = readSettings();
       const started = performance.now();
@@ -105,7 +107,7 @@ export class CodebaseService implements vscode.Disposable {
     this.model = undefined;
     if (model) await model.opened.close().catch(() => undefined);
     const s = readSettings();
-    this.setStatus({ model: s.model ? basename(s.model) : undefined, hostKind: undefined, hostReason: undefined, device: undefined, index: { state: 'idle' } });
+    this.setStatus({ model: s.model ? basename(s.model) : undefined, modelContext: undefined, hostKind: undefined, hostReason: undefined, device: undefined, index: { state: 'idle' } });
   }
 
   /** Chunk size, anchor, include/exclude or the cache cap changed: new block plans, same hosts. */
@@ -123,7 +125,8 @@ export class CodebaseService implements vscode.Disposable {
   }
 
   private async runIndex(session: RepoSession, folder: vscode.WorkspaceFolder, signal: AbortSignal): Promise<IndexStats> {
-    this.setStatus({ folder: folder.name, index: { ...this.statusValue.index, state: 'indexing', done: 0, total: undefined } });
+    this.setStatus({ folder: folder.name, index: indexingStatus(this.statusValue.index) });
+    const chunkSize = readSettings().chunkSize;
     const stalls = monitorEventLoopDelay({ resolution: 10 });
     stalls.enable();
     const bytesBefore = { ...this.chat.bytes };
@@ -131,14 +134,9 @@ export class CodebaseService implements vscode.Disposable {
     try {
       const stats = await session.index({
         signal,
-        onProgress: (p) => this.setStatus({ index: { state: 'indexing', done: p.done, total: p.total, tokensPerSec: p.tokensPerSec } }),
+        onProgress: (p) => this.setStatus({ index: progressStatus(this.statusValue.index, p, chunkSize) }),
       });
-      this.setStatus({
-        index: {
-          state: 'ready', files: stats.files, blocks: stats.blocks, encoded: stats.blocksEncoded,
-          reused: stats.blocksReused, shifted: stats.blocksShifted,
-        },
-      });
+      this.setStatus({ index: readyStatus(this.statusValue.index, stats, new Date()) });
       this.metric('index', {
         folder: folder.name, hostKind: this.pool?.pool.kind, files: stats.files, blocks: stats.blocks,
         blocksEncoded: stats.blocksEncoded, blocksReused: stats.blocksReused, blocksShifted: stats.blocksShifted,
@@ -148,13 +146,20 @@ export class CodebaseService implements vscode.Disposable {
       });
       return stats;
     } catch (err) {
-      this.setStatus({ index: { state: err instanceof CancelledError ? 'cancelled' : 'failed' } });
+      if (err instanceof CancelledError) this.setStatus({ index: cancelledStatus(this.statusValue.index) });
+      else this.indexFailed(folder, err);
       throw err;
     } finally {
       // The histogram records a stall when its timer fires late: give it that turn, so the last one counts too.
       await new Promise((r) => setTimeout(r, 0));
       stalls.disable();
     }
+  }
+
+  /** The status bar and the panel say why the index failed, with what fixes it. */
+  private indexFailed(folder: vscode.WorkspaceFolder, err: unknown): void {
+    const e = explainError(err);
+    this.setStatus({ folder: folder.name, index: failedStatus(this.statusValue.index, e.message, e.actions) });
   }
 
   private async session(folder: vscode.WorkspaceFolder): Promise<RepoSession> {
@@ -187,7 +192,7 @@ export class CodebaseService implements vscode.Disposable {
     this.log.info(`opening model ${s.model}`);
     const opened = await openModel(s.model);
     this.model = { path: s.model, opened };
-    this.setStatus({ model: basename(s.model) });
+    this.setStatus({ model: basename(s.model), modelContext: opened.config.contextLength });
     return opened;
   }
 

@@ -22,6 +22,8 @@ export interface StatusView {
   readonly hostKind?: string;
   readonly hostReason?: string;
   readonly device?: string;
+  /** The model's context length in tokens (what the repository's size is shown against). */
+  readonly modelContext?: number;
   readonly index?: {
     readonly state: 'idle' | 'indexing' | 'ready' | 'failed' | 'cancelled';
     readonly files?: number;
@@ -32,7 +34,34 @@ export interface StatusView {
     readonly reused?: number;
     readonly shifted?: number;
     readonly tokensPerSec?: number;
+    /** Tokens of the repository's context (anchor + blocks) after the last index; while indexing, an estimate. */
+    readonly contextTokens?: number;
+    /** True while contextTokens is an estimate (blocks planned × chunk size), before the index ends. */
+    readonly estimated?: boolean;
+    /** The last index that encoded anything: kept until the next one that does, so an edit's re-encode stays visible. */
+    readonly lastChange?: IndexChange;
+    /** Why the index failed, and what fixes it (state 'failed'). */
+    readonly error?: string;
+    readonly actions?: readonly ErrorAction[];
   };
+}
+
+export interface IndexChange {
+  /** Files whose blocks were encoded (sorted). */
+  readonly paths: readonly string[];
+  readonly blocks: number;
+  /** ISO time the index ended. */
+  readonly at: string;
+}
+
+/** One turn of the conversation as the extension keeps it, re-sent whenever the page (re)loads. */
+export interface TurnRecord {
+  readonly id: number;
+  readonly question: string;
+  readonly selection?: string;
+  readonly text: string;
+  readonly done?: { readonly sources: readonly SourceView[]; readonly stats: TurnStats };
+  readonly error?: { readonly message: string; readonly cancelled: boolean; readonly actions: readonly ErrorAction[] };
 }
 
 /** An action offered beside an error: runs one of the extension's own commands. */
@@ -42,7 +71,7 @@ export interface ErrorAction {
 }
 
 /** The only commands the webview may ask the extension to run. */
-export type ChatCommand = 'starAttention.selectModel' | 'starAttention.indexRepository' | 'starAttention.showLog' | 'workbench.action.openSettings';
+export type ChatCommand = 'starAttention.selectModel' | 'starAttention.indexRepository' | 'starAttention.showLog' | 'starAttention.openIndexSettings' | 'workbench.action.openSettings';
 
 export interface TurnStats {
   readonly ttftMs: number;
@@ -60,6 +89,8 @@ export type ToChat = { readonly channel: 'ui' } & (
   | { readonly type: 'turnDone'; readonly id: number; readonly sources: readonly SourceView[]; readonly stats: TurnStats }
   | { readonly type: 'turnError'; readonly id: number; readonly message: string; readonly cancelled: boolean; readonly actions: readonly ErrorAction[] }
   | { readonly type: 'focusInput' }
+  /** The whole conversation so far: the page shows exactly these turns (after a reload, they come back). */
+  | { readonly type: 'restore'; readonly turns: readonly TurnRecord[] }
 );
 
 export type FromChat = { readonly channel: 'ui' } & (
@@ -71,7 +102,7 @@ export type FromChat = { readonly channel: 'ui' } & (
   | { readonly type: 'command'; readonly command: ChatCommand }
 );
 
-export const CHAT_COMMANDS: readonly ChatCommand[] = ['starAttention.selectModel', 'starAttention.indexRepository', 'starAttention.showLog', 'workbench.action.openSettings'];
+export const CHAT_COMMANDS: readonly ChatCommand[] = ['starAttention.selectModel', 'starAttention.indexRepository', 'starAttention.showLog', 'starAttention.openIndexSettings', 'workbench.action.openSettings'];
 
 /** Narrows an incoming webview message to a FromChat, or undefined (the webview is not trusted to be well-formed). */
 export function parseFromChat(msg: unknown): FromChat | undefined {
