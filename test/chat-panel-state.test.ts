@@ -29,8 +29,7 @@ test('a reloaded page gets every turn back: question, streamed text, sources and
   });
   // Text streamed after a restore message was taken goes on from where it was.
   t.record({ channel: 'ui', type: 'turnText', id: 3, text: 'ing' });
-  const turns = (t.restoreMessage() as { turns: { text: string }[] }).turns;
-  assert.equal(turns[2]!.text, 'streaming');
+  assert.equal(t.restoreMessage().turns[2]!.text, 'streaming');
 });
 
 test('the index status keeps the last re-encoded files through a no-op index, and the size before and during the next', () => {
@@ -39,8 +38,10 @@ test('the index status keeps the last re-encoded files through a no-op index, an
   const edit = readyStatus(indexingStatus(cold), { files: 6, blocks: 16, blocksEncoded: 1, blocksReused: 15, blocksShifted: 1, contextTokens: 1180, encodedPaths: ['math.ts'] }, new Date('2026-01-01T10:05:00Z'));
   const during = progressStatus(indexingStatus(edit), { done: 3, total: 16, tokensPerSec: 0 }, 128);
   assert.equal(during.state, 'indexing');
-  assert.equal(during.contextTokens, 1180, 'the last exact size stays shown while the next index runs');
+  assert.equal(during.contextTokens, 1180, 'the last exact size stays shown while an index of as many blocks runs');
   assert.equal(during.estimated, false);
+  const grown = progressStatus(indexingStatus(edit), { done: 3, total: 26, tokensPerSec: 0 }, 128);
+  assert.deepEqual([grown.contextTokens, grown.estimated], [1180 + 10 * 128, true], 'more blocks planned: the size grows by them, marked as an estimate');
   assert.deepEqual(during.lastChange?.paths, ['math.ts']);
   const noop = readyStatus(during, { files: 6, blocks: 16, blocksEncoded: 0, blocksReused: 16, blocksShifted: 0, contextTokens: 1180, encodedPaths: [] }, new Date('2026-01-01T10:06:00Z'));
   assert.deepEqual(noop.lastChange, edit.lastChange, 'an index that encoded nothing keeps the last change');

@@ -208,7 +208,10 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     const seen = metricsOf('ask').length;
     const seenIndex = metricsOf('index').length;
     await chat.locator('textarea').fill(QUESTION);
+    const asked = Date.now();
     await chat.locator('button', { hasText: 'Ask' }).click();
+    await chat.locator('.turn[data-turn="2"] .answer[data-text]:not([data-text=""])').waitFor({ timeout: 120_000 });
+    figures.chatFirstTextMs = Date.now() - asked;
     await chat.locator('.turn[data-turn="2"][data-done="true"]').waitFor({ timeout: 120_000 });
     const index = await nextMetric(firstMetrics, 'index', seenIndex);
     const ask = await nextMetric(firstMetrics, 'ask', seen);
@@ -292,10 +295,22 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     await page.keyboard.press('Home');
     for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowDown');
     await runCommand(page, 'Star Attention: Ask About Selection');
+    const asked = Date.now();
     await answerInputBox(page, 'What does this class do?', 'What do you want to know about the selected code?');
     const thread = page.locator('.review-widget', { hasText: 'What does this class do?' });
     await thread.waitFor({ timeout: 30_000 });
-    await nextMetric(firstMetrics, 'ask', seen);
+    // The first answer text in the thread (the placeholder gone, something else in its place).
+    await page.waitForFunction(() => {
+      const bodies = [...document.querySelectorAll<HTMLElement>('.review-widget .comment-body')].map((b) => b.innerText.replace('▍', '').trim());
+      const last = bodies[bodies.length - 1];
+      return bodies.length >= 2 && !!last && !last.includes('Thinking…');
+    }, undefined, { timeout: 120_000, polling: 50 });
+    const firstText = Date.now() - asked;
+    const ask = await nextMetric(firstMetrics, 'ask', seen);
+    const chatAsk = metricsOf('ask')[1]!;
+    figures.inline = { firstTextMs: firstText, chatFirstTextMs: figures.chatFirstTextMs, ttftMs: ask.ttftMs, chatTtftMs: chatAsk.ttftMs, queryTokens: ask.queryTokens, chatQueryTokens: chatAsk.queryTokens };
+    // Issue 13 §6: the inline answer starts about as soon as the chat panel's does (same repository, warm).
+    assert.ok(firstText <= 2 * (figures.chatFirstTextMs as number) + 1000, `first inline text after ${firstText} ms, first chat text after ${figures.chatFirstTextMs} ms: ${JSON.stringify(figures.inline)}`);
     await thread.locator('.comment-body', { hasText: 'Thinking…' }).waitFor({ state: 'detached', timeout: 30_000 });
     const bodies = await thread.locator('.comment-body').allInnerTexts();
     assert.equal(bodies.length, 2, JSON.stringify(bodies));
@@ -334,6 +349,147 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
       cliWebgpu: webgpuCli.stats.decodeTokensPerSec,
       cliCpu: cli.stats.decodeTokensPerSec,
     };
+  });
+
+  // Issue 13: what a new user trips over. Each test checks the fixed state and leaves its screenshot.
+
+  /** Writes one user setting straight into settings.json (as editing the file would) and waits until the
+   * extension has heard of it: the chat status names the model it now has. */
+  async function setSettingInFile(key: string, value: unknown, statusModel: string): Promise<void> {
+    const file = join(server.userDataDir, 'User', 'settings.json');
+    const settings = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    settings[key] = value;
+    writeFileSync(file, JSON.stringify(settings, null, 2));
+    await chat.locator('.status .model', { hasText: `Model: ${statusModel}` }).waitFor({ timeout: 30_000 });
+  }
+
+  /** Asks in the chat panel (textarea + Ask) and waits until the turn is done; returns its locator. */
+  async function askInPanel(question: string) {
+    const before = await chat.locator('.turn').count();
+    await runCommand(page, 'Star Attention: Open Chat');
+    await chat.locator('textarea').fill(question);
+    await chat.locator('button', { hasText: 'Ask' }).click();
+    await chat.locator(`.log > .turn:nth-child(${before + 1})[data-done="true"]`).waitFor({ timeout: 180_000 });
+    return chat.locator('.turn').nth(before);
+  }
+
+  test('issue 13 §7: single newlines of an answer stay line breaks in the chat panel', async () => {
+    const tokens = 100;
+    const expected = cliAsk(workspace, tokens, 'cpu');
+    assert.match(expected.answer, /[^\n]\n[^\n]/, 'the CLI\'s answer must hold a single newline, or there is nothing to check');
+    await setNumberSetting('starAttention.maxNewTokens', tokens);
+    const turn = await askInPanel(QUESTION);
+    const text = (await turn.locator('.answer').getAttribute('data-text')) ?? '';
+    assert.equal(text, expected.answer);
+    const lines = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean);
+    assert.deepEqual(lines(await turn.locator('.answer').innerText()), lines(text), 'the rendered answer has the model\'s lines');
+    await screenshot(page, 'extension-line-breaks');
+  });
+
+  test('issue 13 §4: a saved edit is re-encoded in the background, the status names the file and keeps it through the next question', async () => {
+    const seenIndex = metricsOf('index').length;
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget .quick-input-box input').fill('math.ts');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'math.ts' }).first().click();
+    await page.locator('.editor-instance .monaco-editor .view-line', { hasText: 'Small math helpers' }).click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('\n// saved in the editor\n');
+    await page.keyboard.press('Control+S');
+    const index = await nextMetric(firstMetrics, 'index', seenIndex);
+    assert.deepEqual(index.encodedPaths, ['math.ts'], JSON.stringify(index));
+    await runCommand(page, 'Star Attention: Open Chat');
+    await chat.locator('.status .last-change', { hasText: 'math.ts' }).waitFor({ timeout: 10_000 });
+    const turn = await askInPanel(QUESTION);
+    assert.match(await chat.locator('.status .last-change').innerText(), /Last re-encoded: math\.ts \(\d+ blocks?, /, 'the question\'s own (no-op) index keeps the last change shown');
+    assert.match(await chat.locator('.status .index').innerText(), /up to date/);
+    assert.doesNotMatch(await turn.locator('.stats').innerText(), /\b0 blocks encoded/, 'the answer does not read as if the edit was ignored');
+    await screenshot(page, 'extension-reindexed-file');
+  });
+
+  test('issue 13 §1: with a missing model, the error and its Select Model / Show Log buttons are in view', async () => {
+    await setSettingInFile('starAttention.model', join(tmp, 'no-such-folder', 'missing.gguf'), 'missing.gguf');
+    const seenTurns = await chat.locator('.turn').count();
+    await askFromPalette(page, QUESTION);
+    const turn = chat.locator('.turn').nth(seenTurns);
+    const box = turn.locator('.error');
+    await box.waitFor({ timeout: 30_000 });
+    assert.match(await box.innerText(), /no such file or folder/);
+    await page.waitForTimeout(300); // scrolling is immediate; give the page a frame to lay out
+    const log = (await chat.locator('.log').boundingBox())!;
+    const inView = async (what: string, l: ReturnType<typeof chat.locator>) => {
+      const b = (await l.boundingBox())!;
+      assert.ok(b.y >= log.y - 1 && b.y + b.height <= log.y + log.height + 1, `${what} is out of the conversation's view: ${JSON.stringify(b)} vs ${JSON.stringify(log)}`);
+    };
+    await inView('the error', box);
+    await inView('Select Model', box.locator('button', { hasText: 'Select Model' }));
+    await inView('Show Log', box.locator('button', { hasText: 'Show Log' }));
+    await screenshot(page, 'extension-error-in-view');
+  });
+
+  test('issue 13 §3: a corrupt model fails the background index in the status bar (click: the fix) and in the panel', async () => {
+    const corrupt = join(tmp, 'corrupt-model', 'corrupt.gguf');
+    mkdirSync(join(tmp, 'corrupt-model'), { recursive: true });
+    writeFileSync(corrupt, 'this is not a model, only text\n'.repeat(64));
+    await setSettingInFile('starAttention.model', corrupt, 'corrupt.gguf');
+    await runCommand(page, 'Star Attention: Index Repository');
+    const item = page.locator('.statusbar-item', { hasText: 'Star: index failed' });
+    await item.waitFor({ timeout: 30_000 });
+    await chat.locator('.status .index-error', { hasText: 'not a GGUF file' }).waitFor({ timeout: 10_000 });
+    assert.equal(await chat.locator('.status .index-error button', { hasText: 'Select Model' }).count(), 1);
+    await item.locator('a, .statusbar-item-label').first().click();
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'not a GGUF file' });
+    await toast.waitFor({ timeout: 10_000 });
+    await toast.locator('.monaco-button', { hasText: 'Select Model' }).waitFor();
+    await screenshot(page, 'extension-index-failed');
+    await runCommand(page, 'Notifications: Clear All Notifications');
+  });
+
+  test('issue 13 §2: choosing another model (a new resource root reloads the page) and hiding the view keep the conversation', async () => {
+    const otherDir = join(tmp, 'other-models');
+    mkdirSync(otherDir, { recursive: true });
+    cpSync(MODEL, join(otherDir, 'stories260K.gguf'));
+    const questions = async () => chat.locator('.turn .question').allInnerTexts();
+    const before = await questions();
+    assert.ok(before.length >= 5, JSON.stringify(before));
+    await setSettingInFile('starAttention.model', join(otherDir, 'stories260K.gguf'), 'stories260K.gguf');
+    const seen = metricsOf('ask').length;
+    const seenHosts = metricsOf('hosts').length;
+    await askFromPalette(page, QUESTION);
+    await nextMetric(firstMetrics, 'hosts', seenHosts, 180_000);
+    await nextMetric(firstMetrics, 'ask', seen, 180_000);
+    await chat.locator(`.log > .turn:nth-child(${before.length + 1})[data-done="true"]`).waitFor({ timeout: 30_000 });
+    assert.deepEqual((await questions()).slice(0, before.length), before, 'the turns before the model change are still shown');
+    assert.equal((await questions()).length, before.length + 1);
+    await runCommand(page, 'View: Show Explorer');
+    await runCommand(page, 'Star Attention: Open Chat');
+    assert.equal((await questions()).length, before.length + 1, 'hidden and shown again, the conversation is the same');
+    await screenshot(page, 'extension-conversation-kept');
+  });
+
+  test('issue 13 §5: a repository larger than the model\'s context shows its size before and during the index, and a button to index fewer files', async () => {
+    await runCommand(page, 'Star Attention: Open Chat');
+    assert.match(await chat.locator('.status .size').innerText(), /Repository: [\d,]+ tokens of the model's 2,048-token context/, 'before the index: the last size');
+    const story = FIXTURE['story.md']!.split('\n')[2]!;
+    writeFileSync(join(workspace, 'big.md'), Array.from({ length: 80 }, (_, i) => `Chapter ${i + 1}. ${story}`).join('\n\n'));
+    const seenIndex = metricsOf('index').length;
+    await runCommand(page, 'Star Attention: Index Repository');
+    await chat.locator('.status[data-index="indexing"] .size').waitFor({ timeout: 30_000 });
+    const during = await chat.locator('.status .size').innerText();
+    const index = await nextMetric(firstMetrics, 'index', seenIndex, 180_000);
+    assert.ok(index.contextTokens > 2048, `the repository must be larger than the context: ${JSON.stringify(index)}`);
+    const size = chat.locator('.status .size', { hasText: `${(index.contextTokens as number).toLocaleString('en-US')} tokens,` });
+    await size.waitFor({ timeout: 10_000 });
+    assert.match(await size.innerText(), /× the model's 2,048-token context/);
+    figures.largeRepository = { during, after: await size.innerText() };
+    const notice = chat.locator('.status .too-large');
+    assert.match(await notice.innerText(), /index fewer files/);
+    await screenshot(page, 'extension-large-repo');
+    await notice.locator('button', { hasText: 'Include / Exclude' }).click();
+    const labels = page.locator('.settings-editor .setting-item-label');
+    await labels.filter({ hasText: /^Include$/ }).first().waitFor({ timeout: 20_000 });
+    await labels.filter({ hasText: /^Exclude$/ }).first().waitFor();
+    assert.equal(await labels.filter({ hasText: 'Chunk Size' }).count(), 0, 'only the include / exclude settings are shown');
+    await screenshot(page, 'extension-index-settings');
   });
 });
 

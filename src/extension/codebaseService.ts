@@ -85,7 +85,7 @@ export class CodebaseService implements vscode.Disposable {
       const started = performance.now();
       const result = await session.ask(r.question, { maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText: r.onText });
       this.metric('ask', {
-        folder: r.folder.name, hostKind: this.pool?.pool.kind, tokens: result.ids.length, ids: result.ids,
+        folder: r.folder.name, hostKind: this.pool?.pool.kind, tokens: result.ids.length, ids: result.ids, queryTokens: result.stats.queryTokens,
         ttftMs: Math.round(result.stats.ttftMs), decodeTokensPerSec: result.stats.decodeTokensPerSec,
         wallMs: Math.round(performance.now() - started), sources: result.sources.slice(0, 5).map((x) => x.path),
         boundaryBytes: { ...this.chat.bytes },

@@ -11,14 +11,16 @@ export function indexingStatus(prev: IndexView | undefined): IndexView {
   return { ...keep(prev), state: 'indexing', done: 0 };
 }
 
-/** Progress: blocks done of total; the repository's size is estimated from the planned blocks. */
+/**
+ * Progress: blocks done of total. The size shown meanwhile: the last index's exact size moved by the change in
+ * blocks (each holds at most chunkSize tokens), or for a first index its planned blocks × chunkSize.
+ */
 export function progressStatus(prev: IndexView | undefined, p: { done: number; total: number; tokensPerSec: number }, chunkSize: number): IndexView {
-  const exact = prev?.contextTokens !== undefined && !prev.estimated;
+  const exact = prev?.contextTokens !== undefined && !prev.estimated && prev.blocks !== undefined;
+  const contextTokens = exact ? prev.contextTokens! + (p.total - prev.blocks!) * chunkSize : p.total * chunkSize;
   return {
     ...keep(prev), state: 'indexing', done: p.done, total: p.total, tokensPerSec: p.tokensPerSec,
-    // The first index of a folder: the planned blocks bound its size (each at most chunkSize tokens). Later
-    // ones show the last index's exact size until they end.
-    ...(exact ? {} : { contextTokens: p.total * chunkSize, estimated: true }),
+    contextTokens, estimated: !exact || p.total !== prev.blocks,
   };
 }
 

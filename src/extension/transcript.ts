@@ -38,7 +38,7 @@ export class Transcript {
   }
 
   /** The message that makes a (re)loaded page show the conversation so far. */
-  restoreMessage(): ToChat {
+  restoreMessage(): Extract<ToChat, { type: 'restore' }> {
     return { channel: 'ui', type: 'restore', turns: [...this.turns.values()].map((t) => ({ ...t })) };
   }
 }
