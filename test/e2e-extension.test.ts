@@ -304,8 +304,8 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     await page.keyboard.press('Home');
     for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowDown');
     await runCommand(page, 'Star Attention: Ask About Selection');
-    const asked = Date.now();
     await answerInputBox(page, 'What does this class do?', 'What do you want to know about the selected code?');
+    const asked = Date.now(); // Enter was pressed (the chat's figure starts at its Ask click)
     const thread = page.locator('.review-widget', { hasText: 'What does this class do?' });
     await thread.waitFor({ timeout: 30_000 });
     // The first answer text in the thread (the placeholder gone, something else in its place).
@@ -368,6 +368,13 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     await chat.locator('.status .model', { hasText: `Model: ${basename(path)}` }).waitFor({ timeout: 30_000 });
   }
 
+  /** Fails unless `l` lies inside the conversation's visible part. */
+  async function inView(what: string, l: ReturnType<typeof chat.locator>): Promise<void> {
+    const log = (await chat.locator('.log').boundingBox())!;
+    const b = (await l.boundingBox())!;
+    assert.ok(b.y >= log.y - 1 && b.y + b.height <= log.y + log.height + 1, `${what} is out of the conversation's view: ${JSON.stringify(b)} vs ${JSON.stringify(log)}`);
+  }
+
   /** Asks in the chat panel (textarea + Ask) and waits until the turn is done; returns its locator. */
   async function askInPanel(question: string) {
     const before = await chat.locator('.turn').count();
@@ -418,11 +425,6 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     await box.waitFor({ timeout: 30_000 });
     assert.match(await box.innerText(), /no such file or folder/);
     await page.waitForTimeout(300); // scrolling is immediate; give the page a frame to lay out
-    const log = (await chat.locator('.log').boundingBox())!;
-    const inView = async (what: string, l: ReturnType<typeof chat.locator>) => {
-      const b = (await l.boundingBox())!;
-      assert.ok(b.y >= log.y - 1 && b.y + b.height <= log.y + log.height + 1, `${what} is out of the conversation's view: ${JSON.stringify(b)} vs ${JSON.stringify(log)}`);
-    };
     await inView('the error', box);
     await inView('Select Model', box.locator('button', { hasText: 'Select Model' }));
     await inView('Show Log', box.locator('button', { hasText: 'Show Log' }));
@@ -486,6 +488,8 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     figures.largeRepository = { during, after: await size.innerText() };
     const notice = chat.locator('.status .too-large');
     assert.match(await notice.innerText(), /index fewer files/);
+    await page.waitForTimeout(300);
+    await inView('the last answer\'s stats, under a taller status', chat.locator('.turn').last().locator('.stats'));
     await screenshot(page, 'extension-large-repo');
     await notice.locator('button', { hasText: 'Include / Exclude' }).click();
     const labels = page.locator('.settings-editor .setting-item-label');

@@ -22,6 +22,8 @@ export class ChatUi {
   private readonly askButton: HTMLButtonElement;
   private readonly stopButton: HTMLButtonElement;
   private busy = false;
+  /** The conversation is shown from its end (the user has not scrolled up): it stays there when its size changes. */
+  private atEnd = true;
 
   constructor(root: HTMLElement, private readonly post: Post) {
     root.replaceChildren();
@@ -48,6 +50,10 @@ export class ChatUi {
       }
     });
     this.stopButton.addEventListener('click', () => this.post({ channel: 'ui', type: 'stop' }));
+    // A taller status (an error, the size notice) or a resized panel shrinks the conversation: its end stays in
+    // view unless the user scrolled away from it.
+    this.log.addEventListener('scroll', () => { this.atEnd = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 8; });
+    new ResizeObserver(() => { if (this.atEnd) this.log.scrollTop = this.log.scrollHeight; }).observe(this.log);
     // Links in answers never navigate the webview: https ones go to the extension, which opens them outside.
     this.log.addEventListener('click', (e) => {
       const a = (e.target as HTMLElement).closest('a');
@@ -124,10 +130,7 @@ export class ChatUi {
       }
       if (i.state === 'failed') parts.push(this.notice('index-error', `Index failed: ${i.error ?? 'see the log'}`, i.actions ?? [{ label: 'Show Log', command: 'starAttention.showLog' }]));
     }
-    // A taller status shrinks the conversation below it: keep its end in view if it was.
-    const atEnd = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 4;
     this.status.replaceChildren(...parts);
-    if (atEnd) this.log.scrollTop = this.log.scrollHeight;
     if (s.hostReason) this.status.title = s.hostReason;
     this.status.dataset.hostKind = s.hostKind ?? '';
     this.status.dataset.index = i?.state ?? '';

@@ -1,8 +1,8 @@
 // "Ask About Selection": the question and its streamed answer appear in the editor, at the selection, as a comment
 // thread (the stable Comments API: no proposed API). The query names the selection's path and lines. Its code is
 // already in the repository's context when the file is saved, so only its first line goes with the question: every
-// query token is prefilled (and its attention split among the files for the sources) before the first answer token,
-// and a pasted selection made the inline answer start about 5x later than the chat panel's (182 vs 37 query tokens).
+// query token attends to the whole repository before the first answer token (linear in query tokens), and a pasted
+// selection made the inline answer start about 5x later than the chat panel's (182 vs 37 query tokens).
 // An unsaved file's selection is not what the index holds: then the code itself goes into the query.
 import * as vscode from 'vscode';
 import type { CodebaseService } from './codebaseService';
@@ -13,7 +13,7 @@ const MODEL: vscode.CommentAuthorInformation = { name: 'Star Attention' };
 /** Longest selection passed to the model, in characters (the rest is cut with a note). */
 const MAX_SELECTION_CHARS = 8000;
 /** Longest first line of a saved selection sent with the question. */
-const MAX_FIRST_LINE_CHARS = 120;
+const MAX_FIRST_LINE_CHARS = 60;
 
 class Note implements vscode.Comment {
   mode = vscode.CommentMode.Preview;
@@ -47,7 +47,7 @@ export class InlineChat implements vscode.Disposable {
     const lines = `${editor.selection.start.line + 1}-${editor.selection.end.line + 1}`;
     const query = editor.document.isDirty
       ? `${question.trim()}\n\nThe question is about this code from ${path}, lines ${lines} (not saved yet):\n\`\`\`\n${selectedCode(editor)}\n\`\`\``
-      : `${question.trim()}\n\nThe question is about ${path}, lines ${lines}, starting: ${firstLine(editor)}`;
+      : `${question.trim()} (${path}, lines ${lines}: ${firstLine(editor)})`;
 
     const answer = new Note(new vscode.MarkdownString('_Thinking…_'), MODEL);
     const thread = this.controller.createCommentThread(editor.document.uri, range, [new Note(question.trim(), ME), answer]);
