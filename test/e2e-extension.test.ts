@@ -79,6 +79,20 @@ function cliAsk(repo: string, maxTokens: number, backend: 'cpu' | 'webgpu'): Cli
   }
 }
 
+/** CPU time (user + system, ms) used so far by the processes whose command line contains `needle`. */
+function cpuMsOf(needle: string): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    } catch { /* gone meanwhile */ }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
 /** The user's settings.json; {} while the workbench is (re)writing it (a read can see it empty). */
 function readSettingsFile(file: string): Record<string, unknown> {
   try {
@@ -295,7 +309,6 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
   });
 
   test('Ask About Selection shows the answer in an inline comment thread', async () => {
-    const seen = metricsOf('ask').length;
     await page.keyboard.press('Control+P');
     await page.locator('.quick-input-widget .quick-input-box input').fill('calculator.ts');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'calculator.ts' }).first().click();
@@ -303,23 +316,37 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     await editor.locator('.view-line', { hasText: 'export class Calculator' }).click();
     await page.keyboard.press('Home');
     for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowDown');
-    await runCommand(page, 'Star Attention: Ask About Selection');
-    await answerInputBox(page, 'What does this class do?', 'What do you want to know about the selected code?');
-    const asked = Date.now(); // Enter was pressed (the chat's figure starts at its Ask click)
-    const thread = page.locator('.review-widget', { hasText: 'What does this class do?' });
-    await thread.waitFor({ timeout: 30_000 });
-    // The first answer text in the thread (the placeholder gone, something else in its place).
-    await page.waitForFunction(() => {
-      const bodies = [...document.querySelectorAll<HTMLElement>('.review-widget .comment-body')].map((b) => b.innerText.replace('▍', '').trim());
-      const last = bodies[bodies.length - 1];
-      return bodies.length >= 2 && !!last && !last.includes('Thinking…');
-    }, undefined, { timeout: 120_000, polling: 50 });
-    const firstText = Date.now() - asked;
-    const ask = await nextMetric(firstMetrics, 'ask', seen);
+    /** Asks about the selection; returns the time from Enter to the thread's first answer text, and its metric. */
+    const askInline = async (question: string) => {
+      const seenAsks = metricsOf('ask').length;
+      await runCommand(page, 'Star Attention: Ask About Selection');
+      await answerInputBox(page, question, 'What do you want to know about the selected code?');
+      const asked = Date.now(); // Enter was pressed (the chat's figure starts at its Ask click)
+      const tsserverBefore = cpuMsOf('tsserver');
+      await page.locator('.review-widget', { hasText: question }).waitFor({ timeout: 30_000 });
+      // The first answer text in this thread (the placeholder gone, something else in its place).
+      await page.waitForFunction((q) => {
+        const thread = [...document.querySelectorAll<HTMLElement>('.review-widget')].find((w) => w.innerText.includes(q));
+        const bodies = [...(thread?.querySelectorAll<HTMLElement>('.comment-body') ?? [])].map((b) => b.innerText.replace('▍', '').trim());
+        const last = bodies[bodies.length - 1];
+        return bodies.length >= 2 && !!last && !last.includes('Thinking…');
+      }, question, { timeout: 120_000, polling: 50 });
+      const firstTextMs = Date.now() - asked;
+      const ask = await nextMetric(firstMetrics, 'ask', seenAsks);
+      return { firstTextMs, ttftMs: ask.ttftMs as number, queryTokens: ask.queryTokens as number, tsserverCpuMs: cpuMsOf('tsserver') - tsserverBefore };
+    };
+    // The first question about a .ts file meets the TypeScript server starting up beside it (CPU taken from the
+    // model's workers on this 2-core machine); the second is the steady state.
+    const first = await askInline('What does this class do?');
+    await editor.locator('.view-line', { hasText: 'export class Calculator' }).click();
+    await page.keyboard.press('Home');
+    for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowDown');
+    const second = await askInline('What does this class keep?');
     const chatAsk = metricsOf('ask')[1]!;
-    figures.inline = { firstTextMs: firstText, chatFirstTextMs: figures.chatFirstTextMs, ttftMs: ask.ttftMs, chatTtftMs: chatAsk.ttftMs, queryTokens: ask.queryTokens, chatQueryTokens: chatAsk.queryTokens };
+    figures.inline = { first, second, chatFirstTextMs: figures.chatFirstTextMs, chatTtftMs: chatAsk.ttftMs, chatQueryTokens: chatAsk.queryTokens };
     // Issue 13 §6: the inline answer starts about as soon as the chat panel's does (same repository, warm).
-    assert.ok(firstText <= 2 * (figures.chatFirstTextMs as number) + 1000, `first inline text after ${firstText} ms, first chat text after ${figures.chatFirstTextMs} ms: ${JSON.stringify(figures.inline)}`);
+    assert.ok(second.firstTextMs <= 2 * (figures.chatFirstTextMs as number) + 1000, `first inline text after ${second.firstTextMs} ms, first chat text after ${figures.chatFirstTextMs} ms: ${JSON.stringify(figures.inline)}`);
+    const thread = page.locator('.review-widget', { hasText: 'What does this class do?' });
     await thread.locator('.comment-body', { hasText: 'Thinking…' }).waitFor({ state: 'detached', timeout: 30_000 });
     const bodies = await thread.locator('.comment-body').allInnerTexts();
     assert.equal(bodies.length, 2, JSON.stringify(bodies));
