@@ -473,7 +473,15 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     await item.locator('a, .statusbar-item-label').first().click();
     const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'not a GGUF file' });
     await toast.waitFor({ timeout: 10_000 });
-    await toast.locator('.monaco-button', { hasText: 'Select Model' }).waitFor();
+    const fix = toast.locator('.monaco-button', { hasText: 'Select Model' });
+    await fix.waitFor();
+    // The toast slides in: wait until its button is inside the window before the screenshot.
+    await page.waitForFunction(() => {
+      const b = [...document.querySelectorAll<HTMLElement>('.notifications-toasts .notification-toast .monaco-button')].find((e) => e.textContent === 'Select Model');
+      const r = b?.getBoundingClientRect();
+      return !!r && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
+    }, undefined, { timeout: 10_000 });
+    await page.waitForTimeout(300);
     await screenshot(page, 'extension-index-failed');
     await runCommand(page, 'Notifications: Clear All Notifications');
   });
