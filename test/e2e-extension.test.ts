@@ -344,10 +344,13 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     const second = await askInline('What does this class keep?');
     const chatAsk = metricsOf('ask')[1]!;
     figures.inline = { first, second, chatFirstTextMs: figures.chatFirstTextMs, chatTtftMs: chatAsk.ttftMs, chatQueryTokens: chatAsk.queryTokens };
-    // Issue 13 §6: the inline answer starts close to the chat panel's (same repository, warm). It was 5.7x later
-    // (7.2 s vs 1.3 s) with the selection pasted into the query; what is left is its longer query (path, lines,
-    // first line: every query token attends to the whole repository) and the comment thread's redraw.
-    assert.ok(second.firstTextMs <= 3 * (figures.chatFirstTextMs as number) + 500, `first inline text after ${second.firstTextMs} ms, first chat text after ${figures.chatFirstTextMs} ms: ${JSON.stringify(figures.inline)}`);
+    // Issue 13 §6: the inline answer started 5.7x later than the chat panel's (7.2 s vs 1.3 s) because the selection
+    // was pasted into the query (182 vs 37 query tokens): every query token attends to the whole repository before
+    // the first answer token, so the first token comes linearly later. The selection's reference (path, lines, first
+    // line) now adds at most 64 tokens. The times are figures, not asserted: on this shared 2-core machine the
+    // TypeScript server's start beside the first .ts question (tsserverCpuMs) moves them by seconds.
+    const added = second.queryTokens - (chatAsk.queryTokens as number);
+    assert.ok(added <= 64, `the selection adds ${added} query tokens to the question (the chat's: ${chatAsk.queryTokens}): ${JSON.stringify(figures.inline)}`);
     const thread = page.locator('.review-widget', { hasText: 'What does this class do?' });
     await thread.locator('.comment-body', { hasText: 'Thinking…' }).waitFor({ state: 'detached', timeout: 30_000 });
     const bodies = await thread.locator('.comment-body').allInnerTexts();
