@@ -30,3 +30,10 @@ test('messages from the webview are checked before use: unknown commands and mal
   assert.equal(parseFromChat({ channel: 'hosts', type: 'ask', question: 'q' }), undefined);
   assert.equal(parseFromChat(null), undefined);
 });
+
+test('single newlines in an answer stay line breaks (a model writes lines, not markdown paragraphs); code and lists keep their lines', () => {
+  const html = renderMarkdown('First line\nsecond line\n\n- one\n- two\n\n```\na = 1\nb = 2\n```');
+  assert.match(html, /<p>First line<br>\nsecond line<\/p>/);
+  assert.match(html, /<ul>\n<li>one<\/li>\n<li>two<\/li>\n<\/ul>/);
+  assert.match(html, /<pre><code>a = 1\nb = 2\n<\/code><\/pre>/);
+});

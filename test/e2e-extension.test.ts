@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Browser, Frame, FrameLocator, Page } from 'playwright-core';
 import { copyWebgpuRuntime } from '../scripts/webgpuRuntime.mjs';
 import { vscePackage } from '../scripts/vsce.mjs';
@@ -76,6 +76,29 @@ function cliAsk(repo: string, maxTokens: number, backend: 'cpu' | 'webgpu'): Cli
     return JSON.parse(r.stdout) as CliAnswer;
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+/** CPU time (user + system, ms) used so far by the processes whose command line contains `needle`. */
+function cpuMsOf(needle: string): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    } catch { /* gone meanwhile */ }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** The user's settings.json; {} while the workbench is (re)writing it (a read can see it empty). */
+function readSettingsFile(file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
   }
 }
 
@@ -208,7 +231,10 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     const seen = metricsOf('ask').length;
     const seenIndex = metricsOf('index').length;
     await chat.locator('textarea').fill(QUESTION);
+    const asked = Date.now();
     await chat.locator('button', { hasText: 'Ask' }).click();
+    await chat.locator('.turn[data-turn="2"] .answer[data-text]:not([data-text=""])').waitFor({ timeout: 120_000 });
+    figures.chatFirstTextMs = Date.now() - asked;
     await chat.locator('.turn[data-turn="2"][data-done="true"]').waitFor({ timeout: 120_000 });
     const index = await nextMetric(firstMetrics, 'index', seenIndex);
     const ask = await nextMetric(firstMetrics, 'ask', seen);
@@ -228,7 +254,7 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
 
   /** Sets a number setting in the Settings editor, as a user would, and waits until the workbench has written it
    * to settings.json: the extension host hears of the change before any later command (one ordered channel). */
-  async function setNumberSetting(key: string, value: number): Promise<void> {
+  async function setSetting(key: string, value: number | string, label: string): Promise<void> {
     const file = join(server.userDataDir, 'User', 'settings.json');
     await runCommand(page, 'Preferences: Open Settings (UI)');
     const search = page.locator('.settings-editor .settings-header .suggest-input-container');
@@ -236,13 +262,13 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     await search.click();
     await page.keyboard.press('Control+A');
     await page.keyboard.type(key);
-    const row = page.locator(`.settings-editor .setting-item-contents[data-key="${key}"], .settings-editor .setting-item-contents:has(.setting-item-label:text-is("Max New Tokens"))`).first();
+    const row = page.locator(`.settings-editor .setting-item-contents[data-key="${key}"], .settings-editor .setting-item-contents:has(.setting-item-label:text-is("${label}"))`).first();
     const input = row.locator('input').first();
     await input.waitFor();
     await input.fill(String(value));
     await input.press('Tab');
     const deadline = Date.now() + 20_000;
-    while ((JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)[key] !== value) {
+    while (readSettingsFile(file)[key] !== value) {
       if (Date.now() > deadline) throw new Error(`${key} was not written to ${file}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -252,7 +278,7 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
   test('Stop cancels a long answer: "Stopped.", and fewer tokens than the limit (a strict prefix of the full answer)', async () => {
     const full = cliAsk(workspace, LONG_MAX_TOKENS, 'cpu');
     assert.equal(full.ids.length, LONG_MAX_TOKENS, 'the full answer must run to the limit, or Stop has nothing to cut');
-    await setNumberSetting('starAttention.maxNewTokens', LONG_MAX_TOKENS);
+    await setSetting('starAttention.maxNewTokens', LONG_MAX_TOKENS, 'Max New Tokens');
     const seen = metricsOf('ask').length;
     await askFromPalette(page, QUESTION);
     const turn = chat.locator('.turn[data-turn="3"]');
@@ -263,7 +289,7 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     assert.ok(text.length > 0 && text.length < full.answer.length, `stopped answer: ${text.length} chars, full: ${full.answer.length}`);
     assert.ok(full.answer.startsWith(text), 'the stopped answer must be a prefix of the full one');
     assert.equal(metricsOf('ask').length, seen, 'a stopped question reports no finished answer');
-    await setNumberSetting('starAttention.maxNewTokens', MAX_TOKENS);
+    await setSetting('starAttention.maxNewTokens', MAX_TOKENS, 'Max New Tokens');
   });
 
   test('after a file is edited, asking again re-encodes only that file\'s blocks', async () => {
@@ -283,7 +309,6 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
   });
 
   test('Ask About Selection shows the answer in an inline comment thread', async () => {
-    const seen = metricsOf('ask').length;
     await page.keyboard.press('Control+P');
     await page.locator('.quick-input-widget .quick-input-box input').fill('calculator.ts');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'calculator.ts' }).first().click();
@@ -291,11 +316,42 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
     await editor.locator('.view-line', { hasText: 'export class Calculator' }).click();
     await page.keyboard.press('Home');
     for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowDown');
-    await runCommand(page, 'Star Attention: Ask About Selection');
-    await answerInputBox(page, 'What does this class do?', 'What do you want to know about the selected code?');
+    /** Asks about the selection; returns the time from Enter to the thread's first answer text, and its metric. */
+    const askInline = async (question: string) => {
+      const seenAsks = metricsOf('ask').length;
+      await runCommand(page, 'Star Attention: Ask About Selection');
+      await answerInputBox(page, question, 'What do you want to know about the selected code?');
+      const asked = Date.now(); // Enter was pressed (the chat's figure starts at its Ask click)
+      const tsserverBefore = cpuMsOf('tsserver');
+      await page.locator('.review-widget', { hasText: question }).waitFor({ timeout: 30_000 });
+      // The first answer text in this thread (the placeholder gone, something else in its place).
+      await page.waitForFunction((q) => {
+        const thread = [...document.querySelectorAll<HTMLElement>('.review-widget')].find((w) => w.innerText.includes(q));
+        const bodies = [...(thread?.querySelectorAll<HTMLElement>('.comment-body') ?? [])].map((b) => b.innerText.replace('▍', '').trim());
+        const last = bodies[bodies.length - 1];
+        return bodies.length >= 2 && !!last && !last.includes('Thinking…');
+      }, question, { timeout: 120_000, polling: 50 });
+      const firstTextMs = Date.now() - asked;
+      const ask = await nextMetric(firstMetrics, 'ask', seenAsks);
+      return { firstTextMs, ttftMs: ask.ttftMs as number, queryTokens: ask.queryTokens as number, tsserverCpuMs: cpuMsOf('tsserver') - tsserverBefore };
+    };
+    // The first question about a .ts file meets the TypeScript server starting up beside it (CPU taken from the
+    // model's workers on this 2-core machine); the second is the steady state.
+    const first = await askInline('What does this class do?');
+    await editor.locator('.view-line', { hasText: 'export class Calculator' }).click();
+    await page.keyboard.press('Home');
+    for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowDown');
+    const second = await askInline('What does this class keep?');
+    const chatAsk = metricsOf('ask')[1]!;
+    figures.inline = { first, second, chatFirstTextMs: figures.chatFirstTextMs, chatTtftMs: chatAsk.ttftMs, chatQueryTokens: chatAsk.queryTokens };
+    // Issue 13 §6: the inline answer started 5.7x later than the chat panel's (7.2 s vs 1.3 s) because the selection
+    // was pasted into the query (182 vs 37 query tokens): every query token attends to the whole repository before
+    // the first answer token, so the first token comes linearly later. The selection's reference (path, lines, first
+    // line) now adds at most 64 tokens. The times are figures, not asserted: on this shared 2-core machine the
+    // TypeScript server's start beside the first .ts question (tsserverCpuMs) moves them by seconds.
+    const added = second.queryTokens - (chatAsk.queryTokens as number);
+    assert.ok(added <= 64, `the selection adds ${added} query tokens to the question (the chat's: ${chatAsk.queryTokens}): ${JSON.stringify(figures.inline)}`);
     const thread = page.locator('.review-widget', { hasText: 'What does this class do?' });
-    await thread.waitFor({ timeout: 30_000 });
-    await nextMetric(firstMetrics, 'ask', seen);
     await thread.locator('.comment-body', { hasText: 'Thinking…' }).waitFor({ state: 'detached', timeout: 30_000 });
     const bodies = await thread.locator('.comment-body').allInnerTexts();
     assert.equal(bodies.length, 2, JSON.stringify(bodies));
@@ -334,6 +390,153 @@ describe('the extension in code-server', { skip, timeout: 330_000 }, () => {
       cliWebgpu: webgpuCli.stats.decodeTokensPerSec,
       cliCpu: cli.stats.decodeTokensPerSec,
     };
+  });
+
+  // Issue 13: what a new user trips over. Each test checks the fixed state and leaves its screenshot.
+
+  /** Sets the model in the Settings editor and waits until the extension has heard of it: the chat status names it. */
+  async function setModel(path: string): Promise<void> {
+    await setSetting('starAttention.model', path, 'Model');
+    await chat.locator('.status .model', { hasText: `Model: ${basename(path)}` }).waitFor({ timeout: 30_000 });
+  }
+
+  /** Fails unless `l` lies inside the conversation's visible part. */
+  async function inView(what: string, l: ReturnType<typeof chat.locator>): Promise<void> {
+    const log = (await chat.locator('.log').boundingBox())!;
+    const b = (await l.boundingBox())!;
+    assert.ok(b.y >= log.y - 1 && b.y + b.height <= log.y + log.height + 1, `${what} is out of the conversation's view: ${JSON.stringify(b)} vs ${JSON.stringify(log)}`);
+  }
+
+  /** Asks in the chat panel (textarea + Ask) and waits until the turn is done; returns its locator. */
+  async function askInPanel(question: string) {
+    const before = await chat.locator('.turn').count();
+    await runCommand(page, 'Star Attention: Open Chat');
+    await chat.locator('textarea').fill(question);
+    await chat.locator('button', { hasText: 'Ask' }).click();
+    await chat.locator(`.log > .turn:nth-child(${before + 1})[data-done="true"]`).waitFor({ timeout: 180_000 });
+    return chat.locator('.turn').nth(before);
+  }
+
+  test('issue 13 §7: single newlines of an answer stay line breaks in the chat panel', async () => {
+    await setSetting('starAttention.maxNewTokens', 100, 'Max New Tokens');
+    const turn = await askInPanel(QUESTION);
+    const text = (await turn.locator('.answer').getAttribute('data-text')) ?? '';
+    // Greedy, so the same each run (this model starts a new line after about 35 tokens).
+    assert.match(text, /[^\n]\n[^\n]/, `the answer must hold a single newline, or there is nothing to check: ${JSON.stringify(text)}`);
+    const lines = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean);
+    assert.deepEqual(lines(await turn.locator('.answer').innerText()), lines(text), 'the rendered answer has the model\'s lines');
+    await screenshot(page, 'extension-line-breaks');
+  });
+
+  test('issue 13 §4: a saved edit is re-encoded in the background, the status names the file and keeps it through the next question', async () => {
+    const seenIndex = metricsOf('index').length;
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget .quick-input-box input').fill('math.ts');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'math.ts' }).first().click();
+    await page.locator('.editor-instance .monaco-editor .view-line', { hasText: 'Small math helpers' }).click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('\n// saved in the editor\n');
+    await page.keyboard.press('Control+S');
+    const index = await nextMetric(firstMetrics, 'index', seenIndex);
+    assert.deepEqual(index.encodedPaths, ['math.ts'], JSON.stringify(index));
+    await runCommand(page, 'Star Attention: Open Chat');
+    await chat.locator('.status .last-change', { hasText: 'math.ts' }).waitFor({ timeout: 10_000 });
+    const turn = await askInPanel(QUESTION);
+    assert.match(await chat.locator('.status .last-change').innerText(), /Last re-encoded: math\.ts \(\d+ blocks?, /, 'the question\'s own (no-op) index keeps the last change shown');
+    assert.match(await chat.locator('.status .index').innerText(), /up to date/);
+    assert.doesNotMatch(await turn.locator('.stats').innerText(), /\b0 blocks encoded/, 'the answer does not read as if the edit was ignored');
+    await screenshot(page, 'extension-reindexed-file');
+  });
+
+  test('issue 13 §1: with a missing model, the error and its Select Model / Show Log buttons are in view', async () => {
+    await setModel(join(tmp, 'no-such-folder', 'missing.gguf'));
+    const seenTurns = await chat.locator('.turn').count();
+    await askFromPalette(page, QUESTION);
+    const turn = chat.locator('.turn').nth(seenTurns);
+    const box = turn.locator('.error');
+    await box.waitFor({ timeout: 30_000 });
+    assert.match(await box.innerText(), /no such file or folder/);
+    await page.waitForTimeout(300); // scrolling is immediate; give the page a frame to lay out
+    await inView('the error', box);
+    await inView('Select Model', box.locator('button', { hasText: 'Select Model' }));
+    await inView('Show Log', box.locator('button', { hasText: 'Show Log' }));
+    await screenshot(page, 'extension-error-in-view');
+  });
+
+  test('issue 13 §3: a corrupt model fails the background index in the status bar (click: the fix) and in the panel', async () => {
+    const corrupt = join(tmp, 'corrupt-model', 'corrupt.gguf');
+    mkdirSync(join(tmp, 'corrupt-model'), { recursive: true });
+    writeFileSync(corrupt, 'this is not a model, only text\n'.repeat(64));
+    await setModel(corrupt);
+    await runCommand(page, 'Star Attention: Index Repository');
+    const item = page.locator('.statusbar-item', { hasText: 'Star: index failed' });
+    await item.waitFor({ timeout: 30_000 });
+    await chat.locator('.status .index-error', { hasText: 'not a GGUF file' }).waitFor({ timeout: 10_000 });
+    assert.equal(await chat.locator('.status .index-error button', { hasText: 'Select Model' }).count(), 1);
+    await item.locator('a, .statusbar-item-label').first().click();
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'not a GGUF file' });
+    await toast.waitFor({ timeout: 10_000 });
+    const fix = toast.locator('.monaco-button', { hasText: 'Select Model' });
+    await fix.waitFor();
+    // The toast slides in: wait until its button is inside the window before the screenshot.
+    await page.waitForFunction(() => {
+      const b = [...document.querySelectorAll<HTMLElement>('.notifications-toasts .notification-toast .monaco-button')].find((e) => e.textContent === 'Select Model');
+      const r = b?.getBoundingClientRect();
+      return !!r && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
+    }, undefined, { timeout: 10_000 });
+    await page.waitForTimeout(300);
+    await screenshot(page, 'extension-index-failed');
+    await runCommand(page, 'Notifications: Clear All Notifications');
+  });
+
+  test('issue 13 §2: choosing another model (a new resource root reloads the page) and hiding the view keep the conversation', async () => {
+    const otherDir = join(tmp, 'other-models');
+    mkdirSync(otherDir, { recursive: true });
+    cpSync(MODEL, join(otherDir, 'stories260K.gguf'));
+    const questions = async () => chat.locator('.turn .question').allInnerTexts();
+    const before = await questions();
+    assert.ok(before.length >= 5, JSON.stringify(before));
+    await setModel(join(otherDir, 'stories260K.gguf'));
+    const seen = metricsOf('ask').length;
+    const seenHosts = metricsOf('hosts').length;
+    await askFromPalette(page, QUESTION);
+    await nextMetric(firstMetrics, 'hosts', seenHosts, 180_000);
+    await nextMetric(firstMetrics, 'ask', seen, 180_000);
+    await chat.locator(`.log > .turn:nth-child(${before.length + 1})[data-done="true"]`).waitFor({ timeout: 30_000 });
+    assert.deepEqual((await questions()).slice(0, before.length), before, 'the turns before the model change are still shown');
+    assert.equal((await questions()).length, before.length + 1);
+    await runCommand(page, 'View: Show Explorer');
+    await runCommand(page, 'Star Attention: Open Chat');
+    assert.equal((await questions()).length, before.length + 1, 'hidden and shown again, the conversation is the same');
+    await screenshot(page, 'extension-conversation-kept');
+  });
+
+  test('issue 13 §5: a repository larger than the model\'s context shows its size before and during the index, and a button to index fewer files', async () => {
+    await runCommand(page, 'Star Attention: Open Chat');
+    assert.match(await chat.locator('.status .size').innerText(), /Repository: [\d,]+ tokens of the model's 2,048-token context/, 'before the index: the last size');
+    const story = FIXTURE['story.md']!.split('\n')[2]!;
+    writeFileSync(join(workspace, 'big.md'), Array.from({ length: 80 }, (_, i) => `Chapter ${i + 1}. ${story}`).join('\n\n'));
+    const seenIndex = metricsOf('index').length;
+    await runCommand(page, 'Star Attention: Index Repository');
+    await chat.locator('.status[data-index="indexing"] .size').waitFor({ timeout: 30_000 });
+    const during = await chat.locator('.status .size').innerText();
+    const index = await nextMetric(firstMetrics, 'index', seenIndex, 180_000);
+    assert.ok(index.contextTokens > 2048, `the repository must be larger than the context: ${JSON.stringify(index)}`);
+    const size = chat.locator('.status .size', { hasText: `${(index.contextTokens as number).toLocaleString('en-US')} tokens,` });
+    await size.waitFor({ timeout: 10_000 });
+    assert.match(await size.innerText(), /× the model's 2,048-token context/);
+    figures.largeRepository = { during, after: await size.innerText() };
+    const notice = chat.locator('.status .too-large');
+    assert.match(await notice.innerText(), /index fewer files/);
+    await page.waitForTimeout(300);
+    await inView('the last answer\'s stats, under a taller status', chat.locator('.turn').last().locator('.stats'));
+    await screenshot(page, 'extension-large-repo');
+    await notice.locator('button', { hasText: 'Include / Exclude' }).click();
+    const labels = page.locator('.settings-editor .setting-item-label');
+    await labels.filter({ hasText: /^Include$/ }).first().waitFor({ timeout: 20_000 });
+    await labels.filter({ hasText: /^Exclude$/ }).first().waitFor();
+    assert.equal(await labels.filter({ hasText: 'Chunk Size' }).count(), 0, 'only the include / exclude settings are shown');
+    await screenshot(page, 'extension-index-settings');
   });
 });
 

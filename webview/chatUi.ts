@@ -1,7 +1,8 @@
 // The chat panel's UI: the conversation (questions, streamed markdown answers, sources, errors with actions), the
 // status line, the input with Ask/Stop. It only renders what the extension host sends (ToChat) and reports what
 // the user does (FromChat); it holds no engine state.
-import type { ErrorAction, FromChat, SourceView, StatusView, ToChat, TurnStats } from '../src/protocol/chatMessages';
+import type { ErrorAction, FromChat, SourceView, StatusView, ToChat, TurnRecord, TurnStats } from '../src/protocol/chatMessages';
+import { pathsText, sizeText } from '../src/protocol/statusText';
 import { renderMarkdown } from './markdown';
 
 type Post = (msg: FromChat) => void;
@@ -21,13 +22,14 @@ export class ChatUi {
   private readonly askButton: HTMLButtonElement;
   private readonly stopButton: HTMLButtonElement;
   private busy = false;
+  /** The conversation is shown from its end (the user has not scrolled up): it stays there when its size changes. */
+  private atEnd = true;
 
   constructor(root: HTMLElement, private readonly post: Post) {
     root.replaceChildren();
     this.status = el('div', { class: 'status', role: 'status', 'aria-live': 'polite' });
     this.log = el('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' });
-    const empty = el('p', { class: 'empty' }, 'Ask a question about this repository. The whole codebase is the context.');
-    this.log.append(empty);
+    this.log.append(emptyNote());
     const form = el('form', { class: 'ask' });
     this.input = el('textarea', { rows: '3', placeholder: 'Ask about the codebase… (Enter to send, Shift+Enter for a new line)', 'aria-label': 'Question' }) as HTMLTextAreaElement;
     this.askButton = el('button', { type: 'submit', class: 'primary' }, 'Ask') as HTMLButtonElement;
@@ -48,6 +50,10 @@ export class ChatUi {
       }
     });
     this.stopButton.addEventListener('click', () => this.post({ channel: 'ui', type: 'stop' }));
+    // A taller status (an error, the size notice) or a resized panel shrinks the conversation: its end stays in
+    // view unless the user scrolled away from it.
+    this.log.addEventListener('scroll', () => { this.atEnd = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 8; });
+    new ResizeObserver(() => { if (this.atEnd) this.log.scrollTop = this.log.scrollHeight; }).observe(this.log);
     // Links in answers never navigate the webview: https ones go to the extension, which opens them outside.
     this.log.addEventListener('click', (e) => {
       const a = (e.target as HTMLElement).closest('a');
@@ -84,6 +90,9 @@ export class ChatUi {
       case 'focusInput':
         this.input.focus();
         break;
+      case 'restore':
+        this.restore(msg.turns);
+        break;
     }
   }
 
@@ -101,20 +110,60 @@ export class ChatUi {
   }
 
   private renderStatus(s: StatusView): void {
-    const parts: string[] = [];
-    parts.push(s.model ? `Model: ${s.model}` : 'No model selected');
-    if (s.hostKind) parts.push(`Hosts: ${s.hostKind}${s.device ? ` on ${s.device}` : ''}`);
-    if (s.size) parts.push(s.size);
+    const parts: HTMLElement[] = [];
+    const span = (cls: string, text: string) => el('span', { class: cls }, text);
+    parts.push(span('model', s.model ? `Model: ${s.model}` : 'No model selected'));
+    if (s.hostKind) parts.push(span('hosts', `Hosts: ${s.hostKind}${s.device ? ` on ${s.device}` : ''}`));
     const i = s.index;
     if (i) {
-      if (i.state === 'indexing') parts.push(`Indexing ${i.done ?? 0}/${i.total ?? '?'} blocks${i.tokensPerSec ? ` · ${Math.round(i.tokensPerSec)} tok/s` : ''}`);
-      else if (i.state === 'ready') parts.push(`Index: ${i.files ?? 0} files, ${i.blocks ?? 0} blocks (${i.encoded ?? 0} encoded, ${i.reused ?? 0} reused, ${i.shifted ?? 0} shifted)`);
-      else if (i.state !== 'idle') parts.push(`Index: ${i.state}`);
+      if (i.state === 'indexing') parts.push(span('index', `Indexing ${i.done ?? 0}/${i.total ?? '?'} blocks${i.tokensPerSec ? ` · ${Math.round(i.tokensPerSec)} tok/s` : ''}`));
+      else if (i.state === 'ready') {
+        const work = i.encoded ? `${i.encoded} encoded, ${i.reused ?? 0} reused, ${i.shifted ?? 0} shifted` : 'up to date';
+        parts.push(span('index', `Index: ${i.files ?? 0} files, ${i.blocks ?? 0} blocks (${work})`));
+      } else if (i.state === 'cancelled') parts.push(span('index', 'Index: cancelled'));
+      if (i.contextTokens !== undefined) parts.push(span('size', `Repository: ${sizeText(i.contextTokens, s.modelContext)}`));
+      if (i.lastChange) parts.push(span('last-change', `Last re-encoded: ${pathsText(i.lastChange.paths)} (${i.lastChange.blocks} block${i.lastChange.blocks === 1 ? '' : 's'}, ${clock(i.lastChange.at)})`));
+      if (i.contextTokens !== undefined && s.modelContext && i.contextTokens > s.modelContext) {
+        parts.push(this.notice('too-large',
+          `The repository is larger than the model's ${s.modelContext.toLocaleString('en-US')}-token context: each question is answered from the blocks that fit, ranked for it: index fewer files to have more of it read at once.`,
+          [{ label: 'Include / Exclude…', command: 'starAttention.openIndexSettings' }]));
+      }
+      if (i.state === 'failed') parts.push(this.notice('index-error', `Index failed: ${i.error ?? 'see the log'}`, i.actions ?? [{ label: 'Show Log', command: 'starAttention.showLog' }]));
     }
-    this.status.replaceChildren(...parts.map((p) => el('span', {}, p)));
+    this.status.replaceChildren(...parts);
     if (s.hostReason) this.status.title = s.hostReason;
     this.status.dataset.hostKind = s.hostKind ?? '';
+    this.status.dataset.index = i?.state ?? '';
     if (s.hostReason) this.status.append(el('span', { class: 'reason' }, s.hostReason));
+  }
+
+  /** A line of the status with buttons that run the extension's commands (the fix for what it says). */
+  private notice(cls: string, text: string, actions: readonly ErrorAction[]): HTMLElement {
+    const box = el('div', { class: `status-notice ${cls}`, role: 'alert' }, el('span', {}, text));
+    for (const a of actions) box.append(this.actionButton(a));
+    return box;
+  }
+
+  private actionButton(a: ErrorAction): HTMLButtonElement {
+    const b = el('button', { type: 'button', class: 'secondary' }, a.label) as HTMLButtonElement;
+    b.addEventListener('click', () => this.post({ channel: 'ui', type: 'command', command: a.command }));
+    return b;
+  }
+
+  /** The page was (re)loaded: show exactly the conversation the extension kept. */
+  private restore(turns: readonly TurnRecord[]): void {
+    this.turns.clear();
+    this.log.replaceChildren();
+    if (!turns.length) this.log.append(emptyNote());
+    for (const r of turns) {
+      this.startTurn(r.id, r.question);
+      const t = this.turns.get(r.id)!;
+      t.text = r.text;
+      if (r.text) this.render(t);
+      if (r.done) this.finishTurn(r.id, r.done.sources, r.done.stats);
+      if (r.error) this.failTurn(r.id, r.error.message, r.error.cancelled, r.error.actions);
+    }
+    this.log.lastElementChild?.scrollIntoView({ block: 'end' });
   }
 
   private startTurn(id: number, question: string): void {
@@ -125,7 +174,7 @@ export class ChatUi {
     root.append(q, answer);
     this.log.append(root);
     this.turns.set(id, { root, answer, text: '', pending: false });
-    root.scrollIntoView({ block: 'end' });
+    this.follow(root);
   }
 
   private scheduleRender(t: Turn): void {
@@ -140,7 +189,7 @@ export class ChatUi {
   private render(t: Turn): void {
     t.answer.innerHTML = renderMarkdown(t.text);
     t.answer.dataset.text = t.text;
-    t.root.scrollIntoView({ block: 'end' });
+    this.follow(t.root);
   }
 
   private finishTurn(id: number, sources: readonly SourceView[], stats: TurnStats): void {
@@ -164,8 +213,17 @@ export class ChatUi {
       }
       t.root.append(el('details', { class: 'sources-box', open: '' }, el('summary', {}, 'Sources (share of attention)'), list));
     }
+    // Blocks encoded for this very question: 0 means the index was already up to date (an edit saved earlier was
+    // re-encoded by the background index; the status says which files), not that the edit was missed.
+    const index = stats.blocksEncoded > 0 ? `${stats.blocksEncoded} blocks encoded for this question, ${stats.blocksReused} reused` : `index up to date (${stats.blocksReused} blocks)`;
     t.root.append(el('div', { class: 'stats' },
-      `${stats.tokens} tokens · first token ${(stats.ttftMs / 1000).toFixed(2)} s · ${stats.decodeTokensPerSec.toFixed(1)} tok/s · ${stats.blocksEncoded} blocks encoded, ${stats.blocksReused} reused${stats.finish === 'length' ? ' · stopped at the token limit' : ''}${stats.attended ? ` · ${stats.attended}` : ''}`));
+      `${stats.tokens} tokens · first token ${(stats.ttftMs / 1000).toFixed(2)} s · ${stats.decodeTokensPerSec.toFixed(1)} tok/s · ${index}${stats.finish === 'length' ? ' · stopped at the token limit' : ''}${stats.attended ? ` · ${stats.attended}` : ''}`));
+    this.follow(t.root);
+  }
+
+  /** Whatever the conversation adds last is brought into view (an error's buttons included). */
+  private follow(e: HTMLElement): void {
+    e.scrollIntoView({ block: 'end' });
   }
 
   private failTurn(id: number, message: string, cancelled: boolean, actions: readonly ErrorAction[]): void {
@@ -179,13 +237,19 @@ export class ChatUi {
     t.answer.setAttribute('aria-busy', 'false');
     t.root.dataset.done = 'true';
     const box = el('div', { class: cancelled ? 'notice' : 'error', role: cancelled ? 'status' : 'alert' }, message);
-    for (const a of actions) {
-      const b = el('button', { type: 'button', class: 'secondary' }, a.label) as HTMLButtonElement;
-      b.addEventListener('click', () => this.post({ channel: 'ui', type: 'command', command: a.command }));
-      box.append(b);
-    }
+    for (const a of actions) box.append(this.actionButton(a));
     t.root.append(box);
+    this.follow(box);
   }
+}
+
+function emptyNote(): HTMLElement {
+  return el('p', { class: 'empty' }, 'Ask a question about this repository. The whole codebase is the context.');
+}
+
+/** "11:32:05" in the page's locale. */
+function clock(iso: string): string {
+  return new Date(iso).toLocaleTimeString();
 }
 
 function el(tag: string, attrs: Record<string, string>, ...children: (Node | string)[]): HTMLElement {

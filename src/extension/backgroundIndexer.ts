@@ -5,11 +5,14 @@
 import * as vscode from 'vscode';
 import { CancelledError } from '../engine/errors';
 import type { StatusView } from '../protocol/chatMessages';
+import { pathsText, sizeText } from '../protocol/statusText';
 import type { CodebaseService } from './codebaseService';
 import { readSettings } from './settings';
 
 /** Quiet time after the last change before re-indexing. */
 const DEBOUNCE_MS = 1500;
+/** The status bar's command while the index has failed: the error, with the buttons that fix it. */
+const SHOW_INDEX_ERROR = 'starAttention.showIndexError';
 
 export class BackgroundIndexer implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('starAttention.status', vscode.StatusBarAlignment.Left, 50);
@@ -31,6 +34,7 @@ export class BackgroundIndexer implements vscode.Disposable {
       vscode.workspace.onDidSaveTextDocument((d) => changed(d.uri)),
       vscode.workspace.onDidRenameFiles((e) => e.files.forEach((f) => { changed(f.oldUri); changed(f.newUri); })),
       service.onStatus((s) => this.render(s)),
+      vscode.commands.registerCommand(SHOW_INDEX_ERROR, () => this.offerFix()),
     );
   }
 
@@ -98,23 +102,42 @@ export class BackgroundIndexer implements vscode.Disposable {
 
   private render(s: StatusView): void {
     const i = s.index;
+    this.item.backgroundColor = undefined;
     if (!s.model) {
       this.item.text = '$(star-empty) Star: no model';
       this.item.tooltip = 'Star Attention: no model selected. Click to select one.';
       this.item.command = 'starAttention.selectModel';
       return;
     }
+    const size = i?.contextTokens !== undefined ? `\nRepository: ${sizeText(i.contextTokens, s.modelContext)}` : '';
+    const last = i?.lastChange ? `\nLast re-encoded: ${pathsText(i.lastChange.paths)} (${i.lastChange.blocks} block${i.lastChange.blocks === 1 ? '' : 's'}, ${new Date(i.lastChange.at).toLocaleTimeString()})` : '';
     const hosts = s.hostKind ? `\nHosts: ${s.hostKind}${s.device ? ` on ${s.device}` : ''}${s.hostReason ? `\n${s.hostReason}` : ''}` : '';
     if (i?.state === 'indexing') {
       const rate = i.tokensPerSec ? ` · ${Math.round(i.tokensPerSec)} tok/s` : '';
       this.item.text = `$(sync~spin) Star: ${i.done ?? 0}/${i.total ?? '?'} blocks${rate}`;
-      this.item.tooltip = `Star Attention is indexing ${s.folder ?? ''}. Click to cancel.${hosts}`;
+      this.item.tooltip = `Star Attention is indexing ${s.folder ?? ''}. Click to cancel.${size}${hosts}`;
       this.item.command = 'starAttention.cancel';
       return;
     }
-    const state = i?.state === 'ready' ? `${i.blocks ?? 0} blocks` : i?.state === 'failed' ? 'index failed' : i?.state === 'cancelled' ? 'cancelled' : 'idle';
+    if (i?.state === 'failed') {
+      this.item.text = '$(error) Star: index failed';
+      this.item.tooltip = `Star Attention: indexing ${s.folder ?? ''} failed: ${i.error ?? 'see the log'}\nClick for what fixes it.`;
+      this.item.command = SHOW_INDEX_ERROR;
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
+      return;
+    }
+    const state = i?.state === 'ready' ? `${i.blocks ?? 0} blocks` : i?.state === 'cancelled' ? 'cancelled' : 'idle';
     this.item.text = `$(star-full) Star: ${state}`;
-    this.item.tooltip = `Star Attention · model ${s.model}${hosts}\nClick to open the chat.`;
+    this.item.tooltip = `Star Attention · model ${s.model}${size}${last}${hosts}\nClick to open the chat.`;
     this.item.command = 'starAttention.openChat';
+  }
+
+  private async offerFix(): Promise<void> {
+    const i = this.service.status.index;
+    if (i?.state !== 'failed') return void vscode.commands.executeCommand('starAttention.openChat');
+    const actions = i.actions ?? [];
+    const pick = await vscode.window.showErrorMessage(`Star Attention: indexing ${this.service.status.folder ?? ''} failed: ${i.error ?? 'see the log'}`, ...actions.map((a) => a.label));
+    const action = actions.find((a) => a.label === pick);
+    if (action) await vscode.commands.executeCommand(action.command);
   }
 }

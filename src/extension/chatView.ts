@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { parseFromChat, type FromChat, type ToChat } from '../protocol/chatMessages';
 import type { HostChannel } from '../node/star/webviewHostPool';
 import { readSettings } from './settings';
+import { Transcript } from './transcript';
 
 export const CHAT_VIEW_ID = 'starAttention.chat';
 
@@ -20,6 +21,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private readonly disposedListeners = new Set<() => void>();
   /** What the UI must show again after the page (re)loads. */
   private lastStatus: ToChat | undefined;
+  /** The conversation: a reloaded page (new resource roots, a recreated view) gets it back. */
+  private readonly transcript = new Transcript();
   private modelDir: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   /** Payload bytes that crossed the extension host <-> webview boundary on the hosts' channel. */
@@ -78,6 +81,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
 
   postUi(msg: ToChat): void {
     if (msg.type === 'status') this.lastStatus = msg;
+    else this.transcript.record(msg);
     void this.view?.webview.postMessage(msg);
   }
 
@@ -125,6 +129,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     if (!ui) return;
     if (ui.type === 'ready') {
       this.readyResolve?.();
+      void this.view?.webview.postMessage(this.transcript.restoreMessage());
       if (this.lastStatus) void this.view?.webview.postMessage(this.lastStatus);
     }
     for (const l of this.uiListeners) l(ui);

@@ -12,9 +12,10 @@ import { defaultCacheDir } from '../node/cache/defaultCacheDir';
 import { openModel, type OpenedModel } from '../node/openModel';
 import { RepoSession } from '../node/star/repoSession';
 import type { AskResult, IndexProgress, IndexStats, RepositorySize } from '../node/star/repoSession';
-import { sizeLine } from '../node/star/selectionText';
 import type { StatusView } from '../protocol/chatMessages';
 import type { ChatViewProvider } from './chatView';
+import { explainError } from './errorActions';
+import { cancelledStatus, failedStatus, indexingStatus, progressStatus, readyStatus, sizedStatus } from './indexStatus';
 import { startHostPool, type StartedPool } from './starHostPools';
 import { readSettings, type Settings } from './settings';
 
@@ -70,7 +71,7 @@ export class CodebaseService implements vscode.Disposable {
   /** Phase 1 for `folder`: brings the hosts and the disk cache up to date. */
   index(folder: vscode.WorkspaceFolder, signal: AbortSignal): Promise<IndexStats> {
     return this.exclusive(async () => {
-      const session = await this.session(folder);
+      const session = await this.session(folder).catch((err: unknown) => { this.indexFailed(folder, err); throw err; });
       return this.indexing(folder, (progress) => session.index({ signal, ...progress }));
     });
   }
@@ -78,14 +79,14 @@ export class CodebaseService implements vscode.Disposable {
   /** One index (nothing to do when the repository is unchanged), then the answer, streaming the text. */
   ask(r: AskRequest): Promise<AskResult> {
     return this.exclusive(async () => {
-      const session = await this.session(r.folder);
+      const session = await this.session(r.folder).catch((err: unknown) => { this.indexFailed(r.folder, err); throw err; });
       const s = readSettings();
       const started = performance.now();
       const result = await this.indexing(r.folder, (progress) => session.ask(r.question, {
         maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText: r.onText, selection: s.selection, ...progress,
       }));
       this.metric('ask', {
-        folder: r.folder.name, hostKind: this.pool?.pool.kind, tokens: result.ids.length, ids: result.ids,
+        folder: r.folder.name, hostKind: this.pool?.pool.kind, tokens: result.ids.length, ids: result.ids, queryTokens: result.stats.queryTokens,
         ttftMs: Math.round(result.stats.ttftMs), decodeTokensPerSec: result.stats.decodeTokensPerSec,
         wallMs: Math.round(performance.now() - started), sources: result.sources.slice(0, 5).map((x) => x.path),
         selection: { ...result.stats.selection, attended: undefined }, size: result.stats.size,
@@ -105,7 +106,7 @@ export class CodebaseService implements vscode.Disposable {
     this.model = undefined;
     if (model) await model.opened.close().catch(() => undefined);
     const s = readSettings();
-    this.setStatus({ model: s.model ? basename(s.model) : undefined, hostKind: undefined, hostReason: undefined, device: undefined, index: { state: 'idle' } });
+    this.setStatus({ model: s.model ? basename(s.model) : undefined, modelContext: undefined, hostKind: undefined, hostReason: undefined, device: undefined, index: { state: 'idle' } });
   }
 
   /** Chunk size, anchor, include/exclude or the cache cap changed: new block plans, same hosts. */
@@ -129,7 +130,7 @@ export class CodebaseService implements vscode.Disposable {
     folder: vscode.WorkspaceFolder,
     op: (hooks: { onProgress: (p: IndexProgress) => void; onIndexed: (stats: IndexStats) => void; onSized: (size: RepositorySize) => void }) => Promise<T>,
   ): Promise<T> {
-    this.setStatus({ folder: folder.name, index: { ...this.statusValue.index, state: 'indexing', done: 0, total: undefined } });
+    this.setStatus({ folder: folder.name, index: indexingStatus(this.statusValue.index) });
     const stalls = monitorEventLoopDelay({ resolution: 10 });
     stalls.enable();
     const bytesBefore = { ...this.chat.bytes };
@@ -140,21 +141,20 @@ export class CodebaseService implements vscode.Disposable {
         stats, wallMs: Math.round(performance.now() - started),
         bytes: { sent: this.chat.bytes.sent - bytesBefore.sent, received: this.chat.bytes.received - bytesBefore.received },
       };
-      this.setStatus({
-        index: {
-          state: 'ready', files: stats.files, blocks: stats.blocks, encoded: stats.blocksEncoded,
-          reused: stats.blocksReused, shifted: stats.blocksShifted,
-        },
-      });
+      this.setStatus({ index: readyStatus(this.statusValue.index, stats, new Date()) });
     };
     try {
       return await op({
-        onProgress: (p) => this.setStatus({ index: { state: 'indexing', done: p.done, total: p.total, tokensPerSec: p.tokensPerSec } }),
+        onProgress: (p) => this.setStatus({ index: progressStatus(this.statusValue.index, p) }),
         onIndexed,
-        onSized: (size) => this.setStatus({ size: sizeLine(size) }),
+        // Known before anything is encoded: the panel shows it against the model's context from the start.
+        onSized: (size) => this.setStatus({ index: sizedStatus(this.statusValue.index, size.repositoryTokens) }),
       });
     } catch (err) {
-      if (!indexed) this.setStatus({ index: { state: err instanceof CancelledError ? 'cancelled' : 'failed' } });
+      if (!indexed) {
+        if (err instanceof CancelledError) this.setStatus({ index: cancelledStatus(this.statusValue.index) });
+        else this.indexFailed(folder, err);
+      }
       throw err;
     } finally {
       // The histogram records a stall when its timer fires late: give it that turn, so the last one counts too.
@@ -172,6 +172,12 @@ export class CodebaseService implements vscode.Disposable {
         });
       }
     }
+  }
+
+  /** The status bar and the panel say why the index failed, with what fixes it. */
+  private indexFailed(folder: vscode.WorkspaceFolder, err: unknown): void {
+    const e = explainError(err);
+    this.setStatus({ folder: folder.name, index: failedStatus(this.statusValue.index, e.message, e.actions) });
   }
 
   private async session(folder: vscode.WorkspaceFolder): Promise<RepoSession> {
@@ -200,7 +206,7 @@ export class CodebaseService implements vscode.Disposable {
     this.log.info(`opening model ${s.model}`);
     const opened = await openModel(s.model);
     this.model = { path: s.model, opened };
-    this.setStatus({ model: basename(s.model) });
+    this.setStatus({ model: basename(s.model), modelContext: opened.config.contextLength });
     return opened;
   }
 

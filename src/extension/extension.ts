@@ -56,6 +56,9 @@ export function activate(context: vscode.ExtensionContext): void {
       indexer.cancel();
     }),
     vscode.commands.registerCommand('starAttention.showLog', () => log.show()),
+    // The files to index: the settings editor showing only `include` and `exclude`.
+    vscode.commands.registerCommand('starAttention.openIndexSettings', () =>
+      vscode.commands.executeCommand('workbench.action.openSettings', '@id:starAttention.include @id:starAttention.exclude')),
 
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       if (POOL_SETTINGS.some((s) => e.affectsConfiguration(s))) {

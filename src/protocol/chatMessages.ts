@@ -22,8 +22,8 @@ export interface StatusView {
   readonly hostKind?: string;
   readonly hostReason?: string;
   readonly device?: string;
-  /** The repository's tokens against the model's context, said before anything is encoded (sizeLine). */
-  readonly size?: string;
+  /** The model's context length in tokens (what the repository's size is shown against). */
+  readonly modelContext?: number;
   readonly index?: {
     readonly state: 'idle' | 'indexing' | 'ready' | 'failed' | 'cancelled';
     readonly files?: number;
@@ -34,7 +34,31 @@ export interface StatusView {
     readonly reused?: number;
     readonly shifted?: number;
     readonly tokensPerSec?: number;
+    /** Tokens of the repository's context (anchor + blocks) after the last index; while indexing, an estimate. */
+    readonly contextTokens?: number;
+    /** The last index that encoded anything: kept until the next one that does, so an edit's re-encode stays visible. */
+    readonly lastChange?: IndexChange;
+    /** Why the index failed, and what fixes it (state 'failed'). */
+    readonly error?: string;
+    readonly actions?: readonly ErrorAction[];
   };
+}
+
+export interface IndexChange {
+  /** Files whose blocks were encoded (sorted). */
+  readonly paths: readonly string[];
+  readonly blocks: number;
+  /** ISO time the index ended. */
+  readonly at: string;
+}
+
+/** One turn of the conversation as the extension keeps it, re-sent whenever the page (re)loads. */
+export interface TurnRecord {
+  readonly id: number;
+  readonly question: string;
+  readonly text: string;
+  readonly done?: { readonly sources: readonly SourceView[]; readonly stats: TurnStats };
+  readonly error?: { readonly message: string; readonly cancelled: boolean; readonly actions: readonly ErrorAction[] };
 }
 
 /** An action offered beside an error: runs one of the extension's own commands. */
@@ -44,7 +68,7 @@ export interface ErrorAction {
 }
 
 /** The only commands the webview may ask the extension to run. */
-export type ChatCommand = 'starAttention.selectModel' | 'starAttention.indexRepository' | 'starAttention.showLog' | 'workbench.action.openSettings';
+export type ChatCommand = 'starAttention.selectModel' | 'starAttention.indexRepository' | 'starAttention.showLog' | 'starAttention.openIndexSettings' | 'workbench.action.openSettings';
 
 export interface TurnStats {
   readonly ttftMs: number;
@@ -64,6 +88,8 @@ export type ToChat = { readonly channel: 'ui' } & (
   | { readonly type: 'turnDone'; readonly id: number; readonly sources: readonly SourceView[]; readonly stats: TurnStats }
   | { readonly type: 'turnError'; readonly id: number; readonly message: string; readonly cancelled: boolean; readonly actions: readonly ErrorAction[] }
   | { readonly type: 'focusInput' }
+  /** The whole conversation so far: the page shows exactly these turns (after a reload, they come back). */
+  | { readonly type: 'restore'; readonly turns: readonly TurnRecord[] }
 );
 
 export type FromChat = { readonly channel: 'ui' } & (
@@ -75,7 +101,7 @@ export type FromChat = { readonly channel: 'ui' } & (
   | { readonly type: 'command'; readonly command: ChatCommand }
 );
 
-export const CHAT_COMMANDS: readonly ChatCommand[] = ['starAttention.selectModel', 'starAttention.indexRepository', 'starAttention.showLog', 'workbench.action.openSettings'];
+export const CHAT_COMMANDS: readonly ChatCommand[] = ['starAttention.selectModel', 'starAttention.indexRepository', 'starAttention.showLog', 'starAttention.openIndexSettings', 'workbench.action.openSettings'];
 
 /** Narrows an incoming webview message to a FromChat, or undefined (the webview is not trusted to be well-formed). */
 export function parseFromChat(msg: unknown): FromChat | undefined {
