@@ -7,6 +7,7 @@ import type { LoadedModel } from '../../engine/model/types';
 import { openModel } from '../../node/openModel';
 import { askRepository } from '../../node/star/starRepository';
 import { printablePath, printJson } from '../output';
+import { modelOrDefault } from './fetchModel';
 import { intOption, maxTokensOption, numberOption, repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
 import { helpOption, helpText } from '../help';
 
@@ -27,7 +28,7 @@ const OPTIONS = {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: OPTIONS });
   if (values.help) {
-    process.stdout.write(helpText('star-ask ask --repo <dir> --model <file> --question <text> [options]', OPTIONS, {
+    process.stdout.write(helpText('star-ask ask --repo <dir> [--model <file>] --question <text> [options]', OPTIONS, {
       ...repositoryOptionNotes,
       question: 'the question', mode: 'star, or global (one causal prefill: the baseline)', 'no-cache': 'no disk KV cache',
       'max-tokens': 'tokens to generate at most', sources: 'files listed after the answer',
@@ -36,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!values.question) throw new EngineError('--question is required');
   if (values.mode !== 'star' && values.mode !== 'global') throw new EngineError(`--mode must be star or global (got ${values.mode})`);
-  const { modelPath, ...repo } = repositoryOptions(values);
+  const { modelPath, ...repo } = repositoryOptions({ ...values, model: values.repo ? await modelOrDefault(values.model, values.json) : values.model });
   const maxTokens = maxTokensOption(values['max-tokens']);
   const model = await openModel(modelPath);
   try {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { openModel } from '../../node/openModel';
 import { indexRepository } from '../../node/star/starRepository';
 import { printJson } from '../output';
+import { modelOrDefault } from './fetchModel';
 import { repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
 import { helpOption, helpText } from '../help';
 
@@ -17,10 +18,10 @@ const OPTIONS = {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: OPTIONS });
   if (values.help) {
-    process.stdout.write(helpText('star-ask index --repo <dir> --model <file> [options]', OPTIONS, repositoryOptionNotes));
+    process.stdout.write(helpText('star-ask index --repo <dir> [--model <file>] [options]', OPTIONS, repositoryOptionNotes));
     return 0;
   }
-  const { modelPath, ...repo } = repositoryOptions(values);
+  const { modelPath, ...repo } = repositoryOptions({ ...values, model: values.repo ? await modelOrDefault(values.model, values.json) : values.model });
   const model = await openModel(modelPath);
   try {
     const showProgress = !values.json && process.stderr.isTTY;
