@@ -212,33 +212,19 @@ interface CellOptions {
   readonly backend: BackendKind;
 }
 
-const question = (name: string) => `What is the value of ${name}? Answer with the number.`;
+const question = (name: string) => `What is the value of ${name}?`;
 
 async function runCell(model: LoadedModel, peer: LlamaCppModel | undefined, o: CellOptions): Promise<NeedleCell> {
-  const chunkSize = o.mode.chunkSize(o.size, model.config.contextLength);
-  const anchorSize = o.mode.anchorSize?.(chunkSize);
   const cacheDir = mkdtempSync(join(tmpdir(), 'star-needle-kv-'));
   try {
     const answers: NeedleCell['answers'][number][] = [];
     const ttfts: number[] = [];
     let contextTokens = 0;
     for (const fact of o.facts) {
-      const q = question(fact.name);
-      let answer: string;
-      if (o.mode.path === 'llama.cpp') {
-        const { layout } = await buildRepoLayout({ repo: o.repo, model, chunkSize, anchorSize, question: q });
-        const prompt = [...layout.blocks.flatMap((b) => b.tokens), ...layout.query];
-        contextTokens = layout.contextLength;
-        const r = await llamaCppGreedy(peer!, prompt, o.maxTokens, model.tokenizer.eos);
-        ttfts.push(r.ttftMs);
-        answer = model.tokenizer.decode(r.ids, { skipSpecial: true });
-      } else {
-        const r = await askRepository({ repo: o.repo, model, chunkSize, anchorSize, backend: o.backend, cacheDir, question: q, mode: o.mode.path, maxTokens: o.maxTokens });
-        ttfts.push(r.stats.ttftMs);
-        contextTokens = r.stats.contextTokens;
-        answer = r.answer;
-      }
-      answers.push({ needle: fact.name, value: fact.value, answer, correct: answer.includes(fact.value) });
+      const r = await answerWith(model, peer, o.mode, { repo: o.repo, repoTokens: o.size, question: question(fact.name), maxTokens: o.maxTokens, backend: o.backend, cacheDir });
+      ttfts.push(r.ttftMs);
+      contextTokens = r.contextTokens;
+      answers.push({ needle: fact.name, value: fact.value, answer: r.answer, correct: r.answer.includes(fact.value) });
     }
     const correct = answers.filter((a) => a.correct).length;
     return { repoTokens: o.size, depth: o.depth, mode: o.mode.name, correct, asked: answers.length, accuracy: round(correct / answers.length, 3),
@@ -246,6 +232,31 @@ async function runCell(model: LoadedModel, peer: LlamaCppModel | undefined, o: C
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
   }
+}
+
+export interface AnswerRequest {
+  readonly repo: string;
+  /** Tokens of the repository's files, for the mode's chunk size rule. */
+  readonly repoTokens: number;
+  readonly question: string;
+  readonly maxTokens: number;
+  readonly backend: BackendKind;
+  /** The disk KV cache of star modes (kept between the questions of one repository). */
+  readonly cacheDir: string;
+}
+
+/** One question answered the way `mode` says (greedy): the answer text, time to first token, context tokens. */
+export async function answerWith(model: LoadedModel, peer: LlamaCppModel | undefined, mode: NeedleMode, o: AnswerRequest): Promise<{ answer: string; ttftMs: number; contextTokens: number }> {
+  const chunkSize = mode.chunkSize(o.repoTokens, model.config.contextLength);
+  const anchorSize = mode.anchorSize?.(chunkSize);
+  if (mode.path === 'llama.cpp') {
+    if (!peer) throw new EngineError(`mode llama.cpp: node-llama-cpp is not installed (${LLAMA_CPP_INSTALL})`);
+    const { layout } = await buildRepoLayout({ repo: o.repo, model, chunkSize, anchorSize, question: o.question });
+    const r = await llamaCppGreedy(peer, [...layout.blocks.flatMap((b) => b.tokens), ...layout.query], o.maxTokens, model.tokenizer.eos);
+    return { answer: model.tokenizer.decode(r.ids, { skipSpecial: true }), ttftMs: r.ttftMs, contextTokens: layout.contextLength };
+  }
+  const r = await askRepository({ repo: o.repo, model, chunkSize, anchorSize, backend: o.backend, cacheDir: o.cacheDir, question: o.question, mode: mode.path, maxTokens: o.maxTokens });
+  return { answer: r.answer, ttftMs: r.stats.ttftMs, contextTokens: r.stats.contextTokens };
 }
 
 async function llamaCppGreedy(peer: LlamaCppModel, prompt: readonly number[], maxTokens: number, eos: ReadonlySet<number>): Promise<{ ids: number[]; ttftMs: number }> {
