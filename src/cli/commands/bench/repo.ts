@@ -22,10 +22,11 @@ import { askRepository, indexRepository } from '../../../node/star/starRepositor
 import { median, round } from '../../figures';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
+import { modelOrDefault } from '../fetchModel';
 import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel, type LlamaCppModel } from './llamaCpp';
 import { editSourceFile, writeSourceRepository } from './sourceRepository';
 
-const USAGE = `usage: star-ask bench repo [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|auto]
+const USAGE = `usage: star-ask bench repo [--model <gguf, default: SmolLM2-135M-Instruct>] [--backend cpu|webgpu|auto]
   [--sizes 1024,2048,4096] [--chunk-size 512] [--file-tokens 200] [--reps 3] [--skip-global] [--json]
 llama.cpp side: ${LLAMA_CPP_INSTALL}`;
 const QUESTION = 'Which function throws when the session is over the limit?';
@@ -64,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string', default: '../shared/models/stories260K.gguf' },
+      model: { type: 'string' },
       backend: { type: 'string', default: 'cpu' },
       sizes: { type: 'string', default: '1024,2048,4096' },
       'chunk-size': { type: 'string', default: '512' },
@@ -85,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
   const fileTokens = intOption(values['file-tokens'], '--file-tokens');
   const reps = intOption(values.reps, '--reps');
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
-  const modelPath = resolve(values.model!);
+  const modelPath = resolve(await modelOrDefault(values.model, values.json));
 
   const model = await openModel(modelPath);
   const peer = await loadLlamaCppModel(modelPath);
