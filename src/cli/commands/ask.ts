@@ -8,11 +8,12 @@ import { askRepository } from '../../node/star/starRepository';
 import { attendedLine, sizeLine } from '../../node/star/selectionText';
 import { SELECTION_MODES } from '../../engine/star/selection/blockSelection';
 import { printablePath, printJson } from '../output';
+import { modelOrDefault } from './fetchModel';
 import { intOption, maxTokensOption, numberOption, repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
 import { command, parseCommand } from '../help';
 
 const COMMAND = command({
-  usage: 'star-ask ask --repo <dir> --model <file> --question <text> [options]',
+  usage: 'star-ask ask --repo <dir> [--model <file>] --question <text> [options]',
   options: {
     ...repositoryOptionSpec,
     question: { type: 'string' },
@@ -40,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.mode !== 'star' && values.mode !== 'global') throw new EngineError(`--mode must be star or global (got ${values.mode})`);
   const selection = SELECTION_MODES.find((m) => m === values.selection);
   if (!selection) throw new EngineError(`--selection must be one of ${SELECTION_MODES.join(', ')} (got ${values.selection})`);
-  const { modelPath, ...repo } = repositoryOptions(values);
+  const { modelPath, ...repo } = repositoryOptions({ ...values, model: values.repo ? await modelOrDefault(values.model, values.json) : values.model });
   const maxTokens = maxTokensOption(values['max-tokens']);
   const model = await openModel(modelPath);
   try {

@@ -5,15 +5,16 @@ import { openModel } from '../../node/openModel';
 import { indexRepository } from '../../node/star/starRepository';
 import { printJson } from '../output';
 import { sizeLine } from '../../node/star/selectionText';
+import { modelOrDefault } from './fetchModel';
 import { repositoryOptionNotes, repositoryOptionSpec, repositoryOptions } from './options';
 import { command, parseCommand } from '../help';
 
-const COMMAND = command({ usage: 'star-ask index --repo <dir> --model <file> [options]', options: repositoryOptionSpec, notes: repositoryOptionNotes });
+const COMMAND = command({ usage: 'star-ask index --repo <dir> [--model <file>] [options]', options: repositoryOptionSpec, notes: repositoryOptionNotes });
 
 export async function run(argv: string[]): Promise<number> {
   const values = parseCommand(argv, COMMAND);
   if (!values) return 0;
-  const { modelPath, ...repo } = repositoryOptions(values);
+  const { modelPath, ...repo } = repositoryOptions({ ...values, model: values.repo ? await modelOrDefault(values.model, values.json) : values.model });
   const model = await openModel(modelPath);
   try {
     const showProgress = !values.json && process.stderr.isTTY;

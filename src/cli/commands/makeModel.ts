@@ -6,13 +6,13 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EngineError } from '../../engine/errors';
 import { writeGguf } from '../../engine/quant/ggufWriter';
 import { ggufVocabFromHf } from '../../engine/synthetic/ggufVocab';
 import { REAL_SHAPES, realShape, type RealShape } from '../../engine/synthetic/realShapes';
 import { syntheticQ4KMGguf } from '../../engine/synthetic/syntheticGguf';
+import { defaultModelCacheDir } from '../../node/models/modelCacheDir';
 import { writeAtomically } from '../../node/writeAtomically';
 import { command, helpText, parseCommand } from '../help';
 import { printJson } from '../output';
@@ -25,11 +25,6 @@ const COMMAND = command({
   about: 'Writes <out-dir>/<shape>-Q4_K_M.seed<seed>.synthetic.gguf unless it exists. The weights are random: for shapes, types,\n'
     + 'speed and memory, not answers.',
 });
-
-/** Where the generated files go when --out-dir is not given: a user cache folder, never the repository. */
-export function defaultModelCacheDir(): string {
-  return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'star-ask', 'models');
-}
 
 export function syntheticFileName(shape: RealShape, seed: number): string {
   return `${shape.id}-Q4_K_M.seed${seed}.synthetic.gguf`;

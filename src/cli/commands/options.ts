@@ -79,7 +79,7 @@ export const repositoryOptionSpec = {
 /** What each of repositoryOptionSpec's options means, for --help. */
 export const repositoryOptionNotes = {
   repo: 'the repository folder',
-  model: 'a GGUF file or a Hugging Face model folder',
+  model: 'a GGUF file or a Hugging Face model folder (default: SmolLM2-135M-Instruct, fetched once; star-ask fetch-model)',
   'chunk-size': 'tokens per context block',
   'anchor-size': 'tokens of the anchor block (default: the chunk size)',
   hosts: 'Star Attention hosts',

@@ -22,6 +22,10 @@ import type { Tokenizer } from '../tokenizer/types';
 import { packBlocks, type BlockSource, type BlockSpan, type FileBlock, type PackedBlocks } from './blocks';
 import type { BlockSpec } from './types';
 
+// Measured on SmolLM2-135M-Instruct (`bench qa`'s ten questions, global prompt through llama.cpp): this text and two
+// rewordings (an "answer from the code only, in one short sentence: the value, name or file" instruction; a
+// "precise assistant ... exact name, value or file path" one, each with a "==> path <==" intro) all score 6/10; the
+// misses are the model's (which file, which base class, the license), not the wording. Kept: it is the shortest.
 export const DEFAULT_SYSTEM_PROMPT = 'You answer questions about a code repository. Its files follow; cite file paths in your answer.';
 export const DEFAULT_INTRO = "The repository's files:\n\n";
 /** Marks where the question goes when rendering the query, so the question is encoded as plain text. */

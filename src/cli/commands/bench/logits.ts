@@ -12,7 +12,9 @@ import { openModel } from '../../../node/openModel';
 import { benchModelOption, command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
-import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel } from './llamaCpp';
+import type { Backend } from '../../../engine/backend/types';
+import type { LoadedModel } from '../../../engine/model/types';
+import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel, type LlamaCppModel } from './llamaCpp';
 
 const COMMAND = command({
   usage: 'star-ask bench logits [options]',
@@ -47,37 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     const ids = model.tokenizer.encode(readFileSync(resolve(values.text!), 'utf8')).slice(0, n);
     if (ids.length < n) throw new EngineError(`the text encodes to ${ids.length} tokens, fewer than --tokens ${n}`, values.text);
 
-    const t = await Transformer.create(model, backend);
-    const cache = t.newCache(n);
-    const vocab = t.config.vocabSize;
-    const logits = await backend.readAct((await t.forward(Int32Array.from(ids), Int32Array.from(ids, (_, i) => i), cache, { logits: 'all' }))!);
-    t.releaseCache(cache);
-
-    const ctx = await peer.model.createContext({ contextSize: n + 8, batchSize: n, threads: LLAMA_CPP_PREFILL_THREADS, ...LLAMA_CPP_KV });
-    const wanted = new Set(positions);
-    const sampling = { temperature: 1, topK: 0, topP: 1, minP: 0 };
-    const out = await ctx.getSequence().controlledEvaluate(ids.map((id, i) => (wanted.has(i) ? [id, { generateNext: { probabilities: true, options: sampling } }] : id)));
-    await ctx.dispose();
-
-    const rows = positions.map((p) => {
-      const ours = logSoftmax(logits.subarray(p * vocab, (p + 1) * vocab));
-      const theirs: Map<number, number> = out[p].next.probabilities;
-      // llama.cpp's f32 probabilities sum to 1 only up to rounding: renormalized, so KL stays >= 0.
-      let total = 0;
-      for (const prob of theirs.values()) total += prob;
-      let kl = 0;
-      let maxAbs = 0;
-      for (const [token, raw] of theirs) {
-        const prob = raw / total;
-        if (!(prob > 0)) continue;
-        const d = Math.log(prob) - ours[token]!;
-        kl += prob * d;
-        maxAbs = Math.max(maxAbs, Math.abs(d));
-      }
-      const topOurs = argmax(ours);
-      const topTheirs = theirs.keys().next().value as number;
-      return { position: p, maxAbsDeltaLogP: maxAbs, kl, llamaCppTokens: theirs.size, top1Agrees: topOurs === topTheirs };
-    });
+    const { vocab, rows } = await logitsBesideLlamaCpp(model, backend, peer, ids, positions);
     const result = { model: model.name, backend: backendKind, device: backend.deviceName, llamaCpp: { installed: true, device: peer.device }, text: values.text, tokens: n, vocab, rows };
     if (values.json) printJson(result);
     else for (const r of rows) process.stdout.write(`position ${r.position}: max |Δ log p| ${r.maxAbsDeltaLogP.toExponential(3)}, KL ${r.kl.toExponential(3)}, top-1 ${r.top1Agrees ? 'agrees' : 'differs'} (${r.llamaCppTokens} tokens from llama.cpp)\n`);
@@ -89,7 +61,61 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function logSoftmax(x: Float32Array): Float64Array {
+export interface LogitsRow {
+  readonly position: number;
+  readonly maxAbsDeltaLogP: number;
+  /** KL(llama.cpp || this engine) */
+  readonly kl: number;
+  readonly llamaCppTokens: number;
+  readonly top1Agrees: boolean;
+}
+
+/**
+ * This engine's next-token log-probabilities after `ids[0..p]` beside llama.cpp's, for each p of `positions`: one
+ * prefill on each side. Exported for the real-model tests (test/smollm2-llama-cpp.test.ts).
+ */
+export async function logitsBesideLlamaCpp(model: LoadedModel, backend: Backend, peer: LlamaCppModel, ids: readonly number[], positions: readonly number[]): Promise<{ vocab: number; rows: LogitsRow[] }> {
+  const n = ids.length;
+  const t = await Transformer.create(model, backend);
+  let logits: Float32Array;
+  try {
+    const cache = t.newCache(n);
+    logits = await backend.readAct((await t.forward(Int32Array.from(ids), Int32Array.from(ids, (_, i) => i), cache, { logits: 'all' }))!);
+    t.releaseCache(cache);
+  } finally {
+    t.dispose();
+  }
+  const vocab = logits.length / n;
+  const ctx = await peer.model.createContext({ contextSize: n + 8, batchSize: n, threads: LLAMA_CPP_PREFILL_THREADS, ...LLAMA_CPP_KV });
+  const wanted = new Set(positions);
+  const sampling = { temperature: 1, topK: 0, topP: 1, minP: 0 };
+  let out: any[];
+  try {
+    out = await ctx.getSequence().controlledEvaluate(ids.map((id, i) => (wanted.has(i) ? [id, { generateNext: { probabilities: true, options: sampling } }] : id)));
+  } finally {
+    await ctx.dispose();
+  }
+  const rows = positions.map((p): LogitsRow => {
+    const ours = logSoftmax(logits.subarray(p * vocab, (p + 1) * vocab));
+    const theirs: Map<number, number> = out[p].next.probabilities;
+    // llama.cpp's f32 probabilities sum to 1 only up to rounding: renormalized, so KL stays >= 0.
+    let total = 0;
+    for (const prob of theirs.values()) total += prob;
+    let kl = 0;
+    let maxAbs = 0;
+    for (const [token, raw] of theirs) {
+      const prob = raw / total;
+      if (!(prob > 0)) continue;
+      const d = Math.log(prob) - ours[token]!;
+      kl += prob * d;
+      maxAbs = Math.max(maxAbs, Math.abs(d));
+    }
+    return { position: p, maxAbsDeltaLogP: maxAbs, kl, llamaCppTokens: theirs.size, top1Agrees: argmax(ours) === (theirs.keys().next().value as number) };
+  });
+  return { vocab, rows };
+}
+
+export function logSoftmax(x: Float32Array): Float64Array {
   let max = -Infinity;
   for (const v of x) max = Math.max(max, v);
   let sum = 0;
@@ -98,7 +124,7 @@ function logSoftmax(x: Float32Array): Float64Array {
   return Float64Array.from(x, (v) => v - lse);
 }
 
-function argmax(x: Float64Array): number {
+export function argmax(x: Float64Array): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
   return best;

@@ -19,16 +19,17 @@ import { openModel } from '../../../node/openModel';
 import { buildRepoLayout } from '../../../node/star/repoLayout';
 import { askRepository, indexRepository } from '../../../node/star/starRepository';
 import { median, round } from '../../figures';
-import { benchModelOption, command, parseCommand } from '../../help';
+import { command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
+import { modelOrDefault } from '../fetchModel';
 import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel, type LlamaCppModel } from './llamaCpp';
 import { editSourceFile, writeSourceRepository } from './sourceRepository';
 
 const COMMAND = command({
   usage: 'star-ask bench repo [options]',
   options: {
-    ...benchModelOption,
+    model: { type: 'string' },
     backend: { type: 'string', default: 'cpu' },
     sizes: { type: 'string', default: '1024,2048,4096' },
     'chunk-size': { type: 'string', default: '512' },
@@ -36,7 +37,7 @@ const COMMAND = command({
     reps: { type: 'string', default: '3' },
     'skip-global': { type: 'boolean', default: false },
   },
-  notes: { backend: 'cpu, webgpu or auto' },
+  notes: { model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)', backend: 'cpu, webgpu or auto' },
   about: `llama.cpp side: ${LLAMA_CPP_INSTALL}`,
 });
 
@@ -81,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   const fileTokens = intOption(values['file-tokens'], '--file-tokens');
   const reps = intOption(values.reps, '--reps');
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
-  const modelPath = resolve(values.model!);
+  const modelPath = resolve(await modelOrDefault(values.model, values.json));
 
   const model = await openModel(modelPath);
   const peer = await loadLlamaCppModel(modelPath);

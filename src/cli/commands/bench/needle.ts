@@ -1,0 +1,297 @@
+// star-ask bench needle: needle in a repository. A fact (`const LEGACY_MIRROR_PORT = 48213;`) is planted in one file
+// of a real repository nobody here wrote (a package of npm's own node_modules by default), the model is asked for
+// it, and an answer scores when it contains the value. Grid: repository sizes x needle depths (start, middle, end
+// of the repository, in walk order) x modes; per cell, --needles different facts are planted together at that
+// depth (one repository, one phase 1) and each is asked for in turn.
+//
+// Modes are named entries of NEEDLE_MODES, each mapped to the options of one answer path: `global` is
+// `ask --mode global` (one causal prefill of the whole prompt), `star-*` the ordinary Star Attention path with a
+// chunk size rule and an anchor rule, `llama.cpp` the same token sequence as `global` prefilled and decoded
+// greedily by llama.cpp. A new way of choosing what the question sees (e.g. attention- or lexical-ranked blocks
+// for repositories larger than the context) is one more entry. "Without the anchor" here means an anchor of the
+// chat prefix alone (anchor size 1: no repository overview); phase 1 always encodes a block after the anchor.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { execPath } from 'node:process';
+import { EngineError } from '../../../engine/errors';
+import type { LoadedModel } from '../../../engine/model/types';
+import { createRandom } from '../../../engine/runtime/random';
+import type { BackendKind } from '../../../node/createBackend';
+import { openModel } from '../../../node/openModel';
+import { walkRepository } from '../../../node/repo/walkRepository';
+import { buildRepoLayout } from '../../../node/star/repoLayout';
+import { askRepository } from '../../../node/star/starRepository';
+import { median, round } from '../../figures';
+import { printJson } from '../../output';
+import { backendOption, intOption } from '../options';
+import { modelOrDefault } from '../fetchModel';
+import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel, type LlamaCppModel } from './llamaCpp';
+
+/** One way of answering, as the options it gives the answer path. */
+export interface NeedleMode {
+  readonly name: string;
+  readonly summary: string;
+  readonly path: 'star' | 'global' | 'llama.cpp';
+  /** Chunk size for a repository of n tokens (global and llama.cpp: one block, so no file is split). */
+  chunkSize(n: number, contextLength: number): number;
+  /** Anchor size for that chunk size (undefined: the default, the chunk size). */
+  anchorSize?(chunkSize: number): number;
+}
+
+const star = (name: string, summary: string, chunk: (n: number) => number, anchor?: (c: number) => number): NeedleMode =>
+  ({ name, summary, path: 'star', chunkSize: (n) => Math.max(64, chunk(n)), anchorSize: anchor });
+const prefixOnly = () => 1;
+const whole = (_n: number, ctx: number) => ctx;
+
+export const NEEDLE_MODES: readonly NeedleMode[] = [
+  { name: 'global', summary: 'ask --mode global: one causal prefill of the whole prompt', path: 'global', chunkSize: whole },
+  { name: 'llama.cpp', summary: 'llama.cpp prefilling the same tokens as global, greedy decoding', path: 'llama.cpp', chunkSize: whole },
+  star('star-n4', 'Star Attention, chunk = n/4 (the paper\'s setting), anchor = chunk', (n) => Math.ceil(n / 4)),
+  star('star-n4-noanchor', 'chunk = n/4, anchor = the chat prefix only (no overview)', (n) => Math.ceil(n / 4), prefixOnly),
+  ...[512, 1024, 2048].flatMap((c) => [
+    star(`star-${c}`, `Star Attention, fixed chunk ${c}, anchor = chunk`, () => c),
+    star(`star-${c}-noanchor`, `fixed chunk ${c}, anchor = the chat prefix only`, () => c, prefixOnly),
+  ]),
+];
+
+const DEPTHS = { start: 0, middle: 0.5, end: 1 } as const;
+type Depth = keyof typeof DEPTHS;
+const NAMES = ['LEGACY_MIRROR_PORT', 'FALLBACK_SHARD_COUNT', 'ARCHIVE_RETRY_LIMIT', 'MAX_INDEX_BATCH', 'STALE_LOCK_SECONDS', 'QUOTA_WINDOW_MS', 'LEGACY_TUNNEL_ID', 'MIRROR_BACKOFF_BASE'];
+
+const USAGE = `usage: star-ask bench needle [--model <gguf>] [--source <folder>] [--sizes 1024,2048] [--depths start,middle,end]
+  [--modes global,star-n4,llama.cpp] [--needles 2] [--max-tokens 16] [--backend cpu|webgpu|auto] [--seed 1] [--json]
+modes: ${NEEDLE_MODES.map((m) => m.name).join(', ')}
+--source: a folder of real code copied (in walk order, cut at --sizes tokens) into each test repository
+  (default: npm's own node_modules/npm-registry-fetch, beside this Node). llama.cpp side: ${LLAMA_CPP_INSTALL}`;
+
+export interface NeedleCell {
+  readonly repoTokens: number;
+  readonly depth: Depth;
+  readonly mode: string;
+  readonly correct: number;
+  readonly asked: number;
+  readonly accuracy: number;
+  /** Median time to first token over the needles (star: phase 1 included, warm after the first). */
+  readonly ttftMs: number;
+  readonly contextTokens: number;
+  readonly answers: readonly { readonly needle: string; readonly value: string; readonly answer: string; readonly correct: boolean }[];
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      source: { type: 'string' },
+      sizes: { type: 'string', default: '1024' },
+      depths: { type: 'string', default: 'start,middle,end' },
+      modes: { type: 'string', default: 'global,star-n4,llama.cpp' },
+      needles: { type: 'string', default: '2' },
+      'max-tokens': { type: 'string', default: '16' },
+      backend: { type: 'string', default: 'cpu' },
+      seed: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const backend = backendOption(values.backend);
+  const sizes = values.sizes!.split(',').map((s) => intOption(s.trim(), '--sizes', 64));
+  const depths = values.depths!.split(',').map((d) => {
+    if (!(d in DEPTHS)) throw new EngineError(`--depths: ${d} is not one of ${Object.keys(DEPTHS).join(', ')}`);
+    return d as Depth;
+  });
+  const modes = values.modes!.split(',').map((name) => {
+    const m = NEEDLE_MODES.find((x) => x.name === name.trim());
+    if (!m) throw new EngineError(`--modes: ${name} is not one of ${NEEDLE_MODES.map((x) => x.name).join(', ')}`);
+    return m;
+  });
+  const needles = intOption(values.needles, '--needles', 1, NAMES.length);
+  const maxTokens = intOption(values['max-tokens'], '--max-tokens');
+  const source = resolve(values.source ?? defaultSource());
+  const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
+  const modelPath = resolve(await modelOrDefault(values.model, values.json));
+  const model = await openModel(modelPath);
+  const peer = modes.some((m) => m.path === 'llama.cpp') ? await loadLlamaCppModel(modelPath) : undefined;
+  if (modes.some((m) => m.path === 'llama.cpp') && !peer) log(`llama.cpp: not installed (${LLAMA_CPP_INSTALL}); its cells are skipped`);
+  try {
+    const cells: NeedleCell[] = [];
+    const random = createRandom(intOption(values.seed, '--seed', 0));
+    for (const size of sizes) {
+      for (const depth of depths) {
+        const facts = NAMES.slice(0, needles).map((name) => ({ name, value: String(10000 + Math.floor(random() * 89999)) }));
+        const repo = mkdtempSync(join(tmpdir(), 'star-needle-'));
+        try {
+          await writeNeedleRepository(repo, source, model, size, depth, facts);
+          for (const mode of modes) {
+            if (mode.path === 'llama.cpp' && !peer) continue;
+            const cell = await runCell(model, peer, { repo, size, depth, mode, facts, maxTokens, backend });
+            log(`${size} tokens, ${depth}, ${mode.name}: ${cell.correct}/${cell.asked}, ttft ${cell.ttftMs} ms` +
+              ` (${cell.answers.map((a) => JSON.stringify(a.answer.slice(0, 60))).join(' | ')})`);
+            cells.push(cell);
+          }
+        } finally {
+          rmSync(repo, { recursive: true, force: true });
+        }
+      }
+    }
+    const result = { model: model.name, backend, source, needles, maxTokens, modes: modes.map((m) => ({ name: m.name, summary: m.summary })),
+      llamaCpp: peer ? { installed: true, device: peer.device } : { installed: false, install: LLAMA_CPP_INSTALL }, cells };
+    if (values.json) printJson(result);
+    else process.stdout.write(table(cells, modes));
+    return 0;
+  } finally {
+    await peer?.dispose();
+    await model.close();
+  }
+}
+
+/** npm's own copy of npm-registry-fetch (real, documented, nobody here wrote it), beside the running Node. */
+function defaultSource(): string {
+  return resolve(dirname(execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'npm-registry-fetch');
+}
+
+/**
+ * Copies `source`'s text files (walk order) into `repo` until their contents reach `tokens` (the last one cut at a
+ * line), then plants every fact as a line of code at `depth` of those tokens: in the file holding that point, at the
+ * line nearest to it.
+ */
+export async function writeNeedleRepository(repo: string, source: string, model: LoadedModel, tokens: number, depth: Depth, facts: readonly { name: string; value: string }[]): Promise<void> {
+  const walked = await walkRepository([source]);
+  const count = (t: string) => model.tokenizer.encode(t, { addBos: false, parseSpecial: false }).length;
+  const kept: { path: string; lines: string[]; tokens: number }[] = [];
+  let total = 0;
+  for (const f of walked.files) {
+    if (total >= tokens) break;
+    const text = f.text;
+    let lines = text.split('\n');
+    let n = count(text);
+    if (total + n > tokens) {
+      // Cut at a line: bisect the longest prefix of lines that fits.
+      let lo = 0, hi = lines.length;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        if (total + count(lines.slice(0, mid).join('\n')) <= tokens) lo = mid;
+        else hi = mid;
+      }
+      lines = lines.slice(0, Math.max(1, lo));
+      n = count(lines.join('\n'));
+    }
+    kept.push({ path: f.path, lines, tokens: n });
+    total += n;
+  }
+  if (total < tokens * 0.9) throw new EngineError(`has only ${total} tokens of text, fewer than --sizes ${tokens}`, source);
+  const target = DEPTHS[depth] * total;
+  let at = 0;
+  let file = kept[kept.length - 1]!;
+  for (const f of kept) {
+    if (at + f.tokens >= target) { file = f; break; }
+    at += f.tokens;
+  }
+  const line = Math.round(Math.min(1, Math.max(0, (target - at) / Math.max(1, file.tokens))) * file.lines.length);
+  const planted = facts.map((f) => `const ${f.name} = ${f.value};`);
+  file.lines.splice(line, 0, ...planted);
+  for (const f of kept) {
+    mkdirSync(dirname(join(repo, f.path)), { recursive: true });
+    writeFileSync(join(repo, f.path), f.lines.join('\n'));
+  }
+}
+
+interface CellOptions {
+  readonly repo: string;
+  readonly size: number;
+  readonly depth: Depth;
+  readonly mode: NeedleMode;
+  readonly facts: readonly { name: string; value: string }[];
+  readonly maxTokens: number;
+  readonly backend: BackendKind;
+}
+
+const question = (name: string) => `What is the value of ${name}?`;
+
+async function runCell(model: LoadedModel, peer: LlamaCppModel | undefined, o: CellOptions): Promise<NeedleCell> {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'star-needle-kv-'));
+  try {
+    const answers: NeedleCell['answers'][number][] = [];
+    const ttfts: number[] = [];
+    let contextTokens = 0;
+    for (const fact of o.facts) {
+      const r = await answerWith(model, peer, o.mode, { repo: o.repo, repoTokens: o.size, question: question(fact.name), maxTokens: o.maxTokens, backend: o.backend, cacheDir });
+      ttfts.push(r.ttftMs);
+      contextTokens = r.contextTokens;
+      answers.push({ needle: fact.name, value: fact.value, answer: r.answer, correct: r.answer.includes(fact.value) });
+    }
+    const correct = answers.filter((a) => a.correct).length;
+    return { repoTokens: o.size, depth: o.depth, mode: o.mode.name, correct, asked: answers.length, accuracy: round(correct / answers.length, 3),
+      ttftMs: round(median(ttfts)), contextTokens, answers };
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+export interface AnswerRequest {
+  readonly repo: string;
+  /** Tokens of the repository's files, for the mode's chunk size rule. */
+  readonly repoTokens: number;
+  readonly question: string;
+  readonly maxTokens: number;
+  readonly backend: BackendKind;
+  /** The disk KV cache of star modes (kept between the questions of one repository). */
+  readonly cacheDir: string;
+}
+
+/** One question answered the way `mode` says (greedy): the answer text, time to first token, context tokens. */
+export async function answerWith(model: LoadedModel, peer: LlamaCppModel | undefined, mode: NeedleMode, o: AnswerRequest): Promise<{ answer: string; ttftMs: number; contextTokens: number }> {
+  const chunkSize = mode.chunkSize(o.repoTokens, model.config.contextLength);
+  const anchorSize = mode.anchorSize?.(chunkSize);
+  if (mode.path === 'llama.cpp') {
+    if (!peer) throw new EngineError(`mode llama.cpp: node-llama-cpp is not installed (${LLAMA_CPP_INSTALL})`);
+    const { layout } = await buildRepoLayout({ repo: o.repo, model, chunkSize, anchorSize, question: o.question });
+    const r = await llamaCppGreedy(peer, [...layout.blocks.flatMap((b) => b.tokens), ...layout.query], o.maxTokens, model.tokenizer.eos);
+    return { answer: model.tokenizer.decode(r.ids, { skipSpecial: true }), ttftMs: r.ttftMs, contextTokens: layout.contextLength };
+  }
+  const r = await askRepository({ repo: o.repo, model, chunkSize, anchorSize, backend: o.backend, cacheDir: o.cacheDir, question: o.question, mode: mode.path, maxTokens: o.maxTokens });
+  return { answer: r.answer, ttftMs: r.stats.ttftMs, contextTokens: r.stats.contextTokens };
+}
+
+async function llamaCppGreedy(peer: LlamaCppModel, prompt: readonly number[], maxTokens: number, eos: ReadonlySet<number>): Promise<{ ids: number[]; ttftMs: number }> {
+  const ctx = await peer.model.createContext({ contextSize: prompt.length + maxTokens + 8, batchSize: Math.min(prompt.length, 2048), threads: LLAMA_CPP_PREFILL_THREADS, ...LLAMA_CPP_KV });
+  try {
+    const ids: number[] = [];
+    const t0 = performance.now();
+    let ttftMs = 0;
+    for await (const id of ctx.getSequence().evaluate(prompt, { temperature: 0 })) {
+      if (ids.length === 0) ttftMs = performance.now() - t0;
+      if (eos.has(id as number)) break;
+      ids.push(id as number);
+      if (ids.length >= maxTokens) break;
+    }
+    return { ids, ttftMs };
+  } finally {
+    await ctx.dispose();
+  }
+}
+
+function table(cells: readonly NeedleCell[], modes: readonly NeedleMode[]): string {
+  const keys = [...new Set(cells.map((c) => `${c.repoTokens}|${c.depth}`))];
+  const head = ['repo tokens', 'depth', ...modes.map((m) => m.name)];
+  const md = (xs: string[]) => `| ${xs.join(' | ')} |`;
+  const rows = keys.map((k) => {
+    const [size, depth] = k.split('|');
+    return md([size!, depth!, ...modes.map((m) => {
+      const c = cells.find((x) => `${x.repoTokens}|${x.depth}` === k && x.mode === m.name);
+      return c ? `${c.correct}/${c.asked} (${(c.ttftMs / 1000).toFixed(1)} s)` : '-';
+    })]);
+  });
+  const totals = md(['all', '', ...modes.map((m) => {
+    const cs = cells.filter((c) => c.mode === m.name);
+    const right = cs.reduce((s, c) => s + c.correct, 0), asked = cs.reduce((s, c) => s + c.asked, 0);
+    return asked ? `${right}/${asked} (${Math.round((100 * right) / asked)}%)` : '-';
+  })]);
+  return [md(head), md(head.map(() => '---')), ...rows, totals].join('\n') + '\n(correct/asked, median time to first token)\n';
+}
