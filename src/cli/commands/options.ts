@@ -36,16 +36,16 @@ export function numberOption(value: string | undefined, name: string, fallback?:
   return n;
 }
 
-/** `--backend cpu|webgpu|auto`. */
+/** `--backend cpu|cpu-ref|webgpu|auto` (cpu: the WebAssembly kernels; cpu-ref: the JS reference). */
 export function backendOption(value: string | undefined): BackendKind {
-  if (value === undefined || !isBackendKind(value)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${value})`);
+  if (value === undefined || !isBackendKind(value)) throw new EngineError(`--backend must be cpu, cpu-ref, webgpu or auto (got ${value})`);
   return value;
 }
 
-/** `--backend all|cpu|webgpu|auto` of the bench commands: `all` measures the CPU and WebGPU backends in turn. */
+/** `--backend all|cpu|cpu-ref|webgpu|auto` of the bench commands: `all` measures the CPU and WebGPU backends in turn. */
 export function backendsOption(value: string | undefined): BackendKind[] {
   if (value === 'all') return ['cpu', 'webgpu'];
-  if (value === undefined || !isBackendKind(value)) throw new EngineError(`--backend must be cpu, webgpu or all (got ${value})`);
+  if (value === undefined || !isBackendKind(value)) throw new EngineError(`--backend must be cpu, cpu-ref, webgpu or all (got ${value})`);
   return [value];
 }
 

@@ -1,0 +1,151 @@
+import { EngineError } from '../../errors';
+import type { TensorInfo } from '../../model/types';
+import { dequantize } from '../../quant/dequantize';
+import { bytesFor, QK_K, TENSOR_FORMATS } from '../../quant/formats';
+import { act, CpuBackend, vector, type CpuBackendOptions } from '../cpu/cpuBackend';
+import type { Act, Weight } from '../types';
+import { CpuKernels } from './cpuKernels';
+import { KernelThreadPool, CONTROL_BYTES, type SpawnKernelWorker } from './threadPool';
+
+/*
+ * The `cpu` backend: the JS reference (CpuBackend, `cpu-ref`) with its matrix products, the time of a forward,
+ * moved to WebAssembly SIMD128 kernels (kernels/cpu/matmul.c) and split across threads sharing one memory.
+ * Every matrix weight lives once, in its stored blocks, in that memory; norms and biases stay f32 in JS.
+ * Activations are quantized per block to 8 bits inside each product, as llama.cpp's CPU backend does, so
+ * results differ from the reference by that rounding (bounds in test/wasm-ops.test.ts).
+ */
+
+export interface WasmBackendOptions extends CpuBackendOptions {
+  /** Threads for the matrix products, the caller's included (default 1; needs `spawn` and a shared memory beyond 1). */
+  readonly threads?: number;
+  /** Starts a kernel worker; injected by the platform (Node: worker_threads). */
+  readonly spawn?: SpawnKernelWorker;
+}
+
+class WasmWeight implements Weight {
+  constructor(
+    readonly name: string,
+    readonly type: Weight['type'],
+    readonly rows: number,
+    readonly cols: number,
+    /** Address of the stored bytes in the kernels' memory. */
+    readonly at: number,
+    readonly rowBytes: number,
+  ) {}
+}
+
+export class WasmBackend extends CpuBackend {
+  override readonly deviceName: string;
+  private threadLimit = Number.MAX_SAFE_INTEGER;
+
+  private constructor(
+    private readonly kernels: CpuKernels,
+    private readonly pool: KernelThreadPool | undefined,
+    options: CpuBackendOptions,
+  ) {
+    super(options);
+    const threads = pool?.threads ?? 1;
+    this.deviceName = `cpu (wasm simd128, ${threads} thread${threads === 1 ? '' : 's'})`;
+  }
+
+  /** Throws an Error saying why where the kernels cannot run (no WebAssembly, no SIMD128, not built). */
+  static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const threads = Math.max(1, Math.floor(options.threads ?? 1));
+    const kernels = CpuKernels.create(threads > 1 && options.spawn !== undefined);
+    let pool: KernelThreadPool | undefined;
+    if (threads > 1 && options.spawn && kernels.shared) {
+      const control = kernels.allocate(CONTROL_BYTES);
+      pool = await KernelThreadPool.start(options.spawn, kernels.module, kernels.memory, control, threads, kernels.exports.matmul_rows);
+    }
+    return new WasmBackend(kernels, pool, options);
+  }
+
+  /** Threads the products run on. */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  /** Bytes of the kernels' memory (weights and scratch). */
+  get kernelMemoryBytes(): number {
+    return this.kernels.byteLength;
+  }
+
+  override async uploadWeight(info: TensorInfo, bytes: Uint8Array): Promise<Weight> {
+    const cols = info.shape[0]!;
+    const count = info.shape.reduce((a, b) => a * b, 1);
+    const rows = count / cols;
+    if (rows <= 1) return super.uploadWeight(info, bytes);
+    const need = bytesFor(info.type, count);
+    if (bytes.byteLength < need) throw new EngineError(`tensor ${info.name}: ${bytes.byteLength} bytes, ${info.type} [${info.shape}] needs ${need}`);
+    const at = this.kernels.allocate(need);
+    this.kernels.u8().set(bytes.subarray(0, need), at);
+    return new WasmWeight(info.name, info.type, rows, cols, at, need / rows);
+  }
+
+  override embed(table: Weight, ids: Int32Array, out: Act): void {
+    if (!(table instanceof WasmWeight)) return super.embed(table, ids, out);
+    const o = act(out);
+    const mem = this.kernels.u8();
+    for (let r = 0; r < ids.length; r++) {
+      const id = ids[r]!;
+      if (id < 0 || id >= table.rows) throw new RangeError(`embed: token id ${id} outside vocabulary of ${table.rows}`);
+      const at = table.at + id * table.rowBytes;
+      dequantize(table.type, mem.subarray(at, at + table.rowBytes), table.cols, o.data.subarray(r * o.cols, (r + 1) * o.cols));
+    }
+  }
+
+  override matmul(x: Act, w: Weight, out: Act, bias?: Weight): void {
+    if (!(w instanceof WasmWeight)) return super.matmul(x, w, out, bias);
+    const n = x.rows;
+    const k = w.cols;
+    if (k !== x.cols || out.cols !== w.rows || out.rows < n) {
+      throw new RangeError(`matmul ${w.name}: x [${n}, ${x.cols}] · [${w.rows}, ${w.cols}]ᵀ into [${out.rows}, ${out.cols}]`);
+    }
+    const format = TENSOR_FORMATS[w.type];
+    const kq = format.blockSize === 1 ? 'none' : format.blockSize === QK_K ? 'q8_k' : 'q8_0';
+    const e = this.kernels.exports;
+    const xStride = kq === 'none' ? k * 4 : kq === 'q8_k' ? e.act_stride_q8_k(k) : e.act_stride_q8_0(k);
+    const xBytes = n * k * 4;
+    const qBytes = kq === 'none' ? 0 : ceil16(n * xStride);
+    const base = this.kernels.scratch(xBytes + qBytes + n * w.rows * 4);
+    const xAt = base, qAt = base + xBytes, outAt = qAt + qBytes;
+    const f32 = this.kernels.f32();
+    f32.set(act(x).data.subarray(0, n * k), xAt / 4);
+    if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, 0, n);
+    else if (kq === 'q8_k') e.quantize_q8_k(xAt, k, qAt, 0, n);
+    const job = { type: format.ggmlId, w: w.at, rowBytes: w.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n, k, out: outAt, outStride: w.rows, rows: w.rows };
+    if (this.pool) this.pool.matmul(job, this.threadLimit);
+    else e.matmul_rows(job.type, job.w, job.rowBytes, job.x, job.xStride, n, k, job.out, job.outStride, 0, job.rows, 0);
+    const o = act(out).data;
+    o.set(f32.subarray(outAt / 4, outAt / 4 + n * w.rows));
+    if (bias) {
+      const b = this.biasData(bias);
+      for (let r = 0; r < n; r++) for (let j = 0, at = r * w.rows; j < w.rows; j++) o[at + j] = o[at + j]! + b[j]!;
+    }
+  }
+
+  /** The same product on at most `threads` threads (tests: a thread split must not change a result). */
+  matmulOn(threads: number, x: Act, w: Weight, out: Act, bias?: Weight): void {
+    const saved = this.threadLimit;
+    this.threadLimit = threads;
+    try {
+      this.matmul(x, w, out, bias);
+    } finally {
+      this.threadLimit = saved;
+    }
+  }
+
+  override destroy(): void {
+    this.pool?.destroy();
+    super.destroy();
+  }
+
+  private biasData(bias: Weight): Float32Array {
+    if (bias instanceof WasmWeight) throw new EngineError(`${bias.name}: a matrix was used as a bias`);
+    return vector(bias);
+  }
+}
+
+function ceil16(n: number): number {
+  return Math.ceil(n / 16) * 16;
+}
