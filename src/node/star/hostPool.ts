@@ -110,7 +110,7 @@ export async function createThreadHostPool(opts: ThreadPoolOptions): Promise<Hos
     clients.push(new StarHostClient(nodeWorkerPort(workers[i]!, `${names[i]} worker`), names[i]!));
     // A GPU backend's setup may set the shared environment (SwiftShader's VK_ICD_FILENAMES) while another thread's
     // Vulkan loader reads it: GPU hosts start one after another (measured: concurrent starts failed 1 in 5).
-    if (opts.backend !== 'cpu' && !(await clients[i]!.rpc.call('describe', []).then(() => true, () => false))) break;
+    if (opts.backend !== 'cpu' && opts.backend !== 'cpu-ref' && !(await clients[i]!.rpc.call('describe', []).then(() => true, () => false))) break;
   }
   const terminate = () => Promise.all(workers.map((w) => w.terminate()));
   return poolOfClients(clients, (d) => (d.backend === 'webgpu' ? 'node-webgpu' : 'node-cpu'), terminate);
