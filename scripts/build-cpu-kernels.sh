@@ -17,9 +17,9 @@ for l in wasm-ld wasm-ld-14 wasm-ld-15 wasm-ld-16 wasm-ld-17 wasm-ld-18 wasm-ld-
 done
 [ -n "$ld" ] || { echo "build-cpu-kernels: no wasm-ld (Debian: apt-get install lld)" >&2; exit 3; }
 mkdir -p "$out"
-flags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -nostdlib -ffreestanding -fno-builtin -Wall -Wextra -Werror
+flags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -mmutable-globals -nostdlib -ffreestanding -fno-builtin -Wall -Wextra -Werror
   "-fuse-ld=$ld" -Wl,--no-entry -Wl,--import-memory -Wl,--initial-memory=2097152 -Wl,--max-memory=4294967296
-  -Wl,--export=__heap_base -Wl,--stack-first -Wl,-z,stack-size=65536)
+  -Wl,--export=__heap_base -Wl,--export=__stack_pointer -Wl,--stack-first -Wl,-z,stack-size=65536)
 "$clang" "${flags[@]}" -matomics -Wl,--shared-memory -o "$out/shared.wasm.tmp" kernels/cpu/matmul.c
 "$clang" "${flags[@]}" -o "$out/single.wasm.tmp" kernels/cpu/matmul.c
 mv "$out/shared.wasm.tmp" "$out/shared.wasm"

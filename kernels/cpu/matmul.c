@@ -7,8 +7,9 @@
 // integer (8-bit lanes widened to 16-bit products, pairwise to 32-bit: SIMD128 has no 8-bit dot product,
 // and relaxed SIMD is not in Node 20's V8), sums f32. F32/F16/BF16 weights take f32 activations.
 //
-// No libc and no global or stack data: every buffer is passed in, so one module instance per thread can
-// share one memory (each instance's shadow stack would start at the same address).
+// No libc and no global data: every buffer is passed in, so one module instance per thread can share one memory.
+// Each instance's shadow stack would start at the same address, so __stack_pointer is exported and every worker
+// moves its own to a stack of its own (src/engine/backend/wasm/threadPool.ts).
 #include <stdint.h>
 #include <wasm_simd128.h>
 
@@ -167,54 +168,75 @@ static float dot_bf16(const uint8_t *w, const float *x, int k) {
   return s;
 }
 
-// block_q8_0 { half d; int8 qs[32]; }
-static float dot_q8_0(const uint8_t *w, const uint8_t *xr, int k) {
-  int nb = k / 32;
-  const float *xd = (const float *)(xr + k);
-  v128_t acc = wasm_f32x4_splat(0);
-  for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 34 * b, *x = xr + 32 * b;
-    v128_t s = wasm_i32x4_add(dot16(wasm_v128_load(p + 2), wasm_v128_load(x)), dot16(wasm_v128_load(p + 18), wasm_v128_load(x + 16)));
-    acc = acc_scaled(acc, s, f16(rd16(p)) * xd[b]);
+// The legacy types' products take up to NR activation rows per pass over a weight row, so each block is unpacked
+// once for all of them (prefill); `out` gets row r's result at out[r * outStride].
+#define NR 4
+#define INLINE static inline __attribute__((always_inline))
+
+// Accumulates (lo·x[0..15] + hi·x[16..31]) * d * xd_r[b] into acc[r] for every activation row r < nr.
+#define LEGACY_ROWS(lo, hi, d)                                                                   \
+  for (int r = 0; r < nr; r++) {                                                                 \
+    const uint8_t *xq = x + (long)r * xStride + 32 * b;                                          \
+    const float *xd = (const float *)(x + (long)r * xStride + k);                                \
+    v128_t s = wasm_i32x4_add(dot16(lo, wasm_v128_load(xq)), dot16(hi, wasm_v128_load(xq + 16))); \
+    acc[r] = acc_scaled(acc[r], s, (d) * xd[b]);                                                 \
   }
-  return hsum_f32(acc);
+// The minimum's term for the types with one: m * (xd * Σ qx) = m * xs_r[b].
+#define LEGACY_MINS(m)                                                                           \
+  for (int r = 0; r < nr; r++) mins[r] += (m) * ((const float *)(x + (long)r * xStride + k))[nb + b];
+#define LEGACY_BEGIN                                                                             \
+  int nb = k / 32;                                                                               \
+  v128_t acc[NR];                                                                                \
+  float mins[NR];                                                                                \
+  for (int r = 0; r < NR; r++) { acc[r] = wasm_f32x4_splat(0); mins[r] = 0; }
+#define LEGACY_END                                                                               \
+  for (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]) + mins[r];
+
+#define LEGACY_ARGS const uint8_t *w, const uint8_t *x, int xStride, int k, int nr, float *out, int outStride
+
+// block_q8_0 { half d; int8 qs[32]; }
+INLINE void dot_q8_0(LEGACY_ARGS) {
+  LEGACY_BEGIN
+  for (int b = 0; b < nb; b++) {
+    const uint8_t *p = w + 34 * b;
+    v128_t lo = wasm_v128_load(p + 2), hi = wasm_v128_load(p + 18);
+    float d = f16(rd16(p));
+    LEGACY_ROWS(lo, hi, d)
+  }
+  LEGACY_END
 }
 
 // block_q4_0 { half d; uint8 qs[16]; }: low nibbles values 0..15, high nibbles 16..31, minus 8.
-static float dot_q4_0(const uint8_t *w, const uint8_t *xr, int k) {
-  int nb = k / 32;
-  const float *xd = (const float *)(xr + k);
+INLINE void dot_q4_0(LEGACY_ARGS) {
   const v128_t m4 = wasm_i8x16_splat(0x0f), eight = wasm_i8x16_splat(8);
-  v128_t acc = wasm_f32x4_splat(0);
+  LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 18 * b, *x = xr + 32 * b;
+    const uint8_t *p = w + 18 * b;
     v128_t v = wasm_v128_load(p + 2);
     v128_t lo = wasm_i8x16_sub(wasm_v128_and(v, m4), eight), hi = wasm_i8x16_sub(wasm_u8x16_shr(v, 4), eight);
-    v128_t s = wasm_i32x4_add(dot16(lo, wasm_v128_load(x)), dot16(hi, wasm_v128_load(x + 16)));
-    acc = acc_scaled(acc, s, f16(rd16(p)) * xd[b]);
+    float d = f16(rd16(p));
+    LEGACY_ROWS(lo, hi, d)
   }
-  return hsum_f32(acc);
+  LEGACY_END
 }
 
 // block_q4_1 { half d; half m; uint8 qs[16]; }: y = q * d + m, so x·y = d dx Σ q qx + m sx.
-static float dot_q4_1(const uint8_t *w, const uint8_t *xr, int k) {
-  int nb = k / 32;
-  const float *xd = (const float *)(xr + k), *xs = xd + nb;
+INLINE void dot_q4_1(LEGACY_ARGS) {
   const v128_t m4 = wasm_i8x16_splat(0x0f);
-  v128_t acc = wasm_f32x4_splat(0);
-  float mins = 0;
+  LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 20 * b, *x = xr + 32 * b;
+    const uint8_t *p = w + 20 * b;
     v128_t v = wasm_v128_load(p + 4);
-    v128_t s = wasm_i32x4_add(dot16(wasm_v128_and(v, m4), wasm_v128_load(x)), dot16(wasm_u8x16_shr(v, 4), wasm_v128_load(x + 16)));
-    acc = acc_scaled(acc, s, f16(rd16(p)) * xd[b]);
-    mins += f16(rd16(p + 2)) * xs[b];
+    v128_t lo = wasm_v128_and(v, m4), hi = wasm_u8x16_shr(v, 4);
+    float d = f16(rd16(p)), m = f16(rd16(p + 2));
+    LEGACY_ROWS(lo, hi, d)
+    LEGACY_MINS(m)
   }
-  return hsum_f32(acc) + mins;
+  LEGACY_END
 }
 
 // Bit j of qh as 0x10 in byte j: bytes 0..15 of *lo from bits 0..15, of *hi from bits 16..31.
-static inline void q5_high(uint32_t qh, v128_t *lo, v128_t *hi) {
+INLINE void q5_high(uint32_t qh, v128_t *lo, v128_t *hi) {
   v128_t q = wasm_i32x4_splat((int32_t)qh);
   const v128_t bits = wasm_u8x16_const(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
   const v128_t zero = wasm_i8x16_splat(0), b4 = wasm_i8x16_splat(0x10);
@@ -225,42 +247,37 @@ static inline void q5_high(uint32_t qh, v128_t *lo, v128_t *hi) {
 }
 
 // block_q5_0 { half d; uint8 qh[4]; uint8 qs[16]; }: q = nibble | bit << 4, y = (q - 16) * d.
-static float dot_q5_0(const uint8_t *w, const uint8_t *xr, int k) {
-  int nb = k / 32;
-  const float *xd = (const float *)(xr + k);
+INLINE void dot_q5_0(LEGACY_ARGS) {
   const v128_t m4 = wasm_i8x16_splat(0x0f), sixteen = wasm_i8x16_splat(16);
-  v128_t acc = wasm_f32x4_splat(0);
+  LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 22 * b, *x = xr + 32 * b;
+    const uint8_t *p = w + 22 * b;
     v128_t h0, h1;
     q5_high(rd32(p + 2), &h0, &h1);
     v128_t v = wasm_v128_load(p + 6);
     v128_t lo = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(v, m4), h0), sixteen);
     v128_t hi = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(v, 4), h1), sixteen);
-    v128_t s = wasm_i32x4_add(dot16(lo, wasm_v128_load(x)), dot16(hi, wasm_v128_load(x + 16)));
-    acc = acc_scaled(acc, s, f16(rd16(p)) * xd[b]);
+    float d = f16(rd16(p));
+    LEGACY_ROWS(lo, hi, d)
   }
-  return hsum_f32(acc);
+  LEGACY_END
 }
 
 // block_q5_1 { half d; half m; uint8 qh[4]; uint8 qs[16]; }: y = q * d + m.
-static float dot_q5_1(const uint8_t *w, const uint8_t *xr, int k) {
-  int nb = k / 32;
-  const float *xd = (const float *)(xr + k), *xs = xd + nb;
+INLINE void dot_q5_1(LEGACY_ARGS) {
   const v128_t m4 = wasm_i8x16_splat(0x0f);
-  v128_t acc = wasm_f32x4_splat(0);
-  float mins = 0;
+  LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 24 * b, *x = xr + 32 * b;
+    const uint8_t *p = w + 24 * b;
     v128_t h0, h1;
     q5_high(rd32(p + 4), &h0, &h1);
     v128_t v = wasm_v128_load(p + 8);
     v128_t lo = wasm_v128_or(wasm_v128_and(v, m4), h0), hi = wasm_v128_or(wasm_u8x16_shr(v, 4), h1);
-    v128_t s = wasm_i32x4_add(dot16(lo, wasm_v128_load(x)), dot16(hi, wasm_v128_load(x + 16)));
-    acc = acc_scaled(acc, s, f16(rd16(p)) * xd[b]);
-    mins += f16(rd16(p + 2)) * xs[b];
+    float d = f16(rd16(p)), m = f16(rd16(p + 2));
+    LEGACY_ROWS(lo, hi, d)
+    LEGACY_MINS(m)
   }
-  return hsum_f32(acc) + mins;
+  LEGACY_END
 }
 
 #define Q8K_D(xr, k) ((const float *)((xr) + (k)))
@@ -343,22 +360,20 @@ static inline int min_k4(const uint8_t *s, int j) {
 
 // block_q4_K { half d; half dmin; uint8 scales[12]; uint8 qs[128]; }: per 64 values, 32 low nibbles (sub-block
 // 2c) then 32 high nibbles (2c + 1). block_q5_K adds qh[32] before qs: value 64c + l takes bit 2c of qh[l],
-// 64c + 32 + l bit 2c + 1. y = d sc q - dmin m.
-static inline float dot_q45_k(const uint8_t *w, const uint8_t *xr, int k, int five) {
+// 64c + 32 + l bit 2c + 1. y = d sc q - dmin m. Up to NR activation rows per pass, as the legacy types.
+INLINE void dot_q45_k(LEGACY_ARGS, int five) {
   int nb = k / 256, size = five ? 176 : 144;
-  const float *xd = Q8K_D(xr, k);
-  const int16_t *bsums = Q8K_BSUMS(xr, k);
   const v128_t m4 = wasm_i8x16_splat(0x0f), one = wasm_i8x16_splat(1);
-  v128_t acc = wasm_f32x4_splat(0);
-  float mins = 0;
+  v128_t acc[NR];
+  float mins[NR];
+  for (int r = 0; r < NR; r++) { acc[r] = wasm_f32x4_splat(0); mins[r] = 0; }
   for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + size * b, *sc = p + 4, *qs = p + (five ? 48 : 16), *x = xr + 256 * b;
-    const int16_t *bs = bsums + 16 * b;
-    int summ = 0;
-    for (int j = 0; j < 8; j++) summ += min_k4(sc, j) * (bs[2 * j] + bs[2 * j + 1]);
+    const uint8_t *p = w + size * b, *sc = p + 4, *qs = p + (five ? 48 : 16);
+    float d = f16(rd16(p)), dmin = f16(rd16(p + 2));
+    v128_t isum[NR];
+    for (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
     v128_t qh0 = wasm_i8x16_splat(0), qh1 = qh0;
     if (five) { qh0 = wasm_v128_load(p + 16); qh1 = wasm_v128_load(p + 32); }
-    v128_t isum = wasm_i32x4_splat(0);
     for (int c = 0; c < 4; c++) {
       v128_t v0 = wasm_v128_load(qs + 32 * c), v1 = wasm_v128_load(qs + 32 * c + 16);
       v128_t l0 = wasm_v128_and(v0, m4), l1 = wasm_v128_and(v1, m4), h0 = wasm_u8x16_shr(v0, 4), h1 = wasm_u8x16_shr(v1, 4);
@@ -368,33 +383,43 @@ static inline float dot_q45_k(const uint8_t *w, const uint8_t *xr, int k, int fi
         h0 = wasm_v128_or(h0, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh0, 2 * c + 1), one), 4));
         h1 = wasm_v128_or(h1, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh1, 2 * c + 1), one), 4));
       }
-      const uint8_t *xc = x + 64 * c;
-      v128_t dl = wasm_i32x4_add(dot16(l0, wasm_v128_load(xc)), dot16(l1, wasm_v128_load(xc + 16)));
-      v128_t dh = wasm_i32x4_add(dot16(h0, wasm_v128_load(xc + 32)), dot16(h1, wasm_v128_load(xc + 48)));
-      isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dl, wasm_i32x4_splat(scale_k4(sc, 2 * c))));
-      isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dh, wasm_i32x4_splat(scale_k4(sc, 2 * c + 1))));
+      v128_t s0 = wasm_i32x4_splat(scale_k4(sc, 2 * c)), s1 = wasm_i32x4_splat(scale_k4(sc, 2 * c + 1));
+      for (int r = 0; r < nr; r++) {
+        const uint8_t *xc = x + (long)r * xStride + 256 * b + 64 * c;
+        v128_t dl = wasm_i32x4_add(dot16(l0, wasm_v128_load(xc)), dot16(l1, wasm_v128_load(xc + 16)));
+        v128_t dh = wasm_i32x4_add(dot16(h0, wasm_v128_load(xc + 32)), dot16(h1, wasm_v128_load(xc + 48)));
+        isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(wasm_i32x4_mul(dl, s0), wasm_i32x4_mul(dh, s1)));
+      }
     }
-    acc = acc_scaled(acc, isum, f16(rd16(p)) * xd[b]);
-    mins += f16(rd16(p + 2)) * xd[b] * (float)summ;
+    for (int r = 0; r < nr; r++) {
+      const uint8_t *xr = x + (long)r * xStride;
+      const int16_t *bs = Q8K_BSUMS(xr, k) + 16 * b;
+      int summ = 0;
+      for (int j = 0; j < 8; j++) summ += min_k4(sc, j) * (bs[2 * j] + bs[2 * j + 1]);
+      float xd = Q8K_D(xr, k)[b];
+      acc[r] = acc_scaled(acc[r], isum[r], d * xd);
+      mins[r] += dmin * xd * (float)summ;
+    }
   }
-  return hsum_f32(acc) - mins;
+  for (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]) - mins[r];
 }
-static float dot_q4_k(const uint8_t *w, const uint8_t *xr, int k) { return dot_q45_k(w, xr, k, 0); }
-static float dot_q5_k(const uint8_t *w, const uint8_t *xr, int k) { return dot_q45_k(w, xr, k, 1); }
+INLINE void dot_q4_k(LEGACY_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride, 0); }
+INLINE void dot_q5_k(LEGACY_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride, 1); }
 
 // block_q6_K { uint8 ql[128]; uint8 qh[64]; int8 scales[16]; half d; }: per 128 values, 4 groups of 32 from
 // the low/high nibbles of ql[0..63] and bit pairs of qh[0..31]; q in -32..31; one int8 scale per 16 values.
-static float dot_q6_k(const uint8_t *w, const uint8_t *xr, int k) {
+INLINE void dot_q6_k(LEGACY_ARGS) {
   int nb = k / 256;
-  const float *xd = Q8K_D(xr, k);
   const v128_t m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30), off = wasm_i8x16_splat(32);
-  v128_t acc = wasm_f32x4_splat(0);
+  v128_t acc[NR];
+  for (int r = 0; r < NR; r++) acc[r] = wasm_f32x4_splat(0);
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 210 * b;
     const int8_t *scales = (const int8_t *)(p + 192);
-    v128_t isum = wasm_i32x4_splat(0);
+    v128_t isum[NR];
+    for (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
     for (int h = 0; h < 2; h++) {
-      const uint8_t *ql = p + 64 * h, *qh = p + 128 + 32 * h, *x = xr + 256 * b + 128 * h;
+      const uint8_t *ql = p + 64 * h, *qh = p + 128 + 32 * h;
       const int8_t *sc = scales + 8 * h;
       for (int l = 0; l < 32; l += 16) {
         v128_t a = wasm_v128_load(ql + l), c = wasm_v128_load(ql + 32 + l), hb = wasm_v128_load(qh + l);
@@ -403,26 +428,37 @@ static float dot_q6_k(const uint8_t *w, const uint8_t *xr, int k) {
         v128_t q3 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(a, 4), wasm_v128_and(hb, m30)), off);
         v128_t q4 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_v128_and(wasm_u8x16_shr(hb, 2), m30)), off);
         int is = l / 16;
-        isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dot16(q1, wasm_v128_load(x + l)), wasm_i32x4_splat(sc[is])));
-        isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dot16(q2, wasm_v128_load(x + 32 + l)), wasm_i32x4_splat(sc[is + 2])));
-        isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dot16(q3, wasm_v128_load(x + 64 + l)), wasm_i32x4_splat(sc[is + 4])));
-        isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dot16(q4, wasm_v128_load(x + 96 + l)), wasm_i32x4_splat(sc[is + 6])));
+        v128_t s1 = wasm_i32x4_splat(sc[is]), s2 = wasm_i32x4_splat(sc[is + 2]), s3 = wasm_i32x4_splat(sc[is + 4]), s4 = wasm_i32x4_splat(sc[is + 6]);
+        for (int r = 0; r < nr; r++) {
+          const uint8_t *xh = x + (long)r * xStride + 256 * b + 128 * h + l;
+          v128_t t = wasm_i32x4_add(wasm_i32x4_mul(dot16(q1, wasm_v128_load(xh)), s1), wasm_i32x4_mul(dot16(q2, wasm_v128_load(xh + 32)), s2));
+          t = wasm_i32x4_add(t, wasm_i32x4_add(wasm_i32x4_mul(dot16(q3, wasm_v128_load(xh + 64)), s3), wasm_i32x4_mul(dot16(q4, wasm_v128_load(xh + 96)), s4)));
+          isum[r] = wasm_i32x4_add(isum[r], t);
+        }
       }
     }
-    acc = acc_scaled(acc, isum, f16(rd16(p + 208)) * xd[b]);
+    float d = f16(rd16(p + 208));
+    for (int r = 0; r < nr; r++) acc[r] = acc_scaled(acc[r], isum[r], d * Q8K_D(x + (long)r * xStride, k)[b]);
   }
-  return hsum_f32(acc);
+  for (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]);
 }
 
 /* ---- matrix product, a range of weight rows ---- */
 
-// out[r * outStride + j] = w_j · x_r (+ bias[j]) for weight rows j in [r0, r1) and activation rows r < n.
-// Weight rows outermost: a row is read from memory once and stays in L1 while every activation row meets it.
+// out[r * outStride + j] = w_j · x_r for weight rows j in [r0, r1) and activation rows r < n. Weight rows
+// outermost: a row is read from memory once and stays in L1 while every activation row meets it.
 #define ROWS(dotfn, xtype)                                                                    \
   for (int j = r0; j < r1; j++) {                                                             \
     const uint8_t *wr = w + (long)j * rowBytes;                                               \
-    float bj = bias ? bias[j] : 0.0f;                                                         \
-    for (int r = 0; r < n; r++) out[(long)r * outStride + j] = dotfn(wr, (const xtype *)(x + (long)r * xStride), k) + bj; \
+    for (int r = 0; r < n; r++) out[(long)r * outStride + j] = dotfn(wr, (const xtype *)(x + (long)r * xStride), k); \
+  }
+// The same, NR activation rows per call of a multi-row product (then the rest one at a time).
+#define ROWS_N(dotfn)                                                                         \
+  for (int j = r0; j < r1; j++) {                                                             \
+    const uint8_t *wr = w + (long)j * rowBytes;                                               \
+    int r = 0;                                                                                \
+    for (; r + NR <= n; r += NR) dotfn(wr, x + (long)r * xStride, xStride, k, NR, out + (long)r * outStride + j, outStride); \
+    for (; r < n; r++) dotfn(wr, x + (long)r * xStride, xStride, k, 1, out + (long)r * outStride + j, outStride); \
   }
 
 /**
@@ -430,21 +466,21 @@ static float dot_q6_k(const uint8_t *w, const uint8_t *xr, int k) {
  * Returns 0, or -1 for a type this module has no product for.
  */
 EXPORT(matmul_rows) int matmul_rows(int type, const uint8_t *w, int rowBytes, const uint8_t *x, int xStride, int n, int k,
-                                    float *out, int outStride, int r0, int r1, const float *bias) {
+                                    float *out, int outStride, int r0, int r1) {
   switch (type) {
     case T_F32: ROWS(dot_f32, float); break;
     case T_F16: ROWS(dot_f16, float); break;
     case T_BF16: ROWS(dot_bf16, float); break;
-    case T_Q8_0: ROWS(dot_q8_0, uint8_t); break;
-    case T_Q4_0: ROWS(dot_q4_0, uint8_t); break;
-    case T_Q4_1: ROWS(dot_q4_1, uint8_t); break;
-    case T_Q5_0: ROWS(dot_q5_0, uint8_t); break;
-    case T_Q5_1: ROWS(dot_q5_1, uint8_t); break;
+    case T_Q8_0: ROWS_N(dot_q8_0); break;
+    case T_Q4_0: ROWS_N(dot_q4_0); break;
+    case T_Q4_1: ROWS_N(dot_q4_1); break;
+    case T_Q5_0: ROWS_N(dot_q5_0); break;
+    case T_Q5_1: ROWS_N(dot_q5_1); break;
     case T_Q2_K: ROWS(dot_q2_k, uint8_t); break;
     case T_Q3_K: ROWS(dot_q3_k, uint8_t); break;
-    case T_Q4_K: ROWS(dot_q4_k, uint8_t); break;
-    case T_Q5_K: ROWS(dot_q5_k, uint8_t); break;
-    case T_Q6_K: ROWS(dot_q6_k, uint8_t); break;
+    case T_Q4_K: ROWS_N(dot_q4_k); break;
+    case T_Q5_K: ROWS_N(dot_q5_k); break;
+    case T_Q6_K: ROWS_N(dot_q6_k); break;
     default: return -1;
   }
   return 0;

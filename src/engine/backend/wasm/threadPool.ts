@@ -16,11 +16,14 @@ const DONE = 1; // workers finished with the current job
 const QUIT = 2;
 const PARAMS = 3; // type, w, rowBytes, x, xStride, n, k, out, outStride, rows, threads
 export const CONTROL_BYTES = 64;
+/** Each worker's shadow stack (the kernels' own is 64 KiB too: scripts/build-cpu-kernels.sh). */
+export const WORKER_STACK_BYTES = 65536;
 
 // Runs in each worker: its own instance of the module on the shared memory, then a loop of jobs.
 const WORKER_BODY = `(data, ready) => {
-  const { module, memory, control, index } = data;
+  const { module, memory, control, index, stackTop } = data;
   const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  kernels.__stack_pointer.value = stackTop; // its own stack: every instance's starts at the same address
   const ctl = new Int32Array(memory.buffer, control, ${CONTROL_BYTES / 4});
   let seen = Atomics.load(ctl, ${GEN});
   ready();
@@ -34,7 +37,7 @@ const WORKER_BODY = `(data, ready) => {
     const rows = ctl[p + 9], threads = ctl[p + 10];
     if (index < threads) {
       const r0 = Math.floor((rows * index) / threads), r1 = Math.floor((rows * (index + 1)) / threads);
-      if (r1 > r0) kernels.matmul_rows(ctl[p], ctl[p + 1], ctl[p + 2], ctl[p + 3], ctl[p + 4], ctl[p + 5], ctl[p + 6], ctl[p + 7], ctl[p + 8], r0, r1, 0);
+      if (r1 > r0) kernels.matmul_rows(ctl[p], ctl[p + 1], ctl[p + 2], ctl[p + 3], ctl[p + 4], ctl[p + 5], ctl[p + 6], ctl[p + 7], ctl[p + 8], r0, r1);
     }
     Atomics.add(ctl, ${DONE}, 1);
     Atomics.notify(ctl, ${DONE});
@@ -42,7 +45,7 @@ const WORKER_BODY = `(data, ready) => {
 }`;
 
 export type MatmulRows = (type: number, w: number, rowBytes: number, x: number, xStride: number, n: number, k: number,
-  out: number, outStride: number, r0: number, r1: number, bias: number) => number;
+  out: number, outStride: number, r0: number, r1: number) => number;
 
 export interface MatmulJob {
   readonly type: number;
@@ -69,12 +72,15 @@ export class KernelThreadPool {
     return this.workers.length + 1;
   }
 
-  /** Starts `threads - 1` workers on `memory` (shared); `control` is CONTROL_BYTES of that memory, zeroed. */
-  static async start(spawn: SpawnKernelWorker, module: WasmModule, memory: WasmMemory, control: number, threads: number,
-    local: MatmulRows): Promise<KernelThreadPool> {
+  /**
+   * Starts `threads - 1` workers on `memory` (shared); `control` is CONTROL_BYTES of that memory, zeroed;
+   * `stacks` holds (threads - 1) * WORKER_STACK_BYTES for the workers' shadow stacks.
+   */
+  static async start(spawn: SpawnKernelWorker, module: WasmModule, memory: WasmMemory, control: number, stacks: number,
+    threads: number, local: MatmulRows): Promise<KernelThreadPool> {
     const ctl = new Int32Array(memory.buffer, control, CONTROL_BYTES / 4);
     ctl.fill(0);
-    const started = await Promise.allSettled(Array.from({ length: threads - 1 }, (_, i) => spawn(WORKER_BODY, { module, memory, control, index: i + 1 })));
+    const started = await Promise.allSettled(Array.from({ length: threads - 1 }, (_, i) => spawn(WORKER_BODY, { module, memory, control, index: i + 1, stackTop: stacks + (i + 1) * WORKER_STACK_BYTES })));
     const workers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
@@ -88,7 +94,7 @@ export class KernelThreadPool {
   matmul(job: MatmulJob, threads = this.threads): void {
     const t = Math.max(1, Math.min(threads, this.threads, job.rows));
     if (t === 1) {
-      this.local(job.type, job.w, job.rowBytes, job.x, job.xStride, job.n, job.k, job.out, job.outStride, 0, job.rows, 0);
+      this.local(job.type, job.w, job.rowBytes, job.x, job.xStride, job.n, job.k, job.out, job.outStride, 0, job.rows);
       return;
     }
     const ctl = this.ctl;
@@ -96,7 +102,7 @@ export class KernelThreadPool {
     Atomics.store(ctl, DONE, 0);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
-    this.local(job.type, job.w, job.rowBytes, job.x, job.xStride, job.n, job.k, job.out, job.outStride, 0, Math.floor(job.rows / t), 0);
+    this.local(job.type, job.w, job.rowBytes, job.x, job.xStride, job.n, job.k, job.out, job.outStride, 0, Math.floor(job.rows / t));
     // Every worker reports, those past `t` included, so none can still be reading these parameters at the next job.
     const all = this.workers.length;
     for (let spin = 0; Atomics.load(ctl, DONE) < all && spin < 20000; spin++);

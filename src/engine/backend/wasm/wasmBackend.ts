@@ -5,7 +5,7 @@ import { bytesFor, QK_K, TENSOR_FORMATS } from '../../quant/formats';
 import { act, CpuBackend, vector, type CpuBackendOptions } from '../cpu/cpuBackend';
 import type { Act, Weight } from '../types';
 import { CpuKernels } from './cpuKernels';
-import { KernelThreadPool, CONTROL_BYTES, type SpawnKernelWorker } from './threadPool';
+import { KernelThreadPool, CONTROL_BYTES, WORKER_STACK_BYTES, type SpawnKernelWorker } from './threadPool';
 
 /*
  * The `cpu` backend: the JS reference (CpuBackend, `cpu-ref`) with its matrix products, the time of a forward,
@@ -55,7 +55,8 @@ export class WasmBackend extends CpuBackend {
     let pool: KernelThreadPool | undefined;
     if (threads > 1 && options.spawn && kernels.shared) {
       const control = kernels.allocate(CONTROL_BYTES);
-      pool = await KernelThreadPool.start(options.spawn, kernels.module, kernels.memory, control, threads, kernels.exports.matmul_rows);
+      const stacks = kernels.allocate((threads - 1) * WORKER_STACK_BYTES);
+      pool = await KernelThreadPool.start(options.spawn, kernels.module, kernels.memory, control, stacks, threads, kernels.exports.matmul_rows);
     }
     return new WasmBackend(kernels, pool, options);
   }
@@ -115,7 +116,7 @@ export class WasmBackend extends CpuBackend {
     else if (kq === 'q8_k') e.quantize_q8_k(xAt, k, qAt, 0, n);
     const job = { type: format.ggmlId, w: w.at, rowBytes: w.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n, k, out: outAt, outStride: w.rows, rows: w.rows };
     if (this.pool) this.pool.matmul(job, this.threadLimit);
-    else e.matmul_rows(job.type, job.w, job.rowBytes, job.x, job.xStride, n, k, job.out, job.outStride, 0, job.rows, 0);
+    else e.matmul_rows(job.type, job.w, job.rowBytes, job.x, job.xStride, n, k, job.out, job.outStride, 0, job.rows);
     const o = act(out).data;
     o.set(f32.subarray(outAt / 4, outAt / 4 + n * w.rows));
     if (bias) {
