@@ -19,20 +19,33 @@
 enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8,
        T_Q2_K = 10, T_Q3_K = 11, T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14, T_BF16 = 30 };
 
-static inline uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
-static inline uint32_t rd32(const uint8_t *p) { return rd16(p) | (rd16(p + 2) << 16); }
+// Unaligned little-endian loads (wasm is little-endian; memcpy becomes one i32.load16_u / i32.load).
+static inline uint32_t rd16(const uint8_t *p) { uint16_t v; __builtin_memcpy(&v, p, 2); return v; }
+static inline uint32_t rd32(const uint8_t *p) { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
 
 static inline float bits_f32(uint32_t b) { float f; __builtin_memcpy(&f, &b, 4); return f; }
 static inline uint32_t f32_bits(float f) { uint32_t b; __builtin_memcpy(&b, &f, 4); return b; }
 
 // IEEE half -> float: exponent rebias by a multiply (exact for normals and subnormals), inf/NaN kept.
-static inline float f16(uint32_t h) {
+static inline float f16_convert(uint32_t h) {
   uint32_t mag = (h & 0x7fff) << 13;
   float f = bits_f32(mag) * 0x1p112f;
   uint32_t b = f32_bits(f);
   if ((h & 0x7c00) == 0x7c00) b = 0x7f800000 | mag;
   return bits_f32(b | ((h & 0x8000) << 16));
 }
+
+// Every half's float, filled once by init(): one load per block scale instead of a dozen operations. The only global
+// datum: written by the first instance before any worker starts, read-only after.
+static float *f16_table;
+
+/** `table`: 65,536 floats of scratch the caller keeps for the life of the memory. */
+EXPORT(init) void init(float *table) {
+  for (uint32_t h = 0; h < 65536; h++) table[h] = f16_convert(h);
+  f16_table = table;
+}
+
+static inline float f16(uint32_t h) { return f16_table[h]; }
 
 static inline float hsum_f32(v128_t v) {
   return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
@@ -171,11 +184,13 @@ static float dot_bf16(const uint8_t *w, const float *x, int k) {
 // The legacy types' products take up to NR activation rows per pass over a weight row, so each block is unpacked
 // once for all of them (prefill); `out` gets row r's result at out[r * outStride].
 #define NR 4
+// Loops over the activation rows unroll fully (nr is a constant once inlined) so the accumulators stay in locals.
+#define EACH_ROW _Pragma("clang loop unroll(full)") for
 #define INLINE static inline __attribute__((always_inline))
 
 // Accumulates (lo·x[0..15] + hi·x[16..31]) * d * xd_r[b] into acc[r] for every activation row r < nr.
 #define LEGACY_ROWS(lo, hi, d)                                                                   \
-  for (int r = 0; r < nr; r++) {                                                                 \
+  EACH_ROW (int r = 0; r < nr; r++) {                                                                 \
     const uint8_t *xq = x + (long)r * xStride + 32 * b;                                          \
     const float *xd = (const float *)(x + (long)r * xStride + k);                                \
     v128_t s = wasm_i32x4_add(dot16(lo, wasm_v128_load(xq)), dot16(hi, wasm_v128_load(xq + 16))); \
@@ -183,14 +198,14 @@ static float dot_bf16(const uint8_t *w, const float *x, int k) {
   }
 // The minimum's term for the types with one: m * (xd * Σ qx) = m * xs_r[b].
 #define LEGACY_MINS(m)                                                                           \
-  for (int r = 0; r < nr; r++) mins[r] += (m) * ((const float *)(x + (long)r * xStride + k))[nb + b];
+  EACH_ROW (int r = 0; r < nr; r++) mins[r] += (m) * ((const float *)(x + (long)r * xStride + k))[nb + b];
 #define LEGACY_BEGIN                                                                             \
   int nb = k / 32;                                                                               \
   v128_t acc[NR];                                                                                \
   float mins[NR];                                                                                \
-  for (int r = 0; r < NR; r++) { acc[r] = wasm_f32x4_splat(0); mins[r] = 0; }
+  EACH_ROW (int r = 0; r < NR; r++) { acc[r] = wasm_f32x4_splat(0); mins[r] = 0; }
 #define LEGACY_END                                                                               \
-  for (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]) + mins[r];
+  EACH_ROW (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]) + mins[r];
 
 #define LEGACY_ARGS const uint8_t *w, const uint8_t *x, int xStride, int k, int nr, float *out, int outStride
 
@@ -366,12 +381,12 @@ INLINE void dot_q45_k(LEGACY_ARGS, int five) {
   const v128_t m4 = wasm_i8x16_splat(0x0f), one = wasm_i8x16_splat(1);
   v128_t acc[NR];
   float mins[NR];
-  for (int r = 0; r < NR; r++) { acc[r] = wasm_f32x4_splat(0); mins[r] = 0; }
+  EACH_ROW (int r = 0; r < NR; r++) { acc[r] = wasm_f32x4_splat(0); mins[r] = 0; }
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + size * b, *sc = p + 4, *qs = p + (five ? 48 : 16);
     float d = f16(rd16(p)), dmin = f16(rd16(p + 2));
     v128_t isum[NR];
-    for (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
+    EACH_ROW (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
     v128_t qh0 = wasm_i8x16_splat(0), qh1 = qh0;
     if (five) { qh0 = wasm_v128_load(p + 16); qh1 = wasm_v128_load(p + 32); }
     for (int c = 0; c < 4; c++) {
@@ -384,14 +399,14 @@ INLINE void dot_q45_k(LEGACY_ARGS, int five) {
         h1 = wasm_v128_or(h1, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh1, 2 * c + 1), one), 4));
       }
       v128_t s0 = wasm_i32x4_splat(scale_k4(sc, 2 * c)), s1 = wasm_i32x4_splat(scale_k4(sc, 2 * c + 1));
-      for (int r = 0; r < nr; r++) {
+      EACH_ROW (int r = 0; r < nr; r++) {
         const uint8_t *xc = x + (long)r * xStride + 256 * b + 64 * c;
         v128_t dl = wasm_i32x4_add(dot16(l0, wasm_v128_load(xc)), dot16(l1, wasm_v128_load(xc + 16)));
         v128_t dh = wasm_i32x4_add(dot16(h0, wasm_v128_load(xc + 32)), dot16(h1, wasm_v128_load(xc + 48)));
         isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(wasm_i32x4_mul(dl, s0), wasm_i32x4_mul(dh, s1)));
       }
     }
-    for (int r = 0; r < nr; r++) {
+    EACH_ROW (int r = 0; r < nr; r++) {
       const uint8_t *xr = x + (long)r * xStride;
       const int16_t *bs = Q8K_BSUMS(xr, k) + 16 * b;
       int summ = 0;
@@ -401,7 +416,7 @@ INLINE void dot_q45_k(LEGACY_ARGS, int five) {
       mins[r] += dmin * xd * (float)summ;
     }
   }
-  for (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]) - mins[r];
+  EACH_ROW (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]) - mins[r];
 }
 INLINE void dot_q4_k(LEGACY_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride, 0); }
 INLINE void dot_q5_k(LEGACY_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride, 1); }
@@ -412,12 +427,12 @@ INLINE void dot_q6_k(LEGACY_ARGS) {
   int nb = k / 256;
   const v128_t m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30), off = wasm_i8x16_splat(32);
   v128_t acc[NR];
-  for (int r = 0; r < NR; r++) acc[r] = wasm_f32x4_splat(0);
+  EACH_ROW (int r = 0; r < NR; r++) acc[r] = wasm_f32x4_splat(0);
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 210 * b;
     const int8_t *scales = (const int8_t *)(p + 192);
     v128_t isum[NR];
-    for (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
+    EACH_ROW (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
     for (int h = 0; h < 2; h++) {
       const uint8_t *ql = p + 64 * h, *qh = p + 128 + 32 * h;
       const int8_t *sc = scales + 8 * h;
@@ -429,7 +444,7 @@ INLINE void dot_q6_k(LEGACY_ARGS) {
         v128_t q4 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_v128_and(wasm_u8x16_shr(hb, 2), m30)), off);
         int is = l / 16;
         v128_t s1 = wasm_i32x4_splat(sc[is]), s2 = wasm_i32x4_splat(sc[is + 2]), s3 = wasm_i32x4_splat(sc[is + 4]), s4 = wasm_i32x4_splat(sc[is + 6]);
-        for (int r = 0; r < nr; r++) {
+        EACH_ROW (int r = 0; r < nr; r++) {
           const uint8_t *xh = x + (long)r * xStride + 256 * b + 128 * h + l;
           v128_t t = wasm_i32x4_add(wasm_i32x4_mul(dot16(q1, wasm_v128_load(xh)), s1), wasm_i32x4_mul(dot16(q2, wasm_v128_load(xh + 32)), s2));
           t = wasm_i32x4_add(t, wasm_i32x4_add(wasm_i32x4_mul(dot16(q3, wasm_v128_load(xh + 64)), s3), wasm_i32x4_mul(dot16(q4, wasm_v128_load(xh + 96)), s4)));
@@ -438,9 +453,9 @@ INLINE void dot_q6_k(LEGACY_ARGS) {
       }
     }
     float d = f16(rd16(p + 208));
-    for (int r = 0; r < nr; r++) acc[r] = acc_scaled(acc[r], isum[r], d * Q8K_D(x + (long)r * xStride, k)[b]);
+    EACH_ROW (int r = 0; r < nr; r++) acc[r] = acc_scaled(acc[r], isum[r], d * Q8K_D(x + (long)r * xStride, k)[b]);
   }
-  for (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]);
+  EACH_ROW (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]);
 }
 
 /* ---- matrix product, a range of weight rows ---- */

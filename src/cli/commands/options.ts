@@ -42,11 +42,15 @@ export function backendOption(value: string | undefined): BackendKind {
   return value;
 }
 
-/** `--backend all|cpu|cpu-ref|webgpu|auto` of the bench commands: `all` measures the CPU and WebGPU backends in turn. */
+/**
+ * `--backend all|cpu|cpu-ref|webgpu|auto` of the bench commands, or several joined by commas (`cpu,cpu-ref`): `all`
+ * measures the CPU (WebAssembly) and WebGPU backends in turn.
+ */
 export function backendsOption(value: string | undefined): BackendKind[] {
   if (value === 'all') return ['cpu', 'webgpu'];
-  if (value === undefined || !isBackendKind(value)) throw new EngineError(`--backend must be cpu, cpu-ref, webgpu or all (got ${value})`);
-  return [value];
+  const kinds = (value ?? '').split(',').map((k) => k.trim());
+  for (const k of kinds) if (!isBackendKind(k)) throw new EngineError(`--backend must be cpu, cpu-ref, webgpu, all or a comma-separated list (got ${value})`);
+  return kinds as BackendKind[];
 }
 
 /** `--cache-dir`: the default when absent; an empty value is an error (it used to turn caching off silently). */

@@ -10,6 +10,8 @@ const INITIAL_PAGES = 32;
 
 export interface KernelExports {
   readonly __heap_base: { value: number };
+  /** Fills the f16 table (65,536 floats at `table`); once, before any other call or worker. */
+  init(table: number): void;
   act_stride_q8_0(k: number): number;
   act_stride_q8_k(k: number): number;
   quantize_q8_0(x: number, k: number, dst: number, r0: number, r1: number): void;
@@ -48,7 +50,9 @@ export class CpuKernels {
     const module = new api.Module(shared ? sharedBytes : singleBytes);
     const memory = new api.Memory({ initial: INITIAL_PAGES, maximum: WASM_MAX_PAGES, ...(shared ? { shared: true } : {}) });
     const instance = new api.Instance(module, { env: { memory } });
-    return new CpuKernels(module, memory, instance.exports as unknown as KernelExports, shared);
+    const kernels = new CpuKernels(module, memory, instance.exports as unknown as KernelExports, shared);
+    kernels.exports.init(kernels.allocate(65536 * 4));
+    return kernels;
   }
 
   /** Reserves `bytes` for the life of this instance (16-byte aligned); returns the address. */

@@ -16,6 +16,8 @@ const DONE = 1; // workers finished with the current job
 const QUIT = 2;
 const PARAMS = 3; // type, w, rowBytes, x, xStride, n, k, out, outStride, rows, threads
 export const CONTROL_BYTES = 64;
+/** Polls of the job counter before a worker sleeps (a few µs: on a busy machine a spinning thread takes the core its peers need). */
+const WORKER_SPINS = 2000;
 /** Each worker's shadow stack (the kernels' own is 64 KiB too: scripts/build-cpu-kernels.sh). */
 export const WORKER_STACK_BYTES = 65536;
 
@@ -28,6 +30,9 @@ const WORKER_BODY = `(data, ready) => {
   let seen = Atomics.load(ctl, ${GEN});
   ready();
   for (;;) {
+    // Spin a while before sleeping: in a forward the next product follows within microseconds, and a futex wake-up
+    // costs more than that (a scheduler slice on a busy machine). llama.cpp's pool polls the same way.
+    for (let spin = 0; spin < ${WORKER_SPINS} && Atomics.load(ctl, ${GEN}) === seen; spin++);
     Atomics.wait(ctl, ${GEN}, seen);
     const gen = Atomics.load(ctl, ${GEN});
     if (gen === seen) continue;
@@ -105,7 +110,7 @@ export class KernelThreadPool {
     this.local(job.type, job.w, job.rowBytes, job.x, job.xStride, job.n, job.k, job.out, job.outStride, 0, Math.floor(job.rows / t));
     // Every worker reports, those past `t` included, so none can still be reading these parameters at the next job.
     const all = this.workers.length;
-    for (let spin = 0; Atomics.load(ctl, DONE) < all && spin < 20000; spin++);
+    for (let spin = 0; Atomics.load(ctl, DONE) < all && spin < 2000; spin++);
     for (let done = Atomics.load(ctl, DONE); done < all; done = Atomics.load(ctl, DONE)) Atomics.wait(ctl, DONE, done);
   }
 
