@@ -83,6 +83,23 @@ export class WasmBackend extends CpuBackend {
     return new WasmWeight(info.name, info.type, rows, cols, at, need / rows);
   }
 
+  /** Matrices are read straight into the kernels' memory; vectors go the reference's way (f32 in JS). */
+  async uploadWeightFrom(info: TensorInfo, fill: (dst: Uint8Array) => Promise<void>): Promise<Weight> {
+    const cols = info.shape[0]!;
+    const count = info.shape.reduce((a, b) => a * b, 1);
+    const rows = count / cols;
+    const need = bytesFor(info.type, count);
+    if (rows <= 1) {
+      const bytes = new Uint8Array(need);
+      await fill(bytes);
+      return super.uploadWeight(info, bytes);
+    }
+    const at = this.kernels.allocate(need);
+    // The view is made after allocate() grew the memory; the uploads are sequential, so no growth detaches it mid-read.
+    await fill(this.kernels.u8().subarray(at, at + need));
+    return new WasmWeight(info.name, info.type, rows, cols, at, need / rows);
+  }
+
   override embed(table: Weight, ids: Int32Array, out: Act): void {
     if (!(table instanceof WasmWeight)) return super.embed(table, ids, out);
     const o = act(out);
