@@ -1,10 +1,10 @@
 // Picks the compute backend for Node callers (CLI, extension host, tests) by name.
-import { availableParallelism } from 'node:os';
 import { CpuBackend, type CpuBackendOptions } from '../engine/backend/cpu/cpuBackend';
 import type { Backend } from '../engine/backend/types';
 import { WasmBackend } from '../engine/backend/wasm/wasmBackend';
 import { createWebGpuBackend, type WebGpuBackendOptions } from '../engine/backend/webgpu';
 import { spawnKernelWorker } from './cpuKernelWorkers';
+import { defaultCpuThreads } from './cpuThreads';
 import { getNodeGpu, hasHardwareAdapter } from './webgpu';
 
 /**
@@ -24,12 +24,6 @@ export type CreateBackendOptions = CpuBackendOptions & WebGpuBackendOptions & Cp
 
 export function isBackendKind(value: string): value is BackendKind {
   return (BACKEND_KINDS as readonly string[]).includes(value);
-}
-
-/** Threads the `cpu` backend uses by default: STAR_ASK_CPU_THREADS when set, else the cores Node reports. */
-export function defaultCpuThreads(): number {
-  const env = Number(process.env.STAR_ASK_CPU_THREADS);
-  return Number.isInteger(env) && env >= 1 ? env : availableParallelism();
 }
 
 let fallbackSaid = false;

@@ -16,6 +16,7 @@ import type { StarHost } from '../../engine/star/host';
 import type { AnswerToken, HostDescription } from '../../protocol/hostRuntime';
 import { StarHostClient } from '../../protocol/starHost';
 import type { BackendKind } from '../createBackend';
+import { cpuThreadsPerHost } from '../cpuThreads';
 import type { NodeHostWorkerData } from './hostWorker';
 import { checkHostCount, createLocalHosts } from './localHosts';
 import { nodeWorkerPort } from './nodePort';
@@ -96,7 +97,7 @@ export async function createThreadHostPool(opts: ThreadPoolOptions): Promise<Hos
     const peers = i === 0 ? channels.map((c) => c.port1) : [];
     const served = i === 0 ? [] : [channels[i - 1]!.port2];
     const workerData: NodeHostWorkerData = {
-      modelPath: opts.modelPath, backend: opts.backend, peers, served,
+      modelPath: opts.modelPath, backend: opts.backend, peers, served, cpuThreads: cpuThreadsPerHost(count),
       runtime: { name: names[i]!, memoryBudgetBytes: opts.memoryBudgetBytes, maxBatchRows: opts.maxBatchRows },
     };
     // SHARE_ENV: the Vulkan loader reads the process's real environment, which only a shared env reaches (the Dawn
