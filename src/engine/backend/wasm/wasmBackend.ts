@@ -22,6 +22,9 @@ export interface WasmBackendOptions extends CpuBackendOptions {
   readonly spawn?: SpawnKernelWorker;
 }
 
+/** Activation rows per product call (see matmul). */
+const CHUNK_ROWS = 64;
+
 class WasmWeight implements Weight {
   constructor(
     readonly name: string,
@@ -123,19 +126,25 @@ export class WasmBackend extends CpuBackend {
     const kq = format.blockSize === 1 ? 'none' : format.blockSize === QK_K ? 'q8_k' : 'q8_0';
     const e = this.kernels.exports;
     const xStride = kq === 'none' ? k * 4 : kq === 'q8_k' ? e.act_stride_q8_k(k) : e.act_stride_q8_0(k);
-    const xBytes = n * k * 4;
-    const qBytes = kq === 'none' ? 0 : ceil16(n * xStride);
-    const base = this.kernels.scratch(xBytes + qBytes + n * w.rows * 4);
-    const xAt = base, qAt = base + xBytes, outAt = qAt + qBytes;
-    const f32 = this.kernels.f32();
-    f32.set(act(x).data.subarray(0, n * k), xAt / 4);
-    if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, 0, n);
-    else if (kq === 'q8_k') e.quantize_q8_k(xAt, k, qAt, 0, n);
-    const job = { type: format.ggmlId, w: w.at, rowBytes: w.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n, k, out: outAt, outStride: w.rows, rows: w.rows };
-    if (this.pool) this.pool.matmul(job, this.threadLimit);
-    else e.matmul_rows(job.type, job.w, job.rowBytes, job.x, job.xStride, n, k, job.out, job.outStride, 0, job.rows);
+    const xs = act(x).data;
     const o = act(out).data;
-    o.set(f32.subarray(outAt / 4, outAt / 4 + n * w.rows));
+    // A chunk of activation rows at a time: the scratch stays a few MB however long the batch (a 2K-row prefill
+    // would hold tens of MB of it for good), and 64 rows per pass over the weights keep the products compute-bound.
+    for (let r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
+      const m = Math.min(CHUNK_ROWS, n - r0);
+      const xBytes = m * k * 4;
+      const qBytes = kq === 'none' ? 0 : ceil16(m * xStride);
+      const base = this.kernels.scratch(xBytes + qBytes + m * w.rows * 4);
+      const xAt = base, qAt = base + xBytes, outAt = qAt + qBytes;
+      const f32 = this.kernels.f32();
+      f32.set(xs.subarray(r0 * k, (r0 + m) * k), xAt / 4);
+      if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, 0, m);
+      else if (kq === 'q8_k') e.quantize_q8_k(xAt, k, qAt, 0, m);
+      const job = { type: format.ggmlId, w: w.at, rowBytes: w.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n: m, k, out: outAt, outStride: w.rows, rows: w.rows };
+      if (this.pool) this.pool.matmul(job, this.threadLimit);
+      else e.matmul_rows(job.type, job.w, job.rowBytes, job.x, job.xStride, m, k, job.out, job.outStride, 0, job.rows);
+      o.set(f32.subarray(outAt / 4, outAt / 4 + m * w.rows), r0 * w.rows);
+    }
     if (bias) {
       const b = this.biasData(bias);
       for (let r = 0; r < n; r++) for (let j = 0, at = r * w.rows; j < w.rows; j++) o[at + j] = o[at + j]! + b[j]!;
