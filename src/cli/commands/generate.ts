@@ -12,7 +12,7 @@ import { printJson } from '../output';
 import { backendOption, intOption, maxTokensOption, numberOption } from './options';
 
 const USAGE = `usage: star-ask generate --model <file.gguf|hf-folder> (--prompt <text> | --prompt-ids <1,2,3>)
-  [--max-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--backend auto|webgpu|cpu] [--json]
+  [--max-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--backend auto|webgpu|cpu|cpu-ref] [--json]
   auto (default): WebGPU on a hardware GPU, else the CPU (a software GPU such as SwiftShader is slower).`;
 
 export async function run(argv: string[]): Promise<number> {

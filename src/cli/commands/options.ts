@@ -92,7 +92,7 @@ export const repositoryOptionNotes = {
   'cache-max-mb': 'size cap of the KV cache',
   'cache-dtype': 'f16 (default: half the disk, <= 2^-11 relative error per value) or f32 (exact) for new cache entries',
   'memory-budget-mb': 'KV memory per host before blocks stream in waves',
-  backend: 'cpu, webgpu or auto',
+  backend: 'cpu (WebAssembly), cpu-ref (JS reference), webgpu or auto',
   json: 'one JSON object on stdout',
 };
 

@@ -25,7 +25,7 @@ import { backendsOption, intOption } from '../options';
 const DEFAULT_MODEL = '../shared/models/stories260K.gguf';
 const TYPES: readonly TensorType[] = TENSOR_TYPES;
 
-const USAGE = `usage: star-ask bench kernels [--backend cpu|webgpu|all] [--types F32,Q8_0,...] [--gemv 1024x1024]
+const USAGE = `usage: star-ask bench kernels [--backend cpu|cpu-ref|webgpu|all|a,b] [--types F32,Q8_0,...] [--gemv 1024x1024]
   [--matmul 64x256x256] [--reps 5] [--model file] [--prefill 64] [--decode 16] [--tuning gpu|emulated] [--f16] [--json]
   --gemv OUTxIN: one-row matmul shapes (comma-separated); --matmul NxOUTxIN: prefill-style shapes.
   --tuning: WebGPU kernel shapes (default: 'emulated' on SwiftShader and other CPU emulators, else 'gpu');

@@ -14,7 +14,7 @@ import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel } from './llamaCpp';
 
-const USAGE = `usage: star-ask bench logits [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu]
+const USAGE = `usage: star-ask bench logits [--model ../shared/models/stories260K.gguf] [--backend cpu|cpu-ref|webgpu]
   [--text src/engine/runtime/transformer.ts] [--tokens 64] [--positions 7,15,31,47,63] [--json]
 llama.cpp side: ${LLAMA_CPP_INSTALL}`;
 

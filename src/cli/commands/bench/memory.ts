@@ -21,7 +21,7 @@ import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { writeSourceRepository } from './sourceRepository';
 
-const USAGE = `usage: star-ask bench memory [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|auto]
+const USAGE = `usage: star-ask bench memory [--model ../shared/models/stories260K.gguf] [--backend cpu|cpu-ref|webgpu|auto]
   [--repo-tokens 1024] [--chunk-size 512] [--interval-ms 5] [--json]
 Run it as 'node --expose-gc dist/cli.mjs bench memory ...' to also report the memory retained while answering.`;
 

@@ -8,7 +8,7 @@ import { backendsOption, intOption } from '../options';
 import { benchModel } from './kernels';
 import { LLAMA_CPP_INSTALL as INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel } from './llamaCpp';
 
-const USAGE = `usage: star-ask bench peer [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|all]
+const USAGE = `usage: star-ask bench peer [--model ../shared/models/stories260K.gguf] [--backend cpu|cpu-ref|webgpu|all|a,b]
   [--prefill 512] [--decode 64] [--reps 3] [--json]
 llama.cpp side: ${INSTALL}`;
 

@@ -25,7 +25,7 @@ import { backendOption, intOption } from '../options';
 import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel, type LlamaCppModel } from './llamaCpp';
 import { editSourceFile, writeSourceRepository } from './sourceRepository';
 
-const USAGE = `usage: star-ask bench repo [--model ../shared/models/stories260K.gguf] [--backend cpu|webgpu|auto]
+const USAGE = `usage: star-ask bench repo [--model ../shared/models/stories260K.gguf] [--backend cpu|cpu-ref|webgpu|auto]
   [--sizes 1024,2048,4096] [--chunk-size 512] [--file-tokens 200] [--reps 3] [--skip-global] [--json]
 llama.cpp side: ${LLAMA_CPP_INSTALL}`;
 const QUESTION = 'Which function throws when the session is over the limit?';
