@@ -45,10 +45,11 @@ export class WasmBackend extends CpuBackend {
     private readonly kernels: CpuKernels,
     private readonly pool: KernelThreadPool | undefined,
     options: CpuBackendOptions,
+    note = '',
   ) {
     super(options);
     const threads = pool?.threads ?? 1;
-    this.deviceName = `cpu (wasm simd128, ${threads} thread${threads === 1 ? '' : 's'})`;
+    this.deviceName = `cpu (wasm simd128, ${threads} thread${threads === 1 ? '' : 's'}${note})`;
   }
 
   /** Throws an Error saying why where the kernels cannot run (no WebAssembly, no SIMD128, not built). */
@@ -56,12 +57,20 @@ export class WasmBackend extends CpuBackend {
     const threads = Math.max(1, Math.floor(options.threads ?? 1));
     const kernels = CpuKernels.create(threads > 1 && options.spawn !== undefined);
     let pool: KernelThreadPool | undefined;
+    let note = '';
     if (threads > 1 && options.spawn && kernels.shared) {
       const control = kernels.allocate(CONTROL_BYTES);
       const stacks = kernels.allocate((threads - 1) * WORKER_STACK_BYTES);
-      pool = await KernelThreadPool.start(options.spawn, kernels.module, kernels.memory, control, stacks, threads, kernels.exports.matmul_rows);
+      try {
+        pool = await KernelThreadPool.start(options.spawn, kernels.module, kernels.memory, control, stacks, threads, kernels.exports.matmul_rows);
+      } catch (e) {
+        // One thread still beats the JS reference many times over; the device name says why there are no more.
+        note = `; no worker threads: ${(e as Error).message}`;
+      }
+    } else if (threads > 1) {
+      note = options.spawn ? '; one thread: this host cannot share memory' : '; one thread: no way to start workers here';
     }
-    return new WasmBackend(kernels, pool, options);
+    return new WasmBackend(kernels, pool, options, note);
   }
 
   /** Threads the products run on. */
