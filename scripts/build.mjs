@@ -1,12 +1,46 @@
 // Builds every bundle with esbuild. Flags: --tests (also bundle test/*.test.ts), --production (minify, no sourcemaps).
 import { build } from 'esbuild';
-import { readdirSync, rmSync, existsSync } from 'node:fs';
+import { readdirSync, rmSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 const args = new Set(process.argv.slice(2));
 const production = args.has('--production');
+// The CPU kernels (kernels/cpu/*.c -> build/cpu-kernels/*.wasm) are compiled first and embedded in every bundle as
+// bytes (imports 'star-cpu-kernels:shared' / ':single'), so no bundle looks a .wasm file up at run time.
+const kernelDir = 'build/cpu-kernels';
+const kernelSources = readdirSync('kernels/cpu').filter((f) => f.endsWith('.c')).map((f) => join('kernels/cpu', f));
+function kernelsStale() {
+  const built = ['shared', 'single'].map((n) => join(kernelDir, `${n}.wasm`));
+  if (!built.every(existsSync)) return true;
+  const oldest = Math.min(...built.map((f) => statSync(f).mtimeMs));
+  return [...kernelSources, 'scripts/build-cpu-kernels.sh'].some((f) => statSync(f).mtimeMs > oldest);
+}
+if (kernelsStale()) {
+  let r = spawnSync('bash', ['scripts/build-cpu-kernels.sh'], { stdio: 'inherit' });
+  if (r.status === 3 && spawnSync('bash', ['scripts/ensure-wasm-toolchain.sh'], { stdio: 'inherit' }).status === 0) {
+    r = spawnSync('bash', ['scripts/build-cpu-kernels.sh'], { stdio: 'inherit' });
+  }
+  if (r.status === 3) {
+    console.warn('build: no clang/wasm-ld for wasm32: the `cpu` backend will run the JS reference (scripts/ensure-wasm-toolchain.sh installs them)');
+  } else if (r.status !== 0) {
+    process.exit(r.status ?? 1);
+  }
+}
+const cpuKernelsPlugin = {
+  name: 'star-cpu-kernels',
+  setup(b) {
+    b.onResolve({ filter: /^star-cpu-kernels:(shared|single)$/ }, (a) => ({ path: a.path.split(':')[1], namespace: 'star-cpu-kernels' }));
+    b.onLoad({ filter: /.*/, namespace: 'star-cpu-kernels' }, (a) => {
+      const file = join(kernelDir, `${a.path}.wasm`);
+      return { contents: existsSync(file) ? readFileSync(file) : new Uint8Array(0), loader: 'binary', watchFiles: existsSync(file) ? [file] : [] };
+    });
+  },
+};
+
 const common = {
   bundle: true,
+  plugins: [cpuKernelsPlugin],
   loader: { '.wgsl': 'text' },
   sourcemap: production ? false : 'linked',
   minify: production,

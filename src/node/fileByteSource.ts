@@ -21,16 +21,21 @@ export class FileByteSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (!this.handle) throw new Error(`${this.name}: read after close()`);
-    checkReadRange(this, offset, length);
     const out = new Uint8Array(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    if (!this.handle) throw new Error(`${this.name}: read after close()`);
+    const length = out.length;
+    checkReadRange(this, offset, length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
       if (bytesRead === 0) throw new FormatError(`file shrank while reading (wanted ${length} bytes at ${offset})`, this.name);
       done += bytesRead;
     }
-    return out;
   }
 
   async close(): Promise<void> {

@@ -23,7 +23,7 @@ const COMMAND = command({
     seed: { type: 'string', default: '0' },
     backend: { type: 'string', default: 'auto' },
   },
-  notes: { backend: 'auto (WebGPU on a hardware GPU, else the CPU: a software GPU such as SwiftShader is slower), webgpu or cpu' },
+  notes: { backend: 'auto (WebGPU on a hardware GPU, else the CPU: a software GPU such as SwiftShader is slower), webgpu, cpu (WebAssembly) or cpu-ref (the JS reference)' },
 });
 
 export async function run(argv: string[]): Promise<number> {

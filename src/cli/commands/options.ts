@@ -36,17 +36,21 @@ export function numberOption(value: string | undefined, name: string, fallback?:
   return n;
 }
 
-/** `--backend cpu|webgpu|auto`. */
+/** `--backend cpu|cpu-ref|webgpu|auto` (cpu: the WebAssembly kernels; cpu-ref: the JS reference). */
 export function backendOption(value: string | undefined): BackendKind {
-  if (value === undefined || !isBackendKind(value)) throw new EngineError(`--backend must be cpu, webgpu or auto (got ${value})`);
+  if (value === undefined || !isBackendKind(value)) throw new EngineError(`--backend must be cpu, cpu-ref, webgpu or auto (got ${value})`);
   return value;
 }
 
-/** `--backend all|cpu|webgpu|auto` of the bench commands: `all` measures the CPU and WebGPU backends in turn. */
+/**
+ * `--backend all|cpu|cpu-ref|webgpu|auto` of the bench commands, or several joined by commas (`cpu,cpu-ref`): `all`
+ * measures the CPU (WebAssembly) and WebGPU backends in turn.
+ */
 export function backendsOption(value: string | undefined): BackendKind[] {
   if (value === 'all') return ['cpu', 'webgpu'];
-  if (value === undefined || !isBackendKind(value)) throw new EngineError(`--backend must be cpu, webgpu or all (got ${value})`);
-  return [value];
+  const kinds = (value ?? '').split(',').map((k) => k.trim());
+  for (const k of kinds) if (!isBackendKind(k)) throw new EngineError(`--backend must be cpu, cpu-ref, webgpu, all or a comma-separated list (got ${value})`);
+  return kinds as BackendKind[];
 }
 
 /** `--cache-dir`: the default when absent; an empty value is an error (it used to turn caching off silently). */
@@ -88,7 +92,7 @@ export const repositoryOptionNotes = {
   'cache-max-mb': 'size cap of the KV cache',
   'cache-dtype': 'f16 (default: half the disk, <= 2^-11 relative error per value) or f32 (exact) for new cache entries',
   'memory-budget-mb': 'KV memory per host before blocks stream in waves',
-  backend: 'cpu, webgpu or auto',
+  backend: 'cpu (WebAssembly), cpu-ref (the JS reference), webgpu or auto',
 };
 
 export interface RepositoryValues {

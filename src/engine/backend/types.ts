@@ -20,6 +20,11 @@ export interface Backend {
 
   /** Keeps the stored (possibly quantized) bytes on the device; large tensors are split as needed. */
   uploadWeight(info: TensorInfo, bytes: Uint8Array): Promise<Weight>;
+  /**
+   * Optional: the same, with the backend handing `fill` the place the stored bytes go (its own memory), so a
+   * tensor is read from the file once, into its final home. The transformer prefers it where the store can readInto.
+   */
+  uploadWeightFrom?(info: TensorInfo, fill: (dst: Uint8Array) => Promise<void>): Promise<Weight>;
   /** f32 matrix [rows, cols], row-major, zero-filled. */
   createAct(rows: number, cols: number): Act;
   /** One layer's K or V store: [capacity, width] f32 (width = nKvHeads * headDim). */

@@ -10,6 +10,11 @@ export interface ByteSource {
   readonly size: number;
   /** Exactly `length` bytes from `offset`; rejects with a FormatError naming the file if out of range. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: the same bytes written into `dst` (dst.length of them), so a backend can take a tensor straight into
+   * its own memory (the WebAssembly `cpu` backend: no second copy in JS).
+   */
+  readInto?(offset: number, dst: Uint8Array): Promise<void>;
 }
 
 /** The FormatError ByteSource.read promises when [offset, offset + length) is not inside `source`. */

@@ -110,6 +110,14 @@ function weightStore(source: ByteSource, tensors: ReadonlyMap<string, TensorInfo
       if (!t) throw new FormatError(`no tensor named "${name}"`, source.name);
       return source.read(t.offset, t.byteLength);
     },
+    ...(source.readInto ? {
+      async readInto(name: string, dst: Uint8Array): Promise<void> {
+        const t = tensors.get(name);
+        if (!t) throw new FormatError(`no tensor named "${name}"`, source.name);
+        if (dst.length > t.byteLength) throw new RangeError(`${name}: ${dst.length} bytes asked of a ${t.byteLength}-byte tensor`);
+        await source.readInto!(t.offset, dst);
+      },
+    } : {}),
   };
 }
 

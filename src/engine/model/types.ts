@@ -73,6 +73,8 @@ export interface WeightStore {
   readonly tensors: ReadonlyMap<string, TensorInfo>;
   /** Raw stored bytes of a tensor (still quantized). */
   read(name: string): Promise<Uint8Array>;
+  /** Optional: the tensor's bytes written into `dst` (where the file's source can; see ByteSource.readInto). */
+  readInto?(name: string, dst: Uint8Array): Promise<void>;
 }
 
 export interface LoadedModel {

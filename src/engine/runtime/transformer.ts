@@ -102,6 +102,7 @@ export class Transformer {
     const upload = async (name: string): Promise<Weight> => {
       const info = store.tensors.get(name);
       if (!info) throw new EngineError(`model has no tensor ${name}`, model.name);
+      if (backend.uploadWeightFrom && store.readInto) return backend.uploadWeightFrom(info, (dst) => store.readInto!(name, dst));
       return backend.uploadWeight(info, await store.read(name));
     };
     const optional = async (name: string): Promise<Weight | undefined> =>

@@ -20,6 +20,7 @@ import { serialQueue } from '../../engine/util/serialQueue';
 import type { HostDescription } from '../../protocol/hostMethods';
 import { StarHostClient } from '../../protocol/starHost';
 import type { BackendKind } from '../createBackend';
+import { cpuThreadsPerHost } from '../cpuThreads';
 import type { NodeHostWorkerData } from './hostWorker';
 import { checkHostCount, createLocalHosts } from './localHosts';
 import { nodeWorkerPort } from './nodePort';
@@ -108,7 +109,7 @@ export async function createThreadHostPool(opts: ThreadPoolOptions): Promise<Hos
     const peers = i === 0 ? channels.map((c) => c.port1) : [];
     const served = i === 0 ? [] : [channels[i - 1]!.port2];
     const workerData: NodeHostWorkerData = {
-      modelPath: opts.modelPath, backend: opts.backend, peers, served,
+      modelPath: opts.modelPath, backend: opts.backend, peers, served, cpuThreads: cpuThreadsPerHost(count),
       runtime: { name: names[i]!, memoryBudgetBytes: opts.memoryBudgetBytes, maxBatchRows: opts.maxBatchRows },
     };
     // SHARE_ENV: the Vulkan loader reads the process's real environment, which only a shared env reaches (the Dawn
@@ -122,7 +123,7 @@ export async function createThreadHostPool(opts: ThreadPoolOptions): Promise<Hos
     clients.push(new StarHostClient(nodeWorkerPort(workers[i]!, `${names[i]} worker`), names[i]!));
     // A GPU backend's setup may set the shared environment (SwiftShader's VK_ICD_FILENAMES) while another thread's
     // Vulkan loader reads it: GPU hosts start one after another (measured: concurrent starts failed 1 in 5).
-    if (opts.backend !== 'cpu' && !(await clients[i]!.rpc.call('describe', []).then(() => true, () => false))) break;
+    if (opts.backend !== 'cpu' && opts.backend !== 'cpu-ref' && !(await clients[i]!.rpc.call('describe', []).then(() => true, () => false))) break;
   }
   const terminate = () => Promise.all(workers.map((w) => w.terminate()));
   return poolOfClients(clients, (d) => (d.backend === 'webgpu' ? 'node-webgpu' : 'node-cpu'), terminate);

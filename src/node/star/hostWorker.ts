@@ -10,6 +10,8 @@ import { nodeMessagePort } from './nodePort';
 export interface NodeHostWorkerData {
   readonly modelPath: string;
   readonly backend: BackendKind;
+  /** Threads of the `cpu` backend's products in this host (the cores shared among the pool's hosts). */
+  readonly cpuThreads?: number;
   readonly runtime: HostRuntimeInit;
   /** Host 0 only: one port to each other host. */
   readonly peers: readonly MessagePort[];
@@ -26,7 +28,10 @@ runHostRuntime(nodeMessagePort(parentPort, data.runtime.name), {
     const model = await openModel(data.modelPath);
     try {
       const budget = data.runtime.memoryBudgetBytes;
-      const backend = await createBackend(data.backend, budget !== undefined ? { memoryBudgetBytes: budget } : {});
+      const backend = await createBackend(data.backend, {
+        ...(budget !== undefined ? { memoryBudgetBytes: budget } : {}),
+        ...(data.cpuThreads !== undefined ? { threads: data.cpuThreads } : {}),
+      });
       return { model, backend, close: async () => { backend.destroy(); await model.close(); } };
     } catch (err) {
       await model.close();

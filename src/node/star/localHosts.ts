@@ -7,6 +7,7 @@ import type { LoadedModel } from '../../engine/model/types';
 import { Transformer } from '../../engine/runtime/transformer';
 import { LocalStarHost } from '../../engine/star/localHost';
 import { createBackend, type BackendKind } from '../createBackend';
+import { cpuThreadsPerHost } from '../cpuThreads';
 
 export interface LocalHostsOptions {
   readonly backend: BackendKind;
@@ -29,7 +30,10 @@ export async function createLocalHosts(model: LoadedModel, opts: LocalHostsOptio
   const hosts: LocalStarHost[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      const backend = await createBackend(opts.backend, opts.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: opts.memoryBudgetBytes } : {});
+      const backend = await createBackend(opts.backend, {
+        ...(opts.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: opts.memoryBudgetBytes } : {}),
+        threads: cpuThreadsPerHost(count),
+      });
       backends.push(backend);
       const transformer = await Transformer.create(model, backend);
       hosts.push(new LocalStarHost(transformer, { name: `host ${i} (${backend.deviceName})`, memoryBudgetBytes: opts.memoryBudgetBytes }));

@@ -40,7 +40,7 @@ const COMMAND = command({
     f16: { type: 'boolean', default: false },
   },
   notes: {
-    backend: 'cpu, webgpu or all',
+    backend: 'cpu (WebAssembly), cpu-ref (the JS reference), webgpu, all, or a list such as cpu,cpu-ref (side by side)',
     gemv: 'one-row matmul shapes OUTxIN (comma-separated)',
     matmul: 'prefill-style shapes NxOUTxIN (comma-separated)',
     tuning: "WebGPU kernel shapes, gpu or emulated (default: 'emulated' on SwiftShader and other CPU emulators, else 'gpu'; "

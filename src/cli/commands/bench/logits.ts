@@ -25,7 +25,7 @@ const COMMAND = command({
     tokens: { type: 'string', default: '64' },
     positions: { type: 'string', default: '7,15,31,47,63' },
   },
-  notes: { backend: 'cpu or webgpu' },
+  notes: { backend: 'cpu, cpu-ref or webgpu' },
   about: `llama.cpp side: ${LLAMA_CPP_INSTALL}`,
 });
 

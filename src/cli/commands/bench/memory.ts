@@ -30,7 +30,7 @@ const COMMAND = command({
     'chunk-size': { type: 'string', default: '512' },
     'interval-ms': { type: 'string', default: '5' },
   },
-  notes: { backend: 'cpu, webgpu or auto' },
+  notes: { backend: 'cpu, cpu-ref, webgpu or auto' },
   about: "Run it as 'node --expose-gc dist/cli.mjs bench memory ...' to also report the memory retained while answering.",
 });
 

@@ -17,7 +17,7 @@ const COMMAND = command({
     decode: { type: 'string', default: '64' },
     reps: { type: 'string', default: '3' },
   },
-  notes: { backend: 'cpu, webgpu or all' },
+  notes: { backend: 'cpu (WebAssembly), cpu-ref (the JS reference), webgpu, all, or a list such as cpu,cpu-ref (side by side)' },
   about: `llama.cpp side: ${INSTALL}`,
 });
 

@@ -37,7 +37,7 @@ const COMMAND = command({
     reps: { type: 'string', default: '3' },
     'skip-global': { type: 'boolean', default: false },
   },
-  notes: { model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)', backend: 'cpu, webgpu or auto' },
+  notes: { model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)', backend: 'cpu, cpu-ref, webgpu or auto' },
   about: `llama.cpp side: ${LLAMA_CPP_INSTALL}`,
 });
 

@@ -39,7 +39,7 @@ class CpuWeight implements Weight {
   }
 }
 
-class CpuAct implements Act {
+export class CpuAct implements Act {
   readonly data: Float32Array; // [rows, cols]
   constructor(readonly rows: number, readonly cols: number) {
     this.data = new Float32Array(rows * cols);
@@ -62,7 +62,7 @@ export interface CpuBackendOptions {
 
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
-  readonly deviceName = 'cpu (js f32)';
+  readonly deviceName: string = 'cpu (js f32)';
   readonly f16 = false;
   readonly memoryBudgetBytes: number;
   private readonly invFreqCache = new Map<string, Float64Array>();
@@ -483,7 +483,7 @@ function accumulateRows(weights: Float64Array, stride: number, n: number, v: Flo
   return n;
 }
 
-function act(a: Act): CpuAct {
+export function act(a: Act): CpuAct {
   if (!(a instanceof CpuAct)) throw new EngineError('CpuBackend was given an activation from another backend');
   return a;
 }
@@ -492,7 +492,7 @@ function kv(k: KvTensor): CpuKv {
   return k;
 }
 /** A norm weight or bias: always held as f32. */
-function vector(w: Weight): Float32Array {
+export function vector(w: Weight): Float32Array {
   const data = weight(w).data;
   if (!data) throw new EngineError(`${w.name}: a quantized matrix was used as a vector`);
   return data;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Compiles the CPU kernels (kernels/cpu/*.c) to WebAssembly SIMD128 with clang + wasm-ld, twice: on a shared memory
+# (threads) and on a private one (hosts that cannot share memory). Output: build/cpu-kernels/{shared,single}.wasm,
+# which scripts/build.mjs embeds in the bundles. Exits 3 (writing nothing) when no wasm32-capable clang/wasm-ld exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=build/cpu-kernels
+clang=""
+for c in clang clang-14 clang-15 clang-16 clang-17 clang-18 clang-19; do
+  if command -v "$c" >/dev/null; then clang=$c; break; fi
+done
+[ -n "$clang" ] || { echo "build-cpu-kernels: no clang" >&2; exit 3; }
+# clang finds wasm-ld by that name; Debian names it wasm-ld-NN, so hand it the versioned one where needed.
+ld=""
+for l in wasm-ld wasm-ld-14 wasm-ld-15 wasm-ld-16 wasm-ld-17 wasm-ld-18 wasm-ld-19; do
+  if command -v "$l" >/dev/null; then ld=$(command -v "$l"); break; fi
+done
+[ -n "$ld" ] || { echo "build-cpu-kernels: no wasm-ld (Debian: apt-get install lld)" >&2; exit 3; }
+mkdir -p "$out"
+flags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -mmutable-globals -nostdlib -ffreestanding -fno-builtin -Wall -Wextra -Werror
+  "-fuse-ld=$ld" -Wl,--no-entry -Wl,--import-memory -Wl,--initial-memory=2097152 -Wl,--max-memory=4294967296
+  -Wl,--export=__heap_base -Wl,--export=__stack_pointer -Wl,--stack-first -Wl,-z,stack-size=65536)
+"$clang" "${flags[@]}" -matomics -Wl,--shared-memory -o "$out/shared.wasm.tmp" kernels/cpu/matmul.c
+"$clang" "${flags[@]}" -o "$out/single.wasm.tmp" kernels/cpu/matmul.c
+mv "$out/shared.wasm.tmp" "$out/shared.wasm"
+mv "$out/single.wasm.tmp" "$out/single.wasm"

@@ -1,0 +1,99 @@
+// One instance of the WebAssembly CPU kernels (kernels/cpu/*.c) and the memory it computes in: weights are
+// placed there once (bump-allocated, never moved), each op's activations in a scratch area above them.
+import sharedBytes from 'star-cpu-kernels:shared';
+import singleBytes from 'star-cpu-kernels:single';
+import { canShareMemory, WASM_MAX_PAGES, WASM_PAGE_BYTES, wasmApi, type WasmMemory, type WasmModule } from './wasmApi';
+import type { MatmulRows } from './threadPool';
+
+/** Pages the module is linked to start with (scripts/build-cpu-kernels.sh: --initial-memory=2 MiB). */
+const INITIAL_PAGES = 32;
+
+export interface KernelExports {
+  readonly __heap_base: { value: number };
+  /** Fills the f16 table (65,536 floats at `table`); once, before any other call or worker. */
+  init(table: number): void;
+  act_stride_q8_0(k: number): number;
+  act_stride_q8_k(k: number): number;
+  quantize_q8_0(x: number, k: number, dst: number, r0: number, r1: number): void;
+  quantize_q8_k(x: number, k: number, dst: number, r0: number, r1: number): void;
+  matmul_rows: MatmulRows;
+}
+
+/** Why the kernels cannot run here, or undefined when they can. */
+export function kernelsUnavailable(shared: boolean): string | undefined {
+  const api = wasmApi();
+  if (!api) return 'this JavaScript host has no WebAssembly';
+  const bytes = shared ? sharedBytes : singleBytes;
+  if (bytes.byteLength === 0) return 'the build found no clang/wasm-ld for wasm32 (run scripts/ensure-wasm-toolchain.sh, then build again)';
+  if (!api.validate(bytes)) return 'this WebAssembly engine rejects the kernels (it needs SIMD128)';
+  return undefined;
+}
+
+export class CpuKernels {
+  private top: number;
+
+  private constructor(
+    readonly module: WasmModule,
+    readonly memory: WasmMemory,
+    readonly exports: KernelExports,
+    readonly shared: boolean,
+  ) {
+    this.top = align(exports.__heap_base.value);
+  }
+
+  /** A shared memory (threads possible) when the host allows it, else a private one. Throws where kernelsUnavailable says why. */
+  static create(preferShared = true): CpuKernels {
+    const shared = preferShared && canShareMemory();
+    const why = kernelsUnavailable(shared);
+    if (why) throw new Error(why);
+    const api = wasmApi()!;
+    const module = new api.Module(shared ? sharedBytes : singleBytes);
+    const memory = new api.Memory({ initial: INITIAL_PAGES, maximum: WASM_MAX_PAGES, ...(shared ? { shared: true } : {}) });
+    const instance = new api.Instance(module, { env: { memory } });
+    const kernels = new CpuKernels(module, memory, instance.exports as unknown as KernelExports, shared);
+    kernels.exports.init(kernels.allocate(65536 * 4));
+    return kernels;
+  }
+
+  /** Reserves `bytes` for the life of this instance (16-byte aligned); returns the address. */
+  allocate(bytes: number): number {
+    const at = this.top;
+    this.ensure(at + bytes);
+    this.top = align(at + bytes);
+    return at;
+  }
+
+  /** `bytes` of scratch above every allocation, valid until the next allocate() or scratch(). */
+  scratch(bytes: number): number {
+    this.ensure(this.top + bytes);
+    return this.top;
+  }
+
+  /** Views are made per use: growing a private memory detaches its old buffer, and a shared one's old views stop short. */
+  u8(): Uint8Array {
+    return new Uint8Array(this.memory.buffer);
+  }
+
+  f32(): Float32Array {
+    return new Float32Array(this.memory.buffer);
+  }
+
+  /** Bytes the memory holds (its committed size; pages never touched cost no RSS). */
+  get byteLength(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  private ensure(end: number): void {
+    if (end > WASM_MAX_PAGES * WASM_PAGE_BYTES) throw new RangeError(`cpu kernels: ${end} bytes exceed wasm32's 4 GiB`);
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    // Grow by at least an eighth so many small weights do not grow one page at a time.
+    const want = Math.max(end - have, have >> 3);
+    const pages = Math.min(Math.ceil(want / WASM_PAGE_BYTES), WASM_MAX_PAGES - have / WASM_PAGE_BYTES);
+    this.memory.grow(pages);
+  }
+}
+
+function align(p: number): number {
+  return Math.ceil(p / 16) * 16; // not a bit mask: addresses reach past 2^31
+}
