@@ -71,8 +71,9 @@ test('a BlockSpec crosses whole: a block asked in f16 comes back from the other 
 
 test('a worker host keeps the f16 block it encoded (the reply copies what the host still holds) and attends over it', async () => {
   const model = await openShared('stories260K.gguf');
+  // Both sides on the JS reference backend: the port must not change a bit of what the host computes.
   const direct = new LocalStarHost(await Transformer.create(model, new CpuBackend()), { name: 'direct' });
-  const pool = await createThreadHostPool({ backend: 'cpu', hosts: 1, modelPath: modelPath('stories260K.gguf'), workerScript: `${repoRoot}/dist/hostWorker.mjs` });
+  const pool = await createThreadHostPool({ backend: 'cpu-ref', hosts: 1, modelPath: modelPath('stories260K.gguf'), workerScript: `${repoRoot}/dist/hostWorker.mjs` });
   try {
     await direct.encode(anchor, blocks);
     const kvs = await pool.hosts[0]!.encode(anchor, blocks);
