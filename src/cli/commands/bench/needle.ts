@@ -73,10 +73,10 @@ export interface NeedleCell {
   readonly correct: number;
   readonly asked: number;
   readonly accuracy: number;
-  /** Median time to first token over the needles (star: phase 1 included, warm after the first). */
+  /** Median time to first token over the needles (star: the first needle's includes phase 1, the others are warm; each answer has its own). */
   readonly ttftMs: number;
   readonly contextTokens: number;
-  readonly answers: readonly { readonly needle: string; readonly value: string; readonly answer: string; readonly correct: boolean }[];
+  readonly answers: readonly { readonly needle: string; readonly value: string; readonly answer: string; readonly correct: boolean; readonly ttftMs: number }[];
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -224,7 +224,7 @@ async function runCell(model: LoadedModel, peer: LlamaCppModel | undefined, o: C
       const r = await answerWith(model, peer, o.mode, { repo: o.repo, repoTokens: o.size, question: question(fact.name), maxTokens: o.maxTokens, backend: o.backend, cacheDir });
       ttfts.push(r.ttftMs);
       contextTokens = r.contextTokens;
-      answers.push({ needle: fact.name, value: fact.value, answer: r.answer, correct: r.answer.includes(fact.value) });
+      answers.push({ needle: fact.name, value: fact.value, answer: r.answer, correct: r.answer.includes(fact.value), ttftMs: round(r.ttftMs) });
     }
     const correct = answers.filter((a) => a.correct).length;
     return { repoTokens: o.size, depth: o.depth, mode: o.mode.name, correct, asked: answers.length, accuracy: round(correct / answers.length, 3),
