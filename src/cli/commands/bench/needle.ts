@@ -13,7 +13,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { execPath } from 'node:process';
 import { EngineError } from '../../../engine/errors';
 import type { LoadedModel } from '../../../engine/model/types';
@@ -24,6 +23,7 @@ import { walkRepository } from '../../../node/repo/walkRepository';
 import { buildRepoLayout } from '../../../node/star/repoLayout';
 import { askRepository } from '../../../node/star/starRepository';
 import { median, round } from '../../figures';
+import { command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { modelOrDefault } from '../fetchModel';
@@ -60,11 +60,27 @@ const DEPTHS = { start: 0, middle: 0.5, end: 1 } as const;
 type Depth = keyof typeof DEPTHS;
 const NAMES = ['LEGACY_MIRROR_PORT', 'FALLBACK_SHARD_COUNT', 'ARCHIVE_RETRY_LIMIT', 'MAX_INDEX_BATCH', 'STALE_LOCK_SECONDS', 'QUOTA_WINDOW_MS', 'LEGACY_TUNNEL_ID', 'MIRROR_BACKOFF_BASE'];
 
-const USAGE = `usage: star-ask bench needle [--model <gguf>] [--source <folder>] [--sizes 1024,2048] [--depths start,middle,end]
-  [--modes global,star-n4,llama.cpp] [--needles 2] [--max-tokens 16] [--backend cpu|webgpu|auto] [--seed 1] [--json]
-modes: ${NEEDLE_MODES.map((m) => m.name).join(', ')}
---source: a folder of real code copied (in walk order, cut at --sizes tokens) into each test repository
-  (default: npm's own node_modules/npm-registry-fetch, beside this Node). llama.cpp side: ${LLAMA_CPP_INSTALL}`;
+const COMMAND = command({
+  usage: 'star-ask bench needle [options]',
+  options: {
+    model: { type: 'string' },
+    source: { type: 'string' },
+    sizes: { type: 'string', default: '1024' },
+    depths: { type: 'string', default: 'start,middle,end' },
+    modes: { type: 'string', default: 'global,star-n4,llama.cpp' },
+    needles: { type: 'string', default: '2' },
+    'max-tokens': { type: 'string', default: '16' },
+    backend: { type: 'string', default: 'cpu' },
+    seed: { type: 'string', default: '1' },
+  },
+  notes: {
+    model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)',
+    source: "a folder of real code copied (in walk order, cut at --sizes tokens) into each test repository (default: npm's own node_modules/npm-registry-fetch, beside this Node)",
+    sizes: 'repository sizes in tokens', depths: 'where the needle sits: start, middle, end', needles: 'needles per cell',
+    backend: 'cpu, cpu-ref, webgpu or auto',
+  },
+  about: `modes: ${NEEDLE_MODES.map((m) => m.name).join(', ')}\nllama.cpp side: ${LLAMA_CPP_INSTALL}`,
+});
 
 export interface NeedleCell {
   readonly repoTokens: number;
@@ -80,26 +96,8 @@ export interface NeedleCell {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      source: { type: 'string' },
-      sizes: { type: 'string', default: '1024' },
-      depths: { type: 'string', default: 'start,middle,end' },
-      modes: { type: 'string', default: 'global,star-n4,llama.cpp' },
-      needles: { type: 'string', default: '2' },
-      'max-tokens': { type: 'string', default: '16' },
-      backend: { type: 'string', default: 'cpu' },
-      seed: { type: 'string', default: '1' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const backend = backendOption(values.backend);
   const sizes = values.sizes!.split(',').map((s) => intOption(s.trim(), '--sizes', 64));
   const depths = values.depths!.split(',').map((d) => {

@@ -5,10 +5,10 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { EngineError } from '../../../engine/errors';
 import { openModel } from '../../../node/openModel';
 import { median, round } from '../../figures';
+import { command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { modelOrDefault } from '../fetchModel';
@@ -16,27 +16,22 @@ import { LLAMA_CPP_INSTALL, loadLlamaCppModel } from './llamaCpp';
 import { answerWith, NEEDLE_MODES } from './needle';
 import { QA_FILES, QA_QUESTIONS, QA_SOURCE } from './qaSet';
 
-const USAGE = `usage: star-ask bench qa [--model <gguf>] [--modes star-512-noanchor,llama.cpp] [--questions 10] [--max-tokens 40]
-  [--backend cpu|webgpu|auto] [--json]
-modes: ${NEEDLE_MODES.map((m) => m.name).join(', ')}`;
+const COMMAND = command({
+  usage: 'star-ask bench qa [options]',
+  options: {
+    model: { type: 'string' },
+    modes: { type: 'string', default: 'star-512-noanchor,llama.cpp' },
+    questions: { type: 'string', default: String(QA_QUESTIONS.length) },
+    'max-tokens': { type: 'string', default: '40' },
+    backend: { type: 'string', default: 'cpu' },
+  },
+  notes: { model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)', questions: 'how many of the questions to ask', backend: 'cpu, cpu-ref, webgpu or auto' },
+  about: `modes: ${NEEDLE_MODES.map((m) => m.name).join(', ')}`,
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      modes: { type: 'string', default: 'star-512-noanchor,llama.cpp' },
-      questions: { type: 'string', default: String(QA_QUESTIONS.length) },
-      'max-tokens': { type: 'string', default: '40' },
-      backend: { type: 'string', default: 'cpu' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const values = parseCommand(argv, COMMAND);
+  if (!values) return 0;
   const backend = backendOption(values.backend);
   const modes = values.modes!.split(',').map((name) => {
     const m = NEEDLE_MODES.find((x) => x.name === name.trim());
