@@ -24,8 +24,8 @@ import { openSummaryStore } from '../cache/summaryStore';
 import { BlockSelection, positionsFor, selectionAnswerReserve, type SelectionMode } from '../../engine/star/selection/blockSelection';
 import { planSelection } from '../../engine/star/selection/plan';
 import { CANDIDATE_FACTOR, pickCandidates, rerank } from '../../engine/star/selection/twoStage';
-import { blockLogMasses } from '../../engine/star/selection/exactAttention';
-import { defaultFirstLayer, scoreLogMasses } from '../../engine/star/selection/keySummary';
+import { blockLogMasses, rankByExactAttention } from '../../engine/star/selection/exactAttention';
+import { defaultFirstLayer } from '../../engine/star/selection/keySummary';
 import type { BlockKv } from '../../engine/star/types';
 import { roundToF16 } from '../../engine/quant/half';
 import type { HostPool } from './hostPool';
@@ -450,7 +450,7 @@ export class RepoSession {
       const firstLayer = defaultFirstLayer(c.nLayers);
       const masses = new Map<number, (Float64Array | undefined)[]>();
       await this.readLocal(picked.map((i) => layout.blocks[i]!), opts, (kv) => { masses.set(kv.index, blockLogMasses(kv, queries, shape, firstLayer)); });
-      const byAttention = scoreLogMasses(picked, c.nLayers, c.nHeads, queries.rows, (b, layer, out) => { out.set(masses.get(picked[b]!)![layer]!); });
+      const byAttention = rankByExactAttention(picked, masses, { ...shape, nLayers: c.nLayers }, queries.rows);
       ranked = rerank(byAttention.map((r) => r.index), [...lexical, ...fallback]);
       candidates = { blocks: picked.length, tokens: picked.reduce((n, i) => n + layout.blocks[i]!.tokens.length, 0) };
     }

@@ -1,6 +1,6 @@
 import { EngineError } from '../../errors';
 import type { BlockKv } from '../types';
-import type { AttentionShape, QuestionQueries } from './keySummary';
+import { scoreLogMasses, type AttentionShape, type QuestionQueries } from './keySummary';
 
 /*
  * The second stage of the attention ranking: the question's probe queries attend exactly to a candidate block's keys
@@ -46,5 +46,15 @@ export function blockLogMasses(kv: BlockKv, queries: QuestionQueries, shape: Att
       }
     }
     return out;
+  });
+}
+
+/** The candidates best first by their exact log masses (blockLogMasses of each, by block index), scored by scoreLogMasses. */
+export function rankByExactAttention(candidates: readonly number[], masses: ReadonlyMap<number, readonly (Float64Array | undefined)[]>, shape: AttentionShape & { readonly nLayers: number }, rows: number): { index: number; score: number }[] {
+  for (const index of candidates) if (!masses.has(index)) throw new EngineError(`candidate block ${index} was not read`);
+  return scoreLogMasses(candidates, shape.nLayers, shape.nHeads, rows, (b, layer, out) => {
+    const m = masses.get(candidates[b]!)![layer];
+    if (!m) throw new EngineError(`candidate block ${candidates[b]}'s attention was not taken at layer ${layer}`);
+    out.set(m);
   });
 }
