@@ -3,6 +3,7 @@
 // one a FAQ that repeats the question's words without answering it. BM25 ranks the FAQ first; its candidates, ordered
 // by the question's exact attention to their keys (from the query probe over the anchor), put the answer's block
 // first. The exact masses are checked against a float64 log-sum-exp computed here from the block's own keys.
+// Then the candidates' arithmetic alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openModel } from '../src/node/openModel';
@@ -83,4 +84,12 @@ test('two-stage ranking puts the answer\'s block first where BM25 puts a decoy f
     await host.dispose();
     await model.close();
   }
+});
+
+test('candidates: the order first, then repository order, while their tokens fit; a block too large is passed over', () => {
+  const blocks = [{ index: 1, length: 10 }, { index: 2, length: 50 }, { index: 3, length: 10 }, { index: 4, length: 10 }, { index: 5, length: 10 }];
+  assert.deepEqual(pickCandidates(blocks, [4, 2, 4, 9], 40), [4, 1, 3, 5], '2 does not fit, 9 is unknown, 4 counts once');
+  assert.deepEqual(pickCandidates(blocks, [2], 40), [2], 'the first is always taken, so there is something to rank');
+  assert.deepEqual(pickCandidates(blocks, [], 25), [1, 3]);
+  assert.deepEqual(rerank([3, 1], [1, 3, 5, 2]), [3, 1, 5, 2]);
 });

@@ -8,6 +8,9 @@ import type { BlockKv } from '../types';
  * ub + log(page length) bounds the page's log attention mass from above, and the log-sum-exp of that over the
  * block's pages bounds the block's. A question is then ranked by reading these summaries only.
  *
+ * Their use now: the order of the attention ranking's candidates beyond BM25's matches (twoStage.ts). Alone they
+ * put the answer's block first 2 of 6 times on SmolLM2-135M where BM25 and exact attention did 6 of 6 (README).
+ *
  * Why bounds and not InfLLM's representative keys: a bound needs no attention statistics from phase 1 (the hosts
  * return K and V, nothing else), is a pure function of the keys the block's cache entry already holds (so it can
  * be rebuilt from the disk entry, and kept when the entry is evicted), and cannot miss a page's strongest key.
