@@ -107,6 +107,7 @@ test('a repository 3.7x the context is answered from selected blocks; ids equal 
     assert.equal(attention.stats.blocksEncoded, 0);
     assert.ok(s.candidates && s.candidates.blocks > s.blocks && s.candidates.blocks < s.of, `${s.candidates?.blocks} candidates for ${s.blocks} of ${s.of}`);
     assert.ok(s.candidates!.tokens > s.tokens, `${s.candidates!.tokens} candidate tokens, ${s.tokens} attended`);
+    assert.equal(s.candidates!.encoded, s.candidates!.blocks, 'no disk cache: every candidate encoded');
     assert.deepEqual(attention.ids, await answerOver(model, repo, s.attended, 1));
     const twoHosts = await askRepository({ ...common, selection: 'attention', hosts: 2 });
     assert.deepEqual(twoHosts.stats.selection.attended, attention.stats.selection.attended);
@@ -149,10 +150,12 @@ test('with a disk cache: index encodes every block once at local positions; a qu
     assert.equal(warm.stats.selection.ranking, 'attention');
     assert.equal(warm.stats.blocksEncoded, 0);
     assert.equal(warm.stats.selection.encodedOnDemand, 0);
+    assert.equal(warm.stats.selection.candidates!.encoded, 0, 'every candidate read from disk');
     for (const f of readdirSync(cacheDir)) if (f.endsWith('.kv')) rmSync(join(cacheDir, f));
     const evicted = await askRepository(ask);
     assert.equal(evicted.stats.selection.ranking, 'attention');
-    assert.deepEqual(evicted.stats.selection.candidates, warm.stats.selection.candidates);
+    assert.deepEqual({ ...evicted.stats.selection.candidates, encoded: 0 }, warm.stats.selection.candidates);
+    assert.equal(evicted.stats.selection.candidates!.encoded, warm.stats.selection.candidates!.blocks);
     const entries = readdirSync(cacheDir).filter((f) => f.endsWith('.kv')).length;
     assert.ok(entries >= warm.stats.selection.candidates!.blocks, `${entries} entries stored again for ${warm.stats.selection.candidates!.blocks} candidates`);
   } finally {

@@ -98,8 +98,11 @@ export interface SelectionStats {
   readonly attended: readonly number[];
   /** Selected blocks neither held nor in the disk cache, encoded for this question. */
   readonly encodedOnDemand: number;
-  /** Blocks whose keys the attention ranking read (its BM25 candidates), and their tokens; absent otherwise. */
-  readonly candidates?: { readonly blocks: number; readonly tokens: number };
+  /**
+   * Blocks whose keys the attention ranking read (its BM25 candidates), their tokens, and how many of them were in
+   * no cache and encoded (right after the anchor, and stored); absent when not ranked by attention.
+   */
+  readonly candidates?: { readonly blocks: number; readonly tokens: number; readonly encoded: number };
 }
 
 /** Phase 1's counts (see ContextStats for each), with encodeMs rounded, plus the repository's own. */
@@ -437,7 +440,7 @@ export class RepoSession {
     const ranking = BlockSelection.chooseRanking(opts.selection ?? 'auto', o.pool.probe !== undefined);
     const lexical = this.selection.lexicalIndex(blocks, (i) => o.model.tokenizer.decode(layout.blocks[i]!.tokens)).rank(question).map((r) => r.index);
     let ranked = lexical;
-    let candidates: { blocks: number; tokens: number } | undefined;
+    let candidates: SelectionStats['candidates'];
     if (ranking === 'attention') {
       const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
       const anchorKey = blockCacheKey(o.model.identity, layout.anchor, layout.blocks[0]!);
@@ -449,10 +452,10 @@ export class RepoSession {
       const picked = pickCandidates(planBlocks, [...lexical, ...fallback], CANDIDATE_FACTOR * room);
       const firstLayer = defaultFirstLayer(c.nLayers);
       const masses = new Map<number, (Float64Array | undefined)[]>();
-      await this.readLocal(picked.map((i) => layout.blocks[i]!), opts, (kv) => { masses.set(kv.index, blockLogMasses(kv, queries, shape, firstLayer)); });
+      const encoded = await this.readLocal(picked.map((i) => layout.blocks[i]!), opts, (kv) => { masses.set(kv.index, blockLogMasses(kv, queries, shape, firstLayer)); });
       const byAttention = rankByExactAttention(picked, masses, { ...shape, nLayers: c.nLayers }, queries.rows);
       ranked = rerank(byAttention.map((r) => r.index), [...lexical, ...fallback]);
-      candidates = { blocks: picked.length, tokens: picked.reduce((n, i) => n + layout.blocks[i]!.tokens.length, 0) };
+      candidates = { blocks: picked.length, tokens: picked.reduce((n, i) => n + layout.blocks[i]!.tokens.length, 0), encoded };
     }
     const plan = planSelection(planBlocks, budget, ranked);
     const chosen = plan.blocks;
@@ -476,8 +479,9 @@ export class RepoSession {
    * Blocks of the repository's layout read as stored, right after the anchor: loaded from the disk cache or encoded
    * there (and stored), a group at a time through the pool's hosts, which are cleared before and after. Each block's
    * KV is handed to `onKv` (keys only) before a host takes it over; the anchor's is kept for the query probe.
+   * Returns how many of the blocks were encoded.
    */
-  private async readLocal(specs: readonly BlockSpec[], opts: IndexOptions, onKv: (kv: BlockKv) => void): Promise<void> {
+  private async readLocal(specs: readonly BlockSpec[], opts: IndexOptions, onKv: (kv: BlockKv) => void): Promise<number> {
     const o = this.o;
     const c = o.model.config;
     const { layout } = this.repository!;
@@ -500,10 +504,12 @@ export class RepoSession {
     await o.pool.clear();
     const store = this.openStore();
     const perGroup = SUMMARY_GROUP_BLOCKS * o.pool.hosts.length;
+    let encoded = 0;
     for (let i = 0; i < local.length; i += perGroup) {
       const hosts = o.pool.hosts.map((h) => wrapHost(h, {
         encode: async (anchor, blocks, signal) => {
           const kvs = await h.encode(anchor, blocks, signal);
+          encoded += blocks.length;
           // Rounded as encodeContext stores them (it rounds the same arrays again, a no-op): a block scores the same
           // encoded now as loaded later.
           if (store?.dtype === 'f16') for (const kv of kvs) roundToF16(...kv.k, ...kv.v);
@@ -521,6 +527,7 @@ export class RepoSession {
       });
       await o.pool.clear();
     }
+    return encoded;
   }
 
   private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
