@@ -448,7 +448,11 @@ export class RepoSession {
       // The probe's question sits where a full selection puts it: every candidate's keys (right after the anchor)
       // are attended at the distance a placed block has from the question.
       const queries = await o.pool.probe!([this.selection.anchorOf(anchorKey)!], query, anchorLength + room, opts.signal);
-      const fallback = this.selection.summariesComplete(blocks) ? this.selection.rankByAttention(blocks, queries, shape).map((r) => r.index) : [];
+      // The summaries an earlier index stored (another process's, too) order the blocks BM25 leaves out; one missing
+      // leaves them in repository order.
+      let complete = true;
+      for (const b of blocks) if (!(complete = await this.selection.recall(b.key))) break;
+      const fallback = complete ? this.selection.rankByAttention(blocks, queries, shape).map((r) => r.index) : [];
       const picked = pickCandidates(planBlocks, [...lexical, ...fallback], CANDIDATE_FACTOR * room);
       const firstLayer = defaultFirstLayer(c.nLayers);
       const masses = new Map<number, (Float64Array | undefined)[]>();

@@ -140,11 +140,6 @@ export class BlockSelection {
     return 'attention';
   }
 
-  /** Every block has a key summary (they give the candidates' fallback order beyond the lexical matches). */
-  summariesComplete(blocks: readonly { readonly key: string }[]): boolean {
-    return blocks.every((b) => this.summaries.has(b.key));
-  }
-
   /** Blocks best first by their key bounds (every block must have a summary). */
   rankByAttention(blocks: readonly { readonly index: number; readonly key: string }[], queries: QuestionQueries, shape: AttentionShape): { index: number; score: number }[] {
     const summaries = blocks.map((b) => {
