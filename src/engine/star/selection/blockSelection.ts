@@ -130,9 +130,9 @@ export class BlockSelection {
   /**
    * The ranking a question gets. `attention` is the two-stage ranking (twoStage.ts: BM25 candidates, then exact
    * attention from the question's probe over their keys) and needs a query probe on the query host (an in-process
-   * pool); without one it is an EngineError. `auto` is lexical: on SmolLM2-135M (10 small blocks, two of them
-   * decoys sharing the questions' words, 6 questions) the two-stage ranking put the answer's block first no more
-   * often than BM25 did (README, "Repositories larger than the model's context").
+   * pool); without one it is an EngineError. `auto` is lexical: on SmolLM2-135M (small one-line files, 18 questions
+   * with and without decoys that share their words) the two stages put the answer's block first 6 to 8 times, BM25
+   * 9 (README, "Repositories larger than the model's context").
    */
   static chooseRanking(mode: SelectionMode, canProbe: boolean): 'attention' | 'lexical' {
     if (mode !== 'attention') return 'lexical';
