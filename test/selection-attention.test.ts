@@ -1,4 +1,5 @@
-// The attention ranking's parts on a real model (stories260K, CPU): Quest bounds summarised from the KV a host
+// The key bounds (the attention ranking's order beyond BM25's candidates) and the query probe on a real model
+// (stories260K, CPU): Quest bounds summarised from the KV a host
 // returns (src/engine/star/selection/keySummary.ts) and the question's queries from a probe over the anchor
 // (queryProbe.ts). Checked against attention computed here in float64 from the blocks' own keys: every bound is
 // above the block's true log-sum-exp, pages of one token make it exact (so the scores equal exact attention

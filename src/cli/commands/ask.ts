@@ -30,7 +30,7 @@ const COMMAND = command({
     ...repositoryOptionNotes,
     question: 'the question', mode: 'star, or global (one causal prefill: the baseline)', 'no-cache': 'no disk KV cache',
     'max-tokens': 'tokens to generate at most', sources: 'files listed after the answer',
-    selection: 'auto, attention or lexical: how blocks are ranked when the repository does not fit the model\'s context',
+    selection: 'auto (lexical), attention (BM25 candidates ordered by the question\'s exact attention to their keys) or lexical (BM25): how blocks are ranked when the repository does not fit the model\'s context',
   },
 });
 

@@ -23,6 +23,11 @@ import { openKvBlockStore } from '../cache/kvBlockStore';
 import { openSummaryStore } from '../cache/summaryStore';
 import { BlockSelection, positionsFor, selectionAnswerReserve, type SelectionMode } from '../../engine/star/selection/blockSelection';
 import { planSelection } from '../../engine/star/selection/plan';
+import { CANDIDATE_FACTOR, pickCandidates, rerank } from '../../engine/star/selection/twoStage';
+import { blockLogMasses, rankByExactAttention } from '../../engine/star/selection/exactAttention';
+import { defaultFirstLayer } from '../../engine/star/selection/keySummary';
+import type { BlockKv } from '../../engine/star/types';
+import { roundToF16 } from '../../engine/quant/half';
 import type { HostPool } from './hostPool';
 import { buildRepoLayout, type RepoLayout } from './repoLayout';
 import { EncodeCache } from '../../engine/tokenizer/encodeCache';
@@ -93,6 +98,11 @@ export interface SelectionStats {
   readonly attended: readonly number[];
   /** Selected blocks neither held nor in the disk cache, encoded for this question. */
   readonly encodedOnDemand: number;
+  /**
+   * Blocks whose keys the attention ranking read (its BM25 candidates), their tokens, and how many of them were in
+   * no cache and encoded (right after the anchor, and stored); absent when not ranked by attention.
+   */
+  readonly candidates?: { readonly blocks: number; readonly tokens: number; readonly encoded: number };
 }
 
 /** Phase 1's counts (see ContextStats for each), with encodeMs rounded, plus the repository's own. */
@@ -411,9 +421,10 @@ export class RepoSession {
   }
 
   /**
-   * The blocks a question attends to when not all fit: ranked (by attention or lexically), the best that fit beside
-   * the question and the answer's reserve (plan.ts), then the hosts brought to that selection (kept blocks moved,
-   * others loaded from the disk cache, re-rotated to their placement, or encoded there on demand).
+   * The blocks a question attends to when not all fit: ranked (lexically, or in two stages: BM25 candidates, then
+   * the question's exact attention over their keys), the best that fit beside the question and the answer's reserve
+   * (plan.ts), then the hosts brought to that selection (kept blocks moved, others loaded from the disk cache,
+   * re-rotated to their placement, or encoded there on demand).
    */
   private async selectFor(question: string, query: readonly number[], opts: AskOptions): Promise<SelectionStats> {
     const o = this.o;
@@ -424,20 +435,31 @@ export class RepoSession {
     const reserve = selectionAnswerReserve(opts.maxTokens, c.contextLength);
     const planBlocks = layout.blocks.slice(1).map((b) => ({ index: b.index, length: b.tokens.length }));
     const budget = { anchorLength, contextLength: c.contextLength, questionLength: query.length, answerReserve: reserve };
-    planSelection([], budget, []); // the anchor, question and reserve alone must fit: said before any ranking work
+    const room = planSelection([], budget, []).budget; // the anchor, question and reserve alone must fit: said before any ranking work
     const blocks = layout.blocks.slice(1).map((b) => ({ index: b.index, key: blockCacheKey(o.model.identity, layout.anchor, b) }));
-    const anchorKv = this.selection.anchorOf(blockCacheKey(o.model.identity, layout.anchor, layout.blocks[0]!));
-    const complete = anchorKv !== undefined && blocks.every((b) => this.selection.hasSummary(b.key));
-    const ranking = BlockSelection.chooseRanking(opts.selection ?? 'auto', complete, o.pool.probe !== undefined);
-    let ranked: number[];
+    const ranking = BlockSelection.chooseRanking(opts.selection ?? 'auto', o.pool.probe !== undefined);
+    const lexical = this.selection.lexicalIndex(blocks, (i) => o.model.tokenizer.decode(layout.blocks[i]!.tokens)).rank(question).map((r) => r.index);
+    let ranked = lexical;
+    let candidates: SelectionStats['candidates'];
     if (ranking === 'attention') {
-      // The probe's question sits where a full selection puts it, so the summaries are scored at that distance.
-      const room = c.contextLength - anchorLength - query.length - reserve;
-      const queries = await o.pool.probe!([anchorKv!], query, anchorLength + room, opts.signal);
-      ranked = this.selection.rankByAttention(blocks, queries, { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim }).map((r) => r.index);
-    } else {
-      const lexical = this.selection.lexicalIndex(blocks, (i) => o.model.tokenizer.decode(layout.blocks[i]!.tokens));
-      ranked = lexical.rank(question).map((r) => r.index);
+      const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+      const anchorKey = blockCacheKey(o.model.identity, layout.anchor, layout.blocks[0]!);
+      if (!this.selection.anchorOf(anchorKey)) await this.readLocal([layout.blocks[0]!], opts, () => {});
+      // The probe's question sits where a full selection puts it: every candidate's keys (right after the anchor)
+      // are attended at the distance a placed block has from the question.
+      const queries = await o.pool.probe!([this.selection.anchorOf(anchorKey)!], query, anchorLength + room, opts.signal);
+      // The summaries an earlier index stored (another process's, too) order the blocks BM25 leaves out; one missing
+      // leaves them in repository order.
+      let complete = true;
+      for (const b of blocks) if (!(complete = await this.selection.recall(b.key))) break;
+      const fallback = complete ? this.selection.rankByAttention(blocks, queries, shape).map((r) => r.index) : [];
+      const picked = pickCandidates(planBlocks, [...lexical, ...fallback], CANDIDATE_FACTOR * room);
+      const firstLayer = defaultFirstLayer(c.nLayers);
+      const masses = new Map<number, (Float64Array | undefined)[]>();
+      const encoded = await this.readLocal(picked.map((i) => layout.blocks[i]!), opts, (kv) => { masses.set(kv.index, blockLogMasses(kv, queries, shape, firstLayer)); });
+      const byAttention = rankByExactAttention(picked, masses, { ...shape, nLayers: c.nLayers }, queries.rows);
+      ranked = rerank(byAttention.map((r) => r.index), [...lexical, ...fallback]);
+      candidates = { blocks: picked.length, tokens: picked.reduce((n, i) => n + layout.blocks[i]!.tokens.length, 0), encoded };
     }
     const plan = planSelection(planBlocks, budget, ranked);
     const chosen = plan.blocks;
@@ -453,14 +475,70 @@ export class RepoSession {
     return {
       ranking, blocks: chosen.length, of: planBlocks.length, tokens: plan.selectedTokens, totalTokens: plan.totalBlockTokens,
       attended: chosen.map((p) => p.index), encodedOnDemand: brought.encodedFileBlocks ?? 0,
+      ...(candidates ? { candidates } : {}),
     };
+  }
+
+  /**
+   * Blocks of the repository's layout read as stored, right after the anchor: loaded from the disk cache or encoded
+   * there (and stored), a group at a time through the pool's hosts, which are cleared before and after. Each block's
+   * KV is handed to `onKv` (keys only) before a host takes it over; the anchor's is kept for the query probe.
+   * Returns how many of the blocks were encoded.
+   */
+  private async readLocal(specs: readonly BlockSpec[], opts: IndexOptions, onKv: (kv: BlockKv) => void): Promise<number> {
+    const o = this.o;
+    const c = o.model.config;
+    const { layout } = this.repository!;
+    const anchorLength = layout.anchor.length;
+    const local = specs.map((b) => (b.index === 0 ? b : { ...b, start: anchorLength }));
+    const shift = (kv: BlockKv, start: number) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope);
+    const see = async (kvs: readonly BlockKv[]) => {
+      for (const kv of kvs) {
+        if (kv.index === 0) {
+          await this.selection.observe(blockCacheKey(o.model.identity, layout.anchor, layout.blocks[0]!), kv, anchorLength);
+          continue;
+        }
+        onKv(kv.start === anchorLength ? kv : await shift({ ...kv, v: [] }, anchorLength));
+      }
+    };
+    poolHolders.set(o.pool, this);
+    this.hosts = { kind: 'empty' };
+    this.layout = undefined;
+    this.pieceKeys = new PieceKeys(() => undefined, 0);
+    await o.pool.clear();
+    const store = this.openStore();
+    const perGroup = SUMMARY_GROUP_BLOCKS * o.pool.hosts.length;
+    let encoded = 0;
+    for (let i = 0; i < local.length; i += perGroup) {
+      const hosts = o.pool.hosts.map((h) => wrapHost(h, {
+        encode: async (anchor, blocks, signal) => {
+          const kvs = await h.encode(anchor, blocks, signal);
+          encoded += blocks.length;
+          // Rounded as encodeContext stores them (it rounds the same arrays again, a no-op): a block scores the same
+          // encoded now as loaded later.
+          if (store?.dtype === 'f16') for (const kv of kvs) roundToF16(...kv.k, ...kv.v);
+          await see(kvs);
+          return kvs;
+        },
+        load: async (blocks) => {
+          await see(blocks);
+          await h.load(blocks);
+        },
+      }));
+      await encodeContext({
+        modelIdentity: o.model.identity, anchor: layout.anchor, blocks: local.slice(i, i + perGroup), hosts, store,
+        kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers, shift, signal: opts.signal,
+      });
+      await o.pool.clear();
+    }
+    return encoded;
   }
 
   private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
     const started = performance.now();
     const o = this.o;
-    // Only a question ranked by attention needs every block's summary first; auto and lexical never wait for them.
-    const indexed = await this.updateHosts(opts, opts.selection === 'attention' ? 'all' : 'none');
+    // A question never waits for the key summaries (index() makes them): the attention ranking reads its candidates.
+    const indexed = await this.updateHosts(opts, 'none');
     opts.onIndexed?.(indexed);
     const tokenizer = o.model.tokenizer;
     const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };

@@ -128,20 +128,19 @@ export class BlockSelection {
   }
 
   /**
-   * The ranking a question gets. `auto` is lexical: measured on SmolLM2-135M (8 blocks, 6 questions, rank of the
-   * block holding the answer), BM25 ranked it first 6 of 6 times, the key bounds 2 of 6 at any page size from 16 to
-   * 256 (exact attention mass with the per-head aggregation: 6 of 6, so the probe's queries carry the signal and the
-   * summary loses it). `attention` needs every block's summary and a query probe on the query host; without either it
-   * is an EngineError saying which.
+   * The ranking a question gets. `attention` is the two-stage ranking (twoStage.ts: BM25 candidates, then exact
+   * attention from the question's probe over their keys) and needs a query probe on the query host (an in-process
+   * pool); without one it is an EngineError. `auto` is lexical: on SmolLM2-135M (small one-line files, 18 questions
+   * with and without decoys that share their words) the two stages put the answer's block first 6 to 8 times, BM25
+   * 9 (README, "Repositories larger than the model's context").
    */
-  static chooseRanking(mode: SelectionMode, summariesComplete: boolean, canProbe: boolean): 'attention' | 'lexical' {
+  static chooseRanking(mode: SelectionMode, canProbe: boolean): 'attention' | 'lexical' {
     if (mode !== 'attention') return 'lexical';
     if (!canProbe) throw new EngineError('selection by attention needs a query probe on the query host, which this host pool cannot run (use --selection lexical or auto)');
-    if (!summariesComplete) throw new EngineError('selection by attention needs every block\'s key summary, made only for repositories larger than the context (use --selection lexical or auto)');
     return 'attention';
   }
 
-  /** Blocks best first by the model's attention (every block must have a summary). */
+  /** Blocks best first by their key bounds (every block must have a summary). */
   rankByAttention(blocks: readonly { readonly index: number; readonly key: string }[], queries: QuestionQueries, shape: AttentionShape): { index: number; score: number }[] {
     const summaries = blocks.map((b) => {
       const s = this.summaries.get(b.key);
