@@ -18,6 +18,8 @@ export interface KernelExports {
   quantize_q8_k(x: number, k: number, dst: number, r0: number, r1: number): void;
   matmul_rows: MatmulRows;
   attention_items: AttentionItems;
+  rms_norm_rows(x: number, w: number, eps: number, out: number, rows: number, cols: number): void;
+  swiglu(gate: number, up: number, out: number, n: number): void;
 }
 
 /** Why the kernels cannot run here, or undefined when they can. */

@@ -9,9 +9,10 @@ import { CpuKernels } from './cpuKernels';
 import { KernelThreadPool, CONTROL_BYTES, WORKER_STACK_BYTES, type SpawnKernelWorker } from './threadPool';
 
 /*
- * The `cpu` backend: the JS reference (CpuBackend, `cpu-ref`) with its matrix products, the time of a forward,
- * moved to WebAssembly SIMD128 kernels (kernels/cpu/matmul.c) and split across threads sharing one memory.
- * Every matrix weight lives once, in its stored blocks, in that memory; norms and biases stay f32 in JS.
+ * The `cpu` backend: the JS reference (CpuBackend, `cpu-ref`) with its matrix products and attention, the time of
+ * a forward, moved to WebAssembly SIMD128 kernels (kernels/cpu/matmul.c, attention.c) and split across threads
+ * sharing one memory. Every matrix weight lives once, in its stored blocks, in that memory, and so does every KV
+ * tensor (attention reads it in place); norms and biases stay f32 in JS.
  * Activations are quantized per block to 8 bits inside each product, as llama.cpp's CPU backend does, so
  * results differ from the reference by that rounding (bounds in test/wasm-ops.test.ts).
  */
@@ -31,6 +32,8 @@ const ATTENTION_THREAD_WORK = 1 << 16;
 const SOURCE_INTS = 8;
 const JOB_INTS = 11;
 const MAX_HEAD_DIM = 512;
+/** Values per pass of the element-wise kernels: their scratch stays small however long the batch. */
+const CHUNK_VALUES = 1 << 16;
 
 /** A K or V store in the kernels' memory, so attention reads it in place: [capacity, width] f32 at `at`. */
 class WasmKv implements KvTensor {
@@ -220,6 +223,37 @@ export class WasmBackend extends CpuBackend {
     }
   }
 
+  override rmsNorm(x: Act, w: Weight, eps: number, out: Act): void {
+    const cols = x.cols;
+    const ws = this.biasData(w);
+    if (ws.length !== cols || out.cols !== cols || out.rows < x.rows) throw new RangeError(`rmsNorm ${w.name}: x [${x.rows}, ${cols}] with ${ws.length} weights into [${out.rows}, ${out.cols}]`);
+    const xs = act(x).data, o = act(out).data;
+    const chunk = Math.max(1, Math.floor(CHUNK_VALUES / cols));
+    for (let r0 = 0; r0 < x.rows; r0 += chunk) {
+      const m = Math.min(chunk, x.rows - r0), bytes = ceil16(m * cols * 4);
+      const wAt = this.kernels.scratch(ceil16(cols * 4) + 2 * bytes), xAt = wAt + ceil16(cols * 4), oAt = xAt + bytes;
+      const f32 = this.kernels.f32();
+      f32.set(ws, wAt / 4);
+      f32.set(xs.subarray(r0 * cols, (r0 + m) * cols), xAt / 4);
+      this.kernels.exports.rms_norm_rows(xAt, wAt, eps, oAt, m, cols);
+      o.set(f32.subarray(oAt / 4, oAt / 4 + m * cols), r0 * cols);
+    }
+  }
+
+  override swiglu(gate: Act, up: Act, out: Act): void {
+    const len = gate.rows * gate.cols;
+    const g = act(gate).data, u = act(up).data, o = act(out).data;
+    for (let i0 = 0; i0 < len; i0 += CHUNK_VALUES) {
+      const m = Math.min(CHUNK_VALUES, len - i0), bytes = ceil16(m * 4);
+      const gAt = this.kernels.scratch(3 * bytes), uAt = gAt + bytes, oAt = uAt + bytes;
+      const f32 = this.kernels.f32();
+      f32.set(g.subarray(i0, i0 + m), gAt / 4);
+      f32.set(u.subarray(i0, i0 + m), uAt / 4);
+      this.kernels.exports.swiglu(gAt, uAt, oAt, m);
+      o.set(f32.subarray(oAt / 4, oAt / 4 + m), i0);
+    }
+  }
+
   override matmul(x: Act, w: Weight, out: Act, bias?: Weight): void {
     if (!(w instanceof WasmWeight)) return super.matmul(x, w, out, bias);
     const n = x.rows;
@@ -282,7 +316,7 @@ export class WasmBackend extends CpuBackend {
   }
 
   private biasData(bias: Weight): Float32Array {
-    if (bias instanceof WasmWeight) throw new EngineError(`${bias.name}: a matrix was used as a bias`);
+    if (bias instanceof WasmWeight) throw new EngineError(`${bias.name}: a matrix was used as a vector`);
     return vector(bias);
   }
 }
