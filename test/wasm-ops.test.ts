@@ -277,10 +277,9 @@ test('the attention bound sees one dropped last key', async () => {
   assert.ok(outside > got.length / 2, `only ${outside} of ${got.length} outputs left the bound`);
 });
 
-// RMSNorm and SwiGLU in f32 against the reference in f64: the sum of squares carries cols·u, so an output
-// |ref|·2(cols + 8)·u; SwiGLU's sigmoid carries the exp polynomial's 2^-21, so |ref|·2^-20 (plus 1e-30 where a
-// gate below -87 meets the clamp and both sides are ~0). Sizes leave SIMD tails and span two of the backend's passes.
-test('wasm rmsNorm and swiglu match cpu-ref within f32 rounding', async () => {
+// RMSNorm in f32 against the reference in f64: the sum of squares carries cols·u, so an output |ref|·2(cols + 8)·u.
+// Sizes leave SIMD tails and span two of the backend's passes.
+test('wasm rmsNorm matches cpu-ref within f32 rounding', async () => {
   const wasm = await WasmBackend.create({});
   const ref = new CpuBackend();
   try {
@@ -296,19 +295,6 @@ test('wasm rmsNorm and swiglu match cpu-ref within f32 rounding', async () => {
     };
     const expected = await run(ref);
     assertWithin(await run(wasm), expected, Float64Array.from(expected, (e) => Math.abs(e) * 2 * (cols + 8) * U + 1e-30), 'rmsNorm');
-
-    const n = 70003;
-    const gate = randn(n).map((v, i) => (i % 7 === 0 ? v * 120 : v * 6)); // past exp's clamp both ways
-    const up = randn(n);
-    const swi = async (b: CpuBackend) => {
-      const [g, u, o] = [b.createAct(1, n), b.createAct(1, n), b.createAct(1, n)];
-      b.writeAct(g, gate);
-      b.writeAct(u, up);
-      b.swiglu(g, u, o);
-      return b.readAct(o);
-    };
-    const e2 = await swi(ref);
-    assertWithin(await swi(wasm), e2, Float64Array.from(e2, (e) => Math.abs(e) * 2 ** -20 + 1e-30), 'swiglu');
   } finally {
     wasm.destroy();
     ref.destroy();

@@ -19,7 +19,6 @@ export interface KernelExports {
   matmul_rows: MatmulRows;
   attention_items: AttentionItems;
   rms_norm_rows(x: number, w: number, eps: number, out: number, rows: number, cols: number): void;
-  swiglu(gate: number, up: number, out: number, n: number): void;
 }
 
 /** Why the kernels cannot run here, or undefined when they can. */

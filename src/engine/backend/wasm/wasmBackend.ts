@@ -32,7 +32,7 @@ const ATTENTION_THREAD_WORK = 1 << 16;
 const SOURCE_INTS = 8;
 const JOB_INTS = 11;
 const MAX_HEAD_DIM = 512;
-/** Values per pass of the element-wise kernels: their scratch stays small however long the batch. */
+/** Values per pass of rmsNorm: its scratch stays small however long the batch. */
 const CHUNK_VALUES = 1 << 16;
 
 /** A K or V store in the kernels' memory, so attention reads it in place: [capacity, width] f32 at `at`. */
@@ -237,20 +237,6 @@ export class WasmBackend extends CpuBackend {
       f32.set(xs.subarray(r0 * cols, (r0 + m) * cols), xAt / 4);
       this.kernels.exports.rms_norm_rows(xAt, wAt, eps, oAt, m, cols);
       o.set(f32.subarray(oAt / 4, oAt / 4 + m * cols), r0 * cols);
-    }
-  }
-
-  override swiglu(gate: Act, up: Act, out: Act): void {
-    const len = gate.rows * gate.cols;
-    const g = act(gate).data, u = act(up).data, o = act(out).data;
-    for (let i0 = 0; i0 < len; i0 += CHUNK_VALUES) {
-      const m = Math.min(CHUNK_VALUES, len - i0), bytes = ceil16(m * 4);
-      const gAt = this.kernels.scratch(3 * bytes), uAt = gAt + bytes, oAt = uAt + bytes;
-      const f32 = this.kernels.f32();
-      f32.set(g.subarray(i0, i0 + m), gAt / 4);
-      f32.set(u.subarray(i0, i0 + m), uAt / 4);
-      this.kernels.exports.swiglu(gAt, uAt, oAt, m);
-      o.set(f32.subarray(oAt / 4, oAt / 4 + m), i0);
     }
   }
 
