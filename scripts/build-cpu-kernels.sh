@@ -20,7 +20,7 @@ mkdir -p "$out"
 flags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -mmutable-globals -nostdlib -ffreestanding -fno-builtin -Wall -Wextra -Werror
   "-fuse-ld=$ld" -Wl,--no-entry -Wl,--import-memory -Wl,--initial-memory=2097152 -Wl,--max-memory=4294967296
   -Wl,--export=__heap_base -Wl,--export=__stack_pointer -Wl,--stack-first -Wl,-z,stack-size=65536)
-"$clang" "${flags[@]}" -matomics -Wl,--shared-memory -o "$out/shared.wasm.tmp" kernels/cpu/matmul.c
-"$clang" "${flags[@]}" -o "$out/single.wasm.tmp" kernels/cpu/matmul.c
+"$clang" "${flags[@]}" -matomics -Wl,--shared-memory -o "$out/shared.wasm.tmp" kernels/cpu/*.c
+"$clang" "${flags[@]}" -o "$out/single.wasm.tmp" kernels/cpu/*.c
 mv "$out/shared.wasm.tmp" "$out/shared.wasm"
 mv "$out/single.wasm.tmp" "$out/single.wasm"

@@ -156,3 +156,147 @@ test('embed from a weight held in wasm memory equals the dequantized rows', asyn
     wasm.destroy();
   }
 });
+
+// Attention: the kernels compute in f32 (the reference in f64 from the same f32 inputs), so the error is rounding
+// alone. With u = 2^-24, scores carry at most headDim·u·S (S = max over the visible keys of scale·Σ|q_i k_i|),
+// each softmax weight that plus 2^-21 (the exp polynomial and the subtraction of the max), and the weighted sum
+// (n + 4)·u of max|v| (n visible keys): |out - ref| <= 2 · (2·(headDim·u·S + 2^-21) + (n + 4)·u) · max|v|, and
+// |lse - ref| <= 2 · (headDim·u·S + (n + 4)·u + 2^-21) + u·|lse|. A dropped key moves an output by about its
+// weight (≈ 1/n of |v|), far outside.
+const U = 2 ** -24;
+
+interface AttnCase {
+  readonly headDim: number;
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly rows: number;
+  /** Per source: entries, causal offset (or none), query rows that see it (or all). */
+  readonly sources: readonly { length: number; causalOffset?: number; rows?: { start: number; count: number } }[];
+}
+
+function visibleOf(s: AttnCase['sources'][number], r: number): number {
+  if (s.rows && (r < s.rows.start || r >= s.rows.start + s.rows.count)) return 0;
+  return s.causalOffset === undefined ? s.length : Math.max(0, Math.min(s.length, s.causalOffset + r + 1));
+}
+
+async function runAttention(c: AttnCase, threadsList: readonly number[], dropLastKey = false) {
+  const wasm = await WasmBackend.create({ threads: 4, spawn: spawnKernelWorker });
+  const ref = new CpuBackend();
+  try {
+    const width = c.nKvHeads * c.headDim, qCols = c.nHeads * c.headDim;
+    const kv = c.sources.map((s) => ({ k: randn(s.length * width).map((x) => x * 3), v: randn(s.length * width) }));
+    const q = randn(c.rows * qCols).map((x) => x * 3); // peaked softmaxes as well as flat ones
+    const make = (b: CpuBackend) => c.sources.map((s, i) => {
+      // Capacity past the length: entries beyond it hold values that must not be read.
+      const k = b.createKv(s.length + 5, width), v = b.createKv(s.length + 5, width);
+      b.writeKv(k, 0, kv[i]!.k);
+      b.writeKv(v, 0, kv[i]!.v);
+      b.writeKv(k, s.length, randn(5 * width).map((x) => x * 100));
+      b.writeKv(v, s.length, randn(5 * width).map((x) => x * 100));
+      return { k, v, length: s.length, causalOffset: s.causalOffset, rows: s.rows };
+    });
+    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+    const refSrc = make(ref);
+    const qR = ref.createAct(c.rows, qCols);
+    ref.writeAct(qR, q);
+    const oR = ref.createAct(c.rows, qCols), lR = ref.createAct(c.rows, c.nHeads);
+    ref.attention(qR, refSrc, shape, oR, lR);
+    const wSrc = make(wasm).map((s) => (dropLastKey && s.length > 0 ? { ...s, length: s.length - 1 } : s));
+    const qW = wasm.createAct(c.rows, qCols);
+    wasm.writeAct(qW, q);
+    const results = [];
+    for (const t of threadsList) {
+      const oW = wasm.createAct(c.rows, qCols), lW = wasm.createAct(c.rows, c.nHeads);
+      wasm.attentionOn(t, qW, wSrc, shape, oW, lW);
+      results.push({ out: await wasm.readAct(oW), lse: await wasm.readAct(lW) });
+    }
+    // Bounds per (row, head).
+    const group = c.nHeads / c.nKvHeads, scale = 1 / Math.sqrt(c.headDim);
+    const outBound = new Float64Array(c.rows * qCols), lseBound = new Float64Array(c.rows * c.nHeads);
+    const expectedLse = await ref.readAct(lR);
+    for (let r = 0; r < c.rows; r++) for (let h = 0; h < c.nHeads; h++) {
+      let S = 0, maxV = 0, n = 0;
+      const kvh = Math.floor(h / group);
+      c.sources.forEach((s, si) => {
+        const vis = visibleOf(s, r);
+        n += vis;
+        for (let j = 0; j < vis; j++) {
+          let a = 0;
+          for (let d = 0; d < c.headDim; d++) {
+            a += Math.abs(q[r * qCols + h * c.headDim + d]! * kv[si]!.k[j * width + kvh * c.headDim + d]!);
+            maxV = Math.max(maxV, Math.abs(kv[si]!.v[j * width + kvh * c.headDim + d]!));
+          }
+          S = Math.max(S, a * scale);
+        }
+      });
+      const sErr = c.headDim * U * S;
+      outBound.fill(2 * (2 * (sErr + 2 ** -21) + (n + 4) * U) * maxV, r * qCols + h * c.headDim, r * qCols + (h + 1) * c.headDim);
+      const l = expectedLse[r * c.nHeads + h]!;
+      lseBound[r * c.nHeads + h] = Number.isFinite(l) ? 2 * (sErr + (n + 4) * U + 2 ** -21) + U * Math.abs(l) : 0;
+    }
+    return { expected: { out: await ref.readAct(oR), lse: expectedLse }, results, outBound, lseBound };
+  } finally {
+    wasm.destroy();
+    ref.destroy();
+  }
+}
+
+const attnCases: AttnCase[] = [];
+for (const headDim of [16, 64]) for (const [nHeads, nKvHeads] of [[2, 2], [6, 2]] as const) {
+  // One decode row over three sources (a block's tail of 1, a 67-key tile tail, 130 keys: two tiles and a 2-key rest).
+  attnCases.push({ headDim, nHeads, nKvHeads, rows: 1, sources: [{ length: 1 }, { length: 67 }, { length: 130, causalOffset: 129 }] });
+  // Causal prefill of 7 rows after 61 cached entries (7 · nHeads items: not divisible by 4 threads), with an
+  // anchor every row sees and a second sequence batched in rows [4, 7) (Star phase 1's block-diagonal mask).
+  attnCases.push({ headDim, nHeads, nKvHeads, rows: 7, sources: [
+    { length: 9 }, { length: 65, causalOffset: 61 - 3, rows: { start: 0, count: 4 } }, { length: 3, causalOffset: -4, rows: { start: 4, count: 3 } },
+  ] });
+}
+
+test('wasm attention matches cpu-ref within f32 rounding: head sizes 16 and 64, GQA 1 and 3, causal, row ranges, 4 threads and 1', async () => {
+  for (const c of attnCases) {
+    const what = `hd=${c.headDim} heads=${c.nHeads}/${c.nKvHeads} rows=${c.rows}`;
+    const { expected, results, outBound, lseBound } = await runAttention(c, [4, 1]);
+    for (const [i, got] of results.entries()) {
+      assertWithin(got.out, expected.out, outBound, `${what} out (${i ? 1 : 4} threads)`);
+      for (let j = 0; j < got.lse.length; j++) {
+        const e = expected.lse[j]!, a = got.lse[j]!;
+        if (e === -Infinity) assert.equal(a, -Infinity, `${what} lse[${j}]: a row that sees nothing`);
+        else assert.ok(Math.abs(a - e) <= lseBound[j]!, `${what} lse[${j}]: ${a} vs reference ${e} (bound ${lseBound[j]})`);
+      }
+    }
+    assert.deepEqual(results[0], results[1], `${what}: the thread split changed a result`);
+  }
+});
+
+test('the attention bound sees one dropped last key', async () => {
+  const c = attnCases[2]!; // head size 16, 6 heads over 2, one row over 1 + 67 + 130 keys
+  const { expected, results, outBound } = await runAttention(c, [4], true);
+  const got = results[0]!.out;
+  let outside = 0;
+  for (let i = 0; i < got.length; i++) if (Math.abs(got[i]! - expected.out[i]!) > outBound[i]!) outside++;
+  assert.ok(outside > got.length / 2, `only ${outside} of ${got.length} outputs left the bound`);
+});
+
+// RMSNorm in f32 against the reference in f64: the sum of squares carries cols·u, so an output |ref|·2(cols + 8)·u.
+// Sizes leave SIMD tails and span two of the backend's passes.
+test('wasm rmsNorm matches cpu-ref within f32 rounding', async () => {
+  const wasm = await WasmBackend.create({});
+  const ref = new CpuBackend();
+  try {
+    const [rows, cols] = [900, 77];
+    const x = randn(rows * cols).map((v, i) => (i % 13 === 0 ? v * 50 : v));
+    const w = randn(cols);
+    const wBytes = new Uint8Array(w.buffer);
+    const run = async (b: CpuBackend) => {
+      const xa = b.createAct(rows, cols), out = b.createAct(rows, cols);
+      b.writeAct(xa, x);
+      b.rmsNorm(xa, await b.uploadWeight(info('norm', 'F32', cols, 1), wBytes), 1e-6, out);
+      return b.readAct(out);
+    };
+    const expected = await run(ref);
+    assertWithin(await run(wasm), expected, Float64Array.from(expected, (e) => Math.abs(e) * 2 * (cols + 8) * U + 1e-30), 'rmsNorm');
+  } finally {
+    wasm.destroy();
+    ref.destroy();
+  }
+});

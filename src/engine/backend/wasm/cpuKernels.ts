@@ -3,7 +3,7 @@
 import sharedBytes from 'star-cpu-kernels:shared';
 import singleBytes from 'star-cpu-kernels:single';
 import { canShareMemory, WASM_MAX_PAGES, WASM_PAGE_BYTES, wasmApi, type WasmMemory, type WasmModule } from './wasmApi';
-import type { MatmulRows } from './threadPool';
+import type { AttentionItems, MatmulRows } from './threadPool';
 
 /** Pages the module is linked to start with (scripts/build-cpu-kernels.sh: --initial-memory=2 MiB). */
 const INITIAL_PAGES = 32;
@@ -17,6 +17,8 @@ export interface KernelExports {
   quantize_q8_0(x: number, k: number, dst: number, r0: number, r1: number): void;
   quantize_q8_k(x: number, k: number, dst: number, r0: number, r1: number): void;
   matmul_rows: MatmulRows;
+  attention_items: AttentionItems;
+  rms_norm_rows(x: number, w: number, eps: number, out: number, rows: number, cols: number): void;
 }
 
 /** Why the kernels cannot run here, or undefined when they can. */
@@ -31,6 +33,8 @@ export function kernelsUnavailable(shared: boolean): string | undefined {
 
 export class CpuKernels {
   private top: number;
+  /** Released regions (KV tensors), address-ordered and coalesced: [at, bytes] pairs. */
+  private free: [number, number][] = [];
 
   private constructor(
     readonly module: WasmModule,
@@ -61,6 +65,44 @@ export class CpuKernels {
     this.ensure(at + bytes);
     this.top = align(at + bytes);
     return at;
+  }
+
+  /**
+   * Reserves `bytes` (16-byte aligned) until release(): a released region is reused by later ones (first fit), so
+   * Star's stream of block KV tensors does not grow the memory block after block.
+   */
+  allocateReleasable(bytes: number): number {
+    const size = align(bytes);
+    for (let i = 0; i < this.free.length; i++) {
+      const [at, have] = this.free[i]!;
+      if (have < size) continue;
+      if (have === size) this.free.splice(i, 1);
+      else this.free[i] = [at + size, have - size];
+      return at;
+    }
+    return this.allocate(size);
+  }
+
+  /** Gives back a region allocateReleasable() returned (the same `bytes`). */
+  release(at: number, bytes: number): void {
+    const size = align(bytes);
+    let i = 0;
+    while (i < this.free.length && this.free[i]![0] < at) i++;
+    this.free.splice(i, 0, [at, size]);
+    // Coalesce with the neighbours, then hand a free tail back to the bump allocator.
+    if (i + 1 < this.free.length && at + size === this.free[i + 1]![0]) {
+      this.free[i] = [at, size + this.free[i + 1]![1]];
+      this.free.splice(i + 1, 1);
+    }
+    if (i > 0 && this.free[i - 1]![0] + this.free[i - 1]![1] === at) {
+      this.free[i - 1] = [this.free[i - 1]![0], this.free[i - 1]![1] + this.free[i]![1]];
+      this.free.splice(i, 1);
+    }
+    const last = this.free[this.free.length - 1];
+    if (last && last[0] + last[1] === this.top) {
+      this.top = last[0];
+      this.free.pop();
+    }
   }
 
   /** `bytes` of scratch above every allocation, valid until the next allocate() or scratch(). */

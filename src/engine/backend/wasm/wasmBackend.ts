@@ -1,16 +1,18 @@
 import { EngineError } from '../../errors';
-import type { TensorInfo } from '../../model/types';
+import type { RopeParams, TensorInfo } from '../../model/types';
 import { dequantize } from '../../quant/dequantize';
 import { bytesFor, QK_K, TENSOR_FORMATS } from '../../quant/formats';
 import { act, CpuBackend, vector, type CpuBackendOptions } from '../cpu/cpuBackend';
-import type { Act, Weight } from '../types';
+import { ropeInvFreq, rotateRow } from '../cpu/rope';
+import type { Act, AttnShape, AttnSource, KvTensor, Weight } from '../types';
 import { CpuKernels } from './cpuKernels';
 import { KernelThreadPool, CONTROL_BYTES, WORKER_STACK_BYTES, type SpawnKernelWorker } from './threadPool';
 
 /*
- * The `cpu` backend: the JS reference (CpuBackend, `cpu-ref`) with its matrix products, the time of a forward,
- * moved to WebAssembly SIMD128 kernels (kernels/cpu/matmul.c) and split across threads sharing one memory.
- * Every matrix weight lives once, in its stored blocks, in that memory; norms and biases stay f32 in JS.
+ * The `cpu` backend: the JS reference (CpuBackend, `cpu-ref`) with its matrix products and attention, the time of
+ * a forward, moved to WebAssembly SIMD128 kernels (kernels/cpu/matmul.c, attention.c) and split across threads
+ * sharing one memory. Every matrix weight lives once, in its stored blocks, in that memory, and so does every KV
+ * tensor (attention reads it in place); norms and biases stay f32 in JS.
  * Activations are quantized per block to 8 bits inside each product, as llama.cpp's CPU backend does, so
  * results differ from the reference by that rounding (bounds in test/wasm-ops.test.ts).
  */
@@ -24,6 +26,23 @@ export interface WasmBackendOptions extends CpuBackendOptions {
 
 /** Activation rows per product call (see matmul). */
 const CHUNK_ROWS = 64;
+/** Multiply-adds below which attention runs on the caller's thread alone (waking the pool costs more). */
+const ATTENTION_THREAD_WORK = 1 << 16;
+/** kernels/cpu/attention.c: int32 fields of a Source and of a Job, and its widest head. */
+const SOURCE_INTS = 8;
+const JOB_INTS = 11;
+const MAX_HEAD_DIM = 512;
+/** Values per pass of rmsNorm: its scratch stays small however long the batch. */
+const CHUNK_VALUES = 1 << 16;
+
+/** A K or V store in the kernels' memory, so attention reads it in place: [capacity, width] f32 at `at`. */
+class WasmKv implements KvTensor {
+  released = false;
+  constructor(readonly capacity: number, readonly width: number, readonly at: number) {}
+  get bytes(): number {
+    return this.capacity * this.width * 4;
+  }
+}
 
 class WasmWeight implements Weight {
   constructor(
@@ -62,7 +81,7 @@ export class WasmBackend extends CpuBackend {
       const control = kernels.allocate(CONTROL_BYTES);
       const stacks = kernels.allocate((threads - 1) * WORKER_STACK_BYTES);
       try {
-        pool = await KernelThreadPool.start(options.spawn, kernels.module, kernels.memory, control, stacks, threads, kernels.exports.matmul_rows);
+        pool = await KernelThreadPool.start(options.spawn, kernels.module, kernels.memory, control, stacks, threads, kernels.exports.matmul_rows, kernels.exports.attention_items);
       } catch (e) {
         // One thread still beats the JS reference many times over; the device name says why there are no more.
         note = `; no worker threads: ${(e as Error).message}`;
@@ -124,6 +143,103 @@ export class WasmBackend extends CpuBackend {
     }
   }
 
+  override createKv(capacity: number, width: number): KvTensor {
+    const t = new WasmKv(capacity, width, this.kernels.allocateReleasable(capacity * width * 4));
+    this.kernels.f32().fill(0, t.at / 4, t.at / 4 + capacity * width); // a reused region holds an earlier tensor's rows
+    return t;
+  }
+
+  override release(t: Act | KvTensor | Weight): void {
+    if (!(t instanceof WasmKv) || t.released) return;
+    t.released = true;
+    this.kernels.release(t.at, t.bytes);
+  }
+
+  override writeKv(dst: KvTensor, row: number, data: Float32Array): void {
+    const d = wasmKv(dst);
+    if (row * d.width + data.length > d.capacity * d.width) throw new RangeError(`writeKv: ${data.length} values at row ${row} overflow capacity ${d.capacity}`);
+    this.kernels.f32().set(data, d.at / 4 + row * d.width);
+  }
+
+  override async readKv(src: KvTensor, row: number, rows: number): Promise<Float32Array> {
+    const s = wasmKv(src);
+    return this.kernels.f32().slice(s.at / 4 + row * s.width, s.at / 4 + (row + rows) * s.width);
+  }
+
+  override storeKv(src: Act, dst: KvTensor, row: number, srcRow = 0, rows = src.rows - srcRow): void {
+    const s = act(src);
+    const d = wasmKv(dst);
+    if (s.cols !== d.width) throw new RangeError(`storeKv: act width ${s.cols} != kv width ${d.width}`);
+    if (srcRow < 0 || rows < 0 || srcRow + rows > s.rows) throw new RangeError(`storeKv: source rows [${srcRow}, ${srcRow + rows}) outside ${s.rows}`);
+    if (row + rows > d.capacity) throw new RangeError(`storeKv: rows [${row}, ${row + rows}) exceed capacity ${d.capacity}`);
+    this.kernels.f32().set(s.data.subarray(srcRow * s.cols, (srcRow + rows) * s.cols), d.at / 4 + row * d.width);
+  }
+
+  override ropeShiftKv(k: KvTensor, row: number, rows: number, delta: number, headDim: number, rope: RopeParams): void {
+    const t = wasmKv(k);
+    const inv = ropeInvFreq(headDim, rope);
+    const cos = new Float64Array(headDim / 2);
+    const sin = new Float64Array(headDim / 2);
+    const f32 = this.kernels.f32();
+    for (let r = row; r < row + rows; r++) rotateRow(f32, t.at / 4 + r * t.width, t.width, headDim, delta, inv, rope.layout === 'adjacent', cos, sin);
+  }
+
+  /**
+   * kernels/cpu/attention.c over the KV in place: q is copied in, out and the running max and sum copied back
+   * (lse = max + log(sum) here). Split by (head, row) across the pool when the work pays for waking it.
+   */
+  override attention(q: Act, sources: readonly AttnSource[], shape: AttnShape, out: Act, lse?: Act): void {
+    const { nHeads, nKvHeads, headDim } = shape;
+    const width = nHeads * headDim;
+    if (headDim > MAX_HEAD_DIM || nHeads % nKvHeads !== 0) throw new EngineError(`attention: ${nHeads} heads over ${nKvHeads} KV heads of ${headDim} is not supported by the cpu kernels`);
+    if (q.cols !== width || out.cols !== width || out.rows < q.rows) throw new RangeError(`attention: q [${q.rows}, ${q.cols}] into [${out.rows}, ${out.cols}] for ${nHeads} heads of ${headDim}`);
+    const rows = q.rows;
+    const qBytes = rows * width * 4, mlBytes = rows * nHeads * 8, srcBytes = ceil16(sources.length * SOURCE_INTS * 4);
+    const base = this.kernels.scratch(2 * qBytes + mlBytes + srcBytes + JOB_INTS * 4);
+    const qAt = base, outAt = qAt + qBytes, mlAt = outAt + qBytes, srcAt = mlAt + mlBytes, jobAt = srcAt + srcBytes;
+    const f32 = this.kernels.f32();
+    const i32 = new Int32Array(f32.buffer);
+    f32.set(act(q).data.subarray(0, rows * width), qAt / 4);
+    let total = 0;
+    sources.forEach((s, i) => {
+      const k = wasmKv(s.k), v = wasmKv(s.v);
+      if (k.width !== v.width || s.length > k.capacity || s.length > v.capacity) throw new RangeError(`attention: source ${i} of ${s.length} entries over K [${k.capacity}, ${k.width}], V [${v.capacity}, ${v.width}]`);
+      total += s.length;
+      i32.set([k.at, v.at, k.width, s.length, s.causalOffset === undefined ? 0 : 1, s.causalOffset ?? 0, s.rows?.start ?? 0, s.rows ? s.rows.count : -1], srcAt / 4 + i * SOURCE_INTS);
+    });
+    i32.set([qAt, width, srcAt, sources.length, nHeads, nKvHeads, headDim, outAt, width, mlAt, rows], jobAt / 4);
+    const items = rows * nHeads;
+    // An explicit limit (attentionOn) always splits, so the tests exercise the split on small shapes too.
+    const split = this.threadLimit !== Number.MAX_SAFE_INTEGER || items * total * headDim >= ATTENTION_THREAD_WORK;
+    if (this.pool && split) this.pool.attention(jobAt, items, this.threadLimit);
+    else this.kernels.exports.attention_items(jobAt, 0, items);
+    act(out).data.set(f32.subarray(outAt / 4, outAt / 4 + rows * width));
+    if (lse) {
+      const ls = act(lse).data;
+      for (let i = 0; i < items; i++) {
+        const sum = f32[mlAt / 4 + 2 * i + 1]!;
+        ls[i] = sum > 0 ? f32[mlAt / 4 + 2 * i]! + Math.log(sum) : -Infinity;
+      }
+    }
+  }
+
+  override rmsNorm(x: Act, w: Weight, eps: number, out: Act): void {
+    const cols = x.cols;
+    const ws = this.biasData(w);
+    if (ws.length !== cols || out.cols !== cols || out.rows < x.rows) throw new RangeError(`rmsNorm ${w.name}: x [${x.rows}, ${cols}] with ${ws.length} weights into [${out.rows}, ${out.cols}]`);
+    const xs = act(x).data, o = act(out).data;
+    const chunk = Math.max(1, Math.floor(CHUNK_VALUES / cols));
+    for (let r0 = 0; r0 < x.rows; r0 += chunk) {
+      const m = Math.min(chunk, x.rows - r0), bytes = ceil16(m * cols * 4);
+      const wAt = this.kernels.scratch(ceil16(cols * 4) + 2 * bytes), xAt = wAt + ceil16(cols * 4), oAt = xAt + bytes;
+      const f32 = this.kernels.f32();
+      f32.set(ws, wAt / 4);
+      f32.set(xs.subarray(r0 * cols, (r0 + m) * cols), xAt / 4);
+      this.kernels.exports.rms_norm_rows(xAt, wAt, eps, oAt, m, cols);
+      o.set(f32.subarray(oAt / 4, oAt / 4 + m * cols), r0 * cols);
+    }
+  }
+
   override matmul(x: Act, w: Weight, out: Act, bias?: Weight): void {
     if (!(w instanceof WasmWeight)) return super.matmul(x, w, out, bias);
     const n = x.rows;
@@ -162,10 +278,19 @@ export class WasmBackend extends CpuBackend {
 
   /** The same product on at most `threads` threads (tests: a thread split must not change a result). */
   matmulOn(threads: number, x: Act, w: Weight, out: Act, bias?: Weight): void {
+    this.on(threads, () => this.matmul(x, w, out, bias));
+  }
+
+  /** The same attention on at most `threads` threads. */
+  attentionOn(threads: number, q: Act, sources: readonly AttnSource[], shape: AttnShape, out: Act, lse?: Act): void {
+    this.on(threads, () => this.attention(q, sources, shape, out, lse));
+  }
+
+  private on(threads: number, run: () => void): void {
     const saved = this.threadLimit;
     this.threadLimit = threads;
     try {
-      this.matmul(x, w, out, bias);
+      run();
     } finally {
       this.threadLimit = saved;
     }
@@ -177,9 +302,15 @@ export class WasmBackend extends CpuBackend {
   }
 
   private biasData(bias: Weight): Float32Array {
-    if (bias instanceof WasmWeight) throw new EngineError(`${bias.name}: a matrix was used as a bias`);
+    if (bias instanceof WasmWeight) throw new EngineError(`${bias.name}: a matrix was used as a vector`);
     return vector(bias);
   }
+}
+
+function wasmKv(t: KvTensor): WasmKv {
+  if (!(t instanceof WasmKv)) throw new EngineError('the cpu backend was given a KV tensor from another backend');
+  if (t.released) throw new EngineError('the cpu backend was given a released KV tensor');
+  return t;
 }
 
 function ceil16(n: number): number {
