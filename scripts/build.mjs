@@ -9,12 +9,13 @@ const production = args.has('--production');
 // The CPU kernels (kernels/cpu/*.c -> build/cpu-kernels/*.wasm) are compiled first and embedded in every bundle as
 // bytes (imports 'star-cpu-kernels:shared' / ':single'), so no bundle looks a .wasm file up at run time.
 const kernelDir = 'build/cpu-kernels';
-const kernelSources = readdirSync('kernels/cpu').filter((f) => f.endsWith('.c')).map((f) => join('kernels/cpu', f));
+// Headers too: a change to simd_math.h alone must rebuild.
+const kernelInputs = readdirSync('kernels/cpu').filter((f) => /\.[ch]$/.test(f)).map((f) => join('kernels/cpu', f));
 function kernelsStale() {
   const built = ['shared', 'single'].map((n) => join(kernelDir, `${n}.wasm`));
   if (!built.every(existsSync)) return true;
   const oldest = Math.min(...built.map((f) => statSync(f).mtimeMs));
-  return [...kernelSources, 'scripts/build-cpu-kernels.sh'].some((f) => statSync(f).mtimeMs > oldest);
+  return [...kernelInputs, 'scripts/build-cpu-kernels.sh'].some((f) => statSync(f).mtimeMs > oldest);
 }
 if (kernelsStale()) {
   let r = spawnSync('bash', ['scripts/build-cpu-kernels.sh'], { stdio: 'inherit' });
