@@ -83,9 +83,12 @@ test('1, 2 and 4 hosts and waves give the single-host answer', async () => {
   assert.ok(Math.abs(total - 1) < 1e-9, `shares sum to ${total}`);
   assert.equal(single.shares.size, layout.blocks.length);
 
+  // The merge is exact in arithmetic; in f32 (the kernels' exp included) it moves logits by a few ulps of the largest
+  // one. A wrong merge moves them by orders of magnitude more.
+  const bound = 4e-6 * single.logits.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
   for (const hosts of [2, 4]) {
     const r = await runStar(model, hosts);
-    assert.ok(maxDiff(r.logits, single.logits) <= 1e-5, `${hosts} hosts: logits differ by ${maxDiff(r.logits, single.logits)}`);
+    assert.ok(maxDiff(r.logits, single.logits) <= bound, `${hosts} hosts: logits differ by ${maxDiff(r.logits, single.logits)} (bound ${bound})`);
     assert.deepEqual(r.generated, single.generated, `${hosts} hosts: generated ids`);
     for (const [b, s] of single.shares) assert.ok(Math.abs(r.shares.get(b)! - s) < 1e-5, `${hosts} hosts: share of block ${b}`);
   }
@@ -96,7 +99,7 @@ test('1, 2 and 4 hosts and waves give the single-host answer', async () => {
   const waved = await runStar(model, 1, 100 * layerTokenBytes);
   assert.equal(waved.residency, 'waves');
   assert.ok(waved.waves >= 3, `expected several waves per layer, got ${waved.waves}`);
-  assert.ok(maxDiff(waved.logits, single.logits) <= 1e-5, `waves: logits differ by ${maxDiff(waved.logits, single.logits)}`);
+  assert.ok(maxDiff(waved.logits, single.logits) <= bound, `waves: logits differ by ${maxDiff(waved.logits, single.logits)} (bound ${bound})`);
   assert.deepEqual(waved.generated, single.generated, 'waves: generated ids');
   // Resident shares came from the local forward's per-source lse, waved ones from the host's per-block attend.
   for (const [b, s] of single.shares) assert.ok(Math.abs(waved.shares.get(b)! - s) < 1e-5, `waves: share of block ${b}`);
