@@ -296,6 +296,15 @@ export class RepoSession {
     };
   }
 
+  /** The pool's hosts cleared for a pass of this session's own (summaries, candidates): nothing of a layout held. */
+  private async takeEmptyHosts(): Promise<void> {
+    poolHolders.set(this.o.pool, this);
+    this.hosts = { kind: 'empty' };
+    this.layout = undefined;
+    this.pieceKeys = new PieceKeys(() => undefined, 0);
+    await this.o.pool.clear();
+  }
+
   /** Clears the hosts, or drops their stale blocks and renumbers (re-rotates) the kept ones that moved. */
   private async rearrangeHosts(update: PoolUpdate): Promise<void> {
     const pool = this.o.pool;
@@ -380,11 +389,7 @@ export class RepoSession {
     const encoded = new Set<number>();
     if (missing.length > 0 || needAnchor) {
       // The hosts are cleared between groups: whatever they held (another session's, or a question's) goes.
-      poolHolders.set(o.pool, this);
-      this.hosts = { kind: 'empty' };
-      this.layout = undefined;
-      this.pieceKeys = new PieceKeys(() => undefined, 0);
-      await o.pool.clear();
+      await this.takeEmptyHosts();
       const store = this.openStore();
       const perGroup = SUMMARY_GROUP_BLOCKS * o.pool.hosts.length;
       const groups: BlockSpec[][] = [];
@@ -501,11 +506,7 @@ export class RepoSession {
         onKv(kv.start === anchorLength ? kv : await shift({ ...kv, v: [] }, anchorLength));
       }
     };
-    poolHolders.set(o.pool, this);
-    this.hosts = { kind: 'empty' };
-    this.layout = undefined;
-    this.pieceKeys = new PieceKeys(() => undefined, 0);
-    await o.pool.clear();
+    await this.takeEmptyHosts();
     const store = this.openStore();
     const perGroup = SUMMARY_GROUP_BLOCKS * o.pool.hosts.length;
     let encoded = 0;
