@@ -6,12 +6,5 @@ set -euo pipefail
 have_clang() { for c in clang clang-14 clang-15 clang-16 clang-17 clang-18 clang-19; do command -v "$c" >/dev/null && return 0; done; return 1; }
 have_ld() { for l in wasm-ld wasm-ld-14 wasm-ld-15 wasm-ld-16 wasm-ld-17 wasm-ld-18 wasm-ld-19; do command -v "$l" >/dev/null && return 0; done; return 1; }
 if have_clang && have_ld; then exit 0; fi
-if ! command -v apt-get >/dev/null; then
-  echo "ensure-wasm-toolchain: need clang and lld (wasm-ld) for the CPU kernels; install them with your package manager" >&2
-  exit 1
-fi
-sudo=""
-[ "$(id -u)" = 0 ] || sudo="sudo"
-echo "ensure-wasm-toolchain: installing clang and lld with apt (the WebAssembly CPU kernels)" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends clang lld >/dev/null
+. "$(dirname "$0")/aptInstall.sh"
+apt_install ensure-wasm-toolchain "the WebAssembly CPU kernels" clang lld
