@@ -23,6 +23,7 @@ test('star-ask bench memory --json (cpu, stories260K)', () => {
   assert.equal(out.kv.repositoryDiskBytesF16, 5 * 2 * 4 * 8 * 2 * 100_000);
   const qwen15 = out.kv.referenceShapes.find((s: { name: string }) => s.name === 'Qwen2.5-Coder-1.5B');
   assert.equal(qwen15.bytesPerTokenF16, 28 * 2 * 256 * 2); // issue 7: 28 layers x 2 x 256 values
+  assert.equal(qwen15.bytesPerTokenQ8, 28 * 2 * (256 / 32) * 34); // q8: 34 bytes per 32 values
   assert.ok(out.timesMs.ttft > 0 && out.repository.blocks >= 1);
 });
 

@@ -10,6 +10,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { askRepository, indexRepository, type AskResult } from '../src/node/star/starRepository';
+import { createInProcessHostPool } from '../src/node/star/hostPool';
+import { RepoSession } from '../src/node/star/repoSession';
+import { attendedLine } from '../src/node/star/selectionText';
 import { buildRepoLayout } from '../src/node/star/repoLayout';
 import { createLocalHosts } from '../src/node/star/localHosts';
 import { encodeContext } from '../src/engine/star/context';
@@ -159,6 +162,45 @@ test('with a disk cache: index encodes every block once at local positions; a qu
     const entries = readdirSync(cacheDir).filter((f) => f.endsWith('.kv')).length;
     assert.ok(entries >= warm.stats.selection.candidates!.blocks, `${entries} entries stored again for ${warm.stats.selection.candidates!.blocks} candidates`);
   } finally {
+    rmSync(repo, { recursive: true, force: true });
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+});
+
+test('a question during the index of a repository beyond the context waits for one group, not the index: answered from the ready blocks plus its selection encoded on demand; the index resumes (cpu)', async () => {
+  const model = await openShared('stories260K.gguf');
+  const repo = makeRepo();
+  const cacheDir = mkdtempSync(join(tmpdir(), 'selection-kv-during-'));
+  const pool = await createInProcessHostPool(model, { backend: 'cpu' });
+  try {
+    const session = new RepoSession({ repo, model, pool, chunkSize: CHUNK, cacheDir });
+    const ask = { maxTokens: MAX_TOKENS, temperature: 0 };
+    let asked: Promise<AskResult> | undefined;
+    // The question comes as the first group of blocks is done (as the extension's would, queued behind the index).
+    const first = await session.index({ onProgress: (p) => { if (!asked && p.done >= 1) asked = session.ask(QUESTION, ask); } });
+    assert.ok(asked, 'the question was asked during the index');
+    assert.equal(first.interrupted, true, 'the index stopped for the question');
+    const during = await asked;
+    const s = during.stats.selection;
+    assert.equal(s.ranking, 'lexical');
+    assert.ok(s.whileIndexing, 'the answer says it came while indexing');
+    assert.equal(s.whileIndexing.of, first.blocks - 1);
+    assert.equal(s.whileIndexing.ready, first.blocksSummarized);
+    assert.ok(s.whileIndexing.ready > 0 && s.whileIndexing.ready < s.whileIndexing.of, `${s.whileIndexing.ready} of ${s.whileIndexing.of} ready`);
+    assert.ok(s.encodedOnDemand > 0, 'the selected blocks not yet indexed were encoded for the question');
+    assert.match(attendedLine(s), /ranked by lexical while indexing \(\d+ of \d+ blocks ready\), \d+ encoded on demand/);
+    checkSelected(during, first.contextTokens);
+    // Resumed: the rest is encoded (not what the first part or the question stored), and nothing interrupts it.
+    const rest = await session.index();
+    assert.equal(rest.interrupted, undefined);
+    assert.equal(rest.blocksSummarized, rest.blocks - 1);
+    assert.equal(rest.blocksEncoded, rest.blocks - 1 - (first.blocksSummarized ?? 0) - s.encodedOnDemand);
+    const after = await session.ask(QUESTION, ask);
+    assert.deepEqual(after.stats.selection.attended, s.attended, 'BM25 chose the same blocks before and after the index');
+    assert.equal(after.stats.selection.whileIndexing, undefined);
+    assert.equal(after.stats.selection.encodedOnDemand, 0);
+  } finally {
+    await pool.dispose();
     rmSync(repo, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });
   }

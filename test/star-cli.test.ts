@@ -64,7 +64,7 @@ test('star-ask index / ask / compare --json (cpu)', () => {
   assertAgreementEqual({ top1Agreement: cmp.top1Agreement as number, positions: cmp.positions as number }, want.top1_agreement, 127, 'compare --chunk-size 128');
 });
 
-test('star-ask index writes f16 entries by default that the next run reuses; --cache-dtype f32 is another key; a bad value is refused', () => {
+test('star-ask index writes f16 entries by default that the next run reuses; --cache-dtype f32 and q8 are other keys; a bad value is refused', () => {
   const repo = mkdtempSync(join(tmpdir(), 'star-cli-f16-repo-'));
   const cacheDir = mkdtempSync(join(tmpdir(), 'star-cli-f16-kv-'));
   try {
@@ -79,9 +79,12 @@ test('star-ask index writes f16 entries by default that the next run reuses; --c
     for (const e of entries) assert.equal(e.readUInt32LE(8), 1, 'dtype code 1 (f16) in the entry header');
     assert.equal(cli(['index', ...common, '--cache-dtype', 'f16']).blocksEncoded, 0, 'f16 entries reused');
     assert.equal(cli(['index', ...common, '--cache-dtype', 'f32']).blocksEncoded, first.blocksEncoded, 'f32 is another key: encoded again');
+    assert.equal(cli(['index', ...common, '--cache-dtype', 'auto']).blocksEncoded, 0, 'auto: f16 where the repository fits the context');
+    assert.equal(cli(['index', ...common, '--cache-dtype', 'q8']).blocksEncoded, first.blocksEncoded, 'q8 is another key: encoded again');
+    assert.equal(cli(['index', ...common, '--cache-dtype', 'q8']).blocksEncoded, 0, 'q8 entries reused');
     const bad = runCli(['index', ...common, '--cache-dtype', 'f8']);
     assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, /--cache-dtype must be f32 or f16 \(got f8\)/);
+    assert.match(bad.stderr, /--cache-dtype must be f32, f16, q8, or auto \(got f8\)/);
   } finally {
     rmSync(repo, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });

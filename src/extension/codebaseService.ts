@@ -68,16 +68,25 @@ export class CodebaseService implements vscode.Disposable {
     return this.statusValue;
   }
 
-  /** Phase 1 for `folder`: brings the hosts and the disk cache up to date. */
-  index(folder: vscode.WorkspaceFolder, signal: AbortSignal): Promise<IndexStats> {
-    return this.exclusive(async () => {
+  /**
+   * Phase 1 for `folder`: brings the hosts and the disk cache up to date. An index that stopped for a question
+   * (RepoSession.questionComing) resumes behind it.
+   */
+  async index(folder: vscode.WorkspaceFolder, signal: AbortSignal): Promise<IndexStats> {
+    const stats = await this.exclusive(async () => {
       const session = await this.session(folder).catch((err: unknown) => { this.indexFailed(folder, err); throw err; });
       return this.indexing(folder, (progress) => session.index({ signal, ...progress }));
     });
+    return stats.interrupted && !signal.aborted ? this.index(folder, signal) : stats;
   }
 
-  /** One index (nothing to do when the repository is unchanged), then the answer, streaming the text. */
+  /**
+   * One index (nothing to do when the repository is unchanged), then the answer, streaming the text. A background
+   * index of a repository beyond the context stops for it (the question is answered from the blocks ready and the
+   * selected ones encoded on demand), and resumes after it.
+   */
   ask(r: AskRequest): Promise<AskResult> {
+    this.sessions.get(r.folder.uri.toString())?.questionComing();
     return this.exclusive(async () => {
       const session = await this.session(r.folder).catch((err: unknown) => { this.indexFailed(r.folder, err); throw err; });
       const s = readSettings();
@@ -193,7 +202,7 @@ export class CodebaseService implements vscode.Disposable {
       session = new RepoSession({
         repo: folder.uri.fsPath, model, pool: pool.pool,
         chunkSize: s.chunkSize, anchorSize: s.anchorSize, include: s.include, exclude: s.exclude,
-        cacheDir: defaultCacheDir(), cacheMaxBytes: s.cacheMaxBytes,
+        cacheDir: defaultCacheDir(), cacheMaxBytes: s.cacheMaxBytes, cacheDtype: s.cacheKvDtype,
         onWarning: (m) => this.log.warn(m),
       });
       this.sessions.set(key, session);

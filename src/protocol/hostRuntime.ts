@@ -8,6 +8,7 @@ import type { LoadedModel } from '../engine/model/types';
 import { Transformer } from '../engine/runtime/transformer';
 import { answerQuery } from '../engine/star/answer';
 import { LocalStarHost } from '../engine/star/localHost';
+import { isRounded } from '../engine/quant/kvRounding';
 import type { AnswerToken, HostMethods } from './hostMethods';
 import type { MessagePortLike } from './port';
 import { RpcServer, type Handlers } from './rpc';
@@ -58,7 +59,7 @@ export function runHostRuntime(main: MessagePortLike, o: HostRuntimeOptions): vo
   const live = ready.then((s): Handlers<HostMethods> => ({
     ...starHostHandlers(s.host, {
       // A block asked in f16 is kept host-side as the very arrays encode returns (LocalStarHost.encodeBatch).
-      encodeResultMovable: (blocks) => blocks.every((b) => b.kvDtype !== 'f16') && s.host.totalBytes <= s.host.budgetBytes,
+      encodeResultMovable: (blocks) => blocks.every((b) => !isRounded(b.kvDtype)) && s.host.totalBytes <= s.host.budgetBytes,
       afterDispose: async () => {
         for (const p of s.peers) p.rpc.close();
         await s.parts.close();

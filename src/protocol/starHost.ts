@@ -19,7 +19,7 @@ export class StarHostClient implements StarHost {
   }
 
   encode(anchor: readonly number[], blocks: readonly BlockSpec[], signal?: AbortSignal): Promise<BlockKv[]> {
-    // Every field crosses (kvDtype included: a block the cache stores in f16 is encoded in f16 on the worker too).
+    // Every field crosses (kvDtype included: a block the cache stores in f16 or q8 is rounded so on the worker too).
     const plain = blocks.map((b): BlockSpec => ({ ...b, tokens: [...b.tokens] }));
     return this.rpc.call('encode', [[...anchor], plain], { signal });
   }

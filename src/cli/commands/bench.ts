@@ -11,6 +11,7 @@ const kinds: Record<string, { summary: string; load: () => Promise<{ run(argv: s
   repo: { summary: 'the headline question: llama.cpp re-prefilling the repository vs star-ask warm and after an edit, ttft', load: () => import('./bench/repo') },
   walk: { summary: 'walk and tokenization of a generated large repository: time and peak memory', load: () => import('./bench/walk') },
   needle: { summary: 'needle in a real repository: accuracy and ttft per size x depth x mode (global, star chunk rules, anchor, llama.cpp)', load: () => import('./bench/needle') },
+  rank: { summary: 'answer-block rank@1/@3 per ranking (BM25, two-stage, candidate-independent attention, fusion) on a repository beyond the context', load: () => import('./bench/rank') },
   qa: { summary: 'ten questions with known answers about a real repository: how many right, per mode (star, global, llama.cpp)', load: () => import('./bench/qa') },
   star: { summary: 'Star Attention: phase-1 star vs global, warm vs cold ttft, one-file re-index vs full', load: () => import('./bench/star') },
 };

@@ -6,14 +6,14 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { EngineError } from '../../engine/errors';
 import { Transformer } from '../../engine/runtime/transformer';
-import { compareStarGlobal } from '../../engine/star/compare';
+import { compareDistributions, globalQueryLogits, starQueryLogits } from '../../engine/star/compare';
 import { fixedLayout, type StarLayout } from '../../engine/star/layout';
 import { createBackend } from '../../node/createBackend';
 import { openModel } from '../../node/openModel';
 import { MAX_HOSTS } from '../../node/star/localHosts';
 import { buildRepoLayout } from '../../node/star/repoLayout';
 import { printJson } from '../output';
-import { backendOption, intOption } from './options';
+import { backendOption, intOption, kvDtypeOption } from './options';
 import { command, parseCommand } from '../help';
 
 const COMMAND = command({
@@ -28,10 +28,12 @@ const COMMAND = command({
     'anchor-size': { type: 'string' },
     hosts: { type: 'string', default: '1' },
     positions: { type: 'string', default: 'global' },
+    'kv-dtype': { type: 'string', default: 'f32' },
     backend: { type: 'string', default: 'cpu' },
   },
   notes: {
     positions: 'global (blocks encoded at their positions) or local (each right after the anchor, then re-rotated there: a selected block\'s way)',
+    'kv-dtype': 'f32 (exact), f16 or q8: blocks stored so and read back, as the disk cache does; f32 or q8 also reports KL against f16 entries',
   },
 });
 
@@ -45,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   const hosts = intOption(values.hosts, '--hosts', 1, MAX_HOSTS);
   const positions = values.positions;
   if (positions !== 'global' && positions !== 'local') throw new EngineError(`--positions must be global or local (got ${positions})`);
+  const kvDtype = kvDtypeOption(values['kv-dtype'], '--kv-dtype');
 
   const model = await openModel(values.model);
   try {
@@ -66,7 +69,15 @@ export async function run(argv: string[]): Promise<number> {
     const backend = await createBackend(backendKind);
     try {
       const transformer = await Transformer.create(model, backend);
-      const r = await compareStarGlobal(transformer, ids, layout, hosts, positions);
+      const vocab = transformer.config.vocabSize;
+      const rows = Math.max(1, layout.query.length - 1);
+      const star = await starQueryLogits(transformer, layout, hosts, positions, kvDtype);
+      const global = await globalQueryLogits(transformer, ids, layout.contextLength);
+      const r = compareDistributions(global, star, vocab, rows);
+      // Against the default dtype's entries at the same positions: what this dtype alone changes.
+      const f16Star = kvDtype === 'f16' ? undefined : await starQueryLogits(transformer, layout, hosts, positions, 'f16');
+      const f16 = f16Star && compareDistributions(f16Star, star, vocab, rows);
+      const f16VsGlobal = f16Star && compareDistributions(global, f16Star, vocab, rows);
       const result = {
         klMean: r.klMean,
         top1Agreement: r.top1Agreement,
@@ -76,11 +87,20 @@ export async function run(argv: string[]): Promise<number> {
         contextTokens: layout.contextLength,
         queryTokens: layout.query.length,
         encodedAt: positions,
+        kvDtype,
+        ...(f16 && f16VsGlobal ? {
+          vsF16: { klMean: f16.klMean, top1Agreement: f16.top1Agreement, maxLogitDiff: f16.maxLogitDiff },
+          f16VsGlobal: { klMean: f16VsGlobal.klMean, top1Agreement: f16VsGlobal.top1Agreement },
+        } : {}),
       };
       if (values.json) printJson(result);
       else {
         process.stdout.write(`star vs global over ${r.positions} query positions (${layout.blocks.length} blocks, ${layout.contextLength} context tokens, blocks encoded at ${positions} positions)\n`);
         process.stdout.write(`  mean KL(global || star) ${r.klMean.toExponential(3)}\n  top-1 agreement        ${(100 * r.top1Agreement).toFixed(1)}%\n`);
+        if (f16 && f16VsGlobal) {
+          process.stdout.write(`  ${kvDtype} KV vs f16 KV: mean KL ${f16.klMean.toExponential(3)}, top-1 agreement ${(100 * f16.top1Agreement).toFixed(1)}%\n`);
+          process.stdout.write(`  (f16 KV vs global: mean KL ${f16VsGlobal.klMean.toExponential(3)}, top-1 agreement ${(100 * f16VsGlobal.top1Agreement).toFixed(1)}%)\n`);
+        }
       }
       return 0;
     } finally {

@@ -3,7 +3,7 @@ import { EngineError } from '../../engine/errors';
 import { defaultCacheDir } from '../../node/cache/defaultCacheDir';
 import { isBackendKind, type BackendKind } from '../../node/createBackend';
 import { MAX_HOSTS } from '../../node/star/localHosts';
-import { DEFAULT_KV_DTYPE, type KvDtype } from '../../engine/runtime/kvBytes';
+import { KV_DTYPES, type KvDtype, type KvDtypeSetting } from '../../engine/runtime/kvBytes';
 
 export function intOption(value: string | undefined, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) throw new EngineError(`${name} is required`);
@@ -60,9 +60,15 @@ export function cacheDirOption(value: string | undefined): string {
   return value;
 }
 
-export function cacheDtypeOption(value: string | undefined): KvDtype {
-  if (value === undefined || value === 'f32' || value === 'f16') return value ?? DEFAULT_KV_DTYPE;
-  throw new EngineError(`--cache-dtype must be f32 or f16 (got ${value})`);
+/** `--cache-dtype`: a KV dtype, or auto (the default: kvDtypeFor's choice per repository). */
+export function cacheDtypeOption(value: string | undefined): KvDtypeSetting {
+  if (value === undefined || value === 'auto') return 'auto';
+  return kvDtypeOption(value, '--cache-dtype', ', or auto');
+}
+
+export function kvDtypeOption(value: string | undefined, name: string, more = ''): KvDtype {
+  if (value !== undefined && (KV_DTYPES as readonly string[]).includes(value)) return value as KvDtype;
+  throw new EngineError(`${name} must be ${KV_DTYPES.join(', ')}${more} (got ${value})`);
 }
 
 /** The options `index` and `ask` share: the repository, its blocks, the hosts, the disk cache. For parseArgs. */
@@ -90,7 +96,7 @@ export const repositoryOptionNotes = {
   'host-threads': 'hosts 1..k-1 in worker threads',
   'cache-dir': 'KV cache folder (default $XDG_CACHE_HOME/star-attention or ~/.cache/star-attention)',
   'cache-max-mb': 'size cap of the KV cache',
-  'cache-dtype': 'f16 (default: half the disk, <= 2^-11 relative error per value) or f32 (exact) for new cache entries',
+  'cache-dtype': 'auto (default: f16 where the repository fits the model\'s context, q8 beyond it), f16 (half of f32, <= 2^-11 relative error per value), q8 (53 % of f16) or f32 (exact) for new cache entries',
   'memory-budget-mb': 'KV memory per host before blocks stream in waves',
   backend: 'cpu (WebAssembly), cpu-ref (the JS reference), webgpu or auto',
 };

@@ -1,10 +1,12 @@
 import { CausalSequence, DEFAULT_PREFILL_CHUNK, prefill } from '../runtime/decode';
 import type { Transformer } from '../runtime/transformer';
-import { encodeContext } from './context';
+import type { KvDtype } from '../runtime/kvBytes';
+import { encodeContext, type BlockStore } from './context';
 import type { StarLayout } from './layout';
 import { LocalStarHost } from './localHost';
 import { StarQuery } from './query';
 import { shiftBlockKv } from './shift';
+import type { BlockKv } from './types';
 
 /*
  * Star versus global attention on one token sequence: the next-token distributions at every query
@@ -30,8 +32,14 @@ export interface CompareResult {
  */
 export type EncodePositions = 'global' | 'local';
 
-/** Logits [query rows, vocab] of the query under Star Attention (one host on `transformer`). */
-export async function starQueryLogits(transformer: Transformer, layout: StarLayout, hosts = 1, positions: EncodePositions = 'global'): Promise<Float32Array> {
+/**
+ * Logits [query rows, vocab] of the query under Star Attention (one host on `transformer`). With a `kvDtype` other
+ * than f32 the blocks take the disk cache's path: encoded (where `positions` says) into an in-memory store of that
+ * dtype, then read back into fresh hosts at their own positions, re-rotated and rounded again where they moved, as
+ * a warm question's selected blocks are (context.ts).
+ */
+export async function starQueryLogits(transformer: Transformer, layout: StarLayout, hosts = 1, positions: EncodePositions = 'global', kvDtype: KvDtype = 'f32'): Promise<Float32Array> {
+  if (kvDtype !== 'f32') return storedStarQueryLogits(transformer, layout, hosts, positions, kvDtype);
   const c = transformer.config;
   const hostList = Array.from({ length: hosts }, (_, i) => new LocalStarHost(transformer, { name: `host ${i}` }));
   try {
@@ -50,21 +58,51 @@ export async function starQueryLogits(transformer: Transformer, layout: StarLayo
         .filter((b) => b.index > 0 && stats.hostOfBlock[b.index] === h)
         .map((b) => ({ from: b.index, to: b.index, start: b.start })))));
     }
-    const query = new StarQuery(transformer, {
-      contextLength: layout.contextLength,
-      hosts: hostList,
-      colocated: hostList[0],
-      capacity: layout.query.length,
-    });
-    try {
-      const logits = await query.forward(layout.query, 'all');
-      return await transformer.backend.readAct(logits!);
-    } finally {
-      query.dispose();
-    }
+    return await queryLogits(transformer, layout, hostList);
   } finally {
     for (const h of hostList) await h.dispose();
   }
+}
+
+async function queryLogits(transformer: Transformer, layout: StarLayout, hostList: readonly LocalStarHost[]): Promise<Float32Array> {
+  const query = new StarQuery(transformer, {
+    contextLength: layout.contextLength,
+    hosts: hostList,
+    colocated: hostList[0],
+    capacity: layout.query.length,
+  });
+  try {
+    const logits = await query.forward(layout.query, 'all');
+    return await transformer.backend.readAct(logits!);
+  } finally {
+    query.dispose();
+  }
+}
+
+async function storedStarQueryLogits(transformer: Transformer, layout: StarLayout, hosts: number, positions: EncodePositions, dtype: KvDtype): Promise<Float32Array> {
+  const c = transformer.config;
+  const entries = new Map<string, BlockKv>();
+  const store: BlockStore = {
+    dtype,
+    get: async (key) => entries.get(key),
+    put: async (key, kv) => { entries.set(key, { ...kv, k: kv.k.map((a) => a.slice()), v: kv.v.map((a) => a.slice()) }); },
+  };
+  const at = layout.anchor.length;
+  const pass = async (blocks: StarLayout['blocks'], answer: boolean): Promise<Float32Array | undefined> => {
+    const hostList = Array.from({ length: hosts }, (_, i) => new LocalStarHost(transformer, { name: `host ${i}` }));
+    try {
+      await encodeContext({
+        modelIdentity: 'compare', anchor: layout.anchor, blocks, hosts: hostList, store, rewriteMoved: false,
+        kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
+        shift: (kv, start) => shiftBlockKv(transformer.backend, kv, start, c.headDim, c.rope),
+      });
+      return answer ? await queryLogits(transformer, layout, hostList) : undefined;
+    } finally {
+      for (const h of hostList) await h.dispose();
+    }
+  };
+  await pass(positions === 'local' ? layout.blocks.map((b) => (b.index === 0 ? b : { ...b, start: at })) : layout.blocks, false);
+  return (await pass(layout.blocks, true))!;
 }
 
 /** Logits [query rows, vocab] of the query after one causal prefill of context + query. */
@@ -100,9 +138,9 @@ export function compareDistributions(global: Float32Array, star: Float32Array, v
 }
 
 /** Star vs global over the query part of `layout` (ids = context + query). */
-export async function compareStarGlobal(transformer: Transformer, ids: readonly number[], layout: StarLayout, hosts = 1, positions: EncodePositions = 'global'): Promise<CompareResult> {
+export async function compareStarGlobal(transformer: Transformer, ids: readonly number[], layout: StarLayout, hosts = 1, positions: EncodePositions = 'global', kvDtype: KvDtype = 'f32'): Promise<CompareResult> {
   const vocab = transformer.config.vocabSize;
-  const star = await starQueryLogits(transformer, layout, hosts, positions);
+  const star = await starQueryLogits(transformer, layout, hosts, positions, kvDtype);
   const global = await globalQueryLogits(transformer, ids, layout.contextLength);
   const rows = Math.max(1, layout.query.length - 1);
   return compareDistributions(global, star, vocab, rows);

@@ -1,5 +1,5 @@
 import { throwIfAborted } from '../errors';
-import { roundToF16 } from '../quant/half';
+import { isRounded, roundKvAs } from '../quant/kvRounding';
 import { Sha256 } from '../util/hash';
 import { balanceBlocks, type StarHost } from './host';
 import { POSITION_SCHEME, type BlockKv, type BlockSpec } from './types';
@@ -200,7 +200,7 @@ class Phase1Run {
 
   constructor(private readonly plan: EncodePlan, private readonly o: EncodeContextOptions) {
     for (const key of plan.sharedKeys) this.ownerKvs.set(key, deferred());
-    this.dtype = o.store?.dtype === 'f16' ? 'f16' : 'f32';
+    this.dtype = o.store?.dtype ?? 'f32';
   }
 
   stats(): ContextStats {
@@ -264,7 +264,7 @@ class Phase1Run {
     for (let i = 0; i < missing.length; i += perCall) {
       const group = missing.slice(i, i + perCall);
       this.firstEncode = Math.min(this.firstEncode, performance.now());
-      const kvs = await host.encode(o.anchor, this.dtype === 'f16' ? group.map((spec) => ({ ...spec, kvDtype: this.dtype })) : group, o.signal);
+      const kvs = await host.encode(o.anchor, isRounded(this.dtype) ? group.map((spec) => ({ ...spec, kvDtype: this.dtype })) : group, o.signal);
       this.lastEncode = Math.max(this.lastEncode, performance.now());
       const groupWrites = group.map((spec, j) => {
         const key = this.plan.keyOf.get(spec.index)!;
@@ -303,7 +303,7 @@ class Phase1Run {
   }
 
   private keepAs(kv: BlockKv): BlockKv {
-    if (this.dtype === 'f16') roundToF16(...kv.k, ...kv.v);
+    roundKvAs(this.dtype, kv);
     return kv;
   }
 }

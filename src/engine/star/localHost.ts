@@ -1,4 +1,4 @@
-import { roundToF16 } from '../quant/half';
+import { isRounded, roundKvAs } from '../quant/kvRounding';
 import type { Act, AttnSource, Backend, KvTensor } from '../backend/types';
 import { EngineError, throwIfAborted } from '../errors';
 import type { Transformer } from '../runtime/transformer';
@@ -101,9 +101,9 @@ export class LocalStarHost implements StarHost {
         if (!sameTokens(spec.tokens, anchor)) throw new EngineError(`block ${spec.index} starts at 0 but is not the anchor`);
         const kv = await this.readBack(anchorCache, spec.index, 0);
         // Rounded, the block keeps its own copy: the anchor cache every later block is encoded against stays f32.
-        const f16 = spec.kvDtype === 'f16';
-        if (f16) roundToF16(...kv.k, ...kv.v);
-        this.add({ index: spec.index, start: 0, length: anchorCache.length }, kv, f16 ? undefined : anchorCache, !f16);
+        const rounded = isRounded(spec.kvDtype);
+        roundKvAs(spec.kvDtype, kv);
+        this.add({ index: spec.index, start: 0, length: anchorCache.length }, kv, rounded ? undefined : anchorCache, !rounded);
         results[i] = kv;
         continue;
       }
@@ -134,10 +134,10 @@ export class LocalStarHost implements StarHost {
     const kvs = await Promise.all(seqs.map((q, j) => this.readBack(q.cache, specs[j]!.index, specs[j]!.start)));
     specs.forEach((spec, j) => {
       const meta = { index: spec.index, start: spec.start, length: spec.tokens.length };
-      // f16: kept as a loaded block is (host-side until phase 2 uploads it), so cold and warm runs attend to equal KV.
-      if (spec.kvDtype === 'f16') {
+      // f16 / q8: kept as a loaded block is (host-side until phase 2 uploads it), so cold and warm runs attend to equal KV.
+      if (isRounded(spec.kvDtype)) {
         t.releaseCache(seqs[j]!.cache);
-        roundToF16(...kvs[j]!.k, ...kvs[j]!.v);
+        roundKvAs(spec.kvDtype, kvs[j]!);
         this.add(meta, kvs[j]!, undefined, false);
       } else {
         this.add(meta, kvs[j]!, seqs[j]!.cache, false);

@@ -21,7 +21,7 @@ export interface BlockSpec {
   /** Global position id of the block's first token. */
   readonly start: number;
   /**
-   * The precision the block's KV is kept and returned in (default 'f32'): 'f16' when the disk cache stores f16, so
+   * The precision the block's KV is kept and returned in (default 'f32'): the disk cache's (f16, q8) when it rounds, so
    * a freshly encoded block answers exactly as it will when loaded from the cache (a warm run equals a cold one).
    */
   readonly kvDtype?: KvDtype;

@@ -25,3 +25,15 @@ export function wrapHost(host: StarHost, overrides: HostOverrides): StarHost {
   };
   return { name: host.name, ...methods };
 }
+
+/** `host` with encode() reported before (`onStart`) and after (`onEncoded`, the blocks it encoded). */
+export function recordingEncodes(host: StarHost, onEncoded: (specs: readonly { index: number; tokens: readonly number[] }[]) => void, onStart: () => void): StarHost {
+  return wrapHost(host, {
+    encode: async (anchor, blocks, signal) => {
+      onStart();
+      const kvs = await host.encode(anchor, blocks, signal);
+      onEncoded(blocks);
+      return kvs;
+    },
+  });
+}

@@ -14,7 +14,7 @@ import { EngineError } from '../../engine/errors';
 import { DEFAULT_KV_DTYPE } from '../../engine/runtime/kvBytes';
 import { serialQueue, type SerialQueue } from '../../engine/util/serialQueue';
 import {
-  KV_HEADER_BYTES, decodeHeader, decodeTensor, encodeHeader, encodeTensor, payloadBytesOf,
+  KV_HEADER_BYTES, decodeHeader, decodeTensor, encodeHeader, encodeTensor, payloadBytesOf, tensorBytesOf,
   type KvDtype, type KvEntry,
 } from './kvFileFormat';
 
@@ -26,7 +26,7 @@ export interface KvDiskCacheOptions {
   readonly maxSizeBytes: number;
   /**
    * Storage type of new entries (default DEFAULT_KV_DTYPE, f16: half the size of f32 at a relative error <= 2^-11
-   * per value; 'f32' is exact).
+   * per value; 'f32' is exact; 'q8' is 53 % of f16, each value within max|x|/254 of its group of 32).
    */
   readonly dtype?: KvDtype;
   /** Called for every entry found damaged or incompatible (message names the file) and for entries not stored. */
@@ -136,7 +136,7 @@ export class KvDiskCache {
       let at = KV_HEADER_BYTES;
       for (let l = 0; l < entry.layers; l++) {
         for (const tensor of [entry.k[l]!, entry.v[l]!]) {
-          const bytes = encodeTensor(tensor, this.dtype);
+          const bytes = encodeTensor(tensor, entry.rows, entry.width, this.dtype);
           payloadHash.update(bytes);
           await writeAll(fh, bytes, at);
           at += bytes.length;
@@ -199,14 +199,13 @@ export class KvDiskCache {
     if (Buffer.from(header.key).toString('hex') !== key) return 'entry belongs to another key';
     const payload = bytes.subarray(KV_HEADER_BYTES);
     if (!sha256(payload).equals(Buffer.from(header.payloadSha256))) return 'payload checksum mismatch';
-    const count = header.rows * header.width;
-    const tensorBytes = count * (header.dtype === 'f32' ? 4 : 2);
+    const tensorBytes = tensorBytesOf(header.rows, header.width, header.dtype);
     const k: Float32Array[] = [];
     const v: Float32Array[] = [];
     for (let l = 0; l < header.layers; l++) {
       const base = l * 2 * tensorBytes;
-      k.push(decodeTensor(payload.subarray(base, base + tensorBytes), count, header.dtype));
-      v.push(decodeTensor(payload.subarray(base + tensorBytes, base + 2 * tensorBytes), count, header.dtype));
+      k.push(decodeTensor(payload.subarray(base, base + tensorBytes), header.rows, header.width, header.dtype));
+      v.push(decodeTensor(payload.subarray(base + tensorBytes, base + 2 * tensorBytes), header.rows, header.width, header.dtype));
     }
     return { layers: header.layers, rows: header.rows, width: header.width, positions: { start: header.start }, k, v };
   }

@@ -1,14 +1,17 @@
 // The on-disk layout of one cached KV entry (one context block's K and V for every layer).
 //
 // Little-endian, a 128-byte header then the payload:
-//   0  'SAKV' magic            4  u32 format version      8  u32 dtype (0 = f32, 1 = f16)
+//   0  'SAKV' magic            4  u32 format version      8  u32 dtype (0 = f32, 1 = f16, 2 = q8)
 //   12 u32 layers              16 u32 rows                20 u32 width (nKvHeads * headDim)
 //   24 u32 positions.start     28 u32 reserved (0)        32 u64 payload bytes
 //   40 32 bytes SHA-256 of the payload                    72 32 bytes the entry's key (binds file to name)
 //   104 8 bytes: first 8 bytes of SHA-256(header[0..104))  112..128 zero
-// Payload: for each layer, K [rows, width] then V [rows, width], row-major, in `dtype`.
+// Payload: for each layer, K [rows, width] then V [rows, width], row-major, in `dtype`; q8 (engine/quant/q8Kv.ts)
+// stores each row as its groups' f16 scales, then its int8 values. A new dtype code leaves the version as it is:
+// an older build reads code 2 as an unknown dtype (a warned miss), never as other values.
 import { f16Lookup, f32ToF16Saturated } from '../../engine/quant/half';
-import { kvBytes, type KvDtype } from '../../engine/runtime/kvBytes';
+import { decodeQ8, encodeQ8 } from '../../engine/quant/q8Kv';
+import { kvBytes, kvTensorBytes, type KvDtype } from '../../engine/runtime/kvBytes';
 
 export const KV_FILE_MAGIC = 0x56414b53; // 'SAKV' read as a little-endian u32
 /** Version of the entry file's byte layout (this header and the payload), checked on every read. */
@@ -17,7 +20,7 @@ export const KV_HEADER_BYTES = 128;
 const HEADER_HASHED_BYTES = 104;
 
 export type { KvDtype };
-const DTYPE_CODES: Record<KvDtype, number> = { f32: 0, f16: 1 };
+const DTYPE_CODES: Record<KvDtype, number> = { f32: 0, f16: 1, q8: 2 };
 const DTYPE_BY_CODE = new Map(Object.entries(DTYPE_CODES).map(([k, v]) => [v, k as KvDtype]));
 
 /** One block's KV for every layer. k[l], v[l]: [rows, width] row-major; K already rotated for its positions. */
@@ -87,16 +90,24 @@ export function decodeHeader(bytes: Uint8Array, sha256: (b: Uint8Array) => Uint8
   };
 }
 
+/** Bytes of one [rows, width] tensor in the payload. */
+export function tensorBytesOf(rows: number, width: number, dtype: KvDtype): number {
+  return kvTensorBytes(rows, width, dtype);
+}
+
 /** One [rows, width] tensor in the file's dtype (little-endian). */
-export function encodeTensor(values: Float32Array, dtype: KvDtype): Uint8Array {
+export function encodeTensor(values: Float32Array, rows: number, width: number, dtype: KvDtype): Uint8Array {
   if (dtype === 'f32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  if (dtype === 'q8') return encodeQ8(values, rows, width);
   const out = new Uint16Array(values.length);
   // Saturated as roundToF16 rounds the KV the engine keeps (an Infinity would poison softmax).
   for (let i = 0; i < values.length; i++) out[i] = f32ToF16Saturated(values[i]!);
   return new Uint8Array(out.buffer);
 }
 
-export function decodeTensor(bytes: Uint8Array, count: number, dtype: KvDtype): Float32Array {
+export function decodeTensor(bytes: Uint8Array, rows: number, width: number, dtype: KvDtype): Float32Array {
+  const count = rows * width;
+  if (dtype === 'q8') return decodeQ8(bytes.subarray(0, tensorBytesOf(rows, width, dtype)), rows, width);
   if (dtype === 'f32') {
     const out = new Float32Array(count);
     new Uint8Array(out.buffer).set(bytes.subarray(0, count * 4));

@@ -64,3 +64,16 @@ export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout>
     spans,
   };
 }
+
+/** File blocks whose tokens equal an earlier file block's (they share one cache entry). */
+export function duplicateBlocks(repo: RepoLayout): number {
+  const seen = new Set<string>();
+  let duplicates = 0;
+  for (const b of repo.layout.blocks) {
+    if (b.index === 0) continue;
+    const key = b.tokens.join(',');
+    if (seen.has(key)) duplicates++;
+    else seen.add(key);
+  }
+  return duplicates;
+}

@@ -11,35 +11,28 @@ import type { BlockSpan } from '../../engine/star/blocks';
 import { blockCacheKey, encodeContext, type BlockStore, type ContextStats } from '../../engine/star/context';
 import { heldAfter, isUnchanged, planPoolUpdate, type PoolState, type PoolUpdate } from '../../engine/star/poolPlan';
 import type { StarHost } from '../../engine/star/host';
-import { wrapHost } from '../../engine/star/wrapHost';
 import { serialQueue, type SerialQueue } from '../../engine/util/serialQueue';
-import type { BlockSpec } from '../../engine/star/types';
+import type { BlockKv, BlockSpec } from '../../engine/star/types';
 import { PieceKeys, pieceKeysBudget } from '../../engine/star/pieceKeys';
 import { buildQuery } from '../../engine/star/prompt';
 import { shiftBlockKv } from '../../engine/star/shift';
 import { fileShares, type TokenRange } from '../../engine/star/attentionMass';
-import type { KvDtype } from '../../engine/runtime/kvBytes';
+import { kvDtypeFor, type KvDtypeSetting } from '../../engine/runtime/kvBytes';
 import { openKvBlockStore } from '../cache/kvBlockStore';
 import { openSummaryStore } from '../cache/summaryStore';
-import { BlockSelection, positionsFor, selectionAnswerReserve, type SelectionMode } from '../../engine/star/selection/blockSelection';
-import { planSelection } from '../../engine/star/selection/plan';
-import { CANDIDATE_FACTOR, pickCandidates, rerank } from '../../engine/star/selection/twoStage';
-import { blockLogMasses, rankByExactAttention } from '../../engine/star/selection/exactAttention';
-import { defaultFirstLayer } from '../../engine/star/selection/keySummary';
-import type { BlockKv } from '../../engine/star/types';
-import { roundToF16 } from '../../engine/quant/half';
+import { BlockSelection, positionsFor, type SelectionMode } from '../../engine/star/selection/blockSelection';
+import { recordingEncodes } from '../../engine/star/wrapHost';
 import type { HostPool } from './hostPool';
-import { buildRepoLayout, type RepoLayout } from './repoLayout';
+import { chooseBlocks, selectedLayout, selectionStats, summarizeRepository, type SessionHosts, type SummaryPass } from './selectionPasses';
+import { buildRepoLayout, duplicateBlocks, type RepoLayout } from './repoLayout';
 import { EncodeCache } from '../../engine/tokenizer/encodeCache';
 import type { Tokenizer } from '../../engine/tokenizer';
 
 export const DEFAULT_CACHE_MAX_BYTES = 4 * 1024 ** 3;
 
-/** How much of the key summaries phase 1 makes (see updateHosts). */
-type SummaryPass = 'all' | 'none';
-
-/** Blocks per host encoded (or loaded) together for their key summaries before the hosts drop them. */
-const SUMMARY_GROUP_BLOCKS = 8;
+// Moved, still importable from here.
+export { recordingEncodes } from '../../engine/star/wrapHost';
+export { duplicateBlocks } from './repoLayout';
 
 export interface RepoSessionOptions {
   readonly repo: string;
@@ -54,8 +47,8 @@ export interface RepoSessionOptions {
   readonly cacheDir?: string;
   /** Size cap of the disk cache (least recently used entries go first); default 4 GiB. */
   readonly cacheMaxBytes?: number;
-  /** Storage type of new disk cache entries: 'f16' (default, DEFAULT_KV_DTYPE) or 'f32' (exact, twice the size). */
-  readonly cacheDtype?: KvDtype;
+  /** Storage type of new disk cache entries: 'auto' (default: kvDtypeFor, f16 within the context, q8 beyond), 'f16', 'q8' or 'f32'. */
+  readonly cacheDtype?: KvDtypeSetting;
   readonly onWarning?: (message: string) => void;
   /** Cap on the keys sent for exact per-file shares of multi-file blocks (default: pieceKeysBudget's per question). */
   readonly pieceKeysBudgetBytes?: number;
@@ -103,6 +96,12 @@ export interface SelectionStats {
    * no cache and encoded (right after the anchor, and stored); absent when not ranked by attention.
    */
   readonly candidates?: { readonly blocks: number; readonly tokens: number; readonly encoded: number };
+  /**
+   * Asked while the repository's index was unfinished (it stopped for this question, or for an earlier one and has
+   * not been finished since): how many file blocks were ready (encoded and summarised) of how many. The selection was made all
+   * the same (BM25 needs only the text), its blocks that were not ready encoded on demand.
+   */
+  readonly whileIndexing?: { readonly ready: number; readonly of: number };
 }
 
 /** Phase 1's counts (see ContextStats for each), with encodeMs rounded, plus the repository's own. */
@@ -126,6 +125,13 @@ export type IndexStats = Omit<ContextStats, 'hostOfBlock'> & {
   readonly blocksHeld: number;
   /** Files whose blocks were encoded this run (sorted). */
   readonly encodedPaths: string[];
+  /** Beyond the context: file blocks with a key summary (their KV encoded and cached at least once), of `blocks - 1`. */
+  readonly blocksSummarized?: number;
+  /**
+   * A question came while this index was summarising a repository larger than the context (RepoSession.questionComing):
+   * it stopped there to let the question through, keeping everything stored so far. Index again to finish.
+   */
+  readonly interrupted?: boolean;
 };
 
 export interface IndexOptions {
@@ -199,12 +205,25 @@ export class RepoSession {
   private repository: RepoLayout | undefined;
   /** Key summaries and the anchor's KV, for repositories larger than the context. */
   private readonly selection: BlockSelection;
+  /** Where the repository's blocks are encoded (its last index): picks the disk cache's dtype under 'auto'. */
+  private positions: RepositorySize['positions'] = 'global';
+  /** What the selection passes (selectionPasses.ts) use of this session. */
+  private readonly passHosts: SessionHosts;
+  /** Aborted by questionComing(): the running index's summary pass stops for a question. */
+  private preempt: AbortController | undefined;
+  /** The last index of this session stopped for a question (questionComing) and has not been finished since. */
+  private indexInterrupted = false;
 
   constructor(private readonly o: RepoSessionOptions) {
     this.tokenizer = this.encodes.wrap(o.model.tokenizer);
     const c = o.model.config;
-    this.selection = new BlockSelection((kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope),
-      o.cacheDir !== undefined ? openSummaryStore(o.cacheDir, o.onWarning) : undefined);
+    const shift = (kv: BlockKv, start: number) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope);
+    this.selection = new BlockSelection(shift, o.cacheDir !== undefined ? openSummaryStore(o.cacheDir, o.onWarning) : undefined);
+    this.passHosts = {
+      model: o.model, pool: o.pool, selection: this.selection, shift,
+      openStore: () => this.openStore(),
+      takeEmptyHosts: () => this.takeEmptyHosts(),
+    };
   }
 
   /** encode() calls that ran the tokenizer (the others were answered from the pieces of the previous layout). */
@@ -220,15 +239,34 @@ export class RepoSession {
     return this.serial(() => this.runIndex(opts));
   }
 
-  /** One index (nothing to do when the repository is unchanged), then phase 2 on the pool's query host. */
+  /**
+   * One index (nothing to do when the repository is unchanged), then phase 2 on the pool's query host. A running
+   * index of a repository beyond the context lets the question through (questionComing).
+   */
   ask(question: string, opts: AskOptions): Promise<AskResult> {
+    this.questionComing();
     return this.serial(() => this.runAsk(question, opts));
   }
 
+  /**
+   * A question is on its way (a caller that queues it elsewhere first says so): an index summarising a repository
+   * larger than the context stops at once, keeping what it stored, and reports `interrupted` (index again to
+   * finish), so the question waits for one batch of blocks, not for the whole index. An index of a repository that
+   * fits is not interrupted: every block is attended then, so the question needs them all anyway.
+   */
+  questionComing(): void {
+    this.preempt?.abort();
+  }
+
   private async runIndex(opts: IndexOptions): Promise<IndexStats> {
-    const stats = await this.updateHosts(opts);
-    opts.onIndexed?.(stats);
-    return stats;
+    const preempt = (this.preempt = new AbortController());
+    try {
+      const stats = await this.updateHosts(opts, 'all', preempt.signal);
+      if (!stats.interrupted) opts.onIndexed?.(stats);
+      return stats;
+    } finally {
+      if (this.preempt === preempt) this.preempt = undefined;
+    }
   }
 
   /**
@@ -237,7 +275,7 @@ export class RepoSession {
    * nothing is encoded now: a question's selected blocks are, on demand), the hosts keeping only a question's
    * selection.
    */
-  private async updateHosts(opts: IndexOptions, summaries: SummaryPass = 'all'): Promise<IndexStats> {
+  private async updateHosts(opts: IndexOptions, summaries: SummaryPass = 'all', preempt?: AbortSignal): Promise<IndexStats> {
     const o = this.o;
     const repo = await buildRepoLayout({
       repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude,
@@ -250,7 +288,12 @@ export class RepoSession {
     };
     opts.onSized?.(size);
     this.repository = repo;
-    if (size.positions === 'local') return { ...(await this.summarize(repo, opts, summaries)), size };
+    this.positions = size.positions;
+    if (size.positions === 'local') {
+      const stats = await summarizeRepository(this.passHosts, repo, opts, summaries, preempt);
+      if (summaries === 'all') this.indexInterrupted = stats.interrupted === true;
+      return { ...stats, size };
+    }
     const { encodedFileBlocks: _encoded, ...stats } = await this.bringHosts(repo, opts, true);
     return { ...stats, size };
   }
@@ -363,176 +406,21 @@ export class RepoSession {
   private openStore(): BlockStore | undefined {
     const o = this.o;
     return o.cacheDir
-      ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, dtype: o.cacheDtype, onWarning: o.onWarning })
+      ? openKvBlockStore({ dir: o.cacheDir, maxSizeBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, dtype: kvDtypeFor(o.cacheDtype, this.positions), onWarning: o.onWarning })
       : undefined;
   }
 
   /**
-   * Phase 1 of a repository larger than the context: every block without a key summary is loaded from the disk
-   * cache or encoded right after the anchor (and stored), summarised, and dropped from the hosts, a few at a time
-   * (the hosts never hold more than a group); 'none' does nothing.
+   * The blocks a question attends to when not all fit (chooseBlocks: ranked, and the best that fit), then the hosts
+   * brought to that selection (kept blocks moved, others loaded from the disk cache, re-rotated to their placement,
+   * or encoded there on demand).
    */
-  private async summarize(repo: RepoLayout, opts: IndexOptions, pass: SummaryPass): Promise<Omit<IndexStats, 'size'>> {
-    const o = this.o;
-    const c = o.model.config;
-    const { layout } = repo;
-    const anchorLength = layout.anchor.length;
-    const local = layout.blocks.map((b) => (b.index === 0 ? b : { ...b, start: anchorLength }));
-    const keys = local.map((b) => blockCacheKey(o.model.identity, layout.anchor, b));
-    this.selection.prune(new Set(keys));
-    const missing: BlockSpec[] = [];
-    // A summary on disk stands for its block: its KV is neither read nor encoded (it may even be evicted).
-    if (pass === 'all') for (const b of local) if (b.index > 0 && !(await this.selection.recall(keys[b.index]!))) missing.push(b);
-    const needAnchor = pass === 'all' && !this.selection.anchorOf(keys[0]!);
-    const summarizedBefore = local.filter((b) => b.index > 0 && this.selection.hasSummary(keys[b.index]!)).length;
-    const totals = { blocksEncoded: 0, blocksReused: 0, blocksShifted: 0, entriesRewritten: 0, encodeMs: 0 };
-    const encoded = new Set<number>();
-    if (missing.length > 0 || needAnchor) {
-      // The hosts are cleared between groups: whatever they held (another session's, or a question's) goes.
-      await this.takeEmptyHosts();
-      const store = this.openStore();
-      const perGroup = SUMMARY_GROUP_BLOCKS * o.pool.hosts.length;
-      const groups: BlockSpec[][] = [];
-      for (let i = 0; i < missing.length; i += perGroup) groups.push(missing.slice(i, i + perGroup));
-      if (needAnchor) (groups[0] ??= []).unshift(local[0]!);
-      let done = 0;
-      for (const group of groups) {
-        const hosts = o.pool.hosts.map((h) => recordingEncodes(this.selection.observing(h, (i) => keys[i], anchorLength), (specs) => {
-          for (const spec of specs) encoded.add(spec.index);
-        }, () => {}));
-        const stats = await encodeContext({
-          modelIdentity: o.model.identity, anchor: layout.anchor, blocks: group, hosts, store,
-          kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers,
-          shift: (kv, start) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope),
-          signal: opts.signal,
-          onProgress: opts.onProgress ? (d) => opts.onProgress!({ done: done + d, total: missing.length, tokensPerSec: 0 }) : undefined,
-        });
-        await o.pool.clear();
-        done += group.length;
-        totals.blocksEncoded += stats.blocksEncoded;
-        totals.blocksReused += stats.blocksReused;
-        totals.blocksShifted += stats.blocksShifted;
-        totals.entriesRewritten += stats.entriesRewritten;
-        totals.encodeMs += Math.round(stats.encodeMs);
-      }
-    }
-    const encodedPaths = [...new Set([...encoded].flatMap((i) => (repo.spans[i] ?? []).map((sp) => sp.path)))].sort();
-    return {
-      files: repo.files, skipped: repo.skipped, skippedByReason: repo.skippedByReason, blocks: layout.blocks.length,
-      contextTokens: layout.contextLength, blocksDuplicate: duplicateBlocks(repo), ...totals,
-      // Blocks summarised in an earlier index of this session were not looked at again.
-      blocksReused: totals.blocksReused + summarizedBefore, blocksHeld: 0, encodedPaths,
-    };
-  }
-
-  /**
-   * The blocks a question attends to when not all fit: ranked (lexically, or in two stages: BM25 candidates, then
-   * the question's exact attention over their keys), the best that fit beside the question and the answer's reserve
-   * (plan.ts), then the hosts brought to that selection (kept blocks moved, others loaded from the disk cache,
-   * re-rotated to their placement, or encoded there on demand).
-   */
-  private async selectFor(question: string, query: readonly number[], opts: AskOptions): Promise<SelectionStats> {
-    const o = this.o;
-    const c = o.model.config;
-    const full = this.repository!;
-    const { layout } = full;
-    const anchorLength = layout.anchor.length;
-    const reserve = selectionAnswerReserve(opts.maxTokens, c.contextLength);
-    const planBlocks = layout.blocks.slice(1).map((b) => ({ index: b.index, length: b.tokens.length }));
-    const budget = { anchorLength, contextLength: c.contextLength, questionLength: query.length, answerReserve: reserve };
-    const room = planSelection([], budget, []).budget; // the anchor, question and reserve alone must fit: said before any ranking work
-    const blocks = layout.blocks.slice(1).map((b) => ({ index: b.index, key: blockCacheKey(o.model.identity, layout.anchor, b) }));
-    const ranking = BlockSelection.chooseRanking(opts.selection ?? 'auto', o.pool.probe !== undefined);
-    const lexical = this.selection.lexicalIndex(blocks, (i) => o.model.tokenizer.decode(layout.blocks[i]!.tokens)).rank(question).map((r) => r.index);
-    let ranked = lexical;
-    let candidates: SelectionStats['candidates'];
-    if (ranking === 'attention') {
-      const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
-      const anchorKey = blockCacheKey(o.model.identity, layout.anchor, layout.blocks[0]!);
-      if (!this.selection.anchorOf(anchorKey)) await this.readLocal([layout.blocks[0]!], opts, () => {});
-      // The probe's question sits where a full selection puts it: every candidate's keys (right after the anchor)
-      // are attended at the distance a placed block has from the question.
-      const queries = await o.pool.probe!([this.selection.anchorOf(anchorKey)!], query, anchorLength + room, opts.signal);
-      // The summaries an earlier index stored (another process's, too) order the blocks BM25 leaves out; one missing
-      // leaves them in repository order.
-      let complete = true;
-      for (const b of blocks) if (!(complete = await this.selection.recall(b.key))) break;
-      const fallback = complete ? this.selection.rankByAttention(blocks, queries, shape).map((r) => r.index) : [];
-      const picked = pickCandidates(planBlocks, [...lexical, ...fallback], CANDIDATE_FACTOR * room);
-      const firstLayer = defaultFirstLayer(c.nLayers);
-      const masses = new Map<number, (Float64Array | undefined)[]>();
-      const encoded = await this.readLocal(picked.map((i) => layout.blocks[i]!), opts, (kv) => { masses.set(kv.index, blockLogMasses(kv, queries, shape, firstLayer)); });
-      const byAttention = rankByExactAttention(picked, masses, { ...shape, nLayers: c.nLayers }, queries.rows);
-      ranked = rerank(byAttention.map((r) => r.index), [...lexical, ...fallback]);
-      candidates = { blocks: picked.length, tokens: picked.reduce((n, i) => n + layout.blocks[i]!.tokens.length, 0), encoded };
-    }
-    const plan = planSelection(planBlocks, budget, ranked);
-    const chosen = plan.blocks;
-    const selected: RepoLayout = {
-      ...full,
-      layout: {
-        anchor: layout.anchor, query: [], contextLength: plan.contextTokens,
-        blocks: [layout.blocks[0]!, ...chosen.map((p, i) => ({ index: i + 1, tokens: layout.blocks[p.index]!.tokens, start: p.start }))],
-      },
-      spans: [full.spans[0] ?? [], ...chosen.map((p) => full.spans[p.index] ?? [])],
-    };
-    const brought = await this.bringHosts(selected, opts, false);
-    return {
-      ranking, blocks: chosen.length, of: planBlocks.length, tokens: plan.selectedTokens, totalTokens: plan.totalBlockTokens,
-      attended: chosen.map((p) => p.index), encodedOnDemand: brought.encodedFileBlocks ?? 0,
-      ...(candidates ? { candidates } : {}),
-    };
-  }
-
-  /**
-   * Blocks of the repository's layout read as stored, right after the anchor: loaded from the disk cache or encoded
-   * there (and stored), a group at a time through the pool's hosts, which are cleared before and after. Each block's
-   * KV is handed to `onKv` (keys only) before a host takes it over; the anchor's is kept for the query probe.
-   * Returns how many of the blocks were encoded.
-   */
-  private async readLocal(specs: readonly BlockSpec[], opts: IndexOptions, onKv: (kv: BlockKv) => void): Promise<number> {
-    const o = this.o;
-    const c = o.model.config;
-    const { layout } = this.repository!;
-    const anchorLength = layout.anchor.length;
-    const local = specs.map((b) => (b.index === 0 ? b : { ...b, start: anchorLength }));
-    const shift = (kv: BlockKv, start: number) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope);
-    const see = async (kvs: readonly BlockKv[]) => {
-      for (const kv of kvs) {
-        if (kv.index === 0) {
-          await this.selection.observe(blockCacheKey(o.model.identity, layout.anchor, layout.blocks[0]!), kv, anchorLength);
-          continue;
-        }
-        onKv(kv.start === anchorLength ? kv : await shift({ ...kv, v: [] }, anchorLength));
-      }
-    };
-    await this.takeEmptyHosts();
-    const store = this.openStore();
-    const perGroup = SUMMARY_GROUP_BLOCKS * o.pool.hosts.length;
-    let encoded = 0;
-    for (let i = 0; i < local.length; i += perGroup) {
-      const hosts = o.pool.hosts.map((h) => wrapHost(h, {
-        encode: async (anchor, blocks, signal) => {
-          const kvs = await h.encode(anchor, blocks, signal);
-          encoded += blocks.length;
-          // Rounded as encodeContext stores them (it rounds the same arrays again, a no-op): a block scores the same
-          // encoded now as loaded later.
-          if (store?.dtype === 'f16') for (const kv of kvs) roundToF16(...kv.k, ...kv.v);
-          await see(kvs);
-          return kvs;
-        },
-        load: async (blocks) => {
-          await see(blocks);
-          await h.load(blocks);
-        },
-      }));
-      await encodeContext({
-        modelIdentity: o.model.identity, anchor: layout.anchor, blocks: local.slice(i, i + perGroup), hosts, store,
-        kvWidth: c.nKvHeads * c.headDim, nLayers: c.nLayers, shift, signal: opts.signal,
-      });
-      await o.pool.clear();
-    }
-    return encoded;
+  private async selectFor(full: RepoLayout, indexed: IndexStats, question: string, query: readonly number[], opts: AskOptions): Promise<SelectionStats> {
+    const choice = await chooseBlocks(this.passHosts, full, question, query, opts);
+    const brought = await this.bringHosts(selectedLayout(full, choice.plan), opts, false);
+    const stats = selectionStats(choice, brought.encodedFileBlocks ?? 0);
+    const ready = indexed.blocksSummarized ?? 0;
+    return this.indexInterrupted ? { ...stats, whileIndexing: { ready, of: choice.of } } : stats;
   }
 
   private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
@@ -555,7 +443,7 @@ export class RepoSession {
         ranking: 'all', blocks: fileBlocks.length, of: fileBlocks.length, attended: fileBlocks.map((b) => b.index), encodedOnDemand: 0,
         tokens: full.layout.contextLength - full.layout.anchor.length, totalTokens: full.layout.contextLength - full.layout.anchor.length,
       }
-      : await this.selectFor(question, query, opts);
+      : await this.selectFor(full, indexed, question, query, opts);
     const repo = this.layout!;
     const budget = o.pieceKeysBudgetBytes ?? pieceKeysBudget(o.model.config, query.length);
     let streamed = '';
@@ -592,31 +480,6 @@ export class RepoSession {
       },
     };
   }
-}
-
-/** `host` with encode() reported before (`onStart`) and after (`onEncoded`, the blocks it encoded). */
-export function recordingEncodes(host: StarHost, onEncoded: (specs: readonly { index: number; tokens: readonly number[] }[]) => void, onStart: () => void): StarHost {
-  return wrapHost(host, {
-    encode: async (anchor, blocks, signal) => {
-      onStart();
-      const kvs = await host.encode(anchor, blocks, signal);
-      onEncoded(blocks);
-      return kvs;
-    },
-  });
-}
-
-/** File blocks whose tokens equal an earlier file block's (they share one cache entry). */
-export function duplicateBlocks(repo: RepoLayout): number {
-  const seen = new Set<string>();
-  let duplicates = 0;
-  for (const b of repo.layout.blocks) {
-    if (b.index === 0) continue;
-    const key = b.tokens.join(',');
-    if (seen.has(key)) duplicates++;
-    else seen.add(key);
-  }
-  return duplicates;
 }
 
 /** A block's pieces as token ranges, when it holds two or more (only those are split). */

@@ -11,6 +11,7 @@ export function sizeLine(size: RepositorySize): string {
 /** "from N of M blocks (x % of the repository)", and how they were chosen. */
 export function attendedLine(s: SelectionStats): string {
   const pct = s.totalTokens > 0 ? ((100 * s.tokens) / s.totalTokens).toFixed(1) : '100.0';
-  const how = s.ranking === 'all' ? 'every block' : `ranked by ${s.ranking}${s.encodedOnDemand ? `, ${s.encodedOnDemand} encoded on demand` : ''}`;
+  const during = s.whileIndexing ? ` while indexing (${s.whileIndexing.ready} of ${s.whileIndexing.of} blocks ready)` : '';
+  const how = s.ranking === 'all' ? 'every block' : `ranked by ${s.ranking}${during}${s.encodedOnDemand ? `, ${s.encodedOnDemand} encoded on demand` : ''}`;
   return `answered from ${s.blocks} of ${s.of} blocks (${pct} % of the repository; ${how})`;
 }

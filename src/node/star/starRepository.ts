@@ -1,7 +1,7 @@
 // Star Attention over a repository for one command (the CLI's index and ask): a host pool for the run (in this
 // thread, or every host in a worker thread with hostThreads), a RepoSession over it, then the pool is disposed.
 // With mode 'global', ask runs one ordinary causal prefill of exactly the same token sequence as the baseline.
-import type { KvDtype } from '../../engine/runtime/kvBytes';
+import type { KvDtypeSetting } from '../../engine/runtime/kvBytes';
 import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
 import { fitAnswer } from '../../engine/runtime/answerBudget';
@@ -28,8 +28,8 @@ export interface StarRepoOptions {
   readonly cacheDir?: string;
   /** Size cap of the disk cache (least recently used entries go first); default 4 GiB. */
   readonly cacheMaxBytes?: number;
-  /** Storage type of new disk cache entries: 'f16' (default, DEFAULT_KV_DTYPE) or 'f32' (exact, twice the size). */
-  readonly cacheDtype?: KvDtype;
+  /** Storage type of new disk cache entries: 'auto' (default, kvDtypeFor), 'f16', 'q8' or 'f32'. */
+  readonly cacheDtype?: KvDtypeSetting;
   readonly memoryBudgetBytes?: number;
   /**
    * Every host in its own worker thread (createThreadHostPool), each opening the model from `modelPath` itself:

@@ -135,11 +135,14 @@ export async function run(argv: string[]): Promise<number> {
         shape: { nLayers: c.nLayers, nKvHeads: c.nKvHeads, headDim: c.headDim },
         bytesPerTokenF32: kv('f32'),
         bytesPerTokenF16: kv('f16'),
+        bytesPerTokenQ8: kv('q8'),
         repositoryTokens: REPOSITORY_TOKENS,
         repositoryDiskBytesF32: kv('f32') * REPOSITORY_TOKENS,
         repositoryDiskBytesF16: kv('f16') * REPOSITORY_TOKENS,
+        repositoryDiskBytesQ8: kv('q8') * REPOSITORY_TOKENS,
         referenceShapes: REFERENCE_SHAPES.map((s) => ({ ...s, bytesPerTokenF32: kvBytesPerToken(s, 'f32'), bytesPerTokenF16: kvBytesPerToken(s, 'f16'),
-          repositoryDiskBytesF16: kvBytesPerToken(s, 'f16') * REPOSITORY_TOKENS })),
+          bytesPerTokenQ8: kvBytesPerToken(s, 'q8'), repositoryDiskBytesF16: kvBytesPerToken(s, 'f16') * REPOSITORY_TOKENS,
+          repositoryDiskBytesQ8: kvBytesPerToken(s, 'q8') * REPOSITORY_TOKENS })),
       },
     };
     if (values.json) printJson(result);
@@ -157,7 +160,7 @@ function summary(r: {
   model: string; backend: string; fileBytes: number; timesMs: { open: number; askWithLoad: number };
   memory: { rssBeforeBytes: number; peakRssBytes: number; peakHeapUsedBytes: number; peakArrayBuffersBytes: number; peakRssOverFile: number; rssGrowthOverFile: number; peakJsOverFile: number;
     retainedJs: { heapUsedBytes: number; arrayBuffersBytes: number } | null };
-  kv: { bytesPerTokenF32: number; bytesPerTokenF16: number; repositoryDiskBytesF32: number; repositoryDiskBytesF16: number; referenceShapes: { name: string; bytesPerTokenF16: number; repositoryDiskBytesF16: number }[] };
+  kv: { bytesPerTokenF32: number; bytesPerTokenF16: number; bytesPerTokenQ8: number; repositoryDiskBytesF32: number; repositoryDiskBytesF16: number; repositoryDiskBytesQ8: number; referenceShapes: { name: string; bytesPerTokenF16: number; bytesPerTokenQ8: number; repositoryDiskBytesF16: number; repositoryDiskBytesQ8: number }[] };
 }): string {
   const mb = (b: number) => `${round(b / MB)} MB`;
   const m = r.memory;
@@ -166,7 +169,7 @@ function summary(r: {
     `peak RSS ${mb(m.peakRssBytes)} (${m.peakRssOverFile}x the file; ${m.rssGrowthOverFile}x grown from ${mb(m.rssBeforeBytes)} before the load)`,
     `peak JS heap ${mb(m.peakHeapUsedBytes)}, ArrayBuffers ${mb(m.peakArrayBuffersBytes)}; heap + ArrayBuffers ${m.peakJsOverFile}x the file`,
     m.retainedJs ? `retained while answering (after a full collection): heap ${mb(m.retainedJs.heapUsedBytes)}, ArrayBuffers ${mb(m.retainedJs.arrayBuffersBytes)}` : '(run under node --expose-gc for the memory retained while answering)',
-    `KV per token: ${r.kv.bytesPerTokenF32} B f32, ${r.kv.bytesPerTokenF16} B f16; a 100K-token repository on disk: ${mb(r.kv.repositoryDiskBytesF32)} f32, ${mb(r.kv.repositoryDiskBytesF16)} f16`,
-    ...r.kv.referenceShapes.map((s) => `  ${s.name}: ${s.bytesPerTokenF16} B/token f16, 100K tokens ${mb(s.repositoryDiskBytesF16)}`),
+    `KV per token: ${r.kv.bytesPerTokenF32} B f32, ${r.kv.bytesPerTokenF16} B f16, ${r.kv.bytesPerTokenQ8} B q8; a 100K-token repository on disk: ${mb(r.kv.repositoryDiskBytesF32)} f32, ${mb(r.kv.repositoryDiskBytesF16)} f16, ${mb(r.kv.repositoryDiskBytesQ8)} q8`,
+    ...r.kv.referenceShapes.map((s) => `  ${s.name}: ${s.bytesPerTokenF16} B/token f16, ${s.bytesPerTokenQ8} q8; 100K tokens ${mb(s.repositoryDiskBytesF16)} f16, ${mb(s.repositoryDiskBytesQ8)} q8`),
   ].join('\n') + '\n';
 }
