@@ -21,8 +21,7 @@ import { buildQuery } from '../../../engine/star/prompt';
 import { shiftBlockKv } from '../../../engine/star/shift';
 import type { BlockKv } from '../../../engine/star/types';
 import { blockAttentionStats, fuseRanks, independentScores, type BlockAttentionStats } from '../../../engine/star/selection/anchorRelative';
-import { rankByExactAttention } from '../../../engine/star/selection/exactAttention';
-import { defaultFirstLayer } from '../../../engine/star/selection/keySummary';
+import { defaultFirstLayer, scoreLogMasses } from '../../../engine/star/selection/keySummary';
 import { LexicalIndex } from '../../../engine/star/selection/lexical';
 import { planSelection } from '../../../engine/star/selection/plan';
 import { probeQuestionQueries } from '../../../engine/star/selection/queryProbe';
@@ -47,12 +46,16 @@ const COMMAND = command({
     'max-tokens': { type: 'string', default: '256' },
     'cache-dir': { type: 'string' },
     'cache-dtype': { type: 'string', default: 'f16' },
+    'layer-step': { type: 'string', default: '1' },
+    rows: { type: 'string' },
     backend: { type: 'string', default: 'cpu' },
   },
   notes: {
     model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)',
     'cache-dir': 'KV cache folder kept between runs (default: a temporary one, removed)',
     'max-tokens': 'the answer reserve the selection budget assumes (as ask --max-tokens)',
+    'layer-step': 'score every n-th layer from the first scored one (every ranking alike; 1 = all, as the two-stage ranking)',
+    rows: 'score the last n rows of the question (the question and the assistant header; default all, as the two-stage ranking)',
   },
 });
 
@@ -78,6 +81,8 @@ export async function run(argv: string[]): Promise<number> {
   const chunkSize = intOption(values['chunk-size'], '--chunk-size');
   const maxTokens = intOption(values['max-tokens'], '--max-tokens');
   const dtype = kvDtypeOption(values['cache-dtype'], '--cache-dtype');
+  const layerStep = intOption(values['layer-step'], '--layer-step', 1);
+  const lastRows = values.rows !== undefined ? intOption(values.rows, '--rows', 1) : undefined;
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
   const source = QA_SOURCE();
   const questions: RankQuestion[] = [
@@ -134,15 +139,18 @@ export async function run(argv: string[]): Promise<number> {
     const probes = [];
     for (const query of queries) {
       const room = planSelection([], { anchorLength, contextLength: c.contextLength, questionLength: query.length, answerReserve: selectionAnswerReserve(maxTokens, c.contextLength) }, []).budget;
-      probes.push({ room, queries: await probeQuestionQueries(transformer, [anchorKv], query, { position: anchorLength + room }) });
+      const all = await probeQuestionQueries(transformer, [anchorKv], query, { position: anchorLength + room });
+      const keep = Math.min(all.rows, lastRows ?? all.rows);
+      const qWidth = c.nHeads * c.headDim;
+      probes.push({ room, queries: { rows: keep, q: all.q.map((q) => q.slice((all.rows - keep) * qWidth)) } });
     }
     // Every block read once, scored for every question.
     const statsOf = probes.map(() => new Map<number, BlockAttentionStats>());
-    const anchorStats = probes.map((p) => blockAttentionStats(anchorKv, p.queries, shape, firstLayer));
+    const anchorStats = probes.map((p) => blockAttentionStats(anchorKv, p.queries, shape, firstLayer, layerStep));
     const scoreStarted = performance.now();
     for (const i of fileBlocks) {
       const kv = await read(i);
-      probes.forEach((p, qi) => statsOf[qi]!.set(i, blockAttentionStats(kv, p.queries, shape, firstLayer)));
+      probes.forEach((p, qi) => statsOf[qi]!.set(i, blockAttentionStats(kv, p.queries, shape, firstLayer, layerStep)));
     }
     const scoreSeconds = (performance.now() - scoreStarted) / 1000;
     const lexical = new LexicalIndex(fileBlocks.map((i) => ({ index: i, text: tokenizer.decode(layout.blocks[i]!.tokens) })));
@@ -153,12 +161,15 @@ export async function run(argv: string[]): Promise<number> {
         && q.expect.some((e) => tokenizer.decode(layout.blocks[i]!.tokens).includes(e) || q.file.endsWith(e)));
       if (answerBlocks.length === 0) throw new EngineError(`no block holds the answer to "${q.question}"`, repo);
       const stats = statsOf[qi]!;
-      const masses = new Map([...stats].map(([i, s]) => [i, s.lse]));
+      // The softmax rankings (exact-all, two-stage) over the same layers as the others: the scored layers, compacted.
+      const masses = new Map([...stats].map(([i, s]) => [i, s.lse.filter((m): m is Float64Array => m !== undefined)]));
+      const scoredLayers = masses.values().next().value!.length;
+      const bySoftmax = (blocks: readonly number[]) => scoreLogMasses(blocks, scoredLayers, shape.nHeads, rowsQ, (b, layer, out) => out.set(masses.get(blocks[b]!)![layer]!), { firstLayer: 0 }).map((r) => r.index);
       const bm25 = withRest(lexical.rank(q.question).map((r) => r.index));
       const rowsQ = probes[qi]!.queries.rows;
-      const exactAll = rankByExactAttention(fileBlocks, masses, { ...shape, nLayers: c.nLayers }, rowsQ).map((r) => r.index);
+      const exactAll = bySoftmax(fileBlocks);
       const picked = pickCandidates(planBlocks, bm25, CANDIDATE_FACTOR * probes[qi]!.room);
-      const twoStage = rerank(rankByExactAttention(picked, masses, { ...shape, nLayers: c.nLayers }, rowsQ).map((r) => r.index), bm25);
+      const twoStage = rerank(bySoftmax(picked), bm25);
       const independent = independentScores(stats, anchorStats[qi]!, layout.blocks.map((b) => b.tokens.length));
       const rankings: Record<string, number[]> = { lexical: bm25, 'two-stage': twoStage, 'exact-all': exactAll };
       for (const [name, order] of Object.entries(independent)) {
@@ -178,7 +189,7 @@ export async function run(argv: string[]): Promise<number> {
     }));
     const out = {
       model: model.name, chunkSize, dtype, repositoryTokens: layout.contextLength, blocks: fileBlocks.length, modelContext: c.contextLength,
-      questions: rows.length, firstLayer, encodeSeconds: round(encodeSeconds), blocksEncoded: encoded, scoreSeconds: round(scoreSeconds), summary, rows,
+      questions: rows.length, firstLayer, layerStep, questionRows: lastRows ?? 'all', encodeSeconds: round(encodeSeconds), blocksEncoded: encoded, scoreSeconds: round(scoreSeconds), summary, rows,
     };
     if (values.json) printJson(out);
     else {

@@ -22,7 +22,8 @@ export interface BlockAttentionStats {
   readonly max: (Float64Array | undefined)[];
 }
 
-export function blockAttentionStats(kv: BlockKv, queries: QuestionQueries, shape: AttentionShape, firstLayer: number): BlockAttentionStats {
+/** `layerStep` > 1 takes every layerStep-th layer from firstLayer on (the others undefined), to bound the cost. */
+export function blockAttentionStats(kv: BlockKv, queries: QuestionQueries, shape: AttentionShape, firstLayer: number, layerStep = 1): BlockAttentionStats {
   const { nHeads, nKvHeads, headDim } = shape;
   const width = nKvHeads * headDim;
   const qWidth = nHeads * headDim;
@@ -36,7 +37,7 @@ export function blockAttentionStats(kv: BlockKv, queries: QuestionQueries, shape
   const lse: (Float64Array | undefined)[] = [];
   const maxes: (Float64Array | undefined)[] = [];
   kv.k.forEach((k, layer) => {
-    if (layer < firstLayer) {
+    if (layer < firstLayer || (layer - firstLayer) % layerStep !== 0) {
       lse.push(undefined);
       maxes.push(undefined);
       return;
