@@ -8,8 +8,12 @@
 // `ask --mode global` (one causal prefill of the whole prompt), `star-*` the ordinary Star Attention path with a
 // chunk size rule and an anchor rule, `llama.cpp` the same token sequence as `global` prefilled and decoded
 // greedily by llama.cpp. A new way of choosing what the question sees (e.g. attention- or lexical-ranked blocks
-// for repositories larger than the context) is one more entry. "Without the anchor" here means an anchor of the
-// chat prefix alone (anchor size 1: no repository overview); phase 1 always encodes a block after the anchor.
+// for repositories larger than the context) is one more entry.
+// Two ablations of the anchor, on the same prompt tokens and positions as the star mode they vary:
+//   `-noanchor`   the paper's: every file block encoded after the prompt's first token only, not after the anchor
+//                 (./bareBlocks.ts); the chat prefix and overview are still in the context for the question.
+//   `-nooverview` the anchor cut to the chat prefix (anchor size 1): blocks still see the system text and the
+//                 user header, not the repository overview; the prompt then has no overview at all.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -27,6 +31,7 @@ import { command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendOption, intOption } from '../options';
 import { modelOrDefault } from '../fetchModel';
+import { askBareBlocks } from './bareBlocks';
 import { LLAMA_CPP_INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel, type LlamaCppModel } from './llamaCpp';
 
 /** One way of answering, as the options it gives the answer path. */
@@ -38,10 +43,12 @@ export interface NeedleMode {
   chunkSize(n: number, contextLength: number): number;
   /** Anchor size for that chunk size (undefined: the default, the chunk size). */
   anchorSize?(chunkSize: number): number;
+  /** What a star mode's file blocks are encoded after: the anchor (default), or the prompt's first token alone (./bareBlocks.ts). */
+  readonly blocksAfter?: 'anchor' | 'first-token';
 }
 
-const star = (name: string, summary: string, chunk: (n: number) => number, anchor?: (c: number) => number): NeedleMode =>
-  ({ name, summary, path: 'star', chunkSize: (n) => Math.max(64, chunk(n)), anchorSize: anchor });
+const star = (name: string, summary: string, chunk: (n: number) => number, anchor?: (c: number) => number, blocksAfter?: NeedleMode['blocksAfter']): NeedleMode =>
+  ({ name, summary, path: 'star', chunkSize: (n) => Math.max(64, chunk(n)), anchorSize: anchor, blocksAfter });
 const prefixOnly = () => 1;
 const whole = (_n: number, ctx: number) => ctx;
 
@@ -49,10 +56,12 @@ export const NEEDLE_MODES: readonly NeedleMode[] = [
   { name: 'global', summary: 'ask --mode global: one causal prefill of the whole prompt', path: 'global', chunkSize: whole },
   { name: 'llama.cpp', summary: 'llama.cpp prefilling the same tokens as global, greedy decoding', path: 'llama.cpp', chunkSize: whole },
   star('star-n4', 'Star Attention, chunk = n/4 (the paper\'s setting), anchor = chunk', (n) => Math.ceil(n / 4)),
-  star('star-n4-noanchor', 'chunk = n/4, anchor = the chat prefix only (no overview)', (n) => Math.ceil(n / 4), prefixOnly),
+  star('star-n4-noanchor', 'chunk = n/4, each block encoded after the prompt\'s first token only (no anchor; the paper\'s ablation)', (n) => Math.ceil(n / 4), undefined, 'first-token'),
+  star('star-n4-nooverview', 'chunk = n/4, anchor = the chat prefix only (no repository overview)', (n) => Math.ceil(n / 4), prefixOnly),
   ...[512, 1024, 2048].flatMap((c) => [
     star(`star-${c}`, `Star Attention, fixed chunk ${c}, anchor = chunk`, () => c),
-    star(`star-${c}-noanchor`, `fixed chunk ${c}, anchor = the chat prefix only`, () => c, prefixOnly),
+    star(`star-${c}-noanchor`, `fixed chunk ${c}, each block encoded after the prompt's first token only (no anchor)`, () => c, undefined, 'first-token'),
+    star(`star-${c}-nooverview`, `fixed chunk ${c}, anchor = the chat prefix only (no repository overview)`, () => c, prefixOnly),
   ]),
 ];
 
@@ -75,7 +84,7 @@ const COMMAND = command({
   },
   notes: {
     model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)',
-    source: "a folder of real code copied (in walk order, cut at --sizes tokens) into each test repository (default: npm's own node_modules/npm-registry-fetch, beside this Node)",
+    source: "a folder of real code copied (in walk order, cut at --sizes tokens) into each test repository (default: npm's own node_modules/minipass-fetch, beside this Node)",
     sizes: 'repository sizes in tokens', depths: 'where the needle sits: start, middle, end', needles: 'needles per cell',
     backend: 'cpu, cpu-ref, webgpu or auto',
   },
@@ -91,6 +100,9 @@ export interface NeedleCell {
   readonly accuracy: number;
   /** Median time to first token over the needles (star: the first needle's includes phase 1, the others are warm; each answer has its own). */
   readonly ttftMs: number;
+  /** The first needle's time to first token (star: phase 1 included) and the median of the others' (star: warm). */
+  readonly ttftFirstMs: number;
+  readonly ttftRestMs: number;
   readonly contextTokens: number;
   readonly answers: readonly { readonly needle: string; readonly value: string; readonly answer: string; readonly correct: boolean; readonly ttftMs: number }[];
 }
@@ -129,7 +141,7 @@ export async function run(argv: string[]): Promise<number> {
           for (const mode of modes) {
             if (mode.path === 'llama.cpp' && !peer) continue;
             const cell = await runCell(model, peer, { repo, size, depth, mode, facts, maxTokens, backend });
-            log(`${size} tokens, ${depth}, ${mode.name}: ${cell.correct}/${cell.asked}, ttft ${cell.ttftMs} ms` +
+            log(`${size} tokens, ${depth}, ${mode.name}: ${cell.correct}/${cell.asked}, ttft ${cell.ttftFirstMs} / ${cell.ttftRestMs} ms` +
               ` (${cell.answers.map((a) => JSON.stringify(a.answer.slice(0, 60))).join(' | ')})`);
             cells.push(cell);
           }
@@ -149,9 +161,13 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** npm's own copy of npm-registry-fetch (real, documented, nobody here wrote it), beside the running Node. */
+/**
+ * npm's own copy of minipass-fetch (real code nobody here wrote, beside the running Node): about 11K tokens, so a
+ * repository up to the model's context can be cut from it, and no README, so the overview (and with it the anchor)
+ * is the same few dozen tokens in every mode.
+ */
 function defaultSource(): string {
-  return resolve(dirname(execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'npm-registry-fetch');
+  return resolve(dirname(execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'minipass-fetch');
 }
 
 /**
@@ -226,7 +242,7 @@ async function runCell(model: LoadedModel, peer: LlamaCppModel | undefined, o: C
     }
     const correct = answers.filter((a) => a.correct).length;
     return { repoTokens: o.size, depth: o.depth, mode: o.mode.name, correct, asked: answers.length, accuracy: round(correct / answers.length, 3),
-      ttftMs: round(median(ttfts)), contextTokens, answers };
+      ttftMs: round(median(ttfts)), ttftFirstMs: round(ttfts[0]!), ttftRestMs: round(ttfts.length > 1 ? median(ttfts.slice(1)) : ttfts[0]!), contextTokens, answers };
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
   }
@@ -252,6 +268,9 @@ export async function answerWith(model: LoadedModel, peer: LlamaCppModel | undef
     const { layout } = await buildRepoLayout({ repo: o.repo, model, chunkSize, anchorSize, question: o.question });
     const r = await llamaCppGreedy(peer, [...layout.blocks.flatMap((b) => b.tokens), ...layout.query], o.maxTokens, model.tokenizer.eos);
     return { answer: model.tokenizer.decode(r.ids, { skipSpecial: true }), ttftMs: r.ttftMs, contextTokens: layout.contextLength };
+  }
+  if (mode.blocksAfter === 'first-token') {
+    return askBareBlocks({ repo: o.repo, model, chunkSize, question: o.question, maxTokens: o.maxTokens, backend: o.backend, cacheDir: o.cacheDir });
   }
   const r = await askRepository({ repo: o.repo, model, chunkSize, anchorSize, backend: o.backend, cacheDir: o.cacheDir, question: o.question, mode: mode.path, maxTokens: o.maxTokens });
   return { answer: r.answer, ttftMs: r.stats.ttftMs, contextTokens: r.stats.contextTokens };
@@ -283,7 +302,7 @@ function table(cells: readonly NeedleCell[], modes: readonly NeedleMode[]): stri
     const [size, depth] = k.split('|');
     return md([size!, depth!, ...modes.map((m) => {
       const c = cells.find((x) => `${x.repoTokens}|${x.depth}` === k && x.mode === m.name);
-      return c ? `${c.correct}/${c.asked} (${(c.ttftMs / 1000).toFixed(1)} s)` : '-';
+      return c ? `${c.correct}/${c.asked} (${(c.ttftFirstMs / 1000).toFixed(1)} / ${(c.ttftRestMs / 1000).toFixed(1)} s)` : '-';
     })]);
   });
   const totals = md(['all', '', ...modes.map((m) => {
@@ -291,5 +310,5 @@ function table(cells: readonly NeedleCell[], modes: readonly NeedleMode[]): stri
     const right = cs.reduce((s, c) => s + c.correct, 0), asked = cs.reduce((s, c) => s + c.asked, 0);
     return asked ? `${right}/${asked} (${Math.round((100 * right) / asked)}%)` : '-';
   })]);
-  return [md(head), md(head.map(() => '---')), ...rows, totals].join('\n') + '\n(correct/asked, median time to first token)\n';
+  return [md(head), md(head.map(() => '---')), ...rows, totals].join('\n') + '\n(correct/asked, time to first token: first needle / median of the others; star\'s first includes phase 1)\n';
 }
