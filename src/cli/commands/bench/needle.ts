@@ -2,7 +2,9 @@
 // of a real repository nobody here wrote (a package of npm's own node_modules by default), the model is asked for
 // it, and an answer scores when it contains the value. Grid: repository sizes x needle depths (start, middle, end
 // of the repository, in walk order) x modes; per cell, --needles different facts are planted together at that
-// depth (one repository, one phase 1) and each is asked for in turn.
+// depth (one repository, one phase 1) and each is asked for in turn. With --plant together, every depth's needles
+// (different names) are planted in one repository per size, so each star mode runs one phase 1 per size instead of
+// one per depth: the other needles are then distractors, and only the first question of a size is cold.
 //
 // Modes are named entries of NEEDLE_MODES, each mapped to the options of one answer path: `global` is
 // `ask --mode global` (one causal prefill of the whole prompt), `star-*` the ordinary Star Attention path with a
@@ -81,12 +83,14 @@ const COMMAND = command({
     'max-tokens': { type: 'string', default: '16' },
     backend: { type: 'string', default: 'cpu' },
     seed: { type: 'string', default: '1' },
+    plant: { type: 'string', default: 'per-depth' },
   },
   notes: {
     model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)',
     source: "a folder of real code copied (in walk order, cut at --sizes tokens) into each test repository (default: npm's own node_modules/minipass-fetch, beside this Node)",
     sizes: 'repository sizes in tokens', depths: 'where the needle sits: start, middle, end', needles: 'needles per cell',
     backend: 'cpu, cpu-ref, webgpu or auto',
+    plant: 'per-depth (a repository per depth) or together (every depth\'s needles in one repository per size: one phase 1 per size and mode)',
   },
   about: `modes: ${NEEDLE_MODES.map((m) => m.name).join(', ')}\nllama.cpp side: ${LLAMA_CPP_INSTALL}`,
 });
@@ -122,6 +126,9 @@ export async function run(argv: string[]): Promise<number> {
     return m;
   });
   const needles = intOption(values.needles, '--needles', 1, NAMES.length);
+  const plant = values.plant!;
+  if (plant !== 'per-depth' && plant !== 'together') throw new EngineError(`--plant: ${plant} is not per-depth or together`);
+  if (plant === 'together' && needles * depths.length > NAMES.length) throw new EngineError(`--plant together: --needles x depths is more than the ${NAMES.length} needle names`);
   const maxTokens = intOption(values['max-tokens'], '--max-tokens');
   const source = resolve(values.source ?? defaultSource());
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
@@ -132,25 +139,47 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const cells: NeedleCell[] = [];
     const random = createRandom(intOption(values.seed, '--seed', 0));
+    const runMode = async (repo: string, size: number, depth: Depth, mode: NeedleMode, facts: readonly Fact[], cacheDir?: string) => {
+      if (mode.path === 'llama.cpp' && !peer) return;
+      const cell = await runCell(model, peer, { repo, size, depth, mode, facts, maxTokens, backend, cacheDir });
+      log(`${size} tokens, ${depth}, ${mode.name}: ${cell.correct}/${cell.asked}, ttft ${cell.ttftFirstMs} / ${cell.ttftRestMs} ms` +
+        ` (${cell.answers.map((a) => JSON.stringify(a.answer.slice(0, 60))).join(' | ')})`);
+      cells.push(cell);
+    };
     for (const size of sizes) {
-      for (const depth of depths) {
-        const facts = NAMES.slice(0, needles).map((name) => ({ name, value: String(10000 + Math.floor(random() * 89999)) }));
+      const plants = depths.map((depth, d) => {
+        const names = plant === 'together' ? NAMES.slice(d * needles, (d + 1) * needles) : NAMES.slice(0, needles);
+        return { depth, facts: names.map((name) => ({ name, value: String(10000 + Math.floor(random() * 89999)) })) };
+      });
+      if (plant === 'together') {
         const repo = mkdtempSync(join(tmpdir(), 'star-needle-'));
         try {
-          await writeNeedleRepository(repo, source, model, size, depth, facts);
+          await plantNeedles(repo, source, model, size, plants);
           for (const mode of modes) {
-            if (mode.path === 'llama.cpp' && !peer) continue;
-            const cell = await runCell(model, peer, { repo, size, depth, mode, facts, maxTokens, backend });
-            log(`${size} tokens, ${depth}, ${mode.name}: ${cell.correct}/${cell.asked}, ttft ${cell.ttftFirstMs} / ${cell.ttftRestMs} ms` +
-              ` (${cell.answers.map((a) => JSON.stringify(a.answer.slice(0, 60))).join(' | ')})`);
-            cells.push(cell);
+            // One disk cache per mode and size: the star modes encode the repository once, for every depth.
+            const cacheDir = mkdtempSync(join(tmpdir(), 'star-needle-kv-'));
+            try {
+              for (const { depth, facts } of plants) await runMode(repo, size, depth, mode, facts, cacheDir);
+            } finally {
+              rmSync(cacheDir, { recursive: true, force: true });
+            }
           }
+        } finally {
+          rmSync(repo, { recursive: true, force: true });
+        }
+        continue;
+      }
+      for (const { depth, facts } of plants) {
+        const repo = mkdtempSync(join(tmpdir(), 'star-needle-'));
+        try {
+          await plantNeedles(repo, source, model, size, [{ depth, facts }]);
+          for (const mode of modes) await runMode(repo, size, depth, mode, facts);
         } finally {
           rmSync(repo, { recursive: true, force: true });
         }
       }
     }
-    const result = { model: model.name, backend, source, needles, maxTokens, modes: modes.map((m) => ({ name: m.name, summary: m.summary })),
+    const result = { model: model.name, backend, source, needles, plant, maxTokens, modes: modes.map((m) => ({ name: m.name, summary: m.summary })),
       llamaCpp: peer ? { installed: true, device: peer.device } : { installed: false, install: LLAMA_CPP_INSTALL }, cells };
     if (values.json) printJson(result);
     else process.stdout.write(table(cells, modes));
@@ -170,12 +199,19 @@ function defaultSource(): string {
   return resolve(dirname(execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'minipass-fetch');
 }
 
+type Fact = { readonly name: string; readonly value: string };
+
+/** One depth's needles in a repository of its own. */
+export async function writeNeedleRepository(repo: string, source: string, model: LoadedModel, tokens: number, depth: Depth, facts: readonly Fact[]): Promise<void> {
+  return plantNeedles(repo, source, model, tokens, [{ depth, facts }]);
+}
+
 /**
  * Copies `source`'s text files (walk order) into `repo` until their contents reach `tokens` (the last one cut at a
- * line), then plants every fact as a line of code at `depth` of those tokens: in the file holding that point, at the
- * line nearest to it.
+ * line), then plants every fact as a line of code at its `depth` of those tokens: in the file holding that point, at
+ * the line nearest to it (points found on the unplanted text, so one depth's lines do not move another's).
  */
-export async function writeNeedleRepository(repo: string, source: string, model: LoadedModel, tokens: number, depth: Depth, facts: readonly { name: string; value: string }[]): Promise<void> {
+export async function plantNeedles(repo: string, source: string, model: LoadedModel, tokens: number, plants: readonly { depth: Depth; facts: readonly Fact[] }[]): Promise<void> {
   const walked = await walkRepository([source]);
   const count = (t: string) => model.tokenizer.encode(t, { addBos: false, parseSpecial: false }).length;
   const kept: { path: string; lines: string[]; tokens: number }[] = [];
@@ -200,16 +236,19 @@ export async function writeNeedleRepository(repo: string, source: string, model:
     total += n;
   }
   if (total < tokens * 0.9) throw new EngineError(`has only ${total} tokens of text, fewer than --sizes ${tokens}`, source);
-  const target = DEPTHS[depth] * total;
-  let at = 0;
-  let file = kept[kept.length - 1]!;
-  for (const f of kept) {
-    if (at + f.tokens >= target) { file = f; break; }
-    at += f.tokens;
-  }
-  const line = Math.round(Math.min(1, Math.max(0, (target - at) / Math.max(1, file.tokens))) * file.lines.length);
-  const planted = facts.map((f) => `const ${f.name} = ${f.value};`);
-  file.lines.splice(line, 0, ...planted);
+  const points = plants.map(({ depth, facts }) => {
+    const target = DEPTHS[depth] * total;
+    let at = 0;
+    let file = kept[kept.length - 1]!;
+    for (const f of kept) {
+      if (at + f.tokens >= target) { file = f; break; }
+      at += f.tokens;
+    }
+    const line = Math.round(Math.min(1, Math.max(0, (target - at) / Math.max(1, file.tokens))) * file.lines.length);
+    return { file, line, lines: facts.map((f) => `const ${f.name} = ${f.value};`) };
+  });
+  // Deepest first within a file, so each splice leaves the earlier points' line numbers as they were.
+  for (const p of [...points].sort((a, b) => b.line - a.line)) p.file.lines.splice(p.line, 0, ...p.lines);
   for (const f of kept) {
     mkdirSync(dirname(join(repo, f.path)), { recursive: true });
     writeFileSync(join(repo, f.path), f.lines.join('\n'));
@@ -224,12 +263,14 @@ interface CellOptions {
   readonly facts: readonly { name: string; value: string }[];
   readonly maxTokens: number;
   readonly backend: BackendKind;
+  /** Shared disk KV cache (--plant together); a fresh one for the cell when absent. */
+  readonly cacheDir?: string;
 }
 
 const question = (name: string) => `What is the value of ${name}?`;
 
 async function runCell(model: LoadedModel, peer: LlamaCppModel | undefined, o: CellOptions): Promise<NeedleCell> {
-  const cacheDir = mkdtempSync(join(tmpdir(), 'star-needle-kv-'));
+  const cacheDir = o.cacheDir ?? mkdtempSync(join(tmpdir(), 'star-needle-kv-'));
   try {
     const answers: NeedleCell['answers'][number][] = [];
     const ttfts: number[] = [];
@@ -244,7 +285,7 @@ async function runCell(model: LoadedModel, peer: LlamaCppModel | undefined, o: C
     return { repoTokens: o.size, depth: o.depth, mode: o.mode.name, correct, asked: answers.length, accuracy: round(correct / answers.length, 3),
       ttftMs: round(median(ttfts)), ttftFirstMs: round(ttfts[0]!), ttftRestMs: round(ttfts.length > 1 ? median(ttfts.slice(1)) : ttfts[0]!), contextTokens, answers };
   } finally {
-    rmSync(cacheDir, { recursive: true, force: true });
+    if (!o.cacheDir) rmSync(cacheDir, { recursive: true, force: true });
   }
 }
 
