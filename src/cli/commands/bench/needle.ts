@@ -9,7 +9,7 @@
 // Modes are named entries of NEEDLE_MODES, each mapped to the options of one answer path: `global` is
 // `ask --mode global` (one causal prefill of the whole prompt), `star-*` the ordinary Star Attention path with a
 // chunk size rule and an anchor rule, `llama.cpp` the same token sequence as `global` prefilled and decoded
-// greedily by llama.cpp. A new way of choosing what the question sees (e.g. attention- or lexical-ranked blocks
+// greedily by llama.cpp (one sequence kept across questions: only the tokens after the shared prefix are prefilled). A new way of choosing what the question sees (e.g. attention- or lexical-ranked blocks
 // for repositories larger than the context) is one more entry.
 // Two ablations of the anchor, on the same prompt tokens and positions as the star mode they vary:
 //   `-noanchor`   the paper's: every file block encoded after the prompt's first token only, not after the anchor
@@ -307,7 +307,7 @@ export async function answerWith(model: LoadedModel, peer: LlamaCppModel | undef
   if (mode.path === 'llama.cpp') {
     if (!peer) throw new EngineError(`mode llama.cpp: node-llama-cpp is not installed (${LLAMA_CPP_INSTALL})`);
     const { layout } = await buildRepoLayout({ repo: o.repo, model, chunkSize, anchorSize, question: o.question });
-    const r = await llamaCppGreedy(peer, [...layout.blocks.flatMap((b) => b.tokens), ...layout.query], o.maxTokens, model.tokenizer.eos);
+    const r = await llamaCppGreedy(peer, [...layout.blocks.flatMap((b) => b.tokens), ...layout.query], o.maxTokens, model.tokenizer.eos, model.config.contextLength);
     return { answer: model.tokenizer.decode(r.ids, { skipSpecial: true }), ttftMs: r.ttftMs, contextTokens: layout.contextLength };
   }
   if (mode.blocksAfter === 'first-token') {
@@ -317,22 +317,39 @@ export async function answerWith(model: LoadedModel, peer: LlamaCppModel | undef
   return { answer: r.answer, ttftMs: r.stats.ttftMs, contextTokens: r.stats.contextTokens };
 }
 
-async function llamaCppGreedy(peer: LlamaCppModel, prompt: readonly number[], maxTokens: number, eos: ReadonlySet<number>): Promise<{ ids: number[]; ttftMs: number }> {
-  const ctx = await peer.model.createContext({ contextSize: prompt.length + maxTokens + 8, batchSize: Math.min(prompt.length, 2048), threads: LLAMA_CPP_PREFILL_THREADS, ...LLAMA_CPP_KV });
-  try {
-    const ids: number[] = [];
-    const t0 = performance.now();
-    let ttftMs = 0;
-    for await (const id of ctx.getSequence().evaluate(prompt, { temperature: 0 })) {
-      if (ids.length === 0) ttftMs = performance.now() - t0;
-      if (eos.has(id as number)) break;
-      ids.push(id as number);
-      if (ids.length >= maxTokens) break;
-    }
-    return { ids, ttftMs };
-  } finally {
-    await ctx.dispose();
+/**
+ * One llama.cpp sequence per loaded model, kept across a run's questions: a prompt re-evaluates only what differs
+ * from the tokens already in the sequence (llama.cpp's prompt cache at its best, as a server keeps it). So, like
+ * star's warm disk cache, a repository's first question prefills all of it and the next ones little more than the
+ * question; the time to first token of the first is the full prefill. Without it a loaded 2-core machine spent
+ * minutes per 7K-token question re-prefilling the same repository.
+ */
+const llamaCppSequences = new WeakMap<LlamaCppModel, { ctx: any; seq: any }>();
+
+async function llamaCppGreedy(peer: LlamaCppModel, prompt: readonly number[], maxTokens: number, eos: ReadonlySet<number>, contextLength: number): Promise<{ ids: number[]; ttftMs: number }> {
+  let held = llamaCppSequences.get(peer);
+  if (!held) {
+    const ctx = await peer.model.createContext({ contextSize: contextLength, batchSize: 2048, threads: LLAMA_CPP_PREFILL_THREADS, ...LLAMA_CPP_KV });
+    held = { ctx, seq: ctx.getSequence() };
+    llamaCppSequences.set(peer, held);
   }
+  const { seq } = held;
+  if (prompt.length + maxTokens > contextLength) throw new EngineError(`llama.cpp: the prompt (${prompt.length} tokens) and ${maxTokens} answer tokens exceed the context of ${contextLength}`);
+  const have: readonly number[] = seq.contextTokens;
+  let common = 0;
+  while (common < have.length && common < prompt.length && have[common] === prompt[common]) common++;
+  common = Math.min(common, prompt.length - 1); // at least one token is evaluated, for the next token's logits
+  if (seq.nextTokenIndex > common) await seq.eraseContextTokenRanges([{ start: common, end: seq.nextTokenIndex }]);
+  const ids: number[] = [];
+  const t0 = performance.now();
+  let ttftMs = 0;
+  for await (const id of seq.evaluate(prompt.slice(common), { temperature: 0 })) {
+    if (ids.length === 0) ttftMs = performance.now() - t0;
+    if (eos.has(id as number)) break;
+    ids.push(id as number);
+    if (ids.length >= maxTokens) break;
+  }
+  return { ids, ttftMs };
 }
 
 function table(cells: readonly NeedleCell[], modes: readonly NeedleMode[]): string {
