@@ -20,8 +20,12 @@ export const LLAMA_CPP_INSTALL =
 
 /** Context settings for a CPU context: f32 KV, no flash attention. */
 export const LLAMA_CPP_KV = { flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' } as const;
-/** Threads for prefill (all cores). */
-export const LLAMA_CPP_PREFILL_THREADS = cpus().length;
+/**
+ * Threads for prefill: all cores, or STAR_ASK_LLAMA_CPP_THREADS. On a machine loaded past its cores llama.cpp's
+ * threads wait for each other at every op (one descheduled thread stalls the rest): 900 tokens of SmolLM2 took
+ * 31.9 s with 2 threads and 12.8-15.3 s with 1 at load 17 on 2 cores, so the benches there run it with 1.
+ */
+export const LLAMA_CPP_PREFILL_THREADS = Number(process.env.STAR_ASK_LLAMA_CPP_THREADS) || cpus().length;
 
 /** A model loaded in llama.cpp; node-llama-cpp's objects are untyped here (it is not a dependency). */
 export interface LlamaCppModel {

@@ -20,7 +20,7 @@ const COMMAND = command({
   usage: 'star-ask bench qa [options]',
   options: {
     model: { type: 'string' },
-    modes: { type: 'string', default: 'star-512-noanchor,llama.cpp' },
+    modes: { type: 'string', default: 'star-512,llama.cpp' },
     questions: { type: 'string', default: String(QA_QUESTIONS.length) },
     'max-tokens': { type: 'string', default: '40' },
     backend: { type: 'string', default: 'cpu' },
