@@ -10,11 +10,23 @@
 // greedily by llama.cpp. A new way of choosing what the question sees (e.g. attention- or lexical-ranked blocks
 // for repositories larger than the context) is one more entry. "Without the anchor" here means an anchor of the
 // chat prefix alone (anchor size 1: no repository overview); phase 1 always encodes a block after the anchor.
+//
+// Beyond the context (`select-*`, `truncate`): `select-lexical` / `select-attention` are the Star path with that
+// `--selection` ranking. Each question is asked twice: cold (the blocks it reads that no earlier question stored are
+// encoded on demand) and warm (every block it reads is on disk); the warm answer and time are the cell's. All their
+// cells share one disk cache (`--cache-dir`, kept between runs): at local positions a block's KV depends only on its
+// tokens and the anchor, so a repository that is a prefix of a larger one, or differs from it only in the needle's
+// file, reuses its blocks, and a question that selects the same blocks at another size or depth encodes nothing. The anchor's overview lists the directories to depth 2, so `--under vendor/npm` writes every file two
+// folders deep: the overview, hence the anchor and every cache key, is then the same at every size and depth.
+// `truncate` is what a plain llama.cpp user gets: the anchor and the first blocks that fit, prefilled by llama.cpp.
+// `global` and `llama.cpp` run only where the repository, the question and the answer fit the context.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { execPath } from 'node:process';
 import { EngineError } from '../../../engine/errors';
+import { selectionAnswerReserve, type SelectionMode } from '../../../engine/star/selection/blockSelection';
+import { planSelection } from '../../../engine/star/selection/plan';
 import type { LoadedModel } from '../../../engine/model/types';
 import { createRandom } from '../../../engine/runtime/random';
 import type { BackendKind } from '../../../node/createBackend';
@@ -38,11 +50,17 @@ export interface NeedleMode {
   chunkSize(n: number, contextLength: number): number;
   /** Anchor size for that chunk size (undefined: the default, the chunk size). */
   anchorSize?(chunkSize: number): number;
+  /** Star path: the ranking of blocks when the repository does not fit (`ask --selection`); its cells index first. */
+  readonly selection?: SelectionMode;
+  /** llama.cpp path: only the anchor and the first blocks that fit the context (a plain prompt cut at the context). */
+  readonly truncate?: boolean;
 }
 
 const star = (name: string, summary: string, chunk: (n: number) => number, anchor?: (c: number) => number): NeedleMode =>
   ({ name, summary, path: 'star', chunkSize: (n) => Math.max(64, chunk(n)), anchorSize: anchor });
 const prefixOnly = () => 1;
+/** Chunk of the modes beyond the context: 512 did as well as the whole prompt in the 1K grid (README), and small blocks let a ranking pick finely. */
+const SELECT_CHUNK = 512;
 const whole = (_n: number, ctx: number) => ctx;
 
 export const NEEDLE_MODES: readonly NeedleMode[] = [
@@ -54,6 +72,9 @@ export const NEEDLE_MODES: readonly NeedleMode[] = [
     star(`star-${c}`, `Star Attention, fixed chunk ${c}, anchor = chunk`, () => c),
     star(`star-${c}-noanchor`, `fixed chunk ${c}, anchor = the chat prefix only`, () => c, prefixOnly),
   ]),
+  ...(['lexical', 'attention'] as const).map((selection): NeedleMode =>
+    ({ ...star(`select-${selection}`, `Star Attention, chunk ${SELECT_CHUNK}, anchor = chunk, --selection ${selection} beyond the context (asked cold, then warm)`, () => SELECT_CHUNK), selection })),
+  { name: 'truncate', summary: `llama.cpp over the anchor and the first blocks of ${SELECT_CHUNK} that fit the context (a prompt cut at the context)`, path: 'llama.cpp', chunkSize: () => SELECT_CHUNK, truncate: true },
 ];
 
 const DEPTHS = { start: 0, middle: 0.5, end: 1 } as const;
@@ -72,12 +93,16 @@ const COMMAND = command({
     'max-tokens': { type: 'string', default: '16' },
     backend: { type: 'string', default: 'cpu' },
     seed: { type: 'string', default: '1' },
+    under: { type: 'string' },
+    'cache-dir': { type: 'string' },
   },
   notes: {
     model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)',
     source: "a folder of real code copied (in walk order, cut at --sizes tokens) into each test repository (default: npm's own node_modules/npm-registry-fetch, beside this Node)",
     sizes: 'repository sizes in tokens', depths: 'where the needle sits: start, middle, end', needles: 'needles per cell',
     backend: 'cpu, cpu-ref, webgpu or auto',
+    under: 'a folder (e.g. vendor/npm) each test repository holds the source\'s files under, so the overview in the anchor is the same at every size',
+    'cache-dir': 'the disk KV cache the select-* cells share, kept (default: a temporary one for the run)',
   },
   about: `modes: ${NEEDLE_MODES.map((m) => m.name).join(', ')}\nllama.cpp side: ${LLAMA_CPP_INSTALL}`,
 });
@@ -92,6 +117,10 @@ export interface NeedleCell {
   /** Median time to first token over the needles (star: the first needle's includes phase 1, the others are warm; each answer has its own). */
   readonly ttftMs: number;
   readonly contextTokens: number;
+  /** select-*: the cold asks (median time to first token, blocks encoded on demand in all), and one walk + tokenize + pack of the repository (part of every ask's time). */
+  readonly cold?: { readonly ttftMs: number; readonly encodedOnDemand: number; readonly layoutMs: number; readonly sameAnswers: boolean };
+  /** select-*: median blocks attended, KV read per question (attended + ranking candidates, as stored), of how many blocks. */
+  readonly attended?: { readonly blocks: number; readonly of: number; readonly kvReadBytes: number; readonly ranking: string };
   readonly answers: readonly { readonly needle: string; readonly value: string; readonly answer: string; readonly correct: boolean; readonly ttftMs: number }[];
 }
 
@@ -112,6 +141,8 @@ export async function run(argv: string[]): Promise<number> {
   const needles = intOption(values.needles, '--needles', 1, NAMES.length);
   const maxTokens = intOption(values['max-tokens'], '--max-tokens');
   const source = resolve(values.source ?? defaultSource());
+  const under = values.under ?? '';
+  const sharedCache = values['cache-dir'] ? resolve(values['cache-dir']) : mkdtempSync(join(tmpdir(), 'star-needle-shared-'));
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
   const modelPath = resolve(await modelOrDefault(values.model, values.json));
   const model = await openModel(modelPath);
@@ -125,11 +156,17 @@ export async function run(argv: string[]): Promise<number> {
         const facts = NAMES.slice(0, needles).map((name) => ({ name, value: String(10000 + Math.floor(random() * 89999)) }));
         const repo = mkdtempSync(join(tmpdir(), 'star-needle-'));
         try {
-          await writeNeedleRepository(repo, source, model, size, depth, facts);
+          await writeNeedleRepository(join(repo, under), source, model, size, depth, facts);
           for (const mode of modes) {
             if (mode.path === 'llama.cpp' && !peer) continue;
-            const cell = await runCell(model, peer, { repo, size, depth, mode, facts, maxTokens, backend });
+            if (mode.path !== 'star' && !mode.truncate && !(await fitsContext(model, repo, mode, size, needles, maxTokens))) {
+              log(`${size} tokens, ${depth}, ${mode.name}: skipped (the repository, the question and the answer do not fit the context)`);
+              continue;
+            }
+            const cell = await runCell(model, peer, { repo, size, depth, mode, facts, maxTokens, backend, sharedCache });
             log(`${size} tokens, ${depth}, ${mode.name}: ${cell.correct}/${cell.asked}, ttft ${cell.ttftMs} ms` +
+              (cell.cold ? `, cold ${cell.cold.ttftMs} ms (${cell.cold.encodedOnDemand} blocks encoded${cell.cold.sameAnswers ? '' : ', a different answer'}), walk + pack ${cell.cold.layoutMs} ms` : '') +
+              (cell.attended ? `, ${cell.attended.blocks} of ${cell.attended.of} blocks, ${(cell.attended.kvReadBytes / 2 ** 20).toFixed(1)} MiB KV read` : '') +
               ` (${cell.answers.map((a) => JSON.stringify(a.answer.slice(0, 60))).join(' | ')})`);
             cells.push(cell);
           }
@@ -146,7 +183,14 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await peer?.dispose();
     await model.close();
+    if (!values['cache-dir']) rmSync(sharedCache, { recursive: true, force: true });
   }
+}
+
+/** Whether the whole prompt (anchor, blocks, question) and the answer fit the model's context, for global and llama.cpp. */
+async function fitsContext(model: LoadedModel, repo: string, mode: NeedleMode, size: number, needles: number, maxTokens: number): Promise<boolean> {
+  const { layout } = await buildRepoLayout({ repo, model, chunkSize: mode.chunkSize(size, model.config.contextLength), anchorSize: mode.anchorSize?.(mode.chunkSize(size, model.config.contextLength)), question: question(NAMES[needles - 1]!) });
+  return layout.contextLength + layout.query.length + maxTokens <= model.config.contextLength;
 }
 
 /** npm's own copy of npm-registry-fetch (real, documented, nobody here wrote it), beside the running Node. */
@@ -208,29 +252,52 @@ interface CellOptions {
   readonly facts: readonly { name: string; value: string }[];
   readonly maxTokens: number;
   readonly backend: BackendKind;
+  /** The disk cache of the select-* cells (shared by every cell). */
+  readonly sharedCache: string;
 }
 
 const question = (name: string) => `What is the value of ${name}?`;
 
 async function runCell(model: LoadedModel, peer: LlamaCppModel | undefined, o: CellOptions): Promise<NeedleCell> {
-  const cacheDir = mkdtempSync(join(tmpdir(), 'star-needle-kv-'));
+  const shared = o.mode.selection !== undefined;
+  const cacheDir = shared ? o.sharedCache : mkdtempSync(join(tmpdir(), 'star-needle-kv-'));
   try {
     const answers: NeedleCell['answers'][number][] = [];
     const ttfts: number[] = [];
+    const reads: { blocks: number; of: number; kvReadBytes: number; ranking: string }[] = [];
+    const colds: { ttftMs: number; encoded: number; answer: string }[] = [];
     let contextTokens = 0;
     for (const fact of o.facts) {
+      if (shared) {
+        const c = await answerWith(model, peer, o.mode, { repo: o.repo, repoTokens: o.size, question: question(fact.name), maxTokens: o.maxTokens, backend: o.backend, cacheDir });
+        colds.push({ ttftMs: c.ttftMs, encoded: c.encodedOnDemand ?? 0, answer: c.answer });
+      }
       const r = await answerWith(model, peer, o.mode, { repo: o.repo, repoTokens: o.size, question: question(fact.name), maxTokens: o.maxTokens, backend: o.backend, cacheDir });
       ttfts.push(r.ttftMs);
       contextTokens = r.contextTokens;
+      if (r.attended) reads.push(r.attended);
       answers.push({ needle: fact.name, value: fact.value, answer: r.answer, correct: r.answer.includes(fact.value), ttftMs: round(r.ttftMs) });
     }
     const correct = answers.filter((a) => a.correct).length;
+    let cold: NeedleCell['cold'];
+    if (shared) {
+      const t0 = performance.now();
+      await buildRepoLayout({ repo: o.repo, model, chunkSize: SELECT_CHUNK, question: question(o.facts[0]!.name) });
+      cold = { ttftMs: round(median(colds.map((c) => c.ttftMs))), encodedOnDemand: colds.reduce((n, c) => n + c.encoded, 0), layoutMs: round(performance.now() - t0),
+        sameAnswers: colds.every((c, i) => c.answer === answers[i]!.answer) };
+    }
+    const attended = reads.length
+      ? { blocks: median(reads.map((x) => x.blocks)), of: reads[0]!.of, kvReadBytes: median(reads.map((x) => x.kvReadBytes)), ranking: reads[0]!.ranking }
+      : undefined;
     return { repoTokens: o.size, depth: o.depth, mode: o.mode.name, correct, asked: answers.length, accuracy: round(correct / answers.length, 3),
-      ttftMs: round(median(ttfts)), contextTokens, answers };
+      ttftMs: round(median(ttfts)), contextTokens, ...(cold ? { cold } : {}), ...(attended ? { attended } : {}), answers };
   } finally {
-    rmSync(cacheDir, { recursive: true, force: true });
+    if (!shared) rmSync(cacheDir, { recursive: true, force: true });
   }
 }
+
+/** The shared cache holds every block of the largest repository (SmolLM2: 23,040 bytes a token in f16, 6 GB at 262K tokens). */
+const SHARED_CACHE_BYTES = 64 * 2 ** 30;
 
 export interface AnswerRequest {
   readonly repo: string;
@@ -244,17 +311,33 @@ export interface AnswerRequest {
 }
 
 /** One question answered the way `mode` says (greedy): the answer text, time to first token, context tokens. */
-export async function answerWith(model: LoadedModel, peer: LlamaCppModel | undefined, mode: NeedleMode, o: AnswerRequest): Promise<{ answer: string; ttftMs: number; contextTokens: number }> {
+export async function answerWith(model: LoadedModel, peer: LlamaCppModel | undefined, mode: NeedleMode, o: AnswerRequest): Promise<{
+  answer: string; ttftMs: number; contextTokens: number; attended?: { blocks: number; of: number; kvReadBytes: number; ranking: string }; encodedOnDemand?: number;
+}> {
   const chunkSize = mode.chunkSize(o.repoTokens, model.config.contextLength);
   const anchorSize = mode.anchorSize?.(chunkSize);
   if (mode.path === 'llama.cpp') {
     if (!peer) throw new EngineError(`mode llama.cpp: node-llama-cpp is not installed (${LLAMA_CPP_INSTALL})`);
     const { layout } = await buildRepoLayout({ repo: o.repo, model, chunkSize, anchorSize, question: o.question });
-    const r = await llamaCppGreedy(peer, [...layout.blocks.flatMap((b) => b.tokens), ...layout.query], o.maxTokens, model.tokenizer.eos);
-    return { answer: model.tokenizer.decode(r.ids, { skipSpecial: true }), ttftMs: r.ttftMs, contextTokens: layout.contextLength };
+    const blocks = mode.truncate ? firstThatFit(layout, model.config.contextLength, o.maxTokens) : layout.blocks;
+    const r = await llamaCppGreedy(peer, [...blocks.flatMap((b) => b.tokens), ...layout.query], o.maxTokens, model.tokenizer.eos);
+    return { answer: model.tokenizer.decode(r.ids, { skipSpecial: true }), ttftMs: r.ttftMs, contextTokens: blocks.reduce((n, b) => n + b.tokens.length, 0) };
   }
-  const r = await askRepository({ repo: o.repo, model, chunkSize, anchorSize, backend: o.backend, cacheDir: o.cacheDir, question: o.question, mode: mode.path, maxTokens: o.maxTokens });
-  return { answer: r.answer, ttftMs: r.stats.ttftMs, contextTokens: r.stats.contextTokens };
+  const r = await askRepository({ repo: o.repo, model, chunkSize, anchorSize, backend: o.backend, cacheDir: o.cacheDir, question: o.question, mode: mode.path,
+    maxTokens: o.maxTokens, selection: mode.selection, cacheMaxBytes: mode.selection ? SHARED_CACHE_BYTES : undefined });
+  const s = r.stats.selection;
+  // Every KV value a question reads: the attended blocks', and the attention ranking's candidates' (f16 entries).
+  const kvPerToken = 2 * model.config.nLayers * model.config.nKvHeads * model.config.headDim * 2;
+  const attended = mode.selection ? { blocks: s.blocks, of: s.of, ranking: s.ranking, kvReadBytes: (s.tokens + (s.candidates?.tokens ?? 0)) * kvPerToken } : undefined;
+  return { answer: r.answer, ttftMs: r.stats.ttftMs, contextTokens: r.stats.contextTokens, ...(attended ? { attended } : {}),
+    encodedOnDemand: r.stats.blocksEncoded + s.encodedOnDemand + (s.candidates?.encoded ?? 0) };
+}
+
+/** The anchor and the first file blocks that fit beside the question and the answer's reserve (the selection's rule, ranked by nothing). */
+function firstThatFit(layout: { anchor: readonly number[]; blocks: readonly { index: number; tokens: readonly number[] }[]; query: readonly number[] }, contextLength: number, maxTokens: number) {
+  const plan = planSelection(layout.blocks.slice(1).map((b) => ({ index: b.index, length: b.tokens.length })),
+    { anchorLength: layout.anchor.length, contextLength, questionLength: layout.query.length, answerReserve: selectionAnswerReserve(maxTokens, contextLength) }, []);
+  return [layout.blocks[0]!, ...plan.blocks.map((p) => layout.blocks[p.index]!)];
 }
 
 async function llamaCppGreedy(peer: LlamaCppModel, prompt: readonly number[], maxTokens: number, eos: ReadonlySet<number>): Promise<{ ids: number[]; ttftMs: number }> {
@@ -283,7 +366,7 @@ function table(cells: readonly NeedleCell[], modes: readonly NeedleMode[]): stri
     const [size, depth] = k.split('|');
     return md([size!, depth!, ...modes.map((m) => {
       const c = cells.find((x) => `${x.repoTokens}|${x.depth}` === k && x.mode === m.name);
-      return c ? `${c.correct}/${c.asked} (${(c.ttftMs / 1000).toFixed(1)} s)` : '-';
+      return c ? `${c.correct}/${c.asked} (${(c.ttftMs / 1000).toFixed(1)} s${c.attended && c.attended.ranking !== 'all' ? `, ${(c.attended.kvReadBytes / 2 ** 20).toFixed(0)} MiB` : ''})` : '-';
     })]);
   });
   const totals = md(['all', '', ...modes.map((m) => {
@@ -291,5 +374,5 @@ function table(cells: readonly NeedleCell[], modes: readonly NeedleMode[]): stri
     const right = cs.reduce((s, c) => s + c.correct, 0), asked = cs.reduce((s, c) => s + c.asked, 0);
     return asked ? `${right}/${asked} (${Math.round((100 * right) / asked)}%)` : '-';
   })]);
-  return [md(head), md(head.map(() => '---')), ...rows, totals].join('\n') + '\n(correct/asked, median time to first token)\n';
+  return [md(head), md(head.map(() => '---')), ...rows, totals].join('\n') + '\n(correct/asked, median time to first token; beyond the context, median KV read per question)\n';
 }
