@@ -16,11 +16,23 @@
 //                 (./bareBlocks.ts); the chat prefix and overview are still in the context for the question.
 //   `-nooverview` the anchor cut to the chat prefix (anchor size 1): blocks still see the system text and the
 //                 user header, not the repository overview; the prompt then has no overview at all.
+//
+// Beyond the context (`select-*`, `truncate`): `select-lexical` / `select-attention` are the Star path with that
+// `--selection` ranking. Each question is asked twice: cold (the blocks it reads that no earlier question stored are
+// encoded on demand) and warm (every block it reads is on disk); the warm answer and time are the cell's. All their
+// cells share one disk cache (`--cache-dir`, kept between runs): at local positions a block's KV depends only on its
+// tokens and the anchor, so a repository that is a prefix of a larger one, or differs from it only in the needle's
+// file, reuses its blocks, and a question that selects the same blocks at another size or depth encodes nothing. The anchor's overview lists the directories to depth 2, so `--under vendor/npm` writes every file two
+// folders deep: the overview, hence the anchor and every cache key, is then the same at every size and depth.
+// `truncate` is what a plain llama.cpp user gets: the anchor and the first blocks that fit, prefilled by llama.cpp.
+// `global` and `llama.cpp` run only where the repository, the question and the answer fit the context.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { execPath } from 'node:process';
 import { EngineError } from '../../../engine/errors';
+import { selectionAnswerReserve, type SelectionMode } from '../../../engine/star/selection/blockSelection';
+import { planSelection } from '../../../engine/star/selection/plan';
 import type { LoadedModel } from '../../../engine/model/types';
 import { createRandom } from '../../../engine/runtime/random';
 import type { BackendKind } from '../../../node/createBackend';
@@ -47,11 +59,17 @@ export interface NeedleMode {
   anchorSize?(chunkSize: number): number;
   /** What a star mode's file blocks are encoded after: the anchor (default), or the prompt's first token alone (./bareBlocks.ts). */
   readonly blocksAfter?: 'anchor' | 'first-token';
+  /** Star path: the ranking of blocks when the repository does not fit (`ask --selection`); its cells index first. */
+  readonly selection?: SelectionMode;
+  /** llama.cpp path: only the anchor and the first blocks that fit the context (a plain prompt cut at the context). */
+  readonly truncate?: boolean;
 }
 
 const star = (name: string, summary: string, chunk: (n: number) => number, anchor?: (c: number) => number, blocksAfter?: NeedleMode['blocksAfter']): NeedleMode =>
   ({ name, summary, path: 'star', chunkSize: (n) => Math.max(64, chunk(n)), anchorSize: anchor, blocksAfter });
 const prefixOnly = () => 1;
+/** Chunk of the modes beyond the context: 512 did as well as the whole prompt in the 1K grid (README), and small blocks let a ranking pick finely. */
+const SELECT_CHUNK = 512;
 const whole = (_n: number, ctx: number) => ctx;
 
 export const NEEDLE_MODES: readonly NeedleMode[] = [
@@ -65,6 +83,9 @@ export const NEEDLE_MODES: readonly NeedleMode[] = [
     star(`star-${c}-noanchor`, `fixed chunk ${c}, each block encoded after the prompt's first token only (no anchor)`, () => c, undefined, 'first-token'),
     star(`star-${c}-nooverview`, `fixed chunk ${c}, anchor = the chat prefix only (no repository overview)`, () => c, prefixOnly),
   ]),
+  ...(['lexical', 'attention'] as const).map((selection): NeedleMode =>
+    ({ ...star(`select-${selection}`, `Star Attention, chunk ${SELECT_CHUNK}, anchor = chunk, --selection ${selection} beyond the context (asked cold, then warm)`, () => SELECT_CHUNK), selection })),
+  { name: 'truncate', summary: `llama.cpp over the anchor and the first blocks of ${SELECT_CHUNK} that fit the context (a prompt cut at the context)`, path: 'llama.cpp', chunkSize: () => SELECT_CHUNK, truncate: true },
 ];
 
 const DEPTHS = { start: 0, middle: 0.5, end: 1 } as const;
@@ -84,6 +105,8 @@ const COMMAND = command({
     backend: { type: 'string', default: 'cpu' },
     seed: { type: 'string', default: '1' },
     plant: { type: 'string', default: 'per-depth' },
+    under: { type: 'string' },
+    'cache-dir': { type: 'string' },
   },
   notes: {
     model: 'a GGUF file (default: SmolLM2-135M-Instruct, fetched once)',
@@ -91,6 +114,8 @@ const COMMAND = command({
     sizes: 'repository sizes in tokens', depths: 'where the needle sits: start, middle, end', needles: 'needles per cell',
     backend: 'cpu, cpu-ref, webgpu or auto',
     plant: 'per-depth (a repository per depth) or together (every depth\'s needles in one repository per size: one phase 1 per size and mode)',
+    under: 'a folder (e.g. vendor/npm) each test repository holds the source\'s files under, so the overview in the anchor is the same at every size',
+    'cache-dir': 'the disk KV cache the select-* cells share, kept (default: a temporary one for the run)',
   },
   about: `modes: ${NEEDLE_MODES.map((m) => m.name).join(', ')}\nllama.cpp side: ${LLAMA_CPP_INSTALL}`,
 });
@@ -108,6 +133,10 @@ export interface NeedleCell {
   readonly ttftFirstMs: number;
   readonly ttftRestMs: number;
   readonly contextTokens: number;
+  /** select-*: the cold asks (median time to first token, blocks encoded on demand in all), and one walk + tokenize + pack of the repository (part of every ask's time). */
+  readonly cold?: { readonly ttftMs: number; readonly encodedOnDemand: number; readonly layoutMs: number; readonly sameAnswers: boolean };
+  /** select-*: median blocks attended, KV read per question (attended + ranking candidates, as stored), of how many blocks. */
+  readonly attended?: { readonly blocks: number; readonly of: number; readonly kvReadBytes: number; readonly ranking: string };
   readonly answers: readonly { readonly needle: string; readonly value: string; readonly answer: string; readonly correct: boolean; readonly ttftMs: number }[];
 }
 
@@ -131,6 +160,8 @@ export async function run(argv: string[]): Promise<number> {
   if (plant === 'together' && needles * depths.length > NAMES.length) throw new EngineError(`--plant together: --needles x depths is more than the ${NAMES.length} needle names`);
   const maxTokens = intOption(values['max-tokens'], '--max-tokens');
   const source = resolve(values.source ?? defaultSource());
+  const under = values.under ?? '';
+  const sharedCache = values['cache-dir'] ? resolve(values['cache-dir']) : mkdtempSync(join(tmpdir(), 'star-needle-shared-'));
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
   const modelPath = resolve(await modelOrDefault(values.model, values.json));
   const model = await openModel(modelPath);
@@ -141,8 +172,14 @@ export async function run(argv: string[]): Promise<number> {
     const random = createRandom(intOption(values.seed, '--seed', 0));
     const runMode = async (repo: string, size: number, depth: Depth, mode: NeedleMode, facts: readonly Fact[], cacheDir?: string) => {
       if (mode.path === 'llama.cpp' && !peer) return;
-      const cell = await runCell(model, peer, { repo, size, depth, mode, facts, maxTokens, backend, cacheDir });
+      if (mode.path !== 'star' && !mode.truncate && !(await fitsContext(model, repo, mode, size, question(facts.reduce((a, b) => (b.name.length > a.name.length ? b : a)).name), maxTokens))) {
+        log(`${size} tokens, ${depth}, ${mode.name}: skipped (the repository, the question and the answer do not fit the context)`);
+        return;
+      }
+      const cell = await runCell(model, peer, { repo, size, depth, mode, facts, maxTokens, backend, cacheDir, sharedCache });
       log(`${size} tokens, ${depth}, ${mode.name}: ${cell.correct}/${cell.asked}, ttft ${cell.ttftFirstMs} / ${cell.ttftRestMs} ms` +
+        (cell.cold ? `, cold ${cell.cold.ttftMs} ms (${cell.cold.encodedOnDemand} blocks encoded${cell.cold.sameAnswers ? '' : ', a different answer'}), walk + pack ${cell.cold.layoutMs} ms` : '') +
+        (cell.attended ? `, ${cell.attended.blocks} of ${cell.attended.of} blocks, ${(cell.attended.kvReadBytes / 2 ** 20).toFixed(1)} MiB KV read` : '') +
         ` (${cell.answers.map((a) => JSON.stringify(a.answer.slice(0, 60))).join(' | ')})`);
       cells.push(cell);
     };
@@ -154,7 +191,7 @@ export async function run(argv: string[]): Promise<number> {
       if (plant === 'together') {
         const repo = mkdtempSync(join(tmpdir(), 'star-needle-'));
         try {
-          await plantNeedles(repo, source, model, size, plants);
+          await plantNeedles(join(repo, under), source, model, size, plants);
           for (const mode of modes) {
             // One disk cache per mode and size: the star modes encode the repository once, for every depth.
             const cacheDir = mkdtempSync(join(tmpdir(), 'star-needle-kv-'));
@@ -172,7 +209,7 @@ export async function run(argv: string[]): Promise<number> {
       for (const { depth, facts } of plants) {
         const repo = mkdtempSync(join(tmpdir(), 'star-needle-'));
         try {
-          await plantNeedles(repo, source, model, size, [{ depth, facts }]);
+          await plantNeedles(join(repo, under), source, model, size, [{ depth, facts }]);
           for (const mode of modes) await runMode(repo, size, depth, mode, facts);
         } finally {
           rmSync(repo, { recursive: true, force: true });
@@ -187,7 +224,14 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await peer?.dispose();
     await model.close();
+    if (!values['cache-dir']) rmSync(sharedCache, { recursive: true, force: true });
   }
+}
+
+/** Whether the whole prompt (anchor, blocks, question) and the answer fit the model's context, for global and llama.cpp. */
+async function fitsContext(model: LoadedModel, repo: string, mode: NeedleMode, size: number, longestQuestion: string, maxTokens: number): Promise<boolean> {
+  const { layout } = await buildRepoLayout({ repo, model, chunkSize: mode.chunkSize(size, model.config.contextLength), anchorSize: mode.anchorSize?.(mode.chunkSize(size, model.config.contextLength)), question: longestQuestion });
+  return layout.contextLength + layout.query.length + maxTokens <= model.config.contextLength;
 }
 
 /**
@@ -265,29 +309,53 @@ interface CellOptions {
   readonly backend: BackendKind;
   /** Shared disk KV cache (--plant together); a fresh one for the cell when absent. */
   readonly cacheDir?: string;
+  /** The disk cache of the select-* cells (shared by every cell). */
+  readonly sharedCache: string;
 }
 
 const question = (name: string) => `What is the value of ${name}?`;
 
 async function runCell(model: LoadedModel, peer: LlamaCppModel | undefined, o: CellOptions): Promise<NeedleCell> {
-  const cacheDir = o.cacheDir ?? mkdtempSync(join(tmpdir(), 'star-needle-kv-'));
+  const shared = o.mode.selection !== undefined;
+  const cacheDir = shared ? o.sharedCache : (o.cacheDir ?? mkdtempSync(join(tmpdir(), 'star-needle-kv-')));
   try {
     const answers: NeedleCell['answers'][number][] = [];
     const ttfts: number[] = [];
+    const reads: { blocks: number; of: number; kvReadBytes: number; ranking: string }[] = [];
+    const colds: { ttftMs: number; encoded: number; answer: string }[] = [];
     let contextTokens = 0;
     for (const fact of o.facts) {
+      if (shared) {
+        const c = await answerWith(model, peer, o.mode, { repo: o.repo, repoTokens: o.size, question: question(fact.name), maxTokens: o.maxTokens, backend: o.backend, cacheDir });
+        colds.push({ ttftMs: c.ttftMs, encoded: c.encodedOnDemand ?? 0, answer: c.answer });
+      }
       const r = await answerWith(model, peer, o.mode, { repo: o.repo, repoTokens: o.size, question: question(fact.name), maxTokens: o.maxTokens, backend: o.backend, cacheDir });
       ttfts.push(r.ttftMs);
       contextTokens = r.contextTokens;
+      if (r.attended) reads.push(r.attended);
       answers.push({ needle: fact.name, value: fact.value, answer: r.answer, correct: r.answer.includes(fact.value), ttftMs: round(r.ttftMs) });
     }
     const correct = answers.filter((a) => a.correct).length;
+    let cold: NeedleCell['cold'];
+    if (shared) {
+      const t0 = performance.now();
+      await buildRepoLayout({ repo: o.repo, model, chunkSize: SELECT_CHUNK, question: question(o.facts[0]!.name) });
+      cold = { ttftMs: round(median(colds.map((c) => c.ttftMs))), encodedOnDemand: colds.reduce((n, c) => n + c.encoded, 0), layoutMs: round(performance.now() - t0),
+        sameAnswers: colds.every((c, i) => c.answer === answers[i]!.answer) };
+    }
+    const attended = reads.length
+      ? { blocks: median(reads.map((x) => x.blocks)), of: reads[0]!.of, kvReadBytes: median(reads.map((x) => x.kvReadBytes)), ranking: reads[0]!.ranking }
+      : undefined;
     return { repoTokens: o.size, depth: o.depth, mode: o.mode.name, correct, asked: answers.length, accuracy: round(correct / answers.length, 3),
-      ttftMs: round(median(ttfts)), ttftFirstMs: round(ttfts[0]!), ttftRestMs: round(ttfts.length > 1 ? median(ttfts.slice(1)) : ttfts[0]!), contextTokens, answers };
+      ttftMs: round(median(ttfts)), ttftFirstMs: round(ttfts[0]!), ttftRestMs: round(ttfts.length > 1 ? median(ttfts.slice(1)) : ttfts[0]!), contextTokens,
+      ...(cold ? { cold } : {}), ...(attended ? { attended } : {}), answers };
   } finally {
-    if (!o.cacheDir) rmSync(cacheDir, { recursive: true, force: true });
+    if (!shared && !o.cacheDir) rmSync(cacheDir, { recursive: true, force: true });
   }
 }
+
+/** The shared cache holds every block of the largest repository (SmolLM2: 23,040 bytes a token in f16, 6 GB at 262K tokens). */
+const SHARED_CACHE_BYTES = 64 * 2 ** 30;
 
 export interface AnswerRequest {
   readonly repo: string;
@@ -301,20 +369,36 @@ export interface AnswerRequest {
 }
 
 /** One question answered the way `mode` says (greedy): the answer text, time to first token, context tokens. */
-export async function answerWith(model: LoadedModel, peer: LlamaCppModel | undefined, mode: NeedleMode, o: AnswerRequest): Promise<{ answer: string; ttftMs: number; contextTokens: number }> {
+export async function answerWith(model: LoadedModel, peer: LlamaCppModel | undefined, mode: NeedleMode, o: AnswerRequest): Promise<{
+  answer: string; ttftMs: number; contextTokens: number; attended?: { blocks: number; of: number; kvReadBytes: number; ranking: string }; encodedOnDemand?: number;
+}> {
   const chunkSize = mode.chunkSize(o.repoTokens, model.config.contextLength);
   const anchorSize = mode.anchorSize?.(chunkSize);
   if (mode.path === 'llama.cpp') {
     if (!peer) throw new EngineError(`mode llama.cpp: node-llama-cpp is not installed (${LLAMA_CPP_INSTALL})`);
     const { layout } = await buildRepoLayout({ repo: o.repo, model, chunkSize, anchorSize, question: o.question });
-    const r = await llamaCppGreedy(peer, [...layout.blocks.flatMap((b) => b.tokens), ...layout.query], o.maxTokens, model.tokenizer.eos, model.config.contextLength);
-    return { answer: model.tokenizer.decode(r.ids, { skipSpecial: true }), ttftMs: r.ttftMs, contextTokens: layout.contextLength };
+    const blocks = mode.truncate ? firstThatFit(layout, model.config.contextLength, o.maxTokens) : layout.blocks;
+    const r = await llamaCppGreedy(peer, [...blocks.flatMap((b) => b.tokens), ...layout.query], o.maxTokens, model.tokenizer.eos, model.config.contextLength);
+    return { answer: model.tokenizer.decode(r.ids, { skipSpecial: true }), ttftMs: r.ttftMs, contextTokens: blocks.reduce((n, b) => n + b.tokens.length, 0) };
   }
   if (mode.blocksAfter === 'first-token') {
     return askBareBlocks({ repo: o.repo, model, chunkSize, question: o.question, maxTokens: o.maxTokens, backend: o.backend, cacheDir: o.cacheDir });
   }
-  const r = await askRepository({ repo: o.repo, model, chunkSize, anchorSize, backend: o.backend, cacheDir: o.cacheDir, question: o.question, mode: mode.path, maxTokens: o.maxTokens });
-  return { answer: r.answer, ttftMs: r.stats.ttftMs, contextTokens: r.stats.contextTokens };
+  const r = await askRepository({ repo: o.repo, model, chunkSize, anchorSize, backend: o.backend, cacheDir: o.cacheDir, question: o.question, mode: mode.path,
+    maxTokens: o.maxTokens, selection: mode.selection, cacheMaxBytes: mode.selection ? SHARED_CACHE_BYTES : undefined });
+  const s = r.stats.selection;
+  // Every KV value a question reads: the attended blocks', and the attention ranking's candidates' (f16 entries).
+  const kvPerToken = 2 * model.config.nLayers * model.config.nKvHeads * model.config.headDim * 2;
+  const attended = mode.selection ? { blocks: s.blocks, of: s.of, ranking: s.ranking, kvReadBytes: (s.tokens + (s.candidates?.tokens ?? 0)) * kvPerToken } : undefined;
+  return { answer: r.answer, ttftMs: r.stats.ttftMs, contextTokens: r.stats.contextTokens, ...(attended ? { attended } : {}),
+    encodedOnDemand: r.stats.blocksEncoded + s.encodedOnDemand + (s.candidates?.encoded ?? 0) };
+}
+
+/** The anchor and the first file blocks that fit beside the question and the answer's reserve (the selection's rule, ranked by nothing). */
+function firstThatFit(layout: { anchor: readonly number[]; blocks: readonly { index: number; tokens: readonly number[] }[]; query: readonly number[] }, contextLength: number, maxTokens: number) {
+  const plan = planSelection(layout.blocks.slice(1).map((b) => ({ index: b.index, length: b.tokens.length })),
+    { anchorLength: layout.anchor.length, contextLength, questionLength: layout.query.length, answerReserve: selectionAnswerReserve(maxTokens, contextLength) }, []);
+  return [layout.blocks[0]!, ...plan.blocks.map((p) => layout.blocks[p.index]!)];
 }
 
 /**
@@ -360,7 +444,7 @@ function table(cells: readonly NeedleCell[], modes: readonly NeedleMode[]): stri
     const [size, depth] = k.split('|');
     return md([size!, depth!, ...modes.map((m) => {
       const c = cells.find((x) => `${x.repoTokens}|${x.depth}` === k && x.mode === m.name);
-      return c ? `${c.correct}/${c.asked} (${(c.ttftFirstMs / 1000).toFixed(1)} / ${(c.ttftRestMs / 1000).toFixed(1)} s)` : '-';
+      return c ? `${c.correct}/${c.asked} (${(c.ttftFirstMs / 1000).toFixed(1)} / ${(c.ttftRestMs / 1000).toFixed(1)} s${c.attended && c.attended.ranking !== 'all' ? `, ${(c.attended.kvReadBytes / 2 ** 20).toFixed(0)} MiB` : ''})` : '-';
     })]);
   });
   const totals = md(['all', '', ...modes.map((m) => {
@@ -368,5 +452,5 @@ function table(cells: readonly NeedleCell[], modes: readonly NeedleMode[]): stri
     const right = cs.reduce((s, c) => s + c.correct, 0), asked = cs.reduce((s, c) => s + c.asked, 0);
     return asked ? `${right}/${asked} (${Math.round((100 * right) / asked)}%)` : '-';
   })]);
-  return [md(head), md(head.map(() => '---')), ...rows, totals].join('\n') + '\n(correct/asked, time to first token: first needle / median of the others; star\'s first includes phase 1)\n';
+  return [md(head), md(head.map(() => '---')), ...rows, totals].join('\n') + '\n(correct/asked, time to first token: first needle / median of the others (star\'s first includes phase 1; select-*: warm); beyond the context, median KV read per question)\n';
 }
