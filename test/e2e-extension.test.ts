@@ -32,10 +32,9 @@ const SETTINGS = {
   'starAttention.indexOnStartup': false,
   'starAttention.temperature': 0,
   'starAttention.hosts': 1,
-  // VS Code opens its Comments panel when the first comment thread appears: a relayout that, with WebGPU on
-  // SwiftShader sharing Chromium's GPU process with the compositor, delayed the first inline answer by 1.2-2.1 s
-  // (the engine's first token to the extension host's first text; 0.15-0.4 s for the second thread). The panel is
-  // VS Code's, not the extension's: kept shut here so that the inline path's own time is what is measured.
+  // VS Code opens its Comments panel when the first comment thread appears: it takes the thread's room in the
+  // screenshots, and its layout competes with the first inline answer for this machine's two cores (the inline
+  // timing test measures the extension's path, not the workbench's).
   'comments.openView': 'never',
 };
 
@@ -143,7 +142,7 @@ async function nextMetric(file: () => string | undefined, kind: string, seen: nu
   }
 }
 
-describe('the extension in code-server', { skip, timeout: 900_000 }, () => {
+describe('the extension in code-server', { skip, timeout: 1_200_000 }, () => {
   let tmp: string;
   let workspace: string;
   let server: CodeServer;

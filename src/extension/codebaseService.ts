@@ -109,10 +109,11 @@ export class CodebaseService implements vscode.Disposable {
         timeline.firstText ??= at();
         r.onText(text);
       };
+      // The query as asked (a function's, once written), for the metric.
       let question = typeof r.question === 'string' ? r.question : '';
       const write = r.question;
-      const ask = typeof write === 'string' ? write : (holds: (path: string) => boolean) => (question = write(holds));
-      const result = await this.indexing(r.folder, (progress) => session.ask(ask, {
+      const query = typeof write === 'string' ? write : (holds: (path: string) => boolean) => (question = write(holds));
+      const result = await this.indexing(r.folder, (progress) => session.ask(query, {
         maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText, selection: s.selection, ...progress,
         onIndexed: (stats) => { timeline.indexed = at(); progress.onIndexed(stats); },
       }));
