@@ -662,9 +662,9 @@ describe('the extension in code-server', { skip, timeout: 1_200_000 }, () => {
       await screenshot(win, 'extension-chat-answer-smollm2');
 
       // The same model at a selection: the line is named in the query, the answer equals the CLI's for that query.
-      await selectInEditor(win, 'inherits_browser.js', 'module.exports = function inherits', 4);
-      const inline = await askInline(win, 'What does this function do?', file);
-      const thread = win.locator('.review-widget', { hasText: 'What does this function do?' });
+      await selectInEditor(win, 'package.json', '"main"', 2);
+      const inline = await askInline(win, 'What do these two fields name?', file);
+      const thread = win.locator('.review-widget', { hasText: 'What do these two fields name?' });
       await thread.locator('.comment-body', { hasText: 'Thinking…' }).waitFor({ state: 'detached', timeout: 60_000 });
       await win.waitForFunction(() => ![...document.querySelectorAll<HTMLElement>('.review-widget .comment-body')].some((b) => b.innerText.includes('▍')), undefined, { timeout: 120_000 });
       const inlineCli = cliAnswer(inline.ask.question as string);
