@@ -145,3 +145,27 @@ test('a session re-encodes only changed text: an unchanged re-index runs the tok
     }
   });
 });
+
+test('a question written after the index: holds() says which files the index has (walked and packed, not ignored or skipped), and the answer is the string question\'s (cpu)', async () => {
+  const model = await openShared('stories260K.gguf');
+  await withTempDir('star-session-holds-', async (repo) => {
+    makeRepo(repo);
+    writeFileSync(join(repo, '.gitignore'), 'ignored.txt\n');
+    writeFileSync(join(repo, 'ignored.txt'), 'Nobody reads this.\n');
+    writeFileSync(join(repo, 'stamp.generated.ts'), "export const ID = 'x';\n");
+    const pool = await createInProcessHostPool(model, { backend: 'cpu', hosts: 1 });
+    try {
+      const session = new RepoSession({ repo, model, pool, chunkSize: 40 });
+      const seen: Record<string, boolean> = {};
+      const got = await session.ask((holds) => {
+        for (const p of ['docs/max.txt', 'sun.txt', 'ignored.txt', 'stamp.generated.ts', 'docs', 'missing.txt']) seen[p] = holds(p);
+        return 'Who is Max?';
+      }, { maxTokens: 6, temperature: 0 });
+      assert.deepEqual(seen, { 'docs/max.txt': true, 'sun.txt': true, 'ignored.txt': false, 'stamp.generated.ts': false, docs: false, 'missing.txt': false });
+      const plain = await session.ask('Who is Max?', { maxTokens: 6, temperature: 0 });
+      assert.deepEqual(got.ids, plain.ids);
+    } finally {
+      await pool.dispose();
+    }
+  });
+});

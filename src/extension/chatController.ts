@@ -26,6 +26,7 @@ export class ChatController implements vscode.Disposable {
 
   /** Asks `question` about the active folder; the answer streams into the panel. Returns the folder asked about. */
   async ask(question: string): Promise<vscode.WorkspaceFolder | undefined> {
+    const askedAt = performance.now();
     const folder = await questionFolder();
     if (!folder) return undefined;
     this.stop();
@@ -37,7 +38,7 @@ export class ChatController implements vscode.Disposable {
     this.chat.postUi({ channel: 'ui', type: 'turnStart', id, question });
     try {
       const result = await this.service.ask({
-        question, folder, signal: controller.signal,
+        question, folder, signal: controller.signal, askedAt,
         onText: (text) => this.chat.postUi({ channel: 'ui', type: 'turnText', id, text }),
       });
       this.chat.postUi({

@@ -11,7 +11,7 @@ import { serialQueue, type SerialQueue } from '../engine/util/serialQueue';
 import { defaultCacheDir } from '../node/cache/defaultCacheDir';
 import { openModel, type OpenedModel } from '../node/openModel';
 import { RepoSession } from '../node/star/repoSession';
-import type { AskResult, IndexProgress, IndexStats, RepositorySize } from '../node/star/repoSession';
+import type { AskResult, IndexProgress, IndexStats, QuestionFor, RepositorySize } from '../node/star/repoSession';
 import type { StatusView } from '../protocol/chatMessages';
 import type { ChatViewProvider } from './chatView';
 import { explainError } from './errorActions';
@@ -27,10 +27,28 @@ export class NoModelError extends EngineError {
 }
 
 export interface AskRequest {
-  readonly question: string;
+  /** The query, or a function writing it once the question's index is known (RepoSession.ask). */
+  readonly question: string | QuestionFor;
   readonly folder: vscode.WorkspaceFolder;
   readonly signal: AbortSignal;
+  /** Called with the text as it streams; the surface shows the first text at once (the timeline's `firstText`). */
   readonly onText: (text: string) => void;
+  /** performance.now() when the user asked (the input box accepted, the panel's Ask arrived): the timeline's zero. */
+  readonly askedAt?: number;
+}
+
+/**
+ * Where a question's time went, in ms from AskRequest.askedAt: the surface's own work before it called ask
+ * (`called`), the wait for an earlier operation on the hosts (`started`), the model and hosts ready (`session`),
+ * the question's index done (`indexed`), the first answer text handed to the surface (`firstText`), the end (`done`).
+ */
+export interface AskTimeline {
+  called: number;
+  started?: number;
+  session?: number;
+  indexed?: number;
+  firstText?: number;
+  done?: number;
 }
 
 export class CodebaseService implements vscode.Disposable {
@@ -86,20 +104,35 @@ export class CodebaseService implements vscode.Disposable {
    * selected ones encoded on demand), and resumes after it.
    */
   ask(r: AskRequest): Promise<AskResult> {
+    const zero = r.askedAt ?? performance.now();
+    const at = () => Math.round(performance.now() - zero);
+    const timeline: AskTimeline = { called: at() };
     this.sessions.get(r.folder.uri.toString())?.questionComing();
     return this.exclusive(async () => {
+      timeline.started = at();
       const session = await this.session(r.folder).catch((err: unknown) => { this.indexFailed(r.folder, err); throw err; });
+      timeline.session = at();
       const s = readSettings();
       const started = performance.now();
-      const result = await this.indexing(r.folder, (progress) => session.ask(r.question, {
-        maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText: r.onText, selection: s.selection, ...progress,
+      const onText = (text: string) => {
+        timeline.firstText ??= at();
+        r.onText(text);
+      };
+      // The query as asked (a function's, once written), for the metric.
+      let question = typeof r.question === 'string' ? r.question : '';
+      const write = r.question;
+      const query = typeof write === 'string' ? write : (holds: (path: string) => boolean) => (question = write(holds));
+      const result = await this.indexing(r.folder, (progress) => session.ask(query, {
+        maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText, selection: s.selection, ...progress,
+        onIndexed: (stats) => { timeline.indexed = at(); progress.onIndexed(stats); },
       }));
+      timeline.done = at();
       this.metric('ask', {
-        folder: r.folder.name, hostKind: this.pool?.pool.kind, tokens: result.ids.length, ids: result.ids, queryTokens: result.stats.queryTokens,
+        folder: r.folder.name, hostKind: this.pool?.pool.kind, question, tokens: result.ids.length, ids: result.ids, queryTokens: result.stats.queryTokens,
         ttftMs: Math.round(result.stats.ttftMs), decodeTokensPerSec: result.stats.decodeTokensPerSec,
         wallMs: Math.round(performance.now() - started), sources: result.sources.slice(0, 5).map((x) => x.path),
         selection: { ...result.stats.selection, attended: undefined }, size: result.stats.size,
-        boundaryBytes: { ...this.chat.bytes },
+        boundaryBytes: { ...this.chat.bytes }, timeline,
       });
       return result;
     });

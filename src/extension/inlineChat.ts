@@ -1,9 +1,11 @@
 // "Ask About Selection": the question and its streamed answer appear in the editor, at the selection, as a comment
-// thread (the stable Comments API: no proposed API). The query names the selection's path and lines. Its code is
-// already in the repository's context when the file is saved, so only its first line goes with the question: every
-// query token attends to the whole repository before the first answer token (linear in query tokens), and a pasted
-// selection made the inline answer start about 5x later than the chat panel's (182 vs 37 query tokens).
-// An unsaved file's selection is not what the index holds: then the code itself goes into the query.
+// thread (the stable Comments API: no proposed API). Every query token attends to the whole repository before the
+// first answer token (linear in query tokens: ~20 ms a token on SwiftShader in the end-to-end test), so a saved
+// selection the index holds is named, not pasted: its path and first line (the context has the file under its
+// `==> path <==` header; line numbers are not in the context, so they would cost tokens and tell the model nothing).
+// A pasted selection made the inline answer start about 5x later than the chat panel's (182 vs 37 query tokens).
+// The code itself goes into the query when the index does not hold it: an unsaved file's selection, or a file the
+// index skipped (ignored, excluded, too large, generated); the question's comment says so.
 import * as vscode from 'vscode';
 import type { CodebaseService } from './codebaseService';
 import { explainError } from './errorActions';
@@ -13,7 +15,7 @@ const MODEL: vscode.CommentAuthorInformation = { name: 'Star Attention' };
 /** Longest selection passed to the model, in characters (the rest is cut with a note). */
 const MAX_SELECTION_CHARS = 8000;
 /** Longest first line of a saved selection sent with the question. */
-const MAX_FIRST_LINE_CHARS = 60;
+const MAX_FIRST_LINE_CHARS = 40;
 
 class Note implements vscode.Comment {
   mode = vscode.CommentMode.Preview;
@@ -42,15 +44,27 @@ export class InlineChat implements vscode.Disposable {
     }
     const question = await vscode.window.showInputBox({ title: 'Ask About Selection', prompt: 'What do you want to know about the selected code?', placeHolder: 'e.g. What calls this, and why?' });
     if (!question?.trim()) return;
+    const askedAt = performance.now();
     const range = new vscode.Range(editor.selection.start.line, 0, editor.selection.end.line, 0);
     const path = vscode.workspace.asRelativePath(editor.document.uri, false);
     const lines = `${editor.selection.start.line + 1}-${editor.selection.end.line + 1}`;
-    const query = editor.document.isDirty
-      ? `${question.trim()}\n\nThe question is about this code from ${path}, lines ${lines} (not saved yet):\n\`\`\`\n${selectedCode(editor)}\n\`\`\``
-      : `${question.trim()} (${path}, lines ${lines}: ${firstLine(editor)})`;
+    // Read now: the editor may change while the question waits for the index.
+    const code = selectedCode(editor);
+    const opening = firstLine(editor);
+    const dirty = editor.document.isDirty;
+    const asked = new Note(question.trim(), ME);
+    const withCode = (why: string) => `${question.trim()}\n\nThe question is about this code from ${path}, lines ${lines} (${why}):\n\`\`\`\n${code}\n\`\`\``;
+    // Decided after the question's own index, which has just walked the saved files.
+    const query = (holds: (path: string) => boolean): string => {
+      if (dirty) return withCode('not saved yet');
+      if (holds(path)) return `${question.trim()} (${path}: ${opening})`;
+      asked.body = new vscode.MarkdownString(`${escapeMarkdown(question.trim())}\n\n_${escapeMarkdown(path)} is not in the index (ignored, excluded, too large or generated): the selected code went with the question._`);
+      thread.comments = [...thread.comments];
+      return withCode('not in the index');
+    };
 
     const answer = new Note(new vscode.MarkdownString('_Thinking…_'), MODEL);
-    const thread = this.controller.createCommentThread(editor.document.uri, range, [new Note(question.trim(), ME), answer]);
+    const thread = this.controller.createCommentThread(editor.document.uri, range, [asked, answer]);
     thread.label = 'Star Attention';
     thread.canReply = false;
     thread.collapsibleState = vscode.CommentThreadCollapsibleState.Expanded;
@@ -64,7 +78,7 @@ export class InlineChat implements vscode.Disposable {
     };
     try {
       await this.service.ask({
-        question: query, folder, signal: abort.signal,
+        question: query, folder, signal: abort.signal, askedAt,
         onText: (t) => {
           const first = text === '';
           text += t;

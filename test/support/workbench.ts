@@ -13,7 +13,7 @@ export const e2eOutputDir = resolve(repoRoot, 'dist/test-output/e2e');
 export async function openWorkbench(browser: Browser, url: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => process.stderr.write(`[workbench page error] ${e.message}\n`));
-  await page.goto(url);
+  await page.goto(url, { timeout: 120_000 }); // a loaded 2-core machine serves the workbench slowly
   await page.locator('.monaco-workbench .part.activitybar').waitFor({ timeout: 60_000 });
   await page.locator('.monaco-workbench .part.statusbar').waitFor();
   return page;

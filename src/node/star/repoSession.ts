@@ -183,6 +183,13 @@ export interface AskResult {
   };
 }
 
+/** A question written once the index is known: `holds(path)` says whether the index holds that file's text. */
+export type QuestionFor = (holds: (path: string) => boolean) => string;
+
+function holdsFile(repository: RepoLayout, path: string): boolean {
+  return repository.spans.some((spans) => spans.some((s) => s.path === path));
+}
+
 /**
  * The session whose blocks each pool's hosts hold (they hold one layout at a time): a session that finds another
  * one's blocks there clears them first. Kept beside the pools, not in them, so every kind of pool gets it.
@@ -241,9 +248,11 @@ export class RepoSession {
 
   /**
    * One index (nothing to do when the repository is unchanged), then phase 2 on the pool's query host. A running
-   * index of a repository beyond the context lets the question through (questionComing).
+   * index of a repository beyond the context lets the question through (questionComing). A function `question` is
+   * called after that index with whether it holds a file (a repository-relative path, '/'-separated): a question
+   * about code the index skipped (ignored, excluded, too large) must bring that code itself.
    */
-  ask(question: string, opts: AskOptions): Promise<AskResult> {
+  ask(question: string | QuestionFor, opts: AskOptions): Promise<AskResult> {
     this.questionComing();
     return this.serial(() => this.runAsk(question, opts));
   }
@@ -423,12 +432,13 @@ export class RepoSession {
     return this.indexInterrupted ? { ...stats, whileIndexing: { ready, of: choice.of } } : stats;
   }
 
-  private async runAsk(question: string, opts: AskOptions): Promise<AskResult> {
+  private async runAsk(questionOrFor: string | QuestionFor, opts: AskOptions): Promise<AskResult> {
     const started = performance.now();
     const o = this.o;
     // A question never waits for the key summaries (index() makes them): the attention ranking reads its candidates.
     const indexed = await this.updateHosts(opts, 'none');
     opts.onIndexed?.(indexed);
+    const question = typeof questionOrFor === 'string' ? questionOrFor : questionOrFor((path) => holdsFile(this.repository!, path));
     const tokenizer = o.model.tokenizer;
     const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
     const query = buildQuery(question, tokenizer, o.model.chatTemplate, prompt);
