@@ -14,7 +14,9 @@ export interface KernelExports {
   init(table: number): void;
   act_stride_q8_0(k: number): number;
   act_stride_q8_k(k: number): number;
-  quantize_q8_0(x: number, k: number, dst: number, r0: number, r1: number): void;
+  /** Bytes quantize_q8_0 writes for n rows (the rows, then each 4-row group's scales side by side). */
+  act_bytes_q8_0(n: number, k: number): number;
+  quantize_q8_0(x: number, k: number, dst: number, n: number): void;
   quantize_q8_k(x: number, k: number, dst: number, r0: number, r1: number): void;
   matmul_rows: MatmulRows;
   attention_items: AttentionItems;

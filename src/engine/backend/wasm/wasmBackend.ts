@@ -258,12 +258,12 @@ export class WasmBackend extends CpuBackend {
     for (let r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
       const m = Math.min(CHUNK_ROWS, n - r0);
       const xBytes = m * k * 4;
-      const qBytes = kq === 'none' ? 0 : ceil16(m * xStride);
+      const qBytes = kq === 'none' ? 0 : kq === 'q8_0' ? ceil16(e.act_bytes_q8_0(m, k)) : ceil16(m * xStride);
       const base = this.kernels.scratch(xBytes + qBytes + m * w.rows * 4);
       const xAt = base, qAt = base + xBytes, outAt = qAt + qBytes;
       const f32 = this.kernels.f32();
       f32.set(xs.subarray(r0 * k, (r0 + m) * k), xAt / 4);
-      if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, 0, m);
+      if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, m);
       else if (kq === 'q8_k') e.quantize_q8_k(xAt, k, qAt, 0, m);
       const job = { type: format.ggmlId, w: w.at, rowBytes: w.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n: m, k, out: outAt, outStride: w.rows, rows: w.rows };
       if (this.pool) this.pool.matmul(job, this.threadLimit);
