@@ -400,7 +400,21 @@ INLINE void dot_q5_1(DOT_ARGS) {
     const uint8_t *xv = ACT(r) + 2 * (256 * b + (at));                                          \
     isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(dot8(wa, xv), dot8(wb, xv + 16)));         \
   }
+// 32 values (four 16-bit vectors wv[], already scaled) against the activations from value offset `at` of block b.
+#define KQ_DOT32(wv, at)                                                                        \
+  EACH_ROW (int r = 0; r < nr; r++) isum[r] = wasm_i32x4_add(isum[r], dot32(wv, ACT(r) + 2 * (256 * b + (at))));
 #define KQ_SCALE(d) ACC_ADD(isum, d, XDK)
+// - dmin * xd_r * Σ_j m_j bsum_r[j] for every row: ma, mb the mins against bsums 0-7 and 8-15 of block b.
+#define KQ_MINS(ma, mb, dmin)                                                                   \
+  {                                                                                             \
+    v128_t ms[NR];                                                                              \
+    EACH_ROW (int r = 0; r < NR; r++) ms[r] = wasm_i32x4_splat(0);                              \
+    EACH_ROW (int r = 0; r < nr; r++) {                                                         \
+      const uint8_t *bs = (const uint8_t *)(Q8K_BSUMS(r) + 16 * b);                             \
+      ms[r] = wasm_i32x4_add(wasm_i32x4_dot_i16x8(ma, wasm_v128_load(bs)), wasm_i32x4_dot_i16x8(mb, wasm_v128_load(bs + 16))); \
+    }                                                                                           \
+    ACC_ADD(ms, -(dmin), XDK)                                                                   \
+  }
 #define KQ_END ACC_END
 
 // 16 unsigned or signed 8-bit values v times an integer scale, as two 16-bit vectors.
@@ -415,14 +429,9 @@ INLINE void dot_q2_k(DOT_ARGS) {
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 84 * b, *sc = p;
     float d = f16(rd16(p + 80)), dmin = f16(rd16(p + 82));
-    int summ[NR];
-    EACH_ROW (int r = 0; r < nr; r++) {
-      const int16_t *bs = Q8K_BSUMS(r) + 16 * b;
-      summ[r] = 0;
-      UNROLL (int j = 0; j < 16; j++) summ[r] += (sc[j] >> 4) * bs[j];
-    }
-#define KMIN(r) (XDK(r) * (float)summ[r])
-    ACC_TERM(-dmin, KMIN)
+    // The minimums' term: Σ_j m_j bsum_j per row, two dot products against the 16 mins.
+    v128_t mins = wasm_u8x16_shr(wasm_v128_load(sc), 4);
+    KQ_MINS(lo16u(mins), hi16u(mins), dmin)
     KQ_ISUM
     for (int h = 0; h < 2; h++) {
       v128_t q0 = wasm_v128_load(p + 16 + 32 * h), q1 = wasm_v128_load(p + 32 + 32 * h);
@@ -488,42 +497,37 @@ static inline int min_k4(const uint8_t *s, int j) {
 // 64c + 32 + l bit 2c + 1. y = d sc q - dmin m.
 INLINE void dot_q45_k(DOT_ARGS, int five) {
   int size = five ? 176 : 144;
-  const v128_t m4 = wasm_i8x16_splat(0x0f), one = wasm_i8x16_splat(1);
   KQ_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + size * b, *sc = p + 4, *qs = p + (five ? 48 : 16);
     float d = f16(rd16(p)), dmin = f16(rd16(p + 2));
-    // The minimums' term first, apart: in one loop with the products it kept the accumulators out of locals.
-    int m[8];
-    UNROLL (int j = 0; j < 8; j++) m[j] = min_k4(sc, j);
-    int summ[NR];
-    EACH_ROW (int r = 0; r < nr; r++) {
-      const int16_t *bs = Q8K_BSUMS(r) + 16 * b;
-      summ[r] = 0;
-      UNROLL (int j = 0; j < 8; j++) summ[r] += m[j] * (bs[2 * j] + bs[2 * j + 1]);
-    }
-    ACC_TERM(-dmin, KMIN)
+    // The minimums' term: Σ_j m_j (bsum_2j + bsum_2j+1) per row as two dot products against the mins, each
+    // repeated for its pair of 16-value sums.
+    v128_t m8 = wasm_i16x8_make(min_k4(sc, 0), min_k4(sc, 1), min_k4(sc, 2), min_k4(sc, 3), min_k4(sc, 4), min_k4(sc, 5), min_k4(sc, 6), min_k4(sc, 7));
+    KQ_MINS(wasm_i16x8_shuffle(m8, m8, 0, 0, 1, 1, 2, 2, 3, 3), wasm_i16x8_shuffle(m8, m8, 4, 4, 5, 5, 6, 6, 7, 7), dmin)
     KQ_ISUM
+    const v128_t m4w = wasm_i16x8_splat(0x0f), bit4 = wasm_i16x8_splat(0x10);
     v128_t qh0 = wasm_i8x16_splat(0), qh1 = qh0;
     if (five) { qh0 = wasm_v128_load(p + 16); qh1 = wasm_v128_load(p + 32); }
+    // One sub-block of 32 at a time, widened from the bytes again for each: few vectors live (see ACC_BEGIN).
     for (int c = 0; c < 4; c++) {
       v128_t v0 = wasm_v128_load(qs + 32 * c), v1 = wasm_v128_load(qs + 32 * c + 16);
-      v128_t l0 = wasm_v128_and(v0, m4), l1 = wasm_v128_and(v1, m4), h0 = wasm_u8x16_shr(v0, 4), h1 = wasm_u8x16_shr(v1, 4);
-      if (five) {
-        l0 = wasm_v128_or(l0, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh0, 2 * c), one), 4));
-        l1 = wasm_v128_or(l1, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh1, 2 * c), one), 4));
-        h0 = wasm_v128_or(h0, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh0, 2 * c + 1), one), 4));
-        h1 = wasm_v128_or(h1, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh1, 2 * c + 1), one), 4));
+      UNROLL (int half = 0; half < 2; half++) {
+        v128_t s = wasm_i16x8_splat(scale_k4(sc, 2 * c + half));
+        v128_t e[4] = { lo16u(v0), hi16u(v0), lo16u(v1), hi16u(v1) };
+        v128_t wv[4];
+        UNROLL (int i = 0; i < 4; i++) {
+          v128_t q = half ? wasm_u16x8_shr(e[i], 4) : wasm_v128_and(e[i], m4w);
+          if (five) {
+            v128_t h = i < 2 ? qh0 : qh1;
+            h = i % 2 ? hi16u(h) : lo16u(h);
+            int bit = 2 * c + half; // value 64c + 32 half + l takes bit 2c + half of qh[l]
+            q = wasm_v128_or(q, wasm_v128_and(bit <= 4 ? wasm_i16x8_shl(h, 4 - bit) : wasm_u16x8_shr(h, bit - 4), bit4));
+          }
+          wv[i] = wasm_i16x8_mul(q, s);
+        }
+        KQ_DOT32(wv, 64 * c + 32 * half)
       }
-      v128_t s0 = wasm_i16x8_splat(scale_k4(sc, 2 * c)), s1 = wasm_i16x8_splat(scale_k4(sc, 2 * c + 1));
-      SCALED_U(l0, s0, a0, a1)
-      SCALED_U(l1, s0, b0, b1)
-      SCALED_U(h0, s1, c0, c1)
-      SCALED_U(h1, s1, e0, e1)
-      KQ_DOT16(a0, a1, 64 * c)
-      KQ_DOT16(b0, b1, 64 * c + 16)
-      KQ_DOT16(c0, c1, 64 * c + 32)
-      KQ_DOT16(e0, e1, 64 * c + 48)
     }
     KQ_SCALE(d)
   }
@@ -546,18 +550,19 @@ INLINE void dot_q6_k(DOT_ARGS) {
       const int8_t *sc = scales + 8 * h;
       for (int l = 0; l < 32; l += 16) {
         v128_t a = wasm_v128_load(ql + l), c = wasm_v128_load(ql + 32 + l), hb = wasm_v128_load(qh + l);
-        v128_t q1 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(wasm_i8x16_shl(hb, 4), m30)), off);
-        v128_t q2 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(wasm_i8x16_shl(hb, 2), m30)), off);
-        v128_t q3 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(a, 4), wasm_v128_and(hb, m30)), off);
-        v128_t q4 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_v128_and(wasm_u8x16_shr(hb, 2), m30)), off);
         int is = l / 16;
+        // Each group of 16 decoded, scaled and met by every row before the next (few vectors live).
+        v128_t q1 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(wasm_i8x16_shl(hb, 4), m30)), off);
         SCALED_S(q1, wasm_i16x8_splat(sc[is]), a0, a1)
-        SCALED_S(q2, wasm_i16x8_splat(sc[is + 2]), b0, b1)
-        SCALED_S(q3, wasm_i16x8_splat(sc[is + 4]), c0, c1)
-        SCALED_S(q4, wasm_i16x8_splat(sc[is + 6]), e0, e1)
         KQ_DOT16(a0, a1, 128 * h + l)
+        v128_t q2 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(wasm_i8x16_shl(hb, 2), m30)), off);
+        SCALED_S(q2, wasm_i16x8_splat(sc[is + 2]), b0, b1)
         KQ_DOT16(b0, b1, 128 * h + l + 32)
+        v128_t q3 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(a, 4), wasm_v128_and(hb, m30)), off);
+        SCALED_S(q3, wasm_i16x8_splat(sc[is + 4]), c0, c1)
         KQ_DOT16(c0, c1, 128 * h + l + 64)
+        v128_t q4 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_v128_and(wasm_u8x16_shr(hb, 2), m30)), off);
+        SCALED_S(q4, wasm_i16x8_splat(sc[is + 6]), e0, e1)
         KQ_DOT16(e0, e1, 128 * h + l + 96)
       }
     }
