@@ -228,6 +228,9 @@ INLINE v128_t reduce4(v128_t a, v128_t b, v128_t c, v128_t d) {
   v128_t cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
   return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
 }
+// Keeps each row's loads beside its products: clang otherwise hoists every row's activation loads to the top of
+// the block, and V8, with 16 vector registers, spills them.
+#define ROW_BARRIER __asm__ volatile("" ::: "memory")
 #define MAKE4(f) wasm_f32x4_make(f(0), f(1), f(2), f(3))
 
 // The f32 side. With NR rows one vector holds every row's result (lane r), so a block costs one conversion and
@@ -269,7 +272,7 @@ INLINE v128_t reduce4(v128_t a, v128_t b, v128_t c, v128_t d) {
   {                                                                                             \
     v128_t s[NR];                                                                               \
     EACH_ROW (int r = 0; r < NR; r++) s[r] = wasm_i32x4_splat(0);                               \
-    EACH_ROW (int r = 0; r < nr; r++) s[r] = dot32(wv, ACT(r) + 64 * b);                        \
+    EACH_ROW (int r = 0; r < nr; r++) { s[r] = dot32(wv, ACT(r) + 64 * b); ROW_BARRIER; }       \
     ACC_ADD4(s, d, wasm_v128_load(tab + 8 * b), XD0)                                            \
   }
 // A constant term per weight block: m * Σ x = m * (xd * Σ qx) = m * xs_r[b] (the minimum of Q4_1/Q5_1, and the
@@ -399,10 +402,11 @@ INLINE void dot_q5_1(DOT_ARGS) {
   EACH_ROW (int r = 0; r < nr; r++) {                                                           \
     const uint8_t *xv = ACT(r) + 2 * (256 * b + (at));                                          \
     isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(dot8(wa, xv), dot8(wb, xv + 16)));         \
+    ROW_BARRIER;                                                                                \
   }
 // 32 values (four 16-bit vectors wv[], already scaled) against the activations from value offset `at` of block b.
 #define KQ_DOT32(wv, at)                                                                        \
-  EACH_ROW (int r = 0; r < nr; r++) isum[r] = wasm_i32x4_add(isum[r], dot32(wv, ACT(r) + 2 * (256 * b + (at))));
+  EACH_ROW (int r = 0; r < nr; r++) { isum[r] = wasm_i32x4_add(isum[r], dot32(wv, ACT(r) + 2 * (256 * b + (at)))); ROW_BARRIER; }
 #define KQ_SCALE(d) ACC_ADD(isum, d, XDK)
 // - dmin * xd_r * Σ_j m_j bsum_r[j] for every row: ma, mb the mins against bsums 0-7 and 8-15 of block b.
 #define KQ_MINS(ma, mb, dmin)                                                                   \
