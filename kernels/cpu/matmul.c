@@ -577,21 +577,25 @@ INLINE void dot_q6_k(DOT_ARGS) {
 
 /* ---- matrix product, a range of weight rows ---- */
 
-// out[r * outStride + j] = w_j · x_r for weight rows j in [r0, r1) and activation rows r < n. Weight rows
+// out[r * outStride + j] = w_j · x_r for weight rows j in [r0, r1) and activation rows r < n. Float weights: weight rows
 // outermost: a row is read from memory once and stays in L1 while every activation row meets it.
 #define ROWS(dotfn, xtype)                                                                    \
   for (int j = r0; j < r1; j++) {                                                             \
     const uint8_t *wr = w + (long)j * rowBytes;                                               \
     for (int r = 0; r < n; r++) out[(long)r * outStride + j] = dotfn(wr, (const xtype *)(x + (long)r * xStride), k); \
   }
-// The same, NR activation rows per call of a multi-row product (then the rest one at a time).
+// Quantized weights: NR activation rows at a time outermost (they stay in L1 while the weight rows stream from L2;
+// at 0.5B's 4,864-wide rows the other order, 64 activation rows from L2 per weight row, was 25% slower), then the
+// rest one at a time.
 #define ROWS_N(dotfn)                                                                         \
-  for (int j = r0; j < r1; j++) {                                                             \
-    const uint8_t *wr = w + (long)j * rowBytes;                                               \
+  {                                                                                           \
     int r = 0;                                                                                \
-    for (; r + NR <= n; r += NR)                                                              \
-      dotfn(wr, x + (long)r * xStride, xStride, k, NR, out + (long)r * outStride + j, outStride, groups + (long)(r / NR) * (k / 32) * 8); \
-    for (; r < n; r++) dotfn(wr, x + (long)r * xStride, xStride, k, 1, out + (long)r * outStride + j, outStride, 0); \
+    for (; r + NR <= n; r += NR) {                                                            \
+      const float *tab = groups + (long)(r / NR) * (k / 32) * 8;                              \
+      for (int j = r0; j < r1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, NR, out + (long)r * outStride + j, outStride, tab); \
+    }                                                                                         \
+    for (; r < n; r++)                                                                        \
+      for (int j = r0; j < r1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, 1, out + (long)r * outStride + j, outStride, 0); \
   }
 
 /**
