@@ -300,3 +300,40 @@ test('wasm rmsNorm matches cpu-ref within f32 rounding', async () => {
     ref.destroy();
   }
 });
+
+// SwiGLU runs in f64 in the kernels as in the reference, so each output is the reference's f32 rounding or, where
+// the two f64 values straddle an f32 rounding boundary (about 1e-16 relative apart), the neighbouring float: at
+// most 1 ulp, and almost every output identical. Values span silu's regimes (large negative, around 0, large
+// positive, past exp's clamp at +-708); the length leaves a lane tail and spans two of the backend's passes.
+test('wasm swiglu equals cpu-ref to the f32 rounding (f64 like the reference)', async () => {
+  const wasm = await WasmBackend.create({});
+  const ref = new CpuBackend();
+  try {
+    const [rows, cols] = [3, 21_847]; // 65,541 values: one pass of 65,536 and a tail of 5
+    const n = rows * cols;
+    const g = randn(n).map((v, i) => (i % 97 === 0 ? v * 800 : i % 7 === 0 ? v * 30 : v * 4));
+    const u = randn(n).map((v) => v * 3);
+    const run = async (b: CpuBackend) => {
+      const ga = b.createAct(rows, cols), ua = b.createAct(rows, cols), out = b.createAct(rows, cols);
+      b.writeAct(ga, g);
+      b.writeAct(ua, u);
+      b.swiglu(ga, ua, out);
+      return b.readAct(out);
+    };
+    const expected = await run(ref);
+    const got = await run(wasm);
+    let same = 0;
+    const ulp = new Float32Array(1), bits = new Uint32Array(ulp.buffer);
+    for (let i = 0; i < n; i++) {
+      if (Object.is(got[i], expected[i])) { same++; continue; }
+      ulp[0] = Math.abs(expected[i]!);
+      bits[0]++;
+      const oneUlp = ulp[0] - Math.abs(expected[i]!);
+      assert.ok(Math.abs(got[i]! - expected[i]!) <= oneUlp, `swiglu[${i}] (g ${g[i]}, u ${u[i]}): ${got[i]} vs reference ${expected[i]}`);
+    }
+    assert.ok(same >= n * 0.999, `only ${same} of ${n} outputs equal the reference's`);
+  } finally {
+    wasm.destroy();
+    ref.destroy();
+  }
+});

@@ -21,6 +21,9 @@ export interface KernelExports {
   matmul_rows: MatmulRows;
   attention_items: AttentionItems;
   rms_norm_rows(x: number, w: number, eps: number, out: number, rows: number, cols: number): void;
+  swiglu_f32(g: number, u: number, out: number, len: number): void;
+  peak_dot(iters: number): number;
+  peak_read(p: number, bytes: number): number;
 }
 
 /** Why the kernels cannot run here, or undefined when they can. */
