@@ -213,20 +213,24 @@ export async function benchModel(backend: Backend, file: string, prefill: number
   };
   await prefillOnce(); // warm-up: pipelines compile here
   const prefillMs: number[] = [];
+  let cpu0 = process.cpuUsage();
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
     await prefillOnce();
     prefillMs.push(performance.now() - t0);
   }
+  const prefillCpuMs = cpuMsSince(cpu0) / reps;
   // Decode: one token per step after the prefill, argmax on the device.
   const decodeMs: number[] = [];
   let next = (await backend.argmax((await t.forward(ids, positions, ((cache.length = 0), cache), { logits: 'last' }))!))[0]!;
+  cpu0 = process.cpuUsage();
   for (let i = 0; i < decode; i++) {
     const t0 = performance.now();
     const logits = await t.forward(Int32Array.of(next), Int32Array.of(prefill + i), cache, { logits: 'last' });
     next = (await backend.argmax(logits!))[0]!;
     decodeMs.push(performance.now() - t0);
   }
+  const decodeCpuMs = cpuMsSince(cpu0) / Math.max(1, decode);
   t.releaseCache(cache);
   t.dispose();
   await model.close();
@@ -240,9 +244,18 @@ export async function benchModel(backend: Backend, file: string, prefill: number
     decodeSteps: decode,
     decodeMsPerToken: round(d, 3),
     decodeTokensPerS: round(1000 / d, 1),
+    /** Process CPU time (every thread) per token: what the work costs whatever else the machine runs. */
+    prefillCpuMsPerToken: round(prefillCpuMs / prefill, 3),
+    decodeCpuMsPerToken: round(decodeCpuMs, 3),
   };
   log(`  ${model.name}: prefill ${figure.prefillTokensPerS} tok/s, decode ${figure.decodeTokensPerS} tok/s`);
   return figure;
+}
+
+/** Milliseconds of CPU time this process (all its threads) spent since `start` (process.cpuUsage()). */
+export function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
 }
 
 async function timeFlush(backend: Backend, op: () => void, inner: number): Promise<number> {
