@@ -105,6 +105,43 @@ test('wasm matmul matches cpu-ref on every weight type, odd sizes, 4 threads and
   }
 });
 
+// The products' loop orders (kernels/cpu/matmul.c ROWS_N): weight rows in slices of 256 KB with 4 activation rows
+// outermost inside a slice, or one weight row at a time where 4 activation rows pass 32 KB (rows past ~4K values).
+// Shapes for both, on one thread (two slices: 248 + 52 rows) and four (75 rows each, one slice), with tails.
+test('wasm matmul matches cpu-ref past one weight slice and on rows too wide for 4 activation rows in L1', async () => {
+  const wasm = await WasmBackend.create({ threads: 4, spawn: spawnKernelWorker });
+  const ref = new CpuBackend();
+  try {
+    for (const [type, k, rows] of [['Q8_0', 32 * 31, 300], ['Q8_0', 32 * 131, 37], ['Q4_K', 256 * 17, 37], ['Q6_K', 256 * 17, 21]] as const) {
+      const stored = quantize(type, randn(rows * k));
+      const wDeq = dequantize(type, stored, rows * k);
+      const wW = await wasm.uploadWeight(info(`w.${type}`, type, k, rows), stored);
+      const wR = await ref.uploadWeight(info(`w.${type}`, type, k, rows), stored);
+      for (const n of [6, 70]) {
+        const x = randn(n * k);
+        const xW = wasm.createAct(n, k), xR = ref.createAct(n, k);
+        wasm.writeAct(xW, x);
+        ref.writeAct(xR, x);
+        const oR = ref.createAct(n, rows);
+        ref.matmul(xR, wR, oR);
+        const expected = await ref.readAct(oR);
+        const bound = bounds(type, x, n, wDeq, rows, k);
+        const results = [];
+        for (const t of [4, 1]) {
+          const o = wasm.createAct(n, rows);
+          wasm.matmulOn(t, xW, wW, o);
+          results.push(await wasm.readAct(o));
+          assertWithin(results[results.length - 1]!, expected, bound, `${type} ${rows}x${k} n=${n} ${t} threads`);
+        }
+        assert.deepEqual(results[0], results[1], `${type} ${rows}x${k} n=${n}: the thread split changed a result`);
+      }
+    }
+  } finally {
+    wasm.destroy();
+    ref.destroy();
+  }
+});
+
 test('the bound is tight enough to see one dropped tail block', async () => {
   // The same check as above on a Q8_0 product whose last block is zeroed in the weights handed to the kernels:
   // outputs must leave the bound (else the test above could not catch a kernel that skips the tail).

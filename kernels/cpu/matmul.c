@@ -584,18 +584,23 @@ INLINE void dot_q6_k(DOT_ARGS) {
     const uint8_t *wr = w + (long)j * rowBytes;                                               \
     for (int r = 0; r < n; r++) out[(long)r * outStride + j] = dotfn(wr, (const xtype *)(x + (long)r * xStride), k); \
   }
-// Quantized weights: NR activation rows at a time outermost (they stay in L1 while the weight rows stream from L2;
-// at 0.5B's 4,864-wide rows the other order, 64 activation rows from L2 per weight row, was 25% slower), then the
-// rest one at a time.
+// Quantized weights: the weight rows in slices of about WEIGHT_SLICE bytes (in L2 while every activation row meets
+// them), and within a slice NR activation rows at a time outermost (in L1 while the slice's rows stream), then the
+// rest one at a time. Activation groups outermost over the whole matrix were 25% faster at 0.5B's 4,864-wide rows,
+// and slower at 1.5B's, whose 7-11 MB matrices then came from memory once per group.
+#define WEIGHT_SLICE (256 * 1024)
+// Where 4 activation rows do not fit in L1 themselves (rows past ~4K values), a slice is one weight row: it stays
+// in L1 instead, and every activation row streams past it (the order of the float products).
+#define ACT_L1 32768
 #define ROWS_N(dotfn)                                                                         \
-  {                                                                                           \
-    int r = 0;                                                                                \
+  for (int j0 = r0, js = (long)NR * xStride > ACT_L1 ? 1 : rowBytes < WEIGHT_SLICE ? WEIGHT_SLICE / rowBytes : 1; j0 < r1; j0 += js) { \
+    int j1 = j0 + js < r1 ? j0 + js : r1, r = 0;                                              \
     for (; r + NR <= n; r += NR) {                                                            \
       const float *tab = groups + (long)(r / NR) * (k / 32) * 8;                              \
-      for (int j = r0; j < r1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, NR, out + (long)r * outStride + j, outStride, tab); \
+      for (int j = j0; j < j1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, NR, out + (long)r * outStride + j, outStride, tab); \
     }                                                                                         \
     for (; r < n; r++)                                                                        \
-      for (int j = r0; j < r1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, 1, out + (long)r * outStride + j, outStride, 0); \
+      for (int j = j0; j < j1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, 1, out + (long)r * outStride + j, outStride, 0); \
   }
 
 /**
