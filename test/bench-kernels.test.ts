@@ -36,6 +36,21 @@ test('star-ask bench kernels --tuning gpu --json: measured peaks, and GEMV / mat
   assert.ok(b.model.prefillTokensPerS > 0 && b.model.decodeTokensPerS > 0);
 });
 
+// The WebAssembly kernels' own ceilings: the 16-bit dot their quantized products are built of, and a read pass.
+test('star-ask bench kernels --backend cpu --json: the kernels\' measured peaks, GEMV and matmul as fractions of them', () => {
+  const r = runCli(['bench', 'kernels', '--backend', 'cpu', '--types', 'Q4_1,Q4_K', '--gemv', '64x256', '--matmul', '70x130x256',
+    '--reps', '1', '--model', modelPath('stories260K.gguf'), '--prefill', '16', '--decode', '2', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const [b] = JSON.parse(r.stdout).backends;
+  assert.equal(b.backend, 'cpu');
+  assert.match(b.device, /wasm simd128/);
+  assert.ok(b.peak.fmaGflopPerS > 0 && b.peak.readGbPerS > 0, JSON.stringify(b.peak));
+  assert.match(b.peak.what, /dot_i16x8/);
+  for (const o of b.gemv) assert.ok(Math.abs(o.ofPeak / (o.gbPerS / b.peak.readGbPerS) - 1) <= 0.015, JSON.stringify(o));
+  for (const o of b.matmul) assert.ok(Math.abs(o.ofPeak / (o.gflopPerS / b.peak.fmaGflopPerS) - 1) <= 0.015, JSON.stringify(o));
+  assert.equal(b.gemv.length + b.matmul.length, 4);
+});
+
 test('star-ask bench kernels --tuning rejects an unknown value', () => {
   const r = runCli(['bench', 'kernels', '--tuning', 'fast']);
   assert.equal(r.status, 1);

@@ -105,6 +105,43 @@ test('wasm matmul matches cpu-ref on every weight type, odd sizes, 4 threads and
   }
 });
 
+// The products' loop orders (kernels/cpu/matmul.c ROWS_N): weight rows in slices of 256 KB with 4 activation rows
+// outermost inside a slice, or one weight row at a time where 4 activation rows pass 32 KB (rows past ~4K values).
+// Shapes for both, on one thread (two slices: 248 + 52 rows) and four (75 rows each, one slice), with tails.
+test('wasm matmul matches cpu-ref past one weight slice and on rows too wide for 4 activation rows in L1', async () => {
+  const wasm = await WasmBackend.create({ threads: 4, spawn: spawnKernelWorker });
+  const ref = new CpuBackend();
+  try {
+    for (const [type, k, rows] of [['Q8_0', 32 * 31, 300], ['Q8_0', 32 * 131, 37], ['Q4_K', 256 * 17, 37], ['Q6_K', 256 * 17, 21]] as const) {
+      const stored = quantize(type, randn(rows * k));
+      const wDeq = dequantize(type, stored, rows * k);
+      const wW = await wasm.uploadWeight(info(`w.${type}`, type, k, rows), stored);
+      const wR = await ref.uploadWeight(info(`w.${type}`, type, k, rows), stored);
+      for (const n of [6, 70]) {
+        const x = randn(n * k);
+        const xW = wasm.createAct(n, k), xR = ref.createAct(n, k);
+        wasm.writeAct(xW, x);
+        ref.writeAct(xR, x);
+        const oR = ref.createAct(n, rows);
+        ref.matmul(xR, wR, oR);
+        const expected = await ref.readAct(oR);
+        const bound = bounds(type, x, n, wDeq, rows, k);
+        const results = [];
+        for (const t of [4, 1]) {
+          const o = wasm.createAct(n, rows);
+          wasm.matmulOn(t, xW, wW, o);
+          results.push(await wasm.readAct(o));
+          assertWithin(results[results.length - 1]!, expected, bound, `${type} ${rows}x${k} n=${n} ${t} threads`);
+        }
+        assert.deepEqual(results[0], results[1], `${type} ${rows}x${k} n=${n}: the thread split changed a result`);
+      }
+    }
+  } finally {
+    wasm.destroy();
+    ref.destroy();
+  }
+});
+
 test('the bound is tight enough to see one dropped tail block', async () => {
   // The same check as above on a Q8_0 product whose last block is zeroed in the weights handed to the kernels:
   // outputs must leave the bound (else the test above could not catch a kernel that skips the tail).
@@ -295,6 +332,43 @@ test('wasm rmsNorm matches cpu-ref within f32 rounding', async () => {
     };
     const expected = await run(ref);
     assertWithin(await run(wasm), expected, Float64Array.from(expected, (e) => Math.abs(e) * 2 * (cols + 8) * U + 1e-30), 'rmsNorm');
+  } finally {
+    wasm.destroy();
+    ref.destroy();
+  }
+});
+
+// SwiGLU runs in f64 in the kernels as in the reference, so each output is the reference's f32 rounding or, where
+// the two f64 values straddle an f32 rounding boundary (about 1e-16 relative apart), the neighbouring float: at
+// most 1 ulp, and almost every output identical. Values span silu's regimes (large negative, around 0, large
+// positive, past exp's clamp at +-708); the length leaves a lane tail and spans two of the backend's passes.
+test('wasm swiglu equals cpu-ref to the f32 rounding (f64 like the reference)', async () => {
+  const wasm = await WasmBackend.create({});
+  const ref = new CpuBackend();
+  try {
+    const [rows, cols] = [3, 21_847]; // 65,541 values: one pass of 65,536 and a tail of 5
+    const n = rows * cols;
+    const g = randn(n).map((v, i) => (i % 97 === 0 ? v * 800 : i % 7 === 0 ? v * 30 : v * 4));
+    const u = randn(n).map((v) => v * 3);
+    const run = async (b: CpuBackend) => {
+      const ga = b.createAct(rows, cols), ua = b.createAct(rows, cols), out = b.createAct(rows, cols);
+      b.writeAct(ga, g);
+      b.writeAct(ua, u);
+      b.swiglu(ga, ua, out);
+      return b.readAct(out);
+    };
+    const expected = await run(ref);
+    const got = await run(wasm);
+    let same = 0;
+    const ulp = new Float32Array(1), bits = new Uint32Array(ulp.buffer);
+    for (let i = 0; i < n; i++) {
+      if (Object.is(got[i], expected[i])) { same++; continue; }
+      ulp[0] = Math.abs(expected[i]!);
+      bits[0]++;
+      const oneUlp = ulp[0] - Math.abs(expected[i]!);
+      assert.ok(Math.abs(got[i]! - expected[i]!) <= oneUlp, `swiglu[${i}] (g ${g[i]}, u ${u[i]}): ${got[i]} vs reference ${expected[i]}`);
+    }
+    assert.ok(same >= n * 0.999, `only ${same} of ${n} outputs equal the reference's`);
   } finally {
     wasm.destroy();
     ref.destroy();

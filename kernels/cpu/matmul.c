@@ -51,22 +51,17 @@ static inline float hsum_f32(v128_t v) {
   return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
 }
 
-// 16 int8 products summed pairwise into 4 int32. The 16-bit sum of two products cannot overflow: activations
-// are in -127..127 and weights in -128..127, so |a*b + c*d| <= 2 * 128 * 127 < 32768.
-static inline v128_t dot16(v128_t a, v128_t b) {
-  v128_t lo = wasm_i16x8_extmul_low_i8x16(a, b);
-  v128_t hi = wasm_i16x8_extmul_high_i8x16(a, b);
-  return wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_add(lo, hi));
-}
-
 static inline v128_t acc_scaled(v128_t acc, v128_t isum, float scale) {
   return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_splat(scale)));
 }
 
 /* ---- activation quantization ----
- * Q8_0 row of k values (nb = k / 32): int8 q[k], f32 d[nb], f32 s[nb] (s = d * sum of the block's q).
- * Q8_K row (nb = k / 256): int8 q[k], f32 d[nb], int16 bsums[k / 16].
- * q = round(x / d), d = max|x| / 127 per block, so every q is in -127..127.
+ * Q8_0 row of k values (nb = k / 32): int16 q[k], f32 d[nb], f32 s[nb] (s = d * sum of the block's q).
+ * Q8_K row (nb = k / 256): int16 q[k], f32 d[nb], int16 bsums[k / 16].
+ * q = round(x / d), d = max|x| / 127 per block, so every q is in -127..127: 8-bit values, held in 16 bits because
+ * the products are i32x4.dot_i16x8_s (one pmaddwd on x86). A weight block is widened to 16 bits once and meets
+ * up to NR activation rows; SIMD128's 8-bit route (two extmuls, an add and an extadd per 16 values) costs about
+ * three times the instructions per activation row in V8's x86 code.
  */
 
 static inline float block_amax(const float *x, int len) {
@@ -79,36 +74,50 @@ static inline float block_amax(const float *x, int len) {
   return a > c ? a : c;
 }
 
-// Quantizes 16 values to int8 with inverse scale id; returns them and adds their sum to *sum.
-static inline v128_t quant16(const float *x, float id, int *sum) {
-  v128_t s = wasm_f32x4_splat(id);
+// Quantizes 8 values with inverse scale s into 16-bit lanes; adds them to *sum.
+static inline v128_t quant8(const float *x, v128_t s, v128_t *sum) {
   v128_t a = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x), s)));
   v128_t b = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + 4), s)));
-  v128_t c = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + 8), s)));
-  v128_t d = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + 12), s)));
-  v128_t t = wasm_i32x4_add(wasm_i32x4_add(a, b), wasm_i32x4_add(c, d));
-  *sum += wasm_i32x4_extract_lane(t, 0) + wasm_i32x4_extract_lane(t, 1) + wasm_i32x4_extract_lane(t, 2) + wasm_i32x4_extract_lane(t, 3);
-  return wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(a, b), wasm_i16x8_narrow_i32x4(c, d));
+  *sum = wasm_i32x4_add(*sum, wasm_i32x4_add(a, b));
+  return wasm_i16x8_narrow_i32x4(a, b);
 }
 
-EXPORT(act_stride_q8_0) int act_stride_q8_0(int k) { return k + 8 * (k / 32); }
-EXPORT(act_stride_q8_k) int act_stride_q8_k(int k) { return k + 4 * (k / 256) + 2 * (k / 16); }
+static inline int hsum_i32(v128_t v) {
+  return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) + wasm_i32x4_extract_lane(v, 3);
+}
 
-/** Rows [r0, r1) of x [.., k] f32 (row stride k) into Q8_0 rows at dst (row stride act_stride_q8_0(k)). */
-EXPORT(quantize_q8_0) void quantize_q8_0(const float *x, int k, uint8_t *dst, int r0, int r1) {
+EXPORT(act_stride_q8_0) int act_stride_q8_0(int k) { return 2 * k + 8 * (k / 32); }
+EXPORT(act_stride_q8_k) int act_stride_q8_k(int k) { return 2 * k + 4 * (k / 256) + 2 * (k / 16); }
+
+// Behind the n Q8_0 rows, each group of 4 rows (NR) has its scales side by side per block, [group][block]{d[4], s[4]}:
+// the 4-row products load them as two vectors instead of gathering 8 scalars per block.
+static inline const float *q8_0_groups(const uint8_t *x, int n, int k) {
+  return (const float *)(x + ((n * act_stride_q8_0(k) + 15) & ~15));
+}
+
+/** Bytes quantize_q8_0 writes for n rows of k values. */
+EXPORT(act_bytes_q8_0) int act_bytes_q8_0(int n, int k) {
+  return ((n * act_stride_q8_0(k) + 15) & ~15) + (n / 4) * (k / 32) * 32;
+}
+
+/** The n rows of x [n, k] f32 (row stride k) into Q8_0 rows at dst (row stride act_stride_q8_0(k)), then the group scales. */
+EXPORT(quantize_q8_0) void quantize_q8_0(const float *x, int k, uint8_t *dst, int n) {
   int nb = k / 32, stride = act_stride_q8_0(k);
-  for (int r = r0; r < r1; r++) {
+  float *groups = (float *)q8_0_groups(dst, n, k);
+  for (int r = 0; r < n; r++) {
     const float *xr = x + (long)r * k;
     uint8_t *q = dst + (long)r * stride;
-    float *ds = (float *)(q + k), *ss = ds + nb;
+    float *ds = (float *)(q + 2 * k), *ss = ds + nb;
+    float *gs = groups + (long)(r / 4) * nb * 8 + (r % 4);
     for (int b = 0; b < nb; b++) {
-      float amax = block_amax(xr + 32 * b, 32);
+      const float *xb = xr + 32 * b;
+      float amax = block_amax(xb, 32);
       float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
-      int sum = 0;
-      wasm_v128_store(q + 32 * b, quant16(xr + 32 * b, id, &sum));
-      wasm_v128_store(q + 32 * b + 16, quant16(xr + 32 * b + 16, id, &sum));
+      v128_t s = wasm_f32x4_splat(id), sum = wasm_i32x4_splat(0);
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) wasm_v128_store(q + 64 * b + 16 * i, quant8(xb + 8 * i, s, &sum));
       ds[b] = d;
-      ss[b] = d * (float)sum;
+      ss[b] = d * (float)hsum_i32(sum);
+      if (r < n - n % 4) { gs[8 * b] = d; gs[8 * b + 4] = ss[b]; }
     }
   }
 }
@@ -119,22 +128,24 @@ EXPORT(quantize_q8_k) void quantize_q8_k(const float *x, int k, uint8_t *dst, in
   for (int r = r0; r < r1; r++) {
     const float *xr = x + (long)r * k;
     uint8_t *q = dst + (long)r * stride;
-    float *ds = (float *)(q + k);
+    float *ds = (float *)(q + 2 * k);
     int16_t *bs = (int16_t *)(ds + nb);
     for (int b = 0; b < nb; b++) {
       float amax = block_amax(xr + 256 * b, 256);
-      float id = amax > 0 ? 127.0f / amax : 0.0f;
+      v128_t s = wasm_f32x4_splat(amax > 0 ? 127.0f / amax : 0.0f);
       for (int g = 0; g < 16; g++) {
-        int sum = 0;
-        wasm_v128_store(q + 256 * b + 16 * g, quant16(xr + 256 * b + 16 * g, id, &sum));
-        bs[16 * b + g] = (int16_t)sum;
+        v128_t sum = wasm_i32x4_splat(0);
+        const float *xg = xr + 256 * b + 16 * g;
+        wasm_v128_store(q + 512 * b + 32 * g, quant8(xg, s, &sum));
+        wasm_v128_store(q + 512 * b + 32 * g + 16, quant8(xg + 8, s, &sum));
+        bs[16 * b + g] = (int16_t)hsum_i32(sum);
       }
       ds[b] = amax / 127.0f;
     }
   }
 }
 
-/* ---- one weight row · one activation row ---- */
+/* ---- one weight row · one activation row (float weights) ---- */
 
 static float dot_f32(const uint8_t *w, const float *x, int k) {
   const float *wf = (const float *)w;
@@ -181,70 +192,146 @@ static float dot_bf16(const uint8_t *w, const float *x, int k) {
   return s;
 }
 
-// The legacy types' products take up to NR activation rows per pass over a weight row, so each block is unpacked
-// once for all of them (prefill); `out` gets row r's result at out[r * outStride].
+/* ---- one weight row · up to NR activation rows (quantized weights) ----
+ * Each weight block is unpacked and widened to 16-bit lanes once (K-quants: multiplied by their sub-block scales
+ * there too, so a super-block is one integer sum) and meets every activation row of the pass; `out` gets row r's
+ * result at out[r * outStride].
+ */
 #define NR 4
 // Loops over the activation rows unroll fully (nr is a constant once inlined) so the accumulators stay in locals.
 #define EACH_ROW _Pragma("clang loop unroll(full)") for
+#define UNROLL _Pragma("clang loop unroll(full)") for
 #define INLINE static inline __attribute__((always_inline))
 
-// Accumulates (lo·x[0..15] + hi·x[16..31]) * d * xd_r[b] into acc[r] for every activation row r < nr.
-#define LEGACY_ROWS(lo, hi, d)                                                                   \
-  EACH_ROW (int r = 0; r < nr; r++) {                                                                 \
-    const uint8_t *xq = x + (long)r * xStride + 32 * b;                                          \
-    const float *xd = (const float *)(x + (long)r * xStride + k);                                \
-    v128_t s = wasm_i32x4_add(dot16(lo, wasm_v128_load(xq)), dot16(hi, wasm_v128_load(xq + 16))); \
-    acc[r] = acc_scaled(acc[r], s, (d) * xd[b]);                                                 \
-  }
-// The minimum's term for the types with one: m * (xd * Σ qx) = m * xs_r[b].
-#define LEGACY_MINS(m)                                                                           \
-  EACH_ROW (int r = 0; r < nr; r++) mins[r] += (m) * ((const float *)(x + (long)r * xStride + k))[nb + b];
-#define LEGACY_BEGIN                                                                             \
-  int nb = k / 32;                                                                               \
-  v128_t acc[NR];                                                                                \
-  float mins[NR];                                                                                \
-  EACH_ROW (int r = 0; r < NR; r++) { acc[r] = wasm_f32x4_splat(0); mins[r] = 0; }
-#define LEGACY_END                                                                               \
-  EACH_ROW (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]) + mins[r];
+// 8 products of 16-bit lanes summed pairwise into 4 int32 lanes. Widened weights times scale stay within
+// +-4096 (Q6_K: 32 * 128) and activations within +-127, so a pair is below 2^21 and a super-block's sum of 256
+// below 2^27.
+INLINE v128_t dot8(v128_t w, const uint8_t *x) { return wasm_i32x4_dot_i16x8(w, wasm_v128_load(x)); }
+INLINE v128_t lo16s(v128_t v) { return wasm_i16x8_extend_low_i8x16(v); }
+INLINE v128_t hi16s(v128_t v) { return wasm_i16x8_extend_high_i8x16(v); }
+INLINE v128_t lo16u(v128_t v) { return wasm_u16x8_extend_low_u8x16(v); }
+INLINE v128_t hi16u(v128_t v) { return wasm_u16x8_extend_high_u8x16(v); }
 
-#define LEGACY_ARGS const uint8_t *w, const uint8_t *x, int xStride, int k, int nr, float *out, int outStride
+// Σ over 32 values: w[0..3] hold values 0-7, 8-15, 16-23, 24-31 in 16-bit lanes, xq the 32 activations.
+INLINE v128_t dot32(const v128_t *w, const uint8_t *xq) {
+  return wasm_i32x4_add(wasm_i32x4_add(dot8(w[0], xq), dot8(w[1], xq + 16)), wasm_i32x4_add(dot8(w[2], xq + 32), dot8(w[3], xq + 48)));
+}
+
+#define ACT(r) (x + (long)(r) * xStride)
+#define Q8_0_D(r) ((const float *)(ACT(r) + 2 * k))
+#define Q8K_D(r) ((const float *)(ACT(r) + 2 * k))
+#define Q8K_BSUMS(r) ((const int16_t *)(ACT(r) + 2 * k + 4 * (k / 256)))
+
+// Row sums: lane r of the result is the sum of the lanes of s_r (exact: integers).
+INLINE v128_t reduce4(v128_t a, v128_t b, v128_t c, v128_t d) {
+  v128_t ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7));
+  v128_t cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
+  return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
+}
+// Keeps each row's loads beside its products: clang otherwise hoists every row's activation loads to the top of
+// the block, and V8, with 16 vector registers, spills them.
+#define ROW_BARRIER __asm__ volatile("" ::: "memory")
+#define MAKE4(f) wasm_f32x4_make(f(0), f(1), f(2), f(3))
+
+// The f32 side. With NR rows one vector holds every row's result (lane r), so a block costs one conversion and
+// one multiply-add for all rows, and few registers stay live (V8 gives SIMD128 16 of them; the 4-row kernels
+// spilled when each row kept its own accumulators). A single row (decode, tails) keeps a vector of partial sums.
+#define ACC_BEGIN v128_t acc4 = wasm_f32x4_splat(0), acc1 = acc4; float min1 = 0;
+// + Σ lanes of s[r] * d * XD(r) for every row: s[] integer sums, XD(r) the activation scale of row r.
+#define ACC_ADD(s, d, XD)                                                                       \
+  if (nr == NR) acc4 = wasm_f32x4_add(acc4, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])), \
+                                                        wasm_f32x4_mul(wasm_f32x4_splat(d), MAKE4(XD)))); \
+  else acc1 = acc_scaled(acc1, s[0], (d) * XD(0));
+// The same with the rows' scales as one vector (XD4, for NR rows).
+#define ACC_ADD4(s, d, XD4, XD)                                                                 \
+  if (nr == NR) acc4 = wasm_f32x4_add(acc4, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])), \
+                                                        wasm_f32x4_mul(wasm_f32x4_splat(d), XD4))); \
+  else acc1 = acc_scaled(acc1, s[0], (d) * XD(0));
+// + m * XS(r) for every row.
+#define ACC_TERM(m, XS)                                                                         \
+  if (nr == NR) acc4 = wasm_f32x4_add(acc4, wasm_f32x4_mul(wasm_f32x4_splat(m), MAKE4(XS)));  \
+  else min1 += (m) * XS(0);
+#define ACC_TERM4(m, XS4, XS)                                                                   \
+  if (nr == NR) acc4 = wasm_f32x4_add(acc4, wasm_f32x4_mul(wasm_f32x4_splat(m), XS4));           \
+  else min1 += (m) * XS(0);
+#define ACC_END                                                                                 \
+  if (nr == NR) {                                                                               \
+    out[0] = wasm_f32x4_extract_lane(acc4, 0);                                                  \
+    out[outStride] = wasm_f32x4_extract_lane(acc4, 1);                                          \
+    out[2L * outStride] = wasm_f32x4_extract_lane(acc4, 2);                                     \
+    out[3L * outStride] = wasm_f32x4_extract_lane(acc4, 3);                                     \
+  } else out[0] = hsum_f32(acc1) + min1;
+
+// Activation scales of row r, block b: Q8_0's d and s = d Σ q, Q8_K's d.
+#define XD0(r) Q8_0_D(r)[b]
+#define XS0(r) Q8_0_D(r)[nb + b]
+#define XDK(r) Q8K_D(r)[b]
+
+// Block b of a legacy type: wv its 32 weights widened, d its scale.
+#define LEGACY_ROWS(wv, d)                                                                      \
+  {                                                                                             \
+    v128_t s[NR];                                                                               \
+    EACH_ROW (int r = 0; r < NR; r++) s[r] = wasm_i32x4_splat(0);                               \
+    EACH_ROW (int r = 0; r < nr; r++) { s[r] = dot32(wv, ACT(r) + 64 * b); ROW_BARRIER; }       \
+    ACC_ADD4(s, d, wasm_v128_load(tab + 8 * b), XD0)                                            \
+  }
+// A constant term per weight block: m * Σ x = m * (xd * Σ qx) = m * xs_r[b] (the minimum of Q4_1/Q5_1, and the
+// offset of Q4_0/Q5_0, whose stored values are unsigned: q - 8 = q + (-8)).
+#define LEGACY_MINS(m) ACC_TERM4(m, wasm_v128_load(tab + 8 * b + 4), XS0)
+#define LEGACY_BEGIN                                                                            \
+  int nb = k / 32;                                                                              \
+  ACC_BEGIN
+#define LEGACY_END ACC_END
+
+// tab: the rows' group scales (Q8_0 activations, nr = NR; see q8_0_groups), else unused.
+#define DOT_ARGS const uint8_t *w, const uint8_t *x, int xStride, int k, int nr, float *out, int outStride, const float *tab
+
+// 32 unsigned 4-bit values (low nibbles: values 0..15, high nibbles: 16..31) in 16-bit lanes.
+INLINE void nibbles16(v128_t v, v128_t *wv) {
+  const v128_t m4 = wasm_i16x8_splat(0x0f);
+  v128_t e0 = lo16u(v), e1 = hi16u(v);
+  wv[0] = wasm_v128_and(e0, m4);
+  wv[1] = wasm_v128_and(e1, m4);
+  wv[2] = wasm_u16x8_shr(e0, 4);
+  wv[3] = wasm_u16x8_shr(e1, 4);
+}
 
 // block_q8_0 { half d; int8 qs[32]; }
-INLINE void dot_q8_0(LEGACY_ARGS) {
+INLINE void dot_q8_0(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 34 * b;
     v128_t lo = wasm_v128_load(p + 2), hi = wasm_v128_load(p + 18);
+    v128_t wv[4] = { lo16s(lo), hi16s(lo), lo16s(hi), hi16s(hi) };
     float d = f16(rd16(p));
-    LEGACY_ROWS(lo, hi, d)
+    LEGACY_ROWS(wv, d)
   }
   LEGACY_END
 }
 
-// block_q4_0 { half d; uint8 qs[16]; }: low nibbles values 0..15, high nibbles 16..31, minus 8.
-INLINE void dot_q4_0(LEGACY_ARGS) {
-  const v128_t m4 = wasm_i8x16_splat(0x0f), eight = wasm_i8x16_splat(8);
+// block_q4_0 { half d; uint8 qs[16]; }: low nibbles values 0..15, high nibbles 16..31, y = (q - 8) d.
+INLINE void dot_q4_0(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 18 * b;
-    v128_t v = wasm_v128_load(p + 2);
-    v128_t lo = wasm_i8x16_sub(wasm_v128_and(v, m4), eight), hi = wasm_i8x16_sub(wasm_u8x16_shr(v, 4), eight);
+    v128_t wv[4];
+    nibbles16(wasm_v128_load(p + 2), wv);
     float d = f16(rd16(p));
-    LEGACY_ROWS(lo, hi, d)
+    LEGACY_ROWS(wv, d)
+    LEGACY_MINS(-8 * d)
   }
   LEGACY_END
 }
 
 // block_q4_1 { half d; half m; uint8 qs[16]; }: y = q * d + m, so x·y = d dx Σ q qx + m sx.
-INLINE void dot_q4_1(LEGACY_ARGS) {
-  const v128_t m4 = wasm_i8x16_splat(0x0f);
+INLINE void dot_q4_1(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 20 * b;
-    v128_t v = wasm_v128_load(p + 4);
-    v128_t lo = wasm_v128_and(v, m4), hi = wasm_u8x16_shr(v, 4);
+    v128_t wv[4];
+    nibbles16(wasm_v128_load(p + 4), wv);
     float d = f16(rd16(p)), m = f16(rd16(p + 2));
-    LEGACY_ROWS(lo, hi, d)
+    LEGACY_ROWS(wv, d)
     LEGACY_MINS(m)
   }
   LEGACY_END
@@ -261,72 +348,109 @@ INLINE void q5_high(uint32_t qh, v128_t *lo, v128_t *hi) {
   *hi = wasm_v128_and(wasm_i8x16_ne(h, zero), b4);
 }
 
+// 5-bit unsigned values of a Q5_0/Q5_1 block (nibbles at qs, high bits qh) in 16-bit lanes.
+INLINE void fives16(const uint8_t *qs, uint32_t qh, v128_t *wv) {
+  const v128_t m4 = wasm_i8x16_splat(0x0f);
+  v128_t h0, h1;
+  q5_high(qh, &h0, &h1);
+  v128_t v = wasm_v128_load(qs);
+  v128_t lo = wasm_v128_or(wasm_v128_and(v, m4), h0), hi = wasm_v128_or(wasm_u8x16_shr(v, 4), h1);
+  wv[0] = lo16u(lo);
+  wv[1] = hi16u(lo);
+  wv[2] = lo16u(hi);
+  wv[3] = hi16u(hi);
+}
+
 // block_q5_0 { half d; uint8 qh[4]; uint8 qs[16]; }: q = nibble | bit << 4, y = (q - 16) * d.
-INLINE void dot_q5_0(LEGACY_ARGS) {
-  const v128_t m4 = wasm_i8x16_splat(0x0f), sixteen = wasm_i8x16_splat(16);
+INLINE void dot_q5_0(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 22 * b;
-    v128_t h0, h1;
-    q5_high(rd32(p + 2), &h0, &h1);
-    v128_t v = wasm_v128_load(p + 6);
-    v128_t lo = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(v, m4), h0), sixteen);
-    v128_t hi = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(v, 4), h1), sixteen);
+    v128_t wv[4];
+    fives16(p + 6, rd32(p + 2), wv);
     float d = f16(rd16(p));
-    LEGACY_ROWS(lo, hi, d)
+    LEGACY_ROWS(wv, d)
+    LEGACY_MINS(-16 * d)
   }
   LEGACY_END
 }
 
 // block_q5_1 { half d; half m; uint8 qh[4]; uint8 qs[16]; }: y = q * d + m.
-INLINE void dot_q5_1(LEGACY_ARGS) {
-  const v128_t m4 = wasm_i8x16_splat(0x0f);
+INLINE void dot_q5_1(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 24 * b;
-    v128_t h0, h1;
-    q5_high(rd32(p + 4), &h0, &h1);
-    v128_t v = wasm_v128_load(p + 8);
-    v128_t lo = wasm_v128_or(wasm_v128_and(v, m4), h0), hi = wasm_v128_or(wasm_u8x16_shr(v, 4), h1);
+    v128_t wv[4];
+    fives16(p + 8, rd32(p + 4), wv);
     float d = f16(rd16(p)), m = f16(rd16(p + 2));
-    LEGACY_ROWS(lo, hi, d)
+    LEGACY_ROWS(wv, d)
     LEGACY_MINS(m)
   }
   LEGACY_END
 }
 
-#define Q8K_D(xr, k) ((const float *)((xr) + (k)))
-#define Q8K_BSUMS(xr, k) ((const int16_t *)((xr) + (k) + 4 * ((k) / 256)))
+// The K-quants: per super-block of 256, isum[r] gathers Σ (scale q) qx as integers, then one f32 step.
+#define KQ_BEGIN                                                                                \
+  int nb = k / 256;                                                                             \
+  (void)tab;                                                                                    \
+  ACC_BEGIN
+#define KQ_ISUM                                                                                 \
+  v128_t isum[NR];                                                                              \
+  EACH_ROW (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
+// 16 values (two 16-bit vectors wa, wb, already scaled) against the activations from value offset `at` of block b.
+#define KQ_DOT16(wa, wb, at)                                                                    \
+  EACH_ROW (int r = 0; r < nr; r++) {                                                           \
+    const uint8_t *xv = ACT(r) + 2 * (256 * b + (at));                                          \
+    isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(dot8(wa, xv), dot8(wb, xv + 16)));         \
+    ROW_BARRIER;                                                                                \
+  }
+// 32 values (four 16-bit vectors wv[], already scaled) against the activations from value offset `at` of block b.
+#define KQ_DOT32(wv, at)                                                                        \
+  EACH_ROW (int r = 0; r < nr; r++) { isum[r] = wasm_i32x4_add(isum[r], dot32(wv, ACT(r) + 2 * (256 * b + (at)))); ROW_BARRIER; }
+#define KQ_SCALE(d) ACC_ADD(isum, d, XDK)
+// - dmin * xd_r * Σ_j m_j bsum_r[j] for every row: ma, mb the mins against bsums 0-7 and 8-15 of block b.
+#define KQ_MINS(ma, mb, dmin)                                                                   \
+  {                                                                                             \
+    v128_t ms[NR];                                                                              \
+    EACH_ROW (int r = 0; r < NR; r++) ms[r] = wasm_i32x4_splat(0);                              \
+    EACH_ROW (int r = 0; r < nr; r++) {                                                         \
+      const uint8_t *bs = (const uint8_t *)(Q8K_BSUMS(r) + 16 * b);                             \
+      ms[r] = wasm_i32x4_add(wasm_i32x4_dot_i16x8(ma, wasm_v128_load(bs)), wasm_i32x4_dot_i16x8(mb, wasm_v128_load(bs + 16))); \
+    }                                                                                           \
+    ACC_ADD(ms, -(dmin), XDK)                                                                   \
+  }
+#define KQ_END ACC_END
+
+// 16 unsigned or signed 8-bit values v times an integer scale, as two 16-bit vectors.
+#define SCALED_U(v, s, wa, wb) v128_t wa = wasm_i16x8_mul(lo16u(v), s), wb = wasm_i16x8_mul(hi16u(v), s);
+#define SCALED_S(v, s, wa, wb) v128_t wa = wasm_i16x8_mul(lo16s(v), s), wb = wasm_i16x8_mul(hi16s(v), s);
 
 // block_q2_K { uint8 scales[16]; uint8 qs[64]; half d; half dmin; }: per 16 values a 4-bit scale (low) and
 // min (high); value 128h + 32g + l takes bits 2g..2g+1 of qs[32h + l]. y = d sc q - dmin m.
-static float dot_q2_k(const uint8_t *w, const uint8_t *xr, int k) {
-  int nb = k / 256;
-  const float *xd = Q8K_D(xr, k);
-  const int16_t *bsums = Q8K_BSUMS(xr, k);
+INLINE void dot_q2_k(DOT_ARGS) {
   const v128_t m2 = wasm_i8x16_splat(3);
-  v128_t acc = wasm_f32x4_splat(0);
-  float mins = 0;
+  KQ_BEGIN
   for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 84 * b, *sc = p, *x = xr + 256 * b;
-    const int16_t *bs = bsums + 16 * b;
-    int summ = 0;
-    for (int j = 0; j < 16; j++) summ += (sc[j] >> 4) * bs[j];
-    v128_t isum = wasm_i32x4_splat(0);
+    const uint8_t *p = w + 84 * b, *sc = p;
+    float d = f16(rd16(p + 80)), dmin = f16(rd16(p + 82));
+    // The minimums' term: Σ_j m_j bsum_j per row, two dot products against the 16 mins.
+    v128_t mins = wasm_u8x16_shr(wasm_v128_load(sc), 4);
+    KQ_MINS(lo16u(mins), hi16u(mins), dmin)
+    KQ_ISUM
     for (int h = 0; h < 2; h++) {
       v128_t q0 = wasm_v128_load(p + 16 + 32 * h), q1 = wasm_v128_load(p + 32 + 32 * h);
       for (int g = 0; g < 4; g++) {
         int j = 8 * h + 2 * g;
-        const uint8_t *xg = x + 128 * h + 32 * g;
         v128_t a = wasm_v128_and(wasm_u8x16_shr(q0, 2 * g), m2), c = wasm_v128_and(wasm_u8x16_shr(q1, 2 * g), m2);
-        isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dot16(a, wasm_v128_load(xg)), wasm_i32x4_splat(sc[j] & 15)));
-        isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dot16(c, wasm_v128_load(xg + 16)), wasm_i32x4_splat(sc[j + 1] & 15)));
+        SCALED_U(a, wasm_i16x8_splat(sc[j] & 15), a0, a1)
+        SCALED_U(c, wasm_i16x8_splat(sc[j + 1] & 15), c0, c1)
+        KQ_DOT16(a0, a1, 128 * h + 32 * g)
+        KQ_DOT16(c0, c1, 128 * h + 32 * g + 16)
       }
     }
-    acc = acc_scaled(acc, isum, f16(rd16(p + 80)) * xd[b]);
-    mins += f16(rd16(p + 82)) * xd[b] * (float)summ;
+    KQ_SCALE(d)
   }
-  return hsum_f32(acc) - mins;
+  KQ_END
 }
 
 // Q3_K's 16 six-bit scales in 12 bytes: low nibbles in bytes 0-7, top bit pairs in bytes 8-11; minus 32.
@@ -338,31 +462,30 @@ static inline int scale_q3_k(const uint8_t *s, int j) {
 
 // block_q3_K { uint8 hmask[32]; uint8 qs[64]; uint8 scales[12]; half d; }: low 2 bits as Q2_K; value i's high
 // bit is bit i/32 of hmask[i % 32]; q = low - (high ? 0 : 4); y = d (scale - 32) q.
-static float dot_q3_k(const uint8_t *w, const uint8_t *xr, int k) {
-  int nb = k / 256;
-  const float *xd = Q8K_D(xr, k);
+INLINE void dot_q3_k(DOT_ARGS) {
   const v128_t m2 = wasm_i8x16_splat(3), one = wasm_i8x16_splat(1), four = wasm_i8x16_splat(4);
-  v128_t acc = wasm_f32x4_splat(0);
+  KQ_BEGIN
   for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 110 * b, *x = xr + 256 * b, *sc = p + 96;
+    const uint8_t *p = w + 110 * b, *sc = p + 96;
     v128_t hm0 = wasm_v128_load(p), hm1 = wasm_v128_load(p + 16);
-    v128_t isum = wasm_i32x4_splat(0);
+    KQ_ISUM
     for (int h = 0; h < 2; h++) {
       v128_t q0 = wasm_v128_load(p + 32 + 32 * h), q1 = wasm_v128_load(p + 48 + 32 * h);
       for (int g = 0; g < 4; g++) {
         int m = 4 * h + g;
-        const uint8_t *xg = x + 32 * m;
         v128_t a = wasm_v128_or(wasm_v128_and(wasm_u8x16_shr(q0, 2 * g), m2), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hm0, m), one), 2));
         v128_t c = wasm_v128_or(wasm_v128_and(wasm_u8x16_shr(q1, 2 * g), m2), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hm1, m), one), 2));
         a = wasm_i8x16_sub(a, four);
         c = wasm_i8x16_sub(c, four);
-        isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dot16(a, wasm_v128_load(xg)), wasm_i32x4_splat(scale_q3_k(sc, 2 * m))));
-        isum = wasm_i32x4_add(isum, wasm_i32x4_mul(dot16(c, wasm_v128_load(xg + 16)), wasm_i32x4_splat(scale_q3_k(sc, 2 * m + 1))));
+        SCALED_S(a, wasm_i16x8_splat(scale_q3_k(sc, 2 * m)), a0, a1)
+        SCALED_S(c, wasm_i16x8_splat(scale_q3_k(sc, 2 * m + 1)), c0, c1)
+        KQ_DOT16(a0, a1, 32 * m)
+        KQ_DOT16(c0, c1, 32 * m + 16)
       }
     }
-    acc = acc_scaled(acc, isum, f16(rd16(p + 108)) * xd[b]);
+    KQ_SCALE(f16(rd16(p + 108)))
   }
-  return hsum_f32(acc);
+  KQ_END
 }
 
 // get_scale_min_k4: 8 six-bit scales and 8 six-bit mins in 12 bytes.
@@ -375,106 +498,109 @@ static inline int min_k4(const uint8_t *s, int j) {
 
 // block_q4_K { half d; half dmin; uint8 scales[12]; uint8 qs[128]; }: per 64 values, 32 low nibbles (sub-block
 // 2c) then 32 high nibbles (2c + 1). block_q5_K adds qh[32] before qs: value 64c + l takes bit 2c of qh[l],
-// 64c + 32 + l bit 2c + 1. y = d sc q - dmin m. Up to NR activation rows per pass, as the legacy types.
-INLINE void dot_q45_k(LEGACY_ARGS, int five) {
-  int nb = k / 256, size = five ? 176 : 144;
-  const v128_t m4 = wasm_i8x16_splat(0x0f), one = wasm_i8x16_splat(1);
-  v128_t acc[NR];
-  float mins[NR];
-  EACH_ROW (int r = 0; r < NR; r++) { acc[r] = wasm_f32x4_splat(0); mins[r] = 0; }
+// 64c + 32 + l bit 2c + 1. y = d sc q - dmin m.
+INLINE void dot_q45_k(DOT_ARGS, int five) {
+  int size = five ? 176 : 144;
+  KQ_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + size * b, *sc = p + 4, *qs = p + (five ? 48 : 16);
     float d = f16(rd16(p)), dmin = f16(rd16(p + 2));
-    // The minimums' term first, apart: in one loop with the products it kept the accumulators out of locals.
-    int m[8];
-    _Pragma("clang loop unroll(full)") for (int j = 0; j < 8; j++) m[j] = min_k4(sc, j);
-    EACH_ROW (int r = 0; r < nr; r++) {
-      const int16_t *bs = Q8K_BSUMS(x + (long)r * xStride, k) + 16 * b;
-      int summ = 0;
-      _Pragma("clang loop unroll(full)") for (int j = 0; j < 8; j++) summ += m[j] * (bs[2 * j] + bs[2 * j + 1]);
-      mins[r] += dmin * Q8K_D(x + (long)r * xStride, k)[b] * (float)summ;
-    }
-    v128_t isum[NR];
-    EACH_ROW (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
+    // The minimums' term: Σ_j m_j (bsum_2j + bsum_2j+1) per row as two dot products against the mins, each
+    // repeated for its pair of 16-value sums.
+    v128_t m8 = wasm_i16x8_make(min_k4(sc, 0), min_k4(sc, 1), min_k4(sc, 2), min_k4(sc, 3), min_k4(sc, 4), min_k4(sc, 5), min_k4(sc, 6), min_k4(sc, 7));
+    KQ_MINS(wasm_i16x8_shuffle(m8, m8, 0, 0, 1, 1, 2, 2, 3, 3), wasm_i16x8_shuffle(m8, m8, 4, 4, 5, 5, 6, 6, 7, 7), dmin)
+    KQ_ISUM
+    const v128_t m4w = wasm_i16x8_splat(0x0f), bit4 = wasm_i16x8_splat(0x10);
     v128_t qh0 = wasm_i8x16_splat(0), qh1 = qh0;
     if (five) { qh0 = wasm_v128_load(p + 16); qh1 = wasm_v128_load(p + 32); }
+    // One sub-block of 32 at a time, widened from the bytes again for each: few vectors live (see ACC_BEGIN).
     for (int c = 0; c < 4; c++) {
       v128_t v0 = wasm_v128_load(qs + 32 * c), v1 = wasm_v128_load(qs + 32 * c + 16);
-      v128_t l0 = wasm_v128_and(v0, m4), l1 = wasm_v128_and(v1, m4), h0 = wasm_u8x16_shr(v0, 4), h1 = wasm_u8x16_shr(v1, 4);
-      if (five) {
-        l0 = wasm_v128_or(l0, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh0, 2 * c), one), 4));
-        l1 = wasm_v128_or(l1, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh1, 2 * c), one), 4));
-        h0 = wasm_v128_or(h0, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh0, 2 * c + 1), one), 4));
-        h1 = wasm_v128_or(h1, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh1, 2 * c + 1), one), 4));
-      }
-      v128_t s0 = wasm_i32x4_splat(scale_k4(sc, 2 * c)), s1 = wasm_i32x4_splat(scale_k4(sc, 2 * c + 1));
-      EACH_ROW (int r = 0; r < nr; r++) {
-        const uint8_t *xc = x + (long)r * xStride + 256 * b + 64 * c;
-        v128_t dl = wasm_i32x4_add(dot16(l0, wasm_v128_load(xc)), dot16(l1, wasm_v128_load(xc + 16)));
-        v128_t dh = wasm_i32x4_add(dot16(h0, wasm_v128_load(xc + 32)), dot16(h1, wasm_v128_load(xc + 48)));
-        isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(wasm_i32x4_mul(dl, s0), wasm_i32x4_mul(dh, s1)));
+      UNROLL (int half = 0; half < 2; half++) {
+        v128_t s = wasm_i16x8_splat(scale_k4(sc, 2 * c + half));
+        v128_t e[4] = { lo16u(v0), hi16u(v0), lo16u(v1), hi16u(v1) };
+        v128_t wv[4];
+        UNROLL (int i = 0; i < 4; i++) {
+          v128_t q = half ? wasm_u16x8_shr(e[i], 4) : wasm_v128_and(e[i], m4w);
+          if (five) {
+            v128_t h = i < 2 ? qh0 : qh1;
+            h = i % 2 ? hi16u(h) : lo16u(h);
+            int bit = 2 * c + half; // value 64c + 32 half + l takes bit 2c + half of qh[l]
+            q = wasm_v128_or(q, wasm_v128_and(bit <= 4 ? wasm_i16x8_shl(h, 4 - bit) : wasm_u16x8_shr(h, bit - 4), bit4));
+          }
+          wv[i] = wasm_i16x8_mul(q, s);
+        }
+        KQ_DOT32(wv, 64 * c + 32 * half)
       }
     }
-    EACH_ROW (int r = 0; r < nr; r++) acc[r] = acc_scaled(acc[r], isum[r], d * Q8K_D(x + (long)r * xStride, k)[b]);
+    KQ_SCALE(d)
   }
-  EACH_ROW (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]) - mins[r];
+  KQ_END
 }
-INLINE void dot_q4_k(LEGACY_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride, 0); }
-INLINE void dot_q5_k(LEGACY_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride, 1); }
+INLINE void dot_q4_k(DOT_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride, tab, 0); }
+INLINE void dot_q5_k(DOT_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride, tab, 1); }
 
 // block_q6_K { uint8 ql[128]; uint8 qh[64]; int8 scales[16]; half d; }: per 128 values, 4 groups of 32 from
 // the low/high nibbles of ql[0..63] and bit pairs of qh[0..31]; q in -32..31; one int8 scale per 16 values.
-INLINE void dot_q6_k(LEGACY_ARGS) {
-  int nb = k / 256;
+INLINE void dot_q6_k(DOT_ARGS) {
   const v128_t m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30), off = wasm_i8x16_splat(32);
-  v128_t acc[NR];
-  EACH_ROW (int r = 0; r < NR; r++) acc[r] = wasm_f32x4_splat(0);
+  KQ_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 210 * b;
     const int8_t *scales = (const int8_t *)(p + 192);
-    v128_t isum[NR];
-    EACH_ROW (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
+    KQ_ISUM
     for (int h = 0; h < 2; h++) {
       const uint8_t *ql = p + 64 * h, *qh = p + 128 + 32 * h;
       const int8_t *sc = scales + 8 * h;
       for (int l = 0; l < 32; l += 16) {
         v128_t a = wasm_v128_load(ql + l), c = wasm_v128_load(ql + 32 + l), hb = wasm_v128_load(qh + l);
-        v128_t q1 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(wasm_i8x16_shl(hb, 4), m30)), off);
-        v128_t q2 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(wasm_i8x16_shl(hb, 2), m30)), off);
-        v128_t q3 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(a, 4), wasm_v128_and(hb, m30)), off);
-        v128_t q4 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_v128_and(wasm_u8x16_shr(hb, 2), m30)), off);
         int is = l / 16;
-        v128_t s1 = wasm_i32x4_splat(sc[is]), s2 = wasm_i32x4_splat(sc[is + 2]), s3 = wasm_i32x4_splat(sc[is + 4]), s4 = wasm_i32x4_splat(sc[is + 6]);
-        EACH_ROW (int r = 0; r < nr; r++) {
-          const uint8_t *xh = x + (long)r * xStride + 256 * b + 128 * h + l;
-          v128_t t = wasm_i32x4_add(wasm_i32x4_mul(dot16(q1, wasm_v128_load(xh)), s1), wasm_i32x4_mul(dot16(q2, wasm_v128_load(xh + 32)), s2));
-          t = wasm_i32x4_add(t, wasm_i32x4_add(wasm_i32x4_mul(dot16(q3, wasm_v128_load(xh + 64)), s3), wasm_i32x4_mul(dot16(q4, wasm_v128_load(xh + 96)), s4)));
-          isum[r] = wasm_i32x4_add(isum[r], t);
-        }
+        // Each group of 16 decoded, scaled and met by every row before the next (few vectors live).
+        v128_t q1 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(wasm_i8x16_shl(hb, 4), m30)), off);
+        SCALED_S(q1, wasm_i16x8_splat(sc[is]), a0, a1)
+        KQ_DOT16(a0, a1, 128 * h + l)
+        v128_t q2 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(wasm_i8x16_shl(hb, 2), m30)), off);
+        SCALED_S(q2, wasm_i16x8_splat(sc[is + 2]), b0, b1)
+        KQ_DOT16(b0, b1, 128 * h + l + 32)
+        v128_t q3 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(a, 4), wasm_v128_and(hb, m30)), off);
+        SCALED_S(q3, wasm_i16x8_splat(sc[is + 4]), c0, c1)
+        KQ_DOT16(c0, c1, 128 * h + l + 64)
+        v128_t q4 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_v128_and(wasm_u8x16_shr(hb, 2), m30)), off);
+        SCALED_S(q4, wasm_i16x8_splat(sc[is + 6]), e0, e1)
+        KQ_DOT16(e0, e1, 128 * h + l + 96)
       }
     }
-    float d = f16(rd16(p + 208));
-    EACH_ROW (int r = 0; r < nr; r++) acc[r] = acc_scaled(acc[r], isum[r], d * Q8K_D(x + (long)r * xStride, k)[b]);
+    KQ_SCALE(f16(rd16(p + 208)))
   }
-  EACH_ROW (int r = 0; r < nr; r++) out[(long)r * outStride] = hsum_f32(acc[r]);
+  KQ_END
 }
 
 /* ---- matrix product, a range of weight rows ---- */
 
-// out[r * outStride + j] = w_j · x_r for weight rows j in [r0, r1) and activation rows r < n. Weight rows
+// out[r * outStride + j] = w_j · x_r for weight rows j in [r0, r1) and activation rows r < n. Float weights: weight rows
 // outermost: a row is read from memory once and stays in L1 while every activation row meets it.
 #define ROWS(dotfn, xtype)                                                                    \
   for (int j = r0; j < r1; j++) {                                                             \
     const uint8_t *wr = w + (long)j * rowBytes;                                               \
     for (int r = 0; r < n; r++) out[(long)r * outStride + j] = dotfn(wr, (const xtype *)(x + (long)r * xStride), k); \
   }
-// The same, NR activation rows per call of a multi-row product (then the rest one at a time).
+// Quantized weights: the weight rows in slices of about WEIGHT_SLICE bytes (in L2 while every activation row meets
+// them), and within a slice NR activation rows at a time outermost (in L1 while the slice's rows stream), then the
+// rest one at a time. Activation groups outermost over the whole matrix were 25% faster at 0.5B's 4,864-wide rows,
+// and slower at 1.5B's, whose 7-11 MB matrices then came from memory once per group.
+#define WEIGHT_SLICE (256 * 1024)
+// Where 4 activation rows do not fit in L1 themselves (rows past ~4K values), a slice is one weight row: it stays
+// in L1 instead, and every activation row streams past it (the order of the float products).
+#define ACT_L1 32768
 #define ROWS_N(dotfn)                                                                         \
-  for (int j = r0; j < r1; j++) {                                                             \
-    const uint8_t *wr = w + (long)j * rowBytes;                                               \
-    int r = 0;                                                                                \
-    for (; r + NR <= n; r += NR) dotfn(wr, x + (long)r * xStride, xStride, k, NR, out + (long)r * outStride + j, outStride); \
-    for (; r < n; r++) dotfn(wr, x + (long)r * xStride, xStride, k, 1, out + (long)r * outStride + j, outStride); \
+  for (int j0 = r0, js = (long)NR * xStride > ACT_L1 ? 1 : rowBytes < WEIGHT_SLICE ? WEIGHT_SLICE / rowBytes : 1; j0 < r1; j0 += js) { \
+    int j1 = j0 + js < r1 ? j0 + js : r1, r = 0;                                              \
+    for (; r + NR <= n; r += NR) {                                                            \
+      const float *tab = groups + (long)(r / NR) * (k / 32) * 8;                              \
+      for (int j = j0; j < j1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, NR, out + (long)r * outStride + j, outStride, tab); \
+    }                                                                                         \
+    for (; r < n; r++)                                                                        \
+      for (int j = j0; j < j1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, 1, out + (long)r * outStride + j, outStride, 0); \
   }
 
 /**
@@ -483,6 +609,7 @@ INLINE void dot_q6_k(LEGACY_ARGS) {
  */
 EXPORT(matmul_rows) int matmul_rows(int type, const uint8_t *w, int rowBytes, const uint8_t *x, int xStride, int n, int k,
                                     float *out, int outStride, int r0, int r1) {
+  const float *groups = q8_0_groups(x, n, k); // read by the legacy types' products only
   switch (type) {
     case T_F32: ROWS(dot_f32, float); break;
     case T_F16: ROWS(dot_f16, float); break;
@@ -492,8 +619,8 @@ EXPORT(matmul_rows) int matmul_rows(int type, const uint8_t *w, int rowBytes, co
     case T_Q4_1: ROWS_N(dot_q4_1); break;
     case T_Q5_0: ROWS_N(dot_q5_0); break;
     case T_Q5_1: ROWS_N(dot_q5_1); break;
-    case T_Q2_K: ROWS(dot_q2_k, uint8_t); break;
-    case T_Q3_K: ROWS(dot_q3_k, uint8_t); break;
+    case T_Q2_K: ROWS_N(dot_q2_k); break;
+    case T_Q3_K: ROWS_N(dot_q3_k); break;
     case T_Q4_K: ROWS_N(dot_q4_k); break;
     case T_Q5_K: ROWS_N(dot_q5_k); break;
     case T_Q6_K: ROWS_N(dot_q6_k); break;

@@ -14,6 +14,7 @@ import { TENSOR_TYPES } from '../../../engine/quant/formats';
 import { quantize } from '../../../engine/quant/quantize';
 import { createRandom } from '../../../engine/runtime/random';
 import { Transformer } from '../../../engine/runtime/transformer';
+import { WasmBackend } from '../../../engine/backend/wasm/wasmBackend';
 import { WebGpuBackend } from '../../../engine/backend/webgpu/webgpuBackend';
 import { createBackend, type BackendKind } from '../../../node/createBackend';
 import { openModel } from '../../../node/openModel';
@@ -63,6 +64,8 @@ interface OpFigure {
 interface Peak {
   fmaGflopPerS: number;
   readGbPerS: number;
+  /** What the figures are where they are not f32 FMA and one buffer read on a GPU. */
+  what?: string;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -92,7 +95,7 @@ export async function run(argv: string[]): Promise<number> {
         continue;
       }
       log(`${kind}${preferF16 ? ' f16' : ''}: ${backend.deviceName}`);
-      const peak = backend instanceof WebGpuBackend ? await measurePeak(backend, reps, log) : undefined;
+      const peak = backend instanceof WebGpuBackend ? await measurePeak(backend, reps, log) : backend instanceof WasmBackend ? measureCpuPeak(backend, reps, log) : undefined;
       const gemv = await benchMatmuls(backend, types, gemvShapes, reps, log, peak);
       const matmul = await benchMatmuls(backend, types, matmulShapes, reps, log, peak);
       const model = await benchModel(backend, resolve(values.model!), prefill, decode, reps, log);
@@ -102,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
         : undefined;
       backends.push({
         backend: kind, device: backend.deviceName, f16: backend.f16, opTiming, kernels,
-        peak: peak ? { fmaGflopPerS: significant(peak.fmaGflopPerS), readGbPerS: significant(peak.readGbPerS) } : 'not measured: the CPU backend runs no probe (its peak depends on threads and SIMD width)',
+        peak: peak ? { fmaGflopPerS: significant(peak.fmaGflopPerS), readGbPerS: significant(peak.readGbPerS), ...(peak.what ? { what: peak.what } : {}) } : 'not measured: the JS reference runs no probe',
         gemv, matmul, model,
       });
     } finally {
@@ -137,6 +140,20 @@ async function measurePeak(backend: WebGpuBackend, reps: number, log: (s: string
   };
   const peak = { fmaGflopPerS: await rate('fma'), readGbPerS: await rate('read') };
   log(`  peak (measured): ${significant(peak.fmaGflopPerS)} GFLOP/s f32 FMA, ${significant(peak.readGbPerS)} GB/s read`);
+  return peak;
+}
+
+/**
+ * The WebAssembly kernels' ceilings (WasmBackend.measurePeak): the 16-bit dot product the quantized products are built
+ * of, on registers, times the threads (the "FMA" figure, in GOP/s: 2 per multiply-add, as the products count), and
+ * one thread reading memory. Float weights (F32/F16/BF16) run f32 multiply-adds, a lower ceiling: their fraction is
+ * of the dot peak too.
+ */
+function measureCpuPeak(backend: WasmBackend, reps: number, log: (s: string) => void): Peak {
+  const p = backend.measurePeak(() => performance.now(), reps);
+  const peak = { fmaGflopPerS: (p.opsPerSecond * p.threads) / 1e9, readGbPerS: p.readBytesPerSecond / 1e9,
+    what: `i32x4.dot_i16x8_s on registers, one thread's rate times ${p.threads}; read: one thread, one pass over 64 MiB` };
+  log(`  peak (measured): ${significant(peak.fmaGflopPerS)} GOP/s 16-bit dot (${p.threads} threads), ${significant(peak.readGbPerS)} GB/s read (1 thread)`);
   return peak;
 }
 
@@ -196,20 +213,24 @@ export async function benchModel(backend: Backend, file: string, prefill: number
   };
   await prefillOnce(); // warm-up: pipelines compile here
   const prefillMs: number[] = [];
+  let cpu0 = process.cpuUsage();
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
     await prefillOnce();
     prefillMs.push(performance.now() - t0);
   }
+  const prefillCpuMs = cpuMsSince(cpu0) / reps;
   // Decode: one token per step after the prefill, argmax on the device.
   const decodeMs: number[] = [];
   let next = (await backend.argmax((await t.forward(ids, positions, ((cache.length = 0), cache), { logits: 'last' }))!))[0]!;
+  cpu0 = process.cpuUsage();
   for (let i = 0; i < decode; i++) {
     const t0 = performance.now();
     const logits = await t.forward(Int32Array.of(next), Int32Array.of(prefill + i), cache, { logits: 'last' });
     next = (await backend.argmax(logits!))[0]!;
     decodeMs.push(performance.now() - t0);
   }
+  const decodeCpuMs = cpuMsSince(cpu0) / Math.max(1, decode);
   t.releaseCache(cache);
   t.dispose();
   await model.close();
@@ -223,9 +244,18 @@ export async function benchModel(backend: Backend, file: string, prefill: number
     decodeSteps: decode,
     decodeMsPerToken: round(d, 3),
     decodeTokensPerS: round(1000 / d, 1),
+    /** Process CPU time (every thread) per token: what the work costs whatever else the machine runs. */
+    prefillCpuMsPerToken: round(prefillCpuMs / prefill, 3),
+    decodeCpuMsPerToken: round(decodeCpuMs, 3),
   };
   log(`  ${model.name}: prefill ${figure.prefillTokensPerS} tok/s, decode ${figure.decodeTokensPerS} tok/s`);
   return figure;
+}
+
+/** Milliseconds of CPU time this process (all its threads) spent since `start` (process.cpuUsage()). */
+export function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
 }
 
 async function timeFlush(backend: Backend, op: () => void, inner: number): Promise<number> {

@@ -5,7 +5,7 @@ import { median, round } from '../../figures';
 import { benchModelOption, command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendsOption, intOption } from '../options';
-import { benchModel } from './kernels';
+import { benchModel, cpuMsSince } from './kernels';
 import { LLAMA_CPP_INSTALL as INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel } from './llamaCpp';
 
 const COMMAND = command({
@@ -16,8 +16,13 @@ const COMMAND = command({
     prefill: { type: 'string', default: '512' },
     decode: { type: 'string', default: '64' },
     reps: { type: 'string', default: '3' },
+    threads: { type: 'string' },
   },
-  notes: { backend: 'cpu (WebAssembly), cpu-ref (the JS reference), webgpu, all, or a list such as cpu,cpu-ref (side by side)' },
+  notes: {
+    backend: 'cpu (WebAssembly), cpu-ref (the JS reference), webgpu, all, or a list such as cpu,cpu-ref (side by side)',
+    threads: 'threads for both engines\' prefill and decode (default: llama.cpp every core for prefill and 1 for decode, '
+      + 'the cpu backend every core). With 1, the CPU-time ratios hold on a busy machine: no thread waits on another',
+  },
   about: `llama.cpp side: ${INSTALL}`,
 });
 
@@ -27,6 +32,9 @@ interface Row {
   device: string;
   prefillTokensPerS: number;
   decodeTokensPerS: number;
+  /** Process CPU time (all threads) per token. */
+  prefillCpuMsPerToken: number;
+  decodeCpuMsPerToken: number;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -36,17 +44,19 @@ export async function run(argv: string[]): Promise<number> {
   const prefill = intOption(values.prefill, '--prefill');
   const decode = intOption(values.decode, '--decode');
   const reps = intOption(values.reps, '--reps');
+  const threads = values.threads === undefined ? undefined : intOption(values.threads, '--threads');
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
 
   const rows: Row[] = [];
-  const peer = await benchLlamaCpp(values.model!, prefill, decode, reps);
+  const peer = await benchLlamaCpp(values.model!, prefill, decode, reps, threads);
   if (peer) rows.push(peer);
   log(peer ? `llama.cpp: prefill ${peer.prefillTokensPerS} tok/s, decode ${peer.decodeTokensPerS} tok/s` : `llama.cpp: not installed (${INSTALL})`);
   for (const kind of kinds) {
-    const backend = await createBackend(kind);
+    const backend = await createBackend(kind, threads === undefined ? {} : { threads });
     try {
       const f = await benchModel(backend, values.model!, prefill, decode, reps, log);
-      rows.push({ engine: 'star-ask', backend: kind, device: backend.deviceName, prefillTokensPerS: f.prefillTokensPerS, decodeTokensPerS: f.decodeTokensPerS });
+      rows.push({ engine: 'star-ask', backend: kind, device: backend.deviceName, prefillTokensPerS: f.prefillTokensPerS, decodeTokensPerS: f.decodeTokensPerS,
+        prefillCpuMsPerToken: f.prefillCpuMsPerToken, decodeCpuMsPerToken: f.decodeCpuMsPerToken });
     } finally {
       backend.destroy();
     }
@@ -55,16 +65,20 @@ export async function run(argv: string[]): Promise<number> {
     ? Object.fromEntries(rows.filter((r) => r !== peer).map((r) => [r.backend, {
       prefillVsLlamaCpp: round(r.prefillTokensPerS / peer.prefillTokensPerS, 3),
       decodeVsLlamaCpp: round(r.decodeTokensPerS / peer.decodeTokensPerS, 3),
+      // Speed by CPU time: llama.cpp's CPU per token over ours (above 1: less CPU than llama.cpp for the same tokens).
+      prefillCpuVsLlamaCpp: round(peer.prefillCpuMsPerToken / r.prefillCpuMsPerToken, 3),
+      decodeCpuVsLlamaCpp: round(peer.decodeCpuMsPerToken / r.decodeCpuMsPerToken, 3),
     }]))
     : null;
   const result = { model: values.model, prefillTokens: prefill, decodeTokens: decode, rows, ratios, peerInstall: peer ? undefined : INSTALL };
   if (values.json) printJson(result);
-  else for (const r of rows) process.stdout.write(`${r.engine.padEnd(9)} ${r.backend.padEnd(7)} prefill ${r.prefillTokensPerS} tok/s  decode ${r.decodeTokensPerS} tok/s  (${r.device})\n`);
+  else for (const r of rows) process.stdout.write(`${r.engine.padEnd(9)} ${r.backend.padEnd(7)} prefill ${r.prefillTokensPerS} tok/s  decode ${r.decodeTokensPerS} tok/s  `
+    + `CPU ${r.prefillCpuMsPerToken} / ${r.decodeCpuMsPerToken} ms/token  (${r.device})\n`);
   return 0;
 }
 
 /** Prefill `prefill` tokens, then decode `decode` greedy tokens after them: the same work benchModel times. */
-async function benchLlamaCpp(model: string, prefill: number, decode: number, reps: number): Promise<Row | undefined> {
+async function benchLlamaCpp(model: string, prefill: number, decode: number, reps: number, threads?: number): Promise<Row | undefined> {
   const peer = await loadLlamaCppModel(model);
   if (!peer) return undefined;
   const m = peer.model;
@@ -72,25 +86,31 @@ async function benchLlamaCpp(model: string, prefill: number, decode: number, rep
   const ids = Array.from({ length: prefill }, (_, i) => 1 + ((i * 37) % (vocab - 1)));
   try {
     const prefillMs: number[] = [];
-    const pctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: LLAMA_CPP_PREFILL_THREADS, ...LLAMA_CPP_KV });
+    const pctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: threads ?? LLAMA_CPP_PREFILL_THREADS, ...LLAMA_CPP_KV });
+    let prefillCpuMs = 0;
     for (let r = 0; r <= reps; r++) {
       const seq = pctx.getSequence();
-      const t0 = performance.now();
+      const t0 = performance.now(), cpu0 = process.cpuUsage();
       await seq.evaluateWithoutGeneratingNewTokens(ids);
-      if (r > 0) prefillMs.push(performance.now() - t0); // the first run is a warm-up
+      if (r > 0) { // the first run is a warm-up
+        prefillMs.push(performance.now() - t0);
+        prefillCpuMs += cpuMsSince(cpu0);
+      }
       seq.dispose();
     }
     await pctx.dispose();
-    const dctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: 1, ...LLAMA_CPP_KV });
+    const dctx = await m.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: threads ?? 1, ...LLAMA_CPP_KV });
     const seq = dctx.getSequence();
     await seq.evaluateWithoutGeneratingNewTokens(ids);
     let produced = 0;
-    const t0 = performance.now();
+    const t0 = performance.now(), cpu0 = process.cpuUsage();
     for await (const _token of seq.evaluate([ids[ids.length - 1]!], { temperature: 0 })) if (++produced >= decode) break;
     const decodeMs = (performance.now() - t0) / produced;
+    const decodeCpuMs = cpuMsSince(cpu0) / produced;
     await dctx.dispose();
     const p = median(prefillMs);
-    return { engine: 'llama.cpp', backend: 'cpu', device: peer.device, prefillTokensPerS: round((prefill * 1000) / p), decodeTokensPerS: round(1000 / decodeMs) };
+    return { engine: 'llama.cpp', backend: 'cpu', device: peer.device, prefillTokensPerS: round((prefill * 1000) / p), decodeTokensPerS: round(1000 / decodeMs),
+      prefillCpuMsPerToken: round(prefillCpuMs / reps / prefill, 3), decodeCpuMsPerToken: round(decodeCpuMs, 3) };
   } finally {
     await peer.dispose();
   }

@@ -14,11 +14,16 @@ export interface KernelExports {
   init(table: number): void;
   act_stride_q8_0(k: number): number;
   act_stride_q8_k(k: number): number;
-  quantize_q8_0(x: number, k: number, dst: number, r0: number, r1: number): void;
+  /** Bytes quantize_q8_0 writes for n rows (the rows, then each 4-row group's scales side by side). */
+  act_bytes_q8_0(n: number, k: number): number;
+  quantize_q8_0(x: number, k: number, dst: number, n: number): void;
   quantize_q8_k(x: number, k: number, dst: number, r0: number, r1: number): void;
   matmul_rows: MatmulRows;
   attention_items: AttentionItems;
   rms_norm_rows(x: number, w: number, eps: number, out: number, rows: number, cols: number): void;
+  swiglu_f32(g: number, u: number, out: number, len: number): void;
+  peak_dot(iters: number): number;
+  peak_read(p: number, bytes: number): number;
 }
 
 /** Why the kernels cannot run here, or undefined when they can. */

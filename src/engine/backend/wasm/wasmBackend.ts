@@ -32,7 +32,7 @@ const ATTENTION_THREAD_WORK = 1 << 16;
 const SOURCE_INTS = 8;
 const JOB_INTS = 11;
 const MAX_HEAD_DIM = 512;
-/** Values per pass of rmsNorm: its scratch stays small however long the batch. */
+/** Values per pass of rmsNorm and swiglu: their scratch stays small however long the batch. */
 const CHUNK_VALUES = 1 << 16;
 
 /** A K or V store in the kernels' memory, so attention reads it in place: [capacity, width] f32 at `at`. */
@@ -240,6 +240,22 @@ export class WasmBackend extends CpuBackend {
     }
   }
 
+  /** kernels/cpu/elementwise.c, in f64 as the reference: outputs equal its f32 rounding nearly everywhere. */
+  override swiglu(gate: Act, up: Act, out: Act): void {
+    const g = act(gate).data, u = act(up).data, o = act(out).data;
+    const len = gate.rows * gate.cols;
+    if (up.rows * up.cols < len || out.rows * out.cols < len) throw new RangeError(`swiglu: gate [${gate.rows}, ${gate.cols}] with up [${up.rows}, ${up.cols}] into [${out.rows}, ${out.cols}]`);
+    for (let i0 = 0; i0 < len; i0 += CHUNK_VALUES) {
+      const m = Math.min(CHUNK_VALUES, len - i0), bytes = ceil16(m * 4);
+      const gAt = this.kernels.scratch(3 * bytes), uAt = gAt + bytes, oAt = uAt + bytes;
+      const f32 = this.kernels.f32();
+      f32.set(g.subarray(i0, i0 + m), gAt / 4);
+      f32.set(u.subarray(i0, i0 + m), uAt / 4);
+      this.kernels.exports.swiglu_f32(gAt, uAt, oAt, m);
+      o.set(f32.subarray(oAt / 4, oAt / 4 + m), i0);
+    }
+  }
+
   override matmul(x: Act, w: Weight, out: Act, bias?: Weight): void {
     if (!(w instanceof WasmWeight)) return super.matmul(x, w, out, bias);
     const n = x.rows;
@@ -258,12 +274,12 @@ export class WasmBackend extends CpuBackend {
     for (let r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
       const m = Math.min(CHUNK_ROWS, n - r0);
       const xBytes = m * k * 4;
-      const qBytes = kq === 'none' ? 0 : ceil16(m * xStride);
+      const qBytes = kq === 'none' ? 0 : kq === 'q8_0' ? ceil16(e.act_bytes_q8_0(m, k)) : ceil16(m * xStride);
       const base = this.kernels.scratch(xBytes + qBytes + m * w.rows * 4);
       const xAt = base, qAt = base + xBytes, outAt = qAt + qBytes;
       const f32 = this.kernels.f32();
       f32.set(xs.subarray(r0 * k, (r0 + m) * k), xAt / 4);
-      if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, 0, m);
+      if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, m);
       else if (kq === 'q8_k') e.quantize_q8_k(xAt, k, qAt, 0, m);
       const job = { type: format.ggmlId, w: w.at, rowBytes: w.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n: m, k, out: outAt, outStride: w.rows, rows: w.rows };
       if (this.pool) this.pool.matmul(job, this.threadLimit);
@@ -274,6 +290,34 @@ export class WasmBackend extends CpuBackend {
       const b = this.biasData(bias);
       for (let r = 0; r < n; r++) for (let j = 0, at = r * w.rows; j < w.rows; j++) o[at + j] = o[at + j]! + b[j]!;
     }
+  }
+
+  /**
+   * This machine's ceilings for the kernels (bench kernels): the products' instruction (i32x4.dot_i16x8_s, 8
+   * multiply-adds = 16 ops) on registers and one pass reading `readBytes` of memory, each on the caller's thread,
+   * best of `reps`; `now` is a millisecond clock (the engine has no timer of its own). The compute peak of the
+   * pool is that times the thread count (the workers run the same code on their own cores).
+   */
+  measurePeak(now: () => number, reps = 5, readBytes = 64 << 20): { opsPerSecond: number; readBytesPerSecond: number; threads: number } {
+    const e = this.kernels.exports;
+    const best = (run: () => void, warm: () => void) => {
+      // Many short calls first: V8 runs a function's first calls in its baseline compiler and swaps in the
+      // optimized code between calls (never inside a running loop).
+      for (let i = 0; i < 500; i++) warm();
+      let ms = Infinity;
+      for (let r = 0; r < reps; r++) {
+        const t0 = now();
+        run();
+        ms = Math.min(ms, now() - t0);
+      }
+      return Math.max(ms, 1e-6) / 1000;
+    };
+    const iters = 1 << 20;
+    const dotSeconds = best(() => e.peak_dot(iters), () => e.peak_dot(1000));
+    const at = this.kernels.scratch(readBytes);
+    this.kernels.u8().fill(1, at, at + readBytes); // touched, so the pass reads memory, not the zero page
+    const readSeconds = best(() => e.peak_read(at, readBytes), () => e.peak_read(at, 1 << 16));
+    return { opsPerSecond: (iters * 12 * 16) / dotSeconds, readBytesPerSecond: readBytes / readSeconds, threads: this.threads };
   }
 
   /** The same product on at most `threads` threads (tests: a thread split must not change a result). */
