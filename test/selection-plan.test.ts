@@ -20,7 +20,7 @@ test('everything fits exactly: every block, at its own place after the anchor, w
   assert.equal(plan.totalBlockTokens, 80);
 });
 
-test('one token over: the worst-ranked block is left out, the rest placed in repository order, contiguous', () => {
+test('one token over: the worst-ranked block is left out, the rest placed contiguous, the best last', () => {
   const plan = planSelection(blocks(30, 30, 21), budget, [3, 1, 2]);
   assert.equal(plan.all, false);
   assert.deepEqual(plan.blocks, [{ index: 1, length: 30, start: 10 }, { index: 3, length: 21, start: 40 }]);
@@ -29,13 +29,27 @@ test('one token over: the worst-ranked block is left out, the rest placed in rep
   assert.equal(plan.totalBlockTokens, 81);
 });
 
-test('a block passed over for its size lets a smaller, lower-ranked one in; unranked blocks fill in repository order', () => {
+test('a block passed over for its size lets a smaller, lower-ranked one in; unranked blocks fill, farthest from the question', () => {
   const plan = planSelection(blocks(50, 40, 20, 10, 10), budget, [1, 2, 3]);
   // 1 (50) taken, 2 (40) does not fit in 30, 3 (20) does, then unranked 4 (10) fills; 5 finds no room.
-  assert.deepEqual(plan.blocks.map((b) => b.index), [1, 3, 4]);
-  assert.deepEqual(plan.blocks.map((b) => b.start), [10, 60, 80]);
+  // Placed: the fill first, then the ranked worst to best, so block 1 (the best) sits next to the question.
+  assert.deepEqual(plan.blocks.map((b) => b.index), [4, 3, 1]);
+  assert.deepEqual(plan.blocks.map((b) => b.start), [10, 20, 40]);
   assert.deepEqual(plan.passedOver, [2]);
   assert.equal(plan.selectedTokens, 80);
+});
+
+test('a focus: only the best-ranked blocks within it, no unranked fill, the best nearest the question', () => {
+  // Room 80, focus 45: 2 (20) and 5 (10) fit, 1 (30) does not fit the 15 left, 4 (10) does; 3 is unranked.
+  const plan = planSelection(blocks(30, 20, 25, 10, 10), { ...budget, focusTokens: 45 }, [2, 5, 1, 4]);
+  assert.equal(plan.all, false);
+  assert.deepEqual(plan.blocks.map((b) => b.index), [4, 5, 2]);
+  assert.deepEqual(plan.blocks.map((b) => b.start), [10, 20, 30]);
+  assert.equal(plan.selectedTokens, 40);
+  assert.deepEqual(plan.passedOver, [1]);
+  assert.equal(plan.budget, 80);
+  // A repository that fits the room is attended whole, whatever the focus (today's Star Attention, exact).
+  assert.equal(planSelection(blocks(30, 30, 20), { ...budget, focusTokens: 10 }, [1]).all, true);
 });
 
 test('an empty repository: nothing to attend but the anchor', () => {

@@ -11,7 +11,7 @@ import type { LoadedModel } from '../../engine/model/types';
 import { blockCacheKey, encodeContext, type BlockStore } from '../../engine/star/context';
 import { roundKvAs } from '../../engine/quant/kvRounding';
 import type { StarHost } from '../../engine/star/host';
-import { BlockSelection, selectionAnswerReserve } from '../../engine/star/selection/blockSelection';
+import { BlockSelection, selectionFocus, selectionAnswerReserve } from '../../engine/star/selection/blockSelection';
 import { blockLogMasses, rankByExactAttention } from '../../engine/star/selection/exactAttention';
 import { defaultFirstLayer } from '../../engine/star/selection/keySummary';
 import { planSelection, type SelectionPlan } from '../../engine/star/selection/plan';
@@ -148,8 +148,9 @@ export async function chooseBlocks(h: SessionHosts, full: RepoLayout, question: 
   const anchorLength = layout.anchor.length;
   const reserve = selectionAnswerReserve(opts.maxTokens, c.contextLength);
   const planBlocks = layout.blocks.slice(1).map((b) => ({ index: b.index, length: b.tokens.length }));
-  const budget = { anchorLength, contextLength: c.contextLength, questionLength: query.length, answerReserve: reserve };
+  const budget = { anchorLength, contextLength: c.contextLength, questionLength: query.length, answerReserve: reserve, focusTokens: selectionFocus(c.contextLength) };
   const room = planSelection([], budget, []).budget; // the anchor, question and reserve alone must fit: said before any ranking work
+  const focus = Math.min(room, budget.focusTokens);
   const blocks = layout.blocks.slice(1).map((b) => ({ index: b.index, key: blockCacheKey(h.model.identity, layout.anchor, b) }));
   const ranking = BlockSelection.chooseRanking(opts.selection ?? 'auto', h.pool.probe !== undefined);
   const lexical = h.selection.lexicalIndex(blocks, (i) => h.model.tokenizer.decode(layout.blocks[i]!.tokens)).rank(question).map((r) => r.index);
@@ -161,13 +162,13 @@ export async function chooseBlocks(h: SessionHosts, full: RepoLayout, question: 
     if (!h.selection.anchorOf(anchorKey)) await readLocal(h, full, [layout.blocks[0]!], opts, () => {});
     // The probe's question sits where a full selection puts it: every candidate's keys (right after the anchor)
     // are attended at the distance a placed block has from the question.
-    const queries = await h.pool.probe!([h.selection.anchorOf(anchorKey)!], query, anchorLength + room, opts.signal);
+    const queries = await h.pool.probe!([h.selection.anchorOf(anchorKey)!], query, anchorLength + focus, opts.signal);
     // The summaries an earlier index stored (another process's, too) order the blocks BM25 leaves out; one missing
     // leaves them in repository order.
     let complete = true;
     for (const b of blocks) if (!(complete = await h.selection.recall(b.key))) break;
     const fallback = complete ? h.selection.rankByAttention(blocks, queries, shape).map((r) => r.index) : [];
-    const picked = pickCandidates(planBlocks, [...lexical, ...fallback], CANDIDATE_FACTOR * room);
+    const picked = pickCandidates(planBlocks, [...lexical, ...fallback], CANDIDATE_FACTOR * focus);
     const firstLayer = defaultFirstLayer(c.nLayers);
     const masses = new Map<number, (Float64Array | undefined)[]>();
     const encoded = await readLocal(h, full, picked.map((i) => layout.blocks[i]!), opts, (kv) => { masses.set(kv.index, blockLogMasses(kv, queries, shape, firstLayer)); });

@@ -35,6 +35,15 @@ export function selectionAnswerReserve(maxTokens: number, modelContext: number):
   return Math.max(1, Math.min(maxTokens, Math.floor(modelContext / 4)));
 }
 
+/**
+ * The most block tokens a question attends when the repository does not fit: a quarter of the model's context
+ * (SmolLM2's 8K: 2,048 tokens, four blocks of 512; a 128K model: 32K). More room filled with weakly ranked blocks
+ * lost needles on a small model (plan.ts says what was measured); a larger model's context is larger too.
+ */
+export function selectionFocus(modelContext: number): number {
+  return Math.floor(modelContext / 4);
+}
+
 /** Where summaries outlive a session and a block's KV entry (the disk cache's summaries folder in Node). */
 export interface SummaryStore {
   /** Undefined on a miss, or for a summary taken with pages of another size. */
