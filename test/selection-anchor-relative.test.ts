@@ -27,7 +27,7 @@ function block(index: number, length: number, seed: number): BlockKv {
 const r = rand(99);
 const queries = { rows, q: Array.from({ length: layers }, () => Float32Array.from({ length: rows * shape.nHeads * shape.headDim }, r)) };
 
-test('log masses equal blockLogMasses; max logits equal a direct scan', () => {
+test('log masses equal blockLogMasses and a direct log-sum-exp; max logits equal a direct scan', () => {
   const kv = block(1, 7, 3);
   const stats = blockAttentionStats(kv, queries, shape, 1);
   assert.equal(stats.lse[0], undefined);
@@ -35,12 +35,17 @@ test('log masses equal blockLogMasses; max logits equal a direct scan', () => {
   const [l, h, row] = [2, 3, 1];
   const kvHead = Math.floor(h / (shape.nHeads / shape.nKvHeads));
   let max = -Infinity;
+  const logits: number[] = [];
   for (let t = 0; t < kv.length; t++) {
     let dot = 0;
     for (let i = 0; i < shape.headDim; i++) dot += queries.q[l]![row * shape.nHeads * shape.headDim + h * shape.headDim + i]! * kv.k[l]![t * kv.width + kvHead * shape.headDim + i]!;
+    logits.push(dot / Math.sqrt(shape.headDim));
     max = Math.max(max, dot / Math.sqrt(shape.headDim));
   }
   assert.ok(Math.abs(stats.max[l]![h * rows + row]! - max) < 1e-12);
+  // One implementation serves both (blockLogMasses is blockAttentionStats' lse), so the log mass is checked directly.
+  const lse = Math.log(logits.reduce((s, x) => s + Math.exp(x), 0));
+  assert.ok(Math.abs(stats.lse[l]![h * rows + row]! - lse) < 1e-12);
 });
 
 test('a block\'s place among others does not depend on which others are scored', () => {

@@ -1,5 +1,6 @@
 import { EngineError } from '../../errors';
 import type { BlockKv } from '../types';
+import { blockAttentionStats } from './anchorRelative';
 import { scoreLogMasses, type AttentionShape, type QuestionQueries } from './keySummary';
 
 /*
@@ -13,40 +14,11 @@ import { scoreLogMasses, type AttentionShape, type QuestionQueries } from './key
 
 /** Per layer from `firstLayer` on (earlier layers undefined), the block's exact log-sum-exp of q . k / sqrt(headDim), [nHeads * rows]. */
 export function blockLogMasses(kv: BlockKv, queries: QuestionQueries, shape: AttentionShape, firstLayer: number): (Float64Array | undefined)[] {
-  const { nHeads, nKvHeads, headDim } = shape;
-  const width = nKvHeads * headDim;
-  const qWidth = nHeads * headDim;
-  const rows = queries.rows;
-  const group = nHeads / nKvHeads;
-  const scale = 1 / Math.sqrt(headDim);
-  if (kv.width !== width) throw new EngineError(`block ${kv.index}'s keys are ${kv.width} wide, the model's ${width}`);
-  if (kv.k.length !== queries.q.length) throw new EngineError(`block ${kv.index} has ${kv.k.length} layers of keys, the queries ${queries.q.length}`);
-  if (kv.length < 1) throw new EngineError(`block ${kv.index} has no tokens to attend to`);
-  const dots = new Float64Array(kv.length);
-  return kv.k.map((k, layer) => {
-    if (layer < firstLayer) return undefined;
-    if (k.length !== kv.length * width) throw new EngineError(`block ${kv.index} layer ${layer}: K has ${k.length} values, expected ${kv.length} x ${width}`);
-    const q = queries.q[layer]!;
-    const out = new Float64Array(nHeads * rows);
-    for (let h = 0; h < nHeads; h++) {
-      const ko = Math.floor(h / group) * headDim;
-      for (let r = 0; r < rows; r++) {
-        const qo = r * qWidth + h * headDim;
-        let max = -Infinity;
-        for (let t = 0; t < kv.length; t++) {
-          const row = t * width + ko;
-          let dot = 0;
-          for (let i = 0; i < headDim; i++) dot += q[qo + i]! * k[row + i]!;
-          dots[t] = dot * scale;
-          if (dots[t]! > max) max = dots[t]!;
-        }
-        let sum = 0;
-        for (let t = 0; t < kv.length; t++) sum += Math.exp(dots[t]! - max);
-        out[h * rows + r] = max + Math.log(sum);
-      }
-    }
-    return out;
+  const width = shape.nKvHeads * shape.headDim;
+  kv.k.forEach((k, layer) => {
+    if (layer >= firstLayer && k.length !== kv.length * width) throw new EngineError(`block ${kv.index} layer ${layer}: K has ${k.length} values, expected ${kv.length} x ${width}`);
   });
+  return blockAttentionStats(kv, queries, shape, firstLayer).lse;
 }
 
 /** The candidates best first by their exact log masses (blockLogMasses of each, by block index), scored by scoreLogMasses. */
