@@ -164,6 +164,7 @@ test('a question written after the index: holds() says which files the index has
       assert.deepEqual(seen, { 'docs/max.txt': true, 'sun.txt': true, 'ignored.txt': false, 'stamp.generated.ts': false, docs: false, 'missing.txt': false });
       const plain = await session.ask('Who is Max?', { maxTokens: 6, temperature: 0 });
       assert.deepEqual(got.ids, plain.ids);
+      assert.equal(got.question, 'Who is Max?', 'the result carries the question as written');
     } finally {
       await pool.dispose();
     }

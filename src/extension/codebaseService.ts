@@ -118,17 +118,13 @@ export class CodebaseService implements vscode.Disposable {
         timeline.firstText ??= at();
         r.onText(text);
       };
-      // The query as asked (a function's, once written), for the metric.
-      let question = typeof r.question === 'string' ? r.question : '';
-      const write = r.question;
-      const query = typeof write === 'string' ? write : (holds: (path: string) => boolean) => (question = write(holds));
-      const result = await this.indexing(r.folder, (progress) => session.ask(query, {
+      const result = await this.indexing(r.folder, (progress) => session.ask(r.question, {
         maxTokens: s.maxNewTokens, temperature: s.temperature, signal: r.signal, onText, selection: s.selection, ...progress,
         onIndexed: (stats) => { timeline.indexed = at(); progress.onIndexed(stats); },
       }));
       timeline.done = at();
       this.metric('ask', {
-        folder: r.folder.name, hostKind: this.pool?.pool.kind, question, tokens: result.ids.length, ids: result.ids, queryTokens: result.stats.queryTokens,
+        folder: r.folder.name, hostKind: this.pool?.pool.kind, question: result.question, tokens: result.ids.length, ids: result.ids, queryTokens: result.stats.queryTokens,
         ttftMs: Math.round(result.stats.ttftMs), decodeTokensPerSec: result.stats.decodeTokensPerSec,
         wallMs: Math.round(performance.now() - started), sources: result.sources.slice(0, 5).map((x) => x.path),
         selection: { ...result.stats.selection, attended: undefined }, size: result.stats.size,

@@ -162,6 +162,8 @@ export interface SourceFile {
 }
 
 export interface AskResult {
+  /** The question as asked (a QuestionFor's, as written after the index). */
+  readonly question: string;
   readonly answer: string;
   readonly ids: number[];
   /**
@@ -474,6 +476,7 @@ export class RepoSession {
     const sources = fileShares(shares, new Map(r.pieceShares), spansOf).map((s) => ({ ...s, spans: lineSpans(repo.spans, s.path) }));
     const { skipped: _skipped, skippedByReason: _byReason, ...rest } = indexed;
     return {
+      question,
       answer: r.text,
       ids: r.ids,
       sources,

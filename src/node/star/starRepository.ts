@@ -108,6 +108,7 @@ async function askGlobal(o: AskOptions): Promise<AskResult> {
     const tail = decoder.flush();
     if (tail) o.onText?.(tail);
     return {
+      question: o.question,
       answer: o.model.tokenizer.decode(result.ids, { skipSpecial: true }),
       ids: result.ids,
       sources: [],
