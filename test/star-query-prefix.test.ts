@@ -17,8 +17,8 @@ import { withTempDir } from './support/tempDir';
 const openShared = modelOpener();
 const workerScript = `${repoRoot}/dist/hostWorker.mjs`;
 const ASK = { maxTokens: 8, temperature: 0 };
-const LEAD = '(docs/max.txt: Tom had a dog named Max.) ';
-const QUESTION: LedQuestion = { lead: LEAD, question: 'Who is Max?' };
+const LEAD = '(max.txt: Tom had a dog named Max.)';
+const QUESTION: LedQuestion = { lead: LEAD, question: ' Who is Max?' };
 
 function makeRepo(dir: string): void {
   writeFileSync(join(dir, 'max.txt'), 'Tom had a dog named Max.\nMax ran in the park.\nMax was happy.\n');
@@ -89,7 +89,7 @@ for (const kind of ['thread', 'in-process'] as const) {
         assertSameAnswer(edited, await askedWhole(model, repo), 'after an edit');
 
         // A lead the query does not start with (the question is asked otherwise): not used.
-        assert.ok(await session.prepare(() => '(sun.txt: The sun was warm.) ', ASK) > 0);
+        assert.ok(await session.prepare(() => '(sun.txt: The sun was warm.)', ASK) > 0);
         const other = await session.ask(() => QUESTION, ASK);
         assert.equal(other.stats.prefilledTokens, 0);
         // And no lead: nothing run.

@@ -53,7 +53,7 @@ export class InlineChat implements vscode.Disposable {
     const opening = firstLine(editor);
     // Named, not pasted, when the index holds the saved file: which code, ahead of the question, so it can run on
     // the hosts while the question is typed (CodebaseService.prepare): only the typed words are left after Enter.
-    const lead = `(${path}: ${opening}) `;
+    const lead = `(${path}: ${opening})`;
     // The thread appears before the question is typed, both its comments there: a window's first comment thread
     // costs the workbench 1-2 s of its main thread (which relays the answer's tokens too), and a comment added later
     // a relayout of the editor; spent while the user types, not after Enter, where only the two texts change.
@@ -80,7 +80,8 @@ export class InlineChat implements vscode.Disposable {
     // Decided after the question's own index, which has just walked the saved files.
     const query = (holds: (path: string) => boolean): string | LedQuestion => {
       if (dirty) return withCode('not saved yet');
-      if (holds(path)) return { lead, question: question.trim() };
+      // With its leading space: a BPE tokenizer sees " What" as it would in one text.
+      if (holds(path)) return { lead, question: ` ${question.trim()}` };
       asked.body = new vscode.MarkdownString(`${escapeMarkdown(question.trim())}\n\n_${escapeMarkdown(path)} is not in the index (ignored, excluded, too large or generated): the selected code went with the question._`);
       thread.comments = [...thread.comments];
       return withCode('not in the index');

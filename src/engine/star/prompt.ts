@@ -111,7 +111,8 @@ export function buildStarLayout(files: readonly BlockSource[], tokenizer: Tokeni
 /**
  * A question led by a fixed part known before it is typed (Ask About Selection: which code it is about): the
  * query is the two encoded apart and joined, so the lead's ids are the query's first ids whether or not they
- * were prefilled ahead of the question (RepoSession.prepare).
+ * were prefilled ahead of the question (RepoSession.prepare). `question` carries its own leading space where one
+ * belongs (a BPE tokenizer then sees " What", as it would in one text).
  */
 export interface LedQuestion {
   readonly lead: string;
