@@ -417,15 +417,16 @@ describe('the extension in code-server', { skip, timeout: 1_200_000 }, () => {
       })),
     };
     // Issue 13 §6: the selection's name ran on the hosts while the question was typed, so after Enter the inline
-    // question runs no more query tokens than the chat panel's; and its first text comes as soon. Today's 1.9x-2.3x
-    // (2 pairs, load 3) and 1.45x-3.6x (load 20-27): the name's tokens (~25 ms each on SwiftShader) and the first
-    // thread's render after Enter. The bound leaves room for the 2 loaded cores' noise (measured after: README).
+    // question runs no more query tokens than the chat panel's; and its first text comes as soon. Before: 2.07x over
+    // both questions at load 3 (1.9x and 2.25x), 1.45x-3.6x a pair at load 20-27: the name's tokens (~25 ms each on
+    // SwiftShader) and the thread drawn after Enter. After: 0.82x-1.16x over both (5 runs, load 3-7; a pair
+    // 0.65x-1.27x); the bound leaves room for CI's 2 loaded cores.
     for (const { chat: c, inline: i } of pairs) {
       assert.ok(i.prepare.tokens > 0 && i.ask.prefilledTokens === i.prepare.tokens, `the selection's name must run while the question is typed: ${JSON.stringify(figures.inline)}`);
       const afterEnter = (i.ask.queryTokens as number) - (i.ask.prefilledTokens as number);
       assert.ok(afterEnter <= (c.ask.queryTokens as number), `after Enter the inline question runs ${afterEnter} query tokens, the chat's ${c.ask.queryTokens}: ${JSON.stringify(figures.inline)}`);
     }
-    assert.ok(inlineToChat <= 1.3, `the inline answer's first text comes ${inlineToChat}x as late as the chat panel's (over both questions): ${JSON.stringify(figures.inline)}`);
+    assert.ok(inlineToChat <= 1.4, `the inline answer's first text comes ${inlineToChat}x as late as the chat panel's (over both questions): ${JSON.stringify(figures.inline)}`);
     for (const { chat: c, inline: i, chatSameQuery: same } of pairs) {
       // Where the time went, from the command to the first text, for both: every mark is there and in order.
       for (const t of [c.ask.timeline, i.ask.timeline, same.ask.timeline]) {

@@ -46,9 +46,12 @@ export class InlineChat implements vscode.Disposable {
       return;
     }
     // Read now, as the command runs: the selection asked about, whatever the editor does while the question is typed.
-    const range = new vscode.Range(editor.selection.start.line, 0, editor.selection.end.line, 0);
+    const { start, end } = editor.selection;
+    // A selection of whole lines ends at the next line's start: that line is not part of it.
+    const last = end.character === 0 && end.line > start.line ? end.line - 1 : end.line;
+    const range = new vscode.Range(start.line, 0, last, 0);
     const path = vscode.workspace.asRelativePath(editor.document.uri, false);
-    const lines = `${editor.selection.start.line + 1}-${editor.selection.end.line + 1}`;
+    const lines = `${start.line + 1}-${last + 1}`;
     const code = selectedCode(editor);
     const opening = firstLine(editor);
     // Named, not pasted, when the index holds the saved file: which code, ahead of the question, so it can run on
