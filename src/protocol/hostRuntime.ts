@@ -72,16 +72,17 @@ export function runHostRuntime(main: MessagePortLike, o: HostRuntimeOptions): vo
         await s.parts.close();
       },
     });
-    // A prefix attended this host's blocks as they were: any change to them drops it (the caller checks the others').
-    const dropping = <K extends 'encode' | 'load' | 'clear' | 'drop' | 'move' | 'dispose'>(name: K): Handlers<HostMethods>[K] =>
-      ((args: never, ctx: never) => {
-        take()?.dispose();
-        return (base[name] as (a: never, c: never) => unknown)(args, ctx);
-      }) as Handlers<HostMethods>[K];
     const runner = { transformer: s.host.transformer, tokenizer: s.parts.model.tokenizer };
+    const drop = () => take()?.dispose();
     return {
       ...base,
-      encode: dropping('encode'), load: dropping('load'), clear: dropping('clear'), drop: dropping('drop'), move: dropping('move'), dispose: dropping('dispose'),
+      // A prefix attended this host's blocks as they were: a change to them drops it (the caller checks the others').
+      encode: (args, ctx) => { drop(); return base.encode(args, ctx); },
+      load: (args, ctx) => { drop(); return base.load(args, ctx); },
+      clear: (args, ctx) => { drop(); return base.clear(args, ctx); },
+      drop: (args, ctx) => { drop(); return base.drop(args, ctx); },
+      move: (args, ctx) => { drop(); return base.move(args, ctx); },
+      dispose: (args, ctx) => { drop(); return base.dispose(args, ctx); },
       describe: () => ({ name: s.host.name, device: s.parts.backend.deviceName, backend: s.parts.backend.kind }),
       stats: () => ({ ...s.host.stats, answerTokens }),
       answer: ([req], ctx) => answerQuery(runner, [s.host, ...s.peers], s.host, req, (id, text) => {
@@ -89,7 +90,7 @@ export function runHostRuntime(main: MessagePortLike, o: HostRuntimeOptions): vo
         ctx.emit({ id, text } satisfies AnswerToken);
       }, ctx.signal, take()),
       prefill: async ([req], ctx) => {
-        take()?.dispose();
+        drop();
         held = await prefillQuery(runner, [s.host, ...s.peers], s.host, req, ctx.signal);
       },
     };
