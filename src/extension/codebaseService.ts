@@ -11,7 +11,7 @@ import { serialQueue, type SerialQueue } from '../engine/util/serialQueue';
 import { defaultCacheDir } from '../node/cache/defaultCacheDir';
 import { openModel, type OpenedModel } from '../node/openModel';
 import { RepoSession } from '../node/star/repoSession';
-import type { AskResult, IndexProgress, IndexStats, QuestionFor, RepositorySize } from '../node/star/repoSession';
+import type { AskResult, IndexProgress, IndexStats, LeadFor, QuestionFor, RepositorySize } from '../node/star/repoSession';
 import type { StatusView } from '../protocol/chatMessages';
 import type { ChatViewProvider } from './chatView';
 import { explainError } from './errorActions';
@@ -124,7 +124,7 @@ export class CodebaseService implements vscode.Disposable {
       }));
       timeline.done = at();
       this.metric('ask', {
-        folder: r.folder.name, hostKind: this.pool?.pool.kind, question: result.question, tokens: result.ids.length, ids: result.ids, queryTokens: result.stats.queryTokens,
+        folder: r.folder.name, hostKind: this.pool?.pool.kind, question: result.question, tokens: result.ids.length, ids: result.ids, queryTokens: result.stats.queryTokens, prefilledTokens: result.stats.prefilledTokens,
         ttftMs: Math.round(result.stats.ttftMs), decodeTokensPerSec: result.stats.decodeTokensPerSec,
         wallMs: Math.round(performance.now() - started), sources: result.sources.slice(0, 5).map((x) => x.path),
         selection: { ...result.stats.selection, attended: undefined }, size: result.stats.size,
@@ -132,6 +132,20 @@ export class CodebaseService implements vscode.Disposable {
       });
       return result;
     });
+  }
+
+  /**
+   * Runs the lead of a question still being typed (Ask About Selection: which code it is about) on the hosts ahead
+   * of it (RepoSession.prepare), so the question's first token waits only for the words typed. Only for a folder
+   * already indexed on the hosts running now; false where nothing was run.
+   */
+  async prepare(folder: vscode.WorkspaceFolder, lead: LeadFor, signal: AbortSignal): Promise<number> {
+    const started = performance.now();
+    const session = this.sessions.get(folder.uri.toString());
+    const tokens = !session ? 0 : await this.exclusive(() => (this.sessions.get(folder.uri.toString()) === session
+      ? session.prepare(lead, { maxTokens: readSettings().maxNewTokens, signal }) : Promise.resolve(0)));
+    this.metric('prepare', { folder: folder.name, hostKind: this.pool?.pool.kind, tokens, wallMs: Math.round(performance.now() - started) });
+    return tokens;
   }
 
   /** The model or the host settings changed: drop the hosts (the next operation starts new ones). */

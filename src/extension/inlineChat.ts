@@ -6,7 +6,10 @@
 // A pasted selection made the inline answer start about 5x later than the chat panel's (182 vs 37 query tokens).
 // The code itself goes into the query when the index does not hold it: an unsaved file's selection, or a file the
 // index skipped (ignored, excluded, too large, generated); the question's comment says so.
+// The name leads the question, and runs on the hosts while the question is typed (RepoSession.prepare), and the
+// thread is drawn then too: after Enter only the typed words are left, as in the chat panel (issue 13 §6).
 import * as vscode from 'vscode';
+import type { LedQuestion } from '../engine/star/prompt';
 import type { CodebaseService } from './codebaseService';
 import { explainError } from './errorActions';
 
@@ -42,32 +45,53 @@ export class InlineChat implements vscode.Disposable {
       void vscode.window.showWarningMessage('Star Attention: this file is not inside a workspace folder, so there is no repository to ask about.');
       return;
     }
-    const question = await vscode.window.showInputBox({ title: 'Ask About Selection', prompt: 'What do you want to know about the selected code?', placeHolder: 'e.g. What calls this, and why?' });
-    if (!question?.trim()) return;
-    const askedAt = performance.now();
-    const range = new vscode.Range(editor.selection.start.line, 0, editor.selection.end.line, 0);
+    // Read now, as the command runs: the selection asked about, whatever the editor does while the question is typed.
+    const { start, end } = editor.selection;
+    // A selection of whole lines ends at the next line's start: that line is not part of it.
+    const last = end.character === 0 && end.line > start.line ? end.line - 1 : end.line;
+    const range = new vscode.Range(start.line, 0, last, 0);
     const path = vscode.workspace.asRelativePath(editor.document.uri, false);
-    const lines = `${editor.selection.start.line + 1}-${editor.selection.end.line + 1}`;
-    // Read now: the editor may change while the question waits for the index.
+    const lines = `${start.line + 1}-${last + 1}`;
     const code = selectedCode(editor);
     const opening = firstLine(editor);
+    // Named, not pasted, when the index holds the saved file: which code, ahead of the question, so it can run on
+    // the hosts while the question is typed (CodebaseService.prepare): only the typed words are left after Enter.
+    const lead = `(${path}: ${opening})`;
+    // The thread appears before the question is typed, both its comments there: a window's first comment thread
+    // costs the workbench 1-2 s of its main thread (which relays the answer's tokens too), and a comment added later
+    // a relayout of the editor; spent while the user types, not after Enter, where only the two texts change.
+    const asked = new Note(new vscode.MarkdownString(`_Asking about ${escapeMarkdown(path)}, lines ${lines}…_`), ME);
+    const answer = new Note(new vscode.MarkdownString('_Waiting for the question…_'), MODEL);
+    const thread = this.controller.createCommentThread(editor.document.uri, range, [asked, answer]);
+    thread.label = 'Star Attention';
+    thread.canReply = false;
+    thread.collapsibleState = vscode.CommentThreadCollapsibleState.Expanded;
+    const typing = new AbortController();
+    const savedAtStart = !editor.document.isDirty;
+    void this.service.prepare(folder, (holds) => (savedAtStart && holds(path) ? lead : undefined), typing.signal)
+      .catch((err: unknown) => this.log.debug(`the selection was not run ahead of the question: ${explainError(err).message}`));
+    const question = await vscode.window.showInputBox({ title: 'Ask About Selection', prompt: 'What do you want to know about the selected code?', placeHolder: 'e.g. What calls this, and why?' });
+    if (!question?.trim()) {
+      typing.abort();
+      thread.dispose();
+      return;
+    }
+    const askedAt = performance.now();
     const dirty = editor.document.isDirty;
-    const asked = new Note(question.trim(), ME);
+    asked.body = question.trim();
     const withCode = (why: string) => `${question.trim()}\n\nThe question is about this code from ${path}, lines ${lines} (${why}):\n\`\`\`\n${code}\n\`\`\``;
     // Decided after the question's own index, which has just walked the saved files.
-    const query = (holds: (path: string) => boolean): string => {
+    const query = (holds: (path: string) => boolean): string | LedQuestion => {
       if (dirty) return withCode('not saved yet');
-      if (holds(path)) return `${question.trim()} (${path}: ${opening})`;
+      // With its leading space: a BPE tokenizer sees " What" as it would in one text.
+      if (holds(path)) return { lead, question: ` ${question.trim()}` };
       asked.body = new vscode.MarkdownString(`${escapeMarkdown(question.trim())}\n\n_${escapeMarkdown(path)} is not in the index (ignored, excluded, too large or generated): the selected code went with the question._`);
       thread.comments = [...thread.comments];
       return withCode('not in the index');
     };
 
-    const answer = new Note(new vscode.MarkdownString('_Thinking…_'), MODEL);
-    const thread = this.controller.createCommentThread(editor.document.uri, range, [asked, answer]);
-    thread.label = 'Star Attention';
-    thread.canReply = false;
-    thread.collapsibleState = vscode.CommentThreadCollapsibleState.Expanded;
+    answer.body = new vscode.MarkdownString('_Thinking…_');
+    thread.comments = [asked, answer];
     const abort = new AbortController();
     this.running.add(abort);
     let text = '';

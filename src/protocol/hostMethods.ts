@@ -1,7 +1,7 @@
 // The host protocol's one method map: every method a host worker answers, with its arguments, result and streamed
 // events. StarHostClient's calls, the pools' calls (hostPool.ts) and the worker's handlers (starHost.ts,
 // hostRuntime.ts) are all typed by it, so a wrong name, argument or result is a compile error on either side.
-import type { AnswerRequest, AnswerResult } from '../engine/star/answer';
+import type { AnswerRequest, AnswerResult, PrefixRequest } from '../engine/star/answer';
 import type { BlockMove } from '../engine/star/host';
 import type { BlockKv, BlockSpec, HostAttention } from '../engine/star/types';
 import type { Backend } from '../engine/backend/types';
@@ -41,9 +41,11 @@ export interface AnswerToken {
   readonly text: string;
 }
 
-/** Every method a host worker answers (hostRuntime.ts): StarHost's, plus describe, stats and answer (phase 2). */
+/** Every method a host worker answers (hostRuntime.ts): StarHost's, plus describe, stats, answer (phase 2) and prefill. */
 export interface HostMethods extends StarHostMethods {
   readonly describe: Method<[], HostDescription>;
   readonly stats: Method<[], HostStats>;
   readonly answer: Method<[req: AnswerRequest], AnswerResult, AnswerToken>;
+  /** The start of the next question, run ahead of it (prefillQuery): held until the next answer, which consumes it. */
+  readonly prefill: Method<[req: PrefixRequest], void>;
 }

@@ -46,14 +46,17 @@ export async function runCommand(page: Page, title: string, timeoutMs = 60_000):
 }
 
 /** Types `text` into the input box a command opened (vscode.window.showInputBox) and presses Enter.
- * `prompt`, when given, must appear in the box, so the palette's own input is never mistaken for it. */
-export async function answerInputBox(page: Page, text: string, prompt?: string): Promise<void> {
+ * `prompt`, when given, must appear in the box, so the palette's own input is never mistaken for it. With `delayMs`
+ * the text is typed key by key, as a user would; `beforeEnter` runs once it is typed. */
+export async function answerInputBox(page: Page, text: string, prompt?: string, o: { delayMs?: number; beforeEnter?: () => Promise<void> } = {}): Promise<void> {
   if (prompt) await page.locator('.quick-input-widget .quick-input-message', { hasText: prompt }).waitFor();
   await page.waitForFunction(() => {
     const input = document.querySelector<HTMLInputElement>('.quick-input-widget .quick-input-box input');
     return !!input && input.offsetParent !== null && !input.value.startsWith('>');
   });
-  await quickInput(page).fill(text);
+  if (o.delayMs) await quickInput(page).pressSequentially(text, { delay: o.delayMs });
+  else await quickInput(page).fill(text);
+  await o.beforeEnter?.();
   await quickInput(page).press('Enter');
 }
 

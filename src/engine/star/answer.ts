@@ -29,6 +29,38 @@ export interface AnswerRequest {
   readonly attentionShares: boolean;
   /** Kept keys of multi-file blocks, for their exact split into files (PieceKeys.data). */
   readonly pieces?: PieceKeysData;
+  /**
+   * The query's first ids were prefilled by the last prefillQuery over this very context (the caller knows the
+   * hosts' blocks did not change since): they are not run again. A prefix that is not the query's start, or leaves
+   * too little room, is dropped and the whole query runs.
+   */
+  readonly prefilled?: boolean;
+}
+
+/** The start of a question, run through phase 2 before the rest of it is known (AnswerRequest.prefilled). */
+export interface PrefixRequest {
+  readonly contextLength: number;
+  readonly ids: readonly number[];
+  /** Tokens it leaves room for after the prefix: the rest of the question and the answer. */
+  readonly room: number;
+  readonly attentionShares: boolean;
+  readonly pieces?: PieceKeysData;
+}
+
+/** A prefilled query prefix: the query's KV so far and the attention shares its rows recorded. */
+export class HeldPrefix {
+  constructor(readonly request: PrefixRequest, readonly query: StarQuery, readonly mass: AttentionMass | undefined) {}
+
+  /** Whether `req`'s query starts with this prefix, over the same context, with room for the rest and the answer. */
+  fits(req: AnswerRequest, maxTokens: number): boolean {
+    const p = this.request;
+    return req.contextLength === p.contextLength && req.attentionShares === p.attentionShares && req.query.length > p.ids.length
+      && p.ids.every((id, i) => req.query[i] === id) && req.query.length + maxTokens <= this.query.cache.capacity;
+  }
+
+  dispose(): void {
+    this.query.dispose();
+  }
 }
 
 export interface AnswerResult {
@@ -45,6 +77,8 @@ export interface AnswerResult {
   readonly blockShares: [number, number][];
   /** Block index -> per-piece shares (exact split) for the blocks in `pieces`. */
   readonly pieceShares: [number, number[]][];
+  /** The query's first ids that a prefilled prefix held (AnswerRequest.prefilled): 0 when the whole query ran. */
+  readonly prefilledTokens: number;
 }
 
 /** The query host's own parts: its transformer (phase 2 runs on its backend) and the model's tokenizer. */
@@ -66,21 +100,33 @@ export async function answerQuery(
   req: AnswerRequest,
   onToken: (id: number, text: string) => void,
   signal?: AbortSignal,
+  held?: HeldPrefix,
 ): Promise<AnswerResult> {
   const { transformer, tokenizer } = runner;
-  if (req.query.length === 0) throw new EngineError('the question encodes to no tokens');
-  const budget = fitAnswer(transformer.config.contextLength, req.contextLength + req.query.length, req.maxTokens,
-    `the repository (${req.contextLength} tokens) and the question (${req.query.length})`);
+  if (req.query.length === 0) {
+    held?.dispose();
+    throw new EngineError('the question encodes to no tokens');
+  }
+  let budget: ReturnType<typeof fitAnswer>;
+  try {
+    budget = fitAnswer(transformer.config.contextLength, req.contextLength + req.query.length, req.maxTokens,
+      `the repository (${req.contextLength} tokens) and the question (${req.query.length})`);
+  } catch (err) {
+    held?.dispose();
+    throw err;
+  }
   const started = performance.now();
-  const query = new StarQuery(transformer, { contextLength: req.contextLength, hosts, colocated, capacity: req.query.length + budget.maxTokens });
+  const prefix = req.prefilled && held?.fits(req, budget.maxTokens) ? held : undefined;
+  if (held && !prefix) held.dispose();
+  const query = prefix?.query ?? new StarQuery(transformer, { contextLength: req.contextLength, hosts, colocated, capacity: req.query.length + budget.maxTokens });
   const decoder = createStreamDecoder(tokenizer);
   try {
-    const c = transformer.config;
-    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
-    const mass = req.attentionShares ? new AttentionMass(req.pieces && req.pieces.blocks.length > 0 ? splitFromData(req.pieces, shape) : undefined) : undefined;
-    // The question in one forward: the attention shares are recorded per forward, over all its rows at once.
-    const first = (await prefill({ transformer, cache: query.cache, forward: (ids, logits, sig) => query.forward(ids, logits, sig, mass) }, req.query, {
-      chunk: req.query.length, signal,
+    const mass = prefix ? prefix.mass : newMass(transformer, req.attentionShares, req.pieces);
+    // The question in one forward (after its prefilled prefix): the attention shares are recorded per forward,
+    // over all its rows at once (a mean over rows: the same whether the rows ran in one forward or two).
+    const rest = req.query.slice(prefix?.request.ids.length ?? 0);
+    const first = (await prefill({ transformer, cache: query.cache, forward: (ids, logits, sig) => query.forward(ids, logits, sig, mass) }, rest, {
+      chunk: rest.length, signal,
     }))!;
     const tokens = decode(query, first, { maxTokens: budget.maxTokens, temperature: req.temperature, topP: req.topP, seed: req.seed, stopIds: tokenizer.eos, signal });
     const result = await collectDecode(tokens, started, (id) => onToken(id, decoder.push(id)));
@@ -94,8 +140,44 @@ export async function answerQuery(
       decodeTokensPerSec: result.decodeTokensPerSec,
       blockShares: mass ? [...mass.shares()] : [],
       pieceShares: mass ? [...mass.pieceShares()] : [],
+      prefilledTokens: prefix?.request.ids.length ?? 0,
     };
   } finally {
     query.dispose();
   }
+}
+
+/**
+ * Runs `req.ids`, the start of a question not yet complete, through phase 2 over `hosts`' blocks: the rest of the
+ * question then runs alone (answerQuery with `prefilled` and the returned prefix, which it consumes).
+ */
+export async function prefillQuery(
+  runner: QueryRunner,
+  hosts: readonly StarHost[],
+  colocated: ColocatedHost | undefined,
+  req: PrefixRequest,
+  signal?: AbortSignal,
+): Promise<HeldPrefix> {
+  const { transformer } = runner;
+  if (req.ids.length === 0) throw new EngineError('an empty query prefix');
+  const capacity = Math.min(req.ids.length + req.room, transformer.config.contextLength - req.contextLength);
+  if (capacity <= req.ids.length) throw new EngineError(`the query prefix (${req.ids.length} tokens) leaves no room in the model's context after the repository (${req.contextLength})`);
+  const query = new StarQuery(transformer, { contextLength: req.contextLength, hosts, colocated, capacity });
+  try {
+    const mass = newMass(transformer, req.attentionShares, req.pieces);
+    await prefill({ transformer, cache: query.cache, forward: (ids, logits, sig) => query.forward(ids, logits, sig, mass) }, req.ids, {
+      chunk: req.ids.length, logits: 'none', signal,
+    });
+    return new HeldPrefix(req, query, mass);
+  } catch (err) {
+    query.dispose();
+    throw err;
+  }
+}
+
+function newMass(transformer: Transformer, attentionShares: boolean, pieces: PieceKeysData | undefined): AttentionMass | undefined {
+  if (!attentionShares) return undefined;
+  const c = transformer.config;
+  const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+  return new AttentionMass(pieces && pieces.blocks.length > 0 ? splitFromData(pieces, shape) : undefined);
 }

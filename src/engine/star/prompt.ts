@@ -109,21 +109,53 @@ export function buildStarLayout(files: readonly BlockSource[], tokenizer: Tokeni
 }
 
 /**
+ * A question led by a fixed part known before it is typed (Ask About Selection: which code it is about): the
+ * query is the two encoded apart and joined, so the lead's ids are the query's first ids whether or not they
+ * were prefilled ahead of the question (RepoSession.prepare). `question` carries its own leading space where one
+ * belongs (a BPE tokenizer then sees " What", as it would in one text).
+ */
+export interface LedQuestion {
+  readonly lead: string;
+  readonly question: string;
+}
+
+/** The question as one text: the lead, then the question. */
+export function questionText(q: string | LedQuestion): string {
+  return typeof q === 'string' ? q : q.lead + q.question;
+}
+
+/**
  * The query: the question, the end of the user turn and the assistant header, rendered by the same chat template
  * (so anchor prefix + context + query is exactly the chat rendered with the files in the user message).
  * Encoded as one text, as a tokenizer would see the whole prompt; only when the question itself contains
  * special-token text (e.g. "<|im_end|>") is it encoded apart as plain text, so it cannot end the turn early.
+ * A LedQuestion is encoded in two parts, the template's text before it with the lead, and the rest (queryLead).
  */
-export function buildQuery(question: string, tokenizer: Tokenizer, chatTemplate: string | undefined, opts: StarPromptOptions = {}): number[] {
+export function buildQuery(question: string | LedQuestion, tokenizer: Tokenizer, chatTemplate: string | undefined, opts: StarPromptOptions = {}): number[] {
+  const { before, after } = querySides(questionText(question), chatTemplate, opts);
+  if (typeof question !== 'string') return [...queryLead(question.lead, tokenizer, chatTemplate, opts), ...encodeTurn('', question.question, after, tokenizer)];
+  return encodeTurn(before, question, after, tokenizer);
+}
+
+/** The first ids of every query whose question has this lead (buildQuery of a LedQuestion). */
+export function queryLead(lead: string, tokenizer: Tokenizer, chatTemplate: string | undefined, opts: StarPromptOptions = {}): number[] {
+  return encodeTurn(querySides(lead, chatTemplate, opts).before, lead, '', tokenizer);
+}
+
+/** The template's text before and after the question. */
+function querySides(question: string, chatTemplate: string | undefined, opts: StarPromptOptions): { before: string; after: string } {
   if (question.includes(QUESTION_PLACEHOLDER)) throw new EngineError('the question contains the internal question marker');
   const { suffix } = splitChatPrompt(chatTemplate, promptParts(opts, QUESTION_PLACEHOLDER), { bosToken: opts.bosToken });
   const at = suffix.indexOf(QUESTION_PLACEHOLDER);
   if (at < 0) throw new EngineError('the chat template dropped the question', 'tokenizer.chat_template');
-  const before = suffix.slice(0, at);
-  const after = suffix.slice(at + QUESTION_PLACEHOLDER.length);
-  const special = (text: string) => (text ? tokenizer.encode(text, { addBos: false, parseSpecial: true }) : []);
-  if (!special(question).some((id) => tokenizer.isSpecial(id))) return special(before + question + after);
-  return [...special(before), ...tokenizer.encode(question, { addBos: false, parseSpecial: false }), ...special(after)];
+  return { before: suffix.slice(0, at), after: suffix.slice(at + QUESTION_PLACEHOLDER.length) };
+}
+
+/** Template text, the user's text, template text: one encoding, the user's apart only if it holds special-token text. */
+function encodeTurn(before: string, text: string, after: string, tokenizer: Tokenizer): number[] {
+  const special = (t: string) => (t ? tokenizer.encode(t, { addBos: false, parseSpecial: true }) : []);
+  if (!special(text).some((id) => tokenizer.isSpecial(id))) return special(before + text + after);
+  return [...special(before), ...tokenizer.encode(text, { addBos: false, parseSpecial: false }), ...special(after)];
 }
 
 function promptParts(opts: StarPromptOptions, question: string) {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
 import { EngineError } from '../../engine/errors';
 import type { LoadedModel } from '../../engine/model/types';
-import { answerQuery, type AnswerRequest, type AnswerResult } from '../../engine/star/answer';
+import { answerQuery, prefillQuery, type AnswerRequest, type AnswerResult, type HeldPrefix, type PrefixRequest } from '../../engine/star/answer';
 import type { StarHost } from '../../engine/star/host';
 import type { QuestionQueries } from '../../engine/star/selection/keySummary';
 import { probeQuestionQueries } from '../../engine/star/selection/queryProbe';
@@ -36,6 +36,11 @@ export interface HostPool {
   /** Phase 2 over every host's blocks. One at a time (a second call waits for the first). */
   answer(req: AnswerRequest, onToken: (id: number, text: string) => void, signal?: AbortSignal): Promise<AnswerResult>;
   /**
+   * Runs the start of the next question ahead of it (answer.ts prefillQuery), held on the query host until the next
+   * answer, which uses it when asked to (AnswerRequest.prefilled) and drops it otherwise. Serial with answer.
+   */
+  prefill(req: PrefixRequest, signal?: AbortSignal): Promise<void>;
+  /**
    * The question's per-layer queries over `context` (the anchor's KV), for ranking blocks by attention
    * (selection/queryProbe.ts). Only where the query host runs in this thread; worker pools leave it out and a
    * question there is ranked lexically.
@@ -57,14 +62,25 @@ export async function createInProcessHostPool(model: LoadedModel, opts: InProces
   const local = await createLocalHosts(model, { backend: opts.backend, hosts: opts.hosts, memoryBudgetBytes: opts.memoryBudgetBytes });
   // An in-process host must not run two calls at once.
   const serial = serialQueue();
+  const runner = { transformer: local.query, tokenizer: model.tokenizer };
+  let held: HeldPrefix | undefined;
+  const take = () => {
+    const h = held;
+    held = undefined;
+    return h;
+  };
   return {
     kind: 'in-process',
     device: local.query.backend.deviceName,
     hosts: local.hosts,
-    answer: (req, onToken, signal) => serial(() => answerQuery({ transformer: local.query, tokenizer: model.tokenizer }, local.hosts, local.hosts[0], req, onToken, signal)),
+    answer: (req, onToken, signal) => serial(() => answerQuery(runner, local.hosts, local.hosts[0], req, onToken, signal, take())),
+    prefill: (req, signal) => serial(async () => {
+      take()?.dispose();
+      held = await prefillQuery(runner, local.hosts, local.hosts[0], req, signal);
+    }),
     probe: (context, question, position, signal) => serial(() => probeQuestionQueries(local.query, context, question, { position, signal })),
-    clear: () => serial(async () => { await Promise.all(local.hosts.map((h) => h.clear())); }),
-    dispose: () => serial(() => local.dispose()),
+    clear: () => serial(async () => { take()?.dispose(); await Promise.all(local.hosts.map((h) => h.clear())); }),
+    dispose: () => serial(() => { take()?.dispose(); return local.dispose(); }),
   };
 }
 
@@ -154,6 +170,7 @@ export async function poolOfClients(
     device: query.device,
     hosts: clients,
     answer: (req, onToken, signal) => clients[0]!.rpc.call('answer', [req], { signal, onEvent: (t) => onToken(t.id, t.text) }),
+    prefill: (req, signal) => clients[0]!.rpc.call('prefill', [req], { signal }),
     clear: async () => { await Promise.all(clients.map((c) => c.clear())); },
     async dispose() {
       if (disposed) return;

@@ -14,7 +14,7 @@ import type { StarHost } from '../../engine/star/host';
 import { serialQueue, type SerialQueue } from '../../engine/util/serialQueue';
 import type { BlockKv, BlockSpec } from '../../engine/star/types';
 import { PieceKeys, pieceKeysBudget } from '../../engine/star/pieceKeys';
-import { buildQuery } from '../../engine/star/prompt';
+import { buildQuery, queryLead, questionText, type LedQuestion } from '../../engine/star/prompt';
 import { shiftBlockKv } from '../../engine/star/shift';
 import { fileShares, type TokenRange } from '../../engine/star/attentionMass';
 import { kvDtypeFor, type KvDtypeSetting } from '../../engine/runtime/kvBytes';
@@ -175,6 +175,8 @@ export interface AskResult {
   readonly stats: Omit<IndexStats, 'skipped' | 'skippedByReason'> & {
     readonly mode: 'star' | 'global';
     readonly queryTokens: number;
+    /** The query's first tokens that ran before the question was asked (prepare): not on the way to the first token. */
+    readonly prefilledTokens: number;
     /** From the start of phase 1 (cache lookups included) to the first generated token. */
     readonly ttftMs: number;
     readonly decodeTokensPerSec: number;
@@ -186,7 +188,19 @@ export interface AskResult {
 }
 
 /** A question written once the index is known: `holds(path)` says whether the index holds that file's text. */
-export type QuestionFor = (holds: (path: string) => boolean) => string;
+export type QuestionFor = (holds: (path: string) => boolean) => string | LedQuestion;
+
+/** The lead of a question still being typed, from the same `holds` as its QuestionFor; undefined: no lead. */
+export type LeadFor = (holds: (path: string) => boolean) => string | undefined;
+
+export interface PrepareOptions {
+  /** The answer's token limit the question will be asked with (room is kept for it after the prefix). */
+  readonly maxTokens: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Query tokens a prefilled lead leaves room for, beyond the answer: the question typed after it. */
+const QUESTION_ROOM = 512;
 
 function holdsFile(repository: RepoLayout, path: string): boolean {
   return repository.spans.some((spans) => spans.some((s) => s.path === path));
@@ -222,6 +236,8 @@ export class RepoSession {
   private preempt: AbortController | undefined;
   /** The last index of this session stopped for a question (questionComing) and has not been finished since. */
   private indexInterrupted = false;
+  /** The lead prefilled on the query host (prepare) and over which hosts' state: the next ask uses it or drops it. */
+  private prefilled: { hosts: PoolState; contextLength: number; ids: readonly number[] } | undefined;
 
   constructor(private readonly o: RepoSessionOptions) {
     this.tokenizer = this.encodes.wrap(o.model.tokenizer);
@@ -257,6 +273,16 @@ export class RepoSession {
   ask(question: string | QuestionFor, opts: AskOptions): Promise<AskResult> {
     this.questionComing();
     return this.serial(() => this.runAsk(question, opts));
+  }
+
+  /**
+   * Runs a question's lead through phase 2 while the rest of it is still being typed, over the blocks the hosts
+   * hold now (no index: the question's own finds them unchanged, or the prefix is dropped). Only where every block
+   * is attended whatever the question (the repository fits the context): beyond it the blocks depend on the
+   * question. Resolves to the lead's tokens held for the next ask (0: none).
+   */
+  prepare(lead: LeadFor, opts: PrepareOptions): Promise<number> {
+    return this.serial(() => this.runPrepare(lead, opts));
   }
 
   /**
@@ -434,16 +460,39 @@ export class RepoSession {
     return this.indexInterrupted ? { ...stats, whileIndexing: { ready, of: choice.of } } : stats;
   }
 
+  private async runPrepare(leadFor: LeadFor, opts: PrepareOptions): Promise<number> {
+    const o = this.o;
+    this.prefilled = undefined;
+    const held = this.layout;
+    if (!held || !this.repository || this.positions !== 'global' || poolHolders.get(o.pool) !== this) return 0;
+    const lead = leadFor((path) => holdsFile(this.repository!, path));
+    if (!lead) return 0;
+    const ids = queryLead(lead, o.model.tokenizer, o.model.chatTemplate, this.promptOptions());
+    const contextLength = held.layout.contextLength;
+    if (ids.length === 0 || contextLength + ids.length + 1 >= o.model.config.contextLength) return 0;
+    const budget = o.pieceKeysBudgetBytes ?? pieceKeysBudget(o.model.config, ids.length);
+    const hosts = this.hosts;
+    await o.pool.prefill({ contextLength, ids, room: QUESTION_ROOM + opts.maxTokens, attentionShares: true, pieces: this.pieceKeys.data(budget) }, opts.signal);
+    this.prefilled = { hosts, contextLength, ids };
+    return ids.length;
+  }
+
+  private promptOptions(): { bosToken?: string } {
+    const tokenizer = this.o.model.tokenizer;
+    return { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
+  }
+
   private async runAsk(questionOrFor: string | QuestionFor, opts: AskOptions): Promise<AskResult> {
     const started = performance.now();
     const o = this.o;
+    const prefilled = this.prefilled;
+    this.prefilled = undefined;
     // A question never waits for the key summaries (index() makes them): the attention ranking reads its candidates.
     const indexed = await this.updateHosts(opts, 'none');
     opts.onIndexed?.(indexed);
-    const question = typeof questionOrFor === 'string' ? questionOrFor : questionOrFor((path) => holdsFile(this.repository!, path));
-    const tokenizer = o.model.tokenizer;
-    const prompt = { bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : undefined };
-    const query = buildQuery(question, tokenizer, o.model.chatTemplate, prompt);
+    const asked = typeof questionOrFor === 'string' ? questionOrFor : questionOrFor((path) => holdsFile(this.repository!, path));
+    const question = questionText(asked);
+    const query = buildQuery(asked, o.model.tokenizer, o.model.chatTemplate, this.promptOptions());
     if (query.length === 0) throw new EngineError('the question encodes to no tokens');
     const full = this.repository!;
     // Where the repository and the question fit (today's rule: room for at least one answer token), every block is
@@ -460,9 +509,12 @@ export class RepoSession {
     const budget = o.pieceKeysBudgetBytes ?? pieceKeysBudget(o.model.config, query.length);
     let streamed = '';
     const answerStarted = performance.now();
+    // The lead prefilled (prepare) attended these very blocks: the hosts' state is the one it ran over.
+    const usePrefix = fits && prefilled !== undefined && prefilled.hosts === this.hosts && prefilled.contextLength === repo.layout.contextLength
+      && prefilled.ids.every((id, i) => query[i] === id);
     const r = await o.pool.answer({
       contextLength: repo.layout.contextLength, query, maxTokens: opts.maxTokens, temperature: opts.temperature,
-      topP: opts.topP, seed: opts.seed, attentionShares: true, pieces: this.pieceKeys.data(budget),
+      topP: opts.topP, seed: opts.seed, attentionShares: true, pieces: this.pieceKeys.data(budget), prefilled: usePrefix,
     }, (_id, text) => {
       if (!text) return;
       streamed += text;
@@ -484,6 +536,7 @@ export class RepoSession {
         ...rest,
         mode: 'star',
         queryTokens: query.length,
+        prefilledTokens: r.prefilledTokens,
         ttftMs: answerStarted - started + r.ttftMs,
         decodeTokensPerSec: r.decodeTokensPerSec,
         finish: r.finish,

@@ -115,7 +115,7 @@ async function askGlobal(o: AskOptions): Promise<AskResult> {
       stats: {
         mode: 'global', files: repo.files, blocks: layout.blocks.length, blocksEncoded: 0, blocksReused: 0, blocksShifted: 0,
         entriesRewritten: 0, blocksDuplicate: duplicateBlocks(repo), blocksHeld: 0, encodedPaths: [], contextTokens: layout.contextLength,
-        queryTokens: layout.query.length, encodeMs: 0, ttftMs: result.ttftMs, decodeTokensPerSec: result.decodeTokensPerSec,
+        queryTokens: layout.query.length, prefilledTokens: 0, encodeMs: 0, ttftMs: result.ttftMs, decodeTokensPerSec: result.decodeTokensPerSec,
         finish: result.finish, anchorShare: 0,
         size: {
           repositoryTokens: layout.contextLength, anchorTokens: layout.anchor.length, blocks: layout.blocks.length,
