@@ -1,7 +1,9 @@
 // One instance of the WebAssembly CPU kernels (kernels/cpu/*.c) and the memory it computes in: weights are
 // placed there once (bump-allocated, never moved), each op's activations in a scratch area above them.
 import sharedBytes from 'star-cpu-kernels:shared';
+import sharedRelaxedBytes from 'star-cpu-kernels:shared-relaxed';
 import singleBytes from 'star-cpu-kernels:single';
+import singleRelaxedBytes from 'star-cpu-kernels:single-relaxed';
 import { canShareMemory, WASM_MAX_PAGES, WASM_PAGE_BYTES, wasmApi, type WasmMemory, type WasmModule } from './wasmApi';
 import type { AttentionItems, MatmulRows } from './threadPool';
 
@@ -26,6 +28,20 @@ export interface KernelExports {
   peak_read(p: number, bytes: number): number;
 }
 
+/**
+ * Whether this engine runs the relaxed-SIMD build of the kernels (8-bit activations against 7-bit weights in one
+ * instruction, kernels/cpu/matmul.c QB = 1): built (a clang of 16 or newer) and validated here. The two builds give
+ * bit-identical results (integer sums either way; test/wasm-ops.test.ts), so the choice is speed alone.
+ */
+export function relaxedKernelsRun(shared: boolean): boolean {
+  return relaxedKernelsBuilt() && (wasmApi()?.validate(shared ? sharedRelaxedBytes : singleRelaxedBytes) ?? false);
+}
+
+/** Whether the build made the relaxed-SIMD kernels at all. */
+export function relaxedKernelsBuilt(): boolean {
+  return sharedRelaxedBytes.byteLength > 0 && singleRelaxedBytes.byteLength > 0;
+}
+
 /** Why the kernels cannot run here, or undefined when they can. */
 export function kernelsUnavailable(shared: boolean): string | undefined {
   const api = wasmApi();
@@ -46,20 +62,26 @@ export class CpuKernels {
     readonly memory: WasmMemory,
     readonly exports: KernelExports,
     readonly shared: boolean,
+    /** The relaxed-SIMD build (see relaxedKernelsRun). */
+    readonly relaxed: boolean,
   ) {
     this.top = align(exports.__heap_base.value);
   }
 
-  /** A shared memory (threads possible) when the host allows it, else a private one. Throws where kernelsUnavailable says why. */
-  static create(preferShared = true): CpuKernels {
+  /**
+   * A shared memory (threads possible) when the host allows it, else a private one; the relaxed-SIMD build where it
+   * runs, unless `preferRelaxed` is false. Throws where kernelsUnavailable says why.
+   */
+  static create(preferShared = true, preferRelaxed = true): CpuKernels {
     const shared = preferShared && canShareMemory();
     const why = kernelsUnavailable(shared);
     if (why) throw new Error(why);
     const api = wasmApi()!;
-    const module = new api.Module(shared ? sharedBytes : singleBytes);
+    const relaxed = preferRelaxed && relaxedKernelsRun(shared);
+    const module = new api.Module(relaxed ? (shared ? sharedRelaxedBytes : singleRelaxedBytes) : shared ? sharedBytes : singleBytes);
     const memory = new api.Memory({ initial: INITIAL_PAGES, maximum: WASM_MAX_PAGES, ...(shared ? { shared: true } : {}) });
     const instance = new api.Instance(module, { env: { memory } });
-    const kernels = new CpuKernels(module, memory, instance.exports as unknown as KernelExports, shared);
+    const kernels = new CpuKernels(module, memory, instance.exports as unknown as KernelExports, shared, relaxed);
     kernels.exports.init(kernels.allocate(65536 * 4));
     return kernels;
   }

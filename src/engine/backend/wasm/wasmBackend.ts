@@ -22,6 +22,8 @@ export interface WasmBackendOptions extends CpuBackendOptions {
   readonly threads?: number;
   /** Starts a kernel worker; injected by the platform (Node: worker_threads). */
   readonly spawn?: SpawnKernelWorker;
+  /** false: the SIMD128 build even where relaxed SIMD runs (same results, slower; for measuring the difference). */
+  readonly relaxedSimd?: boolean;
 }
 
 /** Activation rows per product call (see matmul). */
@@ -68,13 +70,13 @@ export class WasmBackend extends CpuBackend {
   ) {
     super(options);
     const threads = pool?.threads ?? 1;
-    this.deviceName = `cpu (wasm simd128, ${threads} thread${threads === 1 ? '' : 's'}${note})`;
+    this.deviceName = `cpu (wasm simd128${kernels.relaxed ? ' + relaxed' : ''}, ${threads} thread${threads === 1 ? '' : 's'}${note})`;
   }
 
   /** Throws an Error saying why where the kernels cannot run (no WebAssembly, no SIMD128, not built). */
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
     const threads = Math.max(1, Math.floor(options.threads ?? 1));
-    const kernels = CpuKernels.create(threads > 1 && options.spawn !== undefined);
+    const kernels = CpuKernels.create(threads > 1 && options.spawn !== undefined, options.relaxedSimd ?? true);
     let pool: KernelThreadPool | undefined;
     let note = '';
     if (threads > 1 && options.spawn && kernels.shared) {
