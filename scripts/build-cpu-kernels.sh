@@ -34,6 +34,8 @@ for c in clang-19 clang-18 clang-17 clang-16 clang; do
   fi
 done
 if [ -n "$relaxed" ]; then
+  # Its own lld where it has one (wasm-ld-19 beside clang-19).
+  v=${relaxed#clang}; [ -n "$v" ] && command -v "wasm-ld$v" >/dev/null && flags=("${flags[@]/#-fuse-ld=*/-fuse-ld=$(command -v "wasm-ld$v")}")
   "$relaxed" "${flags[@]}" -mrelaxed-simd -matomics -Wl,--shared-memory -o "$out/shared-relaxed.wasm.tmp" kernels/cpu/*.c
   "$relaxed" "${flags[@]}" -mrelaxed-simd -o "$out/single-relaxed.wasm.tmp" kernels/cpu/*.c
 else
