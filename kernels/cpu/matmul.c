@@ -59,13 +59,20 @@ static inline float hsum_f32(v128_t v) {
 }
 
 /* ---- activation quantization ----
- * Q8_0 row of k values (nb = k / 32): int16 q[k], f32 d[nb], f32 s[nb] (s = d * sum of the block's q).
- * Q8_K row (nb = k / 256): int16 q[k], f32 d[nb], int16 bsums[k / 16].
- * q = round(x / d), d = max|x| / 127 per block, so every q is in -127..127: 8-bit values, held in 16 bits because
- * the products are i32x4.dot_i16x8_s (one pmaddwd on x86). A weight block is widened to 16 bits once and meets
- * up to NR activation rows; SIMD128's 8-bit route (two extmuls, an add and an extadd per 16 values) costs about
- * three times the instructions per activation row in V8's x86 code.
+ * Q8_0 row of k values (nb = k / 32): q[k], f32 d[nb], f32 s[nb] (s = d * sum of the block's q).
+ * Q8_K row (nb = k / 256): q[k], f32 d[nb], int16 bsums[k / 16].
+ * q = round(x / d), d = max|x| / 127 per block, so every q is in -127..127: 8-bit values, stored in qb bytes each
+ * (act_bytes_per_value). In the relaxed-SIMD build they are 8-bit, for i16x8.relaxed_dot_i8x16_i7x16_s (one
+ * pmaddubsw on x86: 16 multiply-adds) against weights below 128, which every weight type but Q8_0 can be made
+ * (unsigned quants, an offset term for the signed ones). Otherwise, and for Q8_0, they are held in 16 bits for
+ * i32x4.dot_i16x8_s (one pmaddwd: 8): a weight block is widened to 16 bits once and meets up to NR activation rows;
+ * SIMD128's own 8-bit route (two extmuls, an add and an extadd per 16 values) costs V8 about three times the
+ * instructions per activation row, and Q8_0 with its signs moved onto 8-bit activations measured 30% slower than
+ * this (both measured, see the README).
  */
+
+/** Bytes per quantized activation in the products of weight type `type` (see above). */
+EXPORT(act_bytes_per_value) int act_bytes_per_value(int type) { return type == T_Q8_0 ? 2 : QB; }
 
 static inline float block_amax(const float *x, int len) {
   v128_t m = wasm_f32x4_splat(0);
@@ -77,59 +84,59 @@ static inline float block_amax(const float *x, int len) {
   return a > c ? a : c;
 }
 
-// Quantizes 8 values with inverse scale s into 16-bit lanes; adds them to *sum.
+// Quantizes 4 values with inverse scale s into 32-bit lanes; adds them to *sum.
 static inline v128_t quant4(const float *x, v128_t s, v128_t *sum) {
   v128_t a = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x), s)));
   *sum = wasm_i32x4_add(*sum, a);
   return a;
 }
 
-// Quantizes 16 values with inverse scale s to q (QB bytes each); adds them to *sum.
-static inline void quant16(const float *x, v128_t s, v128_t *sum, uint8_t *q) {
+// Quantizes 16 values with inverse scale s to q, qb bytes each; adds them to *sum.
+static inline void quant16(const float *x, v128_t s, v128_t *sum, uint8_t *q, int qb) {
   v128_t a = wasm_i16x8_narrow_i32x4(quant4(x, s, sum), quant4(x + 4, s, sum));
   v128_t b = wasm_i16x8_narrow_i32x4(quant4(x + 8, s, sum), quant4(x + 12, s, sum));
-#if QB == 1
-  wasm_v128_store(q, wasm_i8x16_narrow_i16x8(a, b));
-#else
-  wasm_v128_store(q, a);
-  wasm_v128_store(q + 16, b);
-#endif
+  if (qb == 1) {
+    wasm_v128_store(q, wasm_i8x16_narrow_i16x8(a, b));
+  } else {
+    wasm_v128_store(q, a);
+    wasm_v128_store(q + 16, b);
+  }
 }
 
 static inline int hsum_i32(v128_t v) {
   return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) + wasm_i32x4_extract_lane(v, 3);
 }
 
-EXPORT(act_stride_q8_0) int act_stride_q8_0(int k) { return QB * k + 8 * (k / 32); }
+EXPORT(act_stride_q8_0) int act_stride_q8_0(int k, int qb) { return qb * k + 8 * (k / 32); }
 EXPORT(act_stride_q8_k) int act_stride_q8_k(int k) { return QB * k + 4 * (k / 256) + 2 * (k / 16); }
 
 // Behind the n Q8_0 rows, each group of 4 rows (NR) has its scales side by side per block, [group][block]{d[4], s[4]}:
 // the 4-row products load them as two vectors instead of gathering 8 scalars per block.
-static inline const float *q8_0_groups(const uint8_t *x, int n, int k) {
-  return (const float *)(x + ((n * act_stride_q8_0(k) + 15) & ~15));
+static inline const float *q8_0_groups(const uint8_t *x, int n, int k, int qb) {
+  return (const float *)(x + ((n * act_stride_q8_0(k, qb) + 15) & ~15));
 }
 
-/** Bytes quantize_q8_0 writes for n rows of k values. */
-EXPORT(act_bytes_q8_0) int act_bytes_q8_0(int n, int k) {
-  return ((n * act_stride_q8_0(k) + 15) & ~15) + (n / 4) * (k / 32) * 32;
+/** Bytes quantize_q8_0 writes for n rows of k values, qb bytes each. */
+EXPORT(act_bytes_q8_0) int act_bytes_q8_0(int n, int k, int qb) {
+  return ((n * act_stride_q8_0(k, qb) + 15) & ~15) + (n / 4) * (k / 32) * 32;
 }
 
-/** The n rows of x [n, k] f32 (row stride k) into Q8_0 rows at dst (row stride act_stride_q8_0(k)), then the group scales. */
-EXPORT(quantize_q8_0) void quantize_q8_0(const float *x, int k, uint8_t *dst, int n) {
-  int nb = k / 32, stride = act_stride_q8_0(k);
-  float *groups = (float *)q8_0_groups(dst, n, k);
+/** The n rows of x [n, k] f32 (row stride k) into Q8_0 rows at dst (row stride act_stride_q8_0(k, qb)), then the group scales. */
+EXPORT(quantize_q8_0) void quantize_q8_0(const float *x, int k, uint8_t *dst, int n, int qb) {
+  int nb = k / 32, stride = act_stride_q8_0(k, qb);
+  float *groups = (float *)q8_0_groups(dst, n, k, qb);
   for (int r = 0; r < n; r++) {
     const float *xr = x + (long)r * k;
     uint8_t *q = dst + (long)r * stride;
-    float *ds = (float *)(q + QB * k), *ss = ds + nb;
+    float *ds = (float *)(q + qb * k), *ss = ds + nb;
     float *gs = groups + (long)(r / 4) * nb * 8 + (r % 4);
     for (int b = 0; b < nb; b++) {
       const float *xb = xr + 32 * b;
       float amax = block_amax(xb, 32);
       float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
       v128_t s = wasm_f32x4_splat(id), sum = wasm_i32x4_splat(0);
-      quant16(xb, s, &sum, q + QB * 32 * b);
-      quant16(xb + 16, s, &sum, q + QB * (32 * b + 16));
+      quant16(xb, s, &sum, q + qb * 32 * b, qb);
+      quant16(xb + 16, s, &sum, q + qb * (32 * b + 16), qb);
       ds[b] = d;
       ss[b] = d * (float)hsum_i32(sum);
       if (r < n - n % 4) { gs[8 * b] = d; gs[8 * b + 4] = ss[b]; }
@@ -151,7 +158,7 @@ EXPORT(quantize_q8_k) void quantize_q8_k(const float *x, int k, uint8_t *dst, in
       for (int g = 0; g < 16; g++) {
         v128_t sum = wasm_i32x4_splat(0);
         const float *xg = xr + 256 * b + 16 * g;
-        quant16(xg, s, &sum, q + QB * (256 * b + 16 * g));
+        quant16(xg, s, &sum, q + QB * (256 * b + 16 * g), QB);
         bs[16 * b + g] = (int16_t)hsum_i32(sum);
       }
       ds[b] = amax / 127.0f;
@@ -220,7 +227,8 @@ static float dot_bf16(const uint8_t *w, const float *x, int k) {
 // 8 products of 16-bit lanes summed pairwise into 4 int32 lanes. Widened weights times scale stay within
 // +-4096 (Q6_K: 32 * 128) and activations within +-127, so a pair is below 2^21 and a super-block's sum of 256
 // below 2^27.
-INLINE v128_t dot8(v128_t w, const uint8_t *x) { return wasm_i32x4_dot_i16x8(w, QB == 1 ? wasm_i16x8_load8x8(x) : wasm_v128_load(x)); }
+// (16-bit activations: the SIMD128 build, and Q8_0 in both.)
+INLINE v128_t dot8(v128_t w, const uint8_t *x) { return wasm_i32x4_dot_i16x8(w, wasm_v128_load(x)); }
 INLINE v128_t lo16s(v128_t v) { return wasm_i16x8_extend_low_i8x16(v); }
 INLINE v128_t hi16s(v128_t v) { return wasm_i16x8_extend_high_i8x16(v); }
 INLINE v128_t lo16u(v128_t v) { return wasm_u16x8_extend_low_u8x16(v); }
@@ -228,7 +236,7 @@ INLINE v128_t hi16u(v128_t v) { return wasm_u16x8_extend_high_u8x16(v); }
 
 // Σ over 32 values: w[0..3] hold values 0-7, 8-15, 16-23, 24-31 in 16-bit lanes, xq the 32 activations.
 INLINE v128_t dot32(const v128_t *w, const uint8_t *xq) {
-  return wasm_i32x4_add(wasm_i32x4_add(dot8(w[0], xq), dot8(w[1], xq + 8 * QB)), wasm_i32x4_add(dot8(w[2], xq + 16 * QB), dot8(w[3], xq + 24 * QB)));
+  return wasm_i32x4_add(wasm_i32x4_add(dot8(w[0], xq), dot8(w[1], xq + 16)), wasm_i32x4_add(dot8(w[2], xq + 32), dot8(w[3], xq + 48)));
 }
 
 #define ACT(r) (x + (long)(r) * xStride)
@@ -329,7 +337,10 @@ INLINE v128_t rdot16(v128_t w, const uint8_t *x) { return wasm_i16x8_relaxed_dot
 #define NIBBLES_LO(v) wasm_v128_and(v, wasm_i8x16_splat(0x0f))
 #define NIBBLES_HI(v) wasm_u8x16_shr(v, 4)
 
-// block_q8_0 { half d; int8 qs[32]; }
+// block_q8_0 { half d; int8 qs[32]; }: signed, so its activations are 16-bit in both builds (act_bytes_per_value).
+#pragma push_macro("QB")
+#undef QB
+#define QB 2
 INLINE void dot_q8_0(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
@@ -341,6 +352,7 @@ INLINE void dot_q8_0(DOT_ARGS) {
   }
   LEGACY_END
 }
+#pragma pop_macro("QB")
 
 // block_q4_0 { half d; uint8 qs[16]; }: low nibbles values 0..15, high nibbles 16..31, y = (q - 8) d.
 INLINE void dot_q4_0(DOT_ARGS) {
@@ -445,7 +457,7 @@ INLINE void dot_q5_1(DOT_ARGS) {
     v128_t wa = wasm_i16x8_mul(lo16u(wu), sv), wb = wasm_i16x8_mul(hi16u(wu), sv);              \
     EACH_ROW (int r = 0; r < nr; r++) {                                                         \
       const uint8_t *xv = ACT(r) + QB * (256 * b + (at));                                       \
-      isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(dot8(wa, xv), dot8(wb, xv + 8 * QB)));   \
+      isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(dot8(wa, xv), dot8(wb, xv + 16)));   \
       ROW_BARRIER;                                                                              \
     }                                                                                           \
   }
@@ -642,7 +654,7 @@ INLINE void dot_q6_k(DOT_ARGS) {
  */
 EXPORT(matmul_rows) int matmul_rows(int type, const uint8_t *w, int rowBytes, const uint8_t *x, int xStride, int n, int k,
                                     float *out, int outStride, int r0, int r1) {
-  const float *groups = q8_0_groups(x, n, k); // read by the legacy types' products only
+  const float *groups = q8_0_groups(x, n, k, act_bytes_per_value(type)); // read by the legacy types' products only
   switch (type) {
     case T_F32: ROWS(dot_f32, float); break;
     case T_F16: ROWS(dot_f16, float); break;

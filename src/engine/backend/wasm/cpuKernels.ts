@@ -14,11 +14,13 @@ export interface KernelExports {
   readonly __heap_base: { value: number };
   /** Fills the f16 table (65,536 floats at `table`); once, before any other call or worker. */
   init(table: number): void;
-  act_stride_q8_0(k: number): number;
+  /** Bytes per quantized activation in the products of a weight type (ggml id): 1 or 2, by build and type. */
+  act_bytes_per_value(type: number): number;
+  act_stride_q8_0(k: number, qb: number): number;
   act_stride_q8_k(k: number): number;
   /** Bytes quantize_q8_0 writes for n rows (the rows, then each 4-row group's scales side by side). */
-  act_bytes_q8_0(n: number, k: number): number;
-  quantize_q8_0(x: number, k: number, dst: number, n: number): void;
+  act_bytes_q8_0(n: number, k: number, qb: number): number;
+  quantize_q8_0(x: number, k: number, dst: number, n: number, qb: number): void;
   quantize_q8_k(x: number, k: number, dst: number, r0: number, r1: number): void;
   matmul_rows: MatmulRows;
   attention_items: AttentionItems;

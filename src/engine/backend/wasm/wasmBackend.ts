@@ -268,7 +268,8 @@ export class WasmBackend extends CpuBackend {
     const format = TENSOR_FORMATS[w.type];
     const kq = format.blockSize === 1 ? 'none' : format.blockSize === QK_K ? 'q8_k' : 'q8_0';
     const e = this.kernels.exports;
-    const xStride = kq === 'none' ? k * 4 : kq === 'q8_k' ? e.act_stride_q8_k(k) : e.act_stride_q8_0(k);
+    const qb = e.act_bytes_per_value(format.ggmlId);
+    const xStride = kq === 'none' ? k * 4 : kq === 'q8_k' ? e.act_stride_q8_k(k) : e.act_stride_q8_0(k, qb);
     const xs = act(x).data;
     const o = act(out).data;
     // A chunk of activation rows at a time: the scratch stays a few MB however long the batch (a 2K-row prefill
@@ -276,12 +277,12 @@ export class WasmBackend extends CpuBackend {
     for (let r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
       const m = Math.min(CHUNK_ROWS, n - r0);
       const xBytes = m * k * 4;
-      const qBytes = kq === 'none' ? 0 : kq === 'q8_0' ? ceil16(e.act_bytes_q8_0(m, k)) : ceil16(m * xStride);
+      const qBytes = kq === 'none' ? 0 : kq === 'q8_0' ? ceil16(e.act_bytes_q8_0(m, k, qb)) : ceil16(m * xStride);
       const base = this.kernels.scratch(xBytes + qBytes + m * w.rows * 4);
       const xAt = base, qAt = base + xBytes, outAt = qAt + qBytes;
       const f32 = this.kernels.f32();
       f32.set(xs.subarray(r0 * k, (r0 + m) * k), xAt / 4);
-      if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, m);
+      if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, m, qb);
       else if (kq === 'q8_k') e.quantize_q8_k(xAt, k, qAt, 0, m);
       const job = { type: format.ggmlId, w: w.at, rowBytes: w.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n: m, k, out: outAt, outStride: w.rows, rows: w.rows };
       if (this.pool) this.pool.matmul(job, this.threadLimit);
