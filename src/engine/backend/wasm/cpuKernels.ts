@@ -27,6 +27,8 @@ export interface KernelExports {
   rms_norm_rows(x: number, w: number, eps: number, out: number, rows: number, cols: number): void;
   swiglu_f32(g: number, u: number, out: number, len: number): void;
   peak_dot(iters: number): number;
+  /** Ops (2 per multiply-add) of one peak_dot step in this build. */
+  peak_dot_ops(): number;
   peak_read(p: number, bytes: number): number;
 }
 

@@ -99,6 +99,11 @@ export class WasmBackend extends CpuBackend {
     return this.pool?.threads ?? 1;
   }
 
+  /** Whether the relaxed-SIMD build of the kernels runs (cpuKernels.ts relaxedKernelsRun). */
+  get relaxedSimd(): boolean {
+    return this.kernels.relaxed;
+  }
+
   /** Bytes of the kernels' memory (weights and scratch). */
   get kernelMemoryBytes(): number {
     return this.kernels.byteLength;
@@ -297,7 +302,7 @@ export class WasmBackend extends CpuBackend {
 
   /**
    * This machine's ceilings for the kernels (bench kernels): the products' instruction (i32x4.dot_i16x8_s, 8
-   * multiply-adds = 16 ops) on registers and one pass reading `readBytes` of memory, each on the caller's thread,
+   * multiply-adds = 16 ops; in the relaxed build the 8-bit one, 16 = 32 ops) on registers and one pass reading `readBytes` of memory, each on the caller's thread,
    * best of `reps`; `now` is a millisecond clock (the engine has no timer of its own). The compute peak of the
    * pool is that times the thread count (the workers run the same code on their own cores).
    */
@@ -320,7 +325,7 @@ export class WasmBackend extends CpuBackend {
     const at = this.kernels.scratch(readBytes);
     this.kernels.u8().fill(1, at, at + readBytes); // touched, so the pass reads memory, not the zero page
     const readSeconds = best(() => e.peak_read(at, readBytes), () => e.peak_read(at, 1 << 16));
-    return { opsPerSecond: (iters * 12 * 16) / dotSeconds, readBytesPerSecond: readBytes / readSeconds, threads: this.threads };
+    return { opsPerSecond: (iters * 12 * e.peak_dot_ops()) / dotSeconds, readBytesPerSecond: readBytes / readSeconds, threads: this.threads };
   }
 
   /** The same product on at most `threads` threads (tests: a thread split must not change a result). */
