@@ -15,3 +15,12 @@ declare module 'star-cpu-kernels:single' {
   const bytes: Uint8Array;
   export default bytes;
 }
+// The same with relaxed SIMD's 8-bit dot products; empty where the build's clang has no relaxed SIMD (before 16).
+declare module 'star-cpu-kernels:shared-relaxed' {
+  const bytes: Uint8Array;
+  export default bytes;
+}
+declare module 'star-cpu-kernels:single-relaxed' {
+  const bytes: Uint8Array;
+  export default bytes;
+}

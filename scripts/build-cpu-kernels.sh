@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compiles the CPU kernels (kernels/cpu/*.c) to WebAssembly SIMD128 with clang + wasm-ld, twice: on a shared memory
-# (threads) and on a private one (hosts that cannot share memory). Output: build/cpu-kernels/{shared,single}.wasm,
-# which scripts/build.mjs embeds in the bundles. Exits 3 (writing nothing) when no wasm32-capable clang/wasm-ld exists.
+# (threads) and on a private one (hosts that cannot share memory); then both again with relaxed SIMD (8-bit dot
+# products) where a clang has its intrinsics (16 or newer), else those two files are empty and the runtime uses the
+# first two. Output: build/cpu-kernels/{shared,single}{,-relaxed}.wasm, which scripts/build.mjs embeds in the
+# bundles. Exits 3 (writing nothing) when no wasm32-capable clang/wasm-ld exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build/cpu-kernels
@@ -22,5 +24,23 @@ flags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -mmutable-globals -nostdlib -
   -Wl,--export=__heap_base -Wl,--export=__stack_pointer -Wl,--stack-first -Wl,-z,stack-size=65536)
 "$clang" "${flags[@]}" -matomics -Wl,--shared-memory -o "$out/shared.wasm.tmp" kernels/cpu/*.c
 "$clang" "${flags[@]}" -o "$out/single.wasm.tmp" kernels/cpu/*.c
-mv "$out/shared.wasm.tmp" "$out/shared.wasm"
-mv "$out/single.wasm.tmp" "$out/single.wasm"
+# The newest clang whose wasm_simd128.h has relaxed SIMD's 8-bit dot product.
+relaxed=""
+probe='#include <wasm_simd128.h>
+v128_t f(v128_t a, v128_t b) { return wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b); }'
+for c in clang-19 clang-18 clang-17 clang-16 clang; do
+  if command -v "$c" >/dev/null && echo "$probe" | "$c" --target=wasm32 -msimd128 -mrelaxed-simd -x c -c -o /dev/null - 2>/dev/null; then
+    relaxed=$c; break
+  fi
+done
+if [ -n "$relaxed" ]; then
+  # Its own lld where it has one (wasm-ld-19 beside clang-19).
+  v=${relaxed#clang}; [ -n "$v" ] && command -v "wasm-ld$v" >/dev/null && flags=("${flags[@]/#-fuse-ld=*/-fuse-ld=$(command -v "wasm-ld$v")}")
+  "$relaxed" "${flags[@]}" -mrelaxed-simd -matomics -Wl,--shared-memory -o "$out/shared-relaxed.wasm.tmp" kernels/cpu/*.c
+  "$relaxed" "${flags[@]}" -mrelaxed-simd -o "$out/single-relaxed.wasm.tmp" kernels/cpu/*.c
+else
+  echo "build-cpu-kernels: no clang with relaxed SIMD (16 or newer): the kernels are built without it" >&2
+  : > "$out/shared-relaxed.wasm.tmp"
+  : > "$out/single-relaxed.wasm.tmp"
+fi
+for n in shared single shared-relaxed single-relaxed; do mv "$out/$n.wasm.tmp" "$out/$n.wasm"; done

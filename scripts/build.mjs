@@ -7,12 +7,13 @@ import { spawnSync } from 'node:child_process';
 const args = new Set(process.argv.slice(2));
 const production = args.has('--production');
 // The CPU kernels (kernels/cpu/*.c -> build/cpu-kernels/*.wasm) are compiled first and embedded in every bundle as
-// bytes (imports 'star-cpu-kernels:shared' / ':single'), so no bundle looks a .wasm file up at run time.
+// bytes (imports 'star-cpu-kernels:shared' / ':single', each also '-relaxed'), so no bundle looks a .wasm file up at
+// run time.
 const kernelDir = 'build/cpu-kernels';
 // Headers too: a change to simd_math.h alone must rebuild.
 const kernelInputs = readdirSync('kernels/cpu').filter((f) => /\.[ch]$/.test(f)).map((f) => join('kernels/cpu', f));
 function kernelsStale() {
-  const built = ['shared', 'single'].map((n) => join(kernelDir, `${n}.wasm`));
+  const built = ['shared', 'single', 'shared-relaxed', 'single-relaxed'].map((n) => join(kernelDir, `${n}.wasm`));
   if (!built.every(existsSync)) return true;
   const oldest = Math.min(...built.map((f) => statSync(f).mtimeMs));
   return [...kernelInputs, 'scripts/build-cpu-kernels.sh'].some((f) => statSync(f).mtimeMs > oldest);
@@ -31,7 +32,7 @@ if (kernelsStale()) {
 const cpuKernelsPlugin = {
   name: 'star-cpu-kernels',
   setup(b) {
-    b.onResolve({ filter: /^star-cpu-kernels:(shared|single)$/ }, (a) => ({ path: a.path.split(':')[1], namespace: 'star-cpu-kernels' }));
+    b.onResolve({ filter: /^star-cpu-kernels:(shared|single)(-relaxed)?$/ }, (a) => ({ path: a.path.split(':')[1], namespace: 'star-cpu-kernels' }));
     b.onLoad({ filter: /.*/, namespace: 'star-cpu-kernels' }, (a) => {
       const file = join(kernelDir, `${a.path}.wasm`);
       return { contents: existsSync(file) ? readFileSync(file) : new Uint8Array(0), loader: 'binary', watchFiles: existsSync(file) ? [file] : [] };

@@ -16,7 +16,7 @@ test('generate --prompt-ids 1 --json on cpu reproduces the stories260K greedy go
   assert.match(out.text, /^Once upon a time, there was a little girl named Lily\./);
   assert.equal(out.stats.promptTokens, 1);
   assert.equal(out.stats.generatedTokens, 64);
-  assert.match(String(out.stats.device), /^cpu \(wasm simd128, \d+ threads?\)$/); // `cpu` is the WebAssembly backend
+  assert.match(String(out.stats.device), /^cpu \(wasm simd128( \+ relaxed)?, \d+ threads?\)$/); // `cpu` is the WebAssembly backend
   assert.ok(typeof out.stats.decodeTokensPerSec === 'number' && out.stats.decodeTokensPerSec > 0);
 });
 

@@ -7,6 +7,10 @@
 // output from the dequantized weights, plus f32 summation slack (1e-5 · Σ |w_i x_i|). Float weights take f32
 // activations: slack only. A broken block layout, a dropped tail block or a row no thread computed all land far
 // outside it (random data: one block's share of a product is several times its bound).
+//
+// The kernels come in two builds, relaxed SIMD (8-bit activations, the 8-bit dot product) and SIMD128 alone (16-bit
+// activations); every test here runs the relaxed one (the product's default where it runs), and one test requires
+// the two to agree bit for bit on every quantized type.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CpuBackend } from '../src/engine/backend/cpu/cpuBackend';
@@ -17,6 +21,10 @@ import { dequantize } from '../src/engine/quant/dequantize';
 import { quantize } from '../src/engine/quant/quantize';
 import { bytesFor, TENSOR_FORMATS, TENSOR_TYPES } from '../src/engine/quant/formats';
 import { spawnKernelWorker } from '../src/node/cpuKernelWorkers';
+import { relaxedKernelsBuilt } from '../src/engine/backend/wasm/cpuKernels';
+import { enableRelaxedSimd } from '../src/node/relaxedSimd';
+
+enableRelaxedSimd();
 
 const rand = createRandom(4321);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
@@ -139,6 +147,66 @@ test('wasm matmul matches cpu-ref past one weight slice and on rows too wide for
   } finally {
     wasm.destroy();
     ref.destroy();
+  }
+});
+
+/** Byte offsets of each block's f16 scales (ggml-common.h), set to finite values in random blocks. */
+const F16_FIELDS: Partial<Record<TensorType, readonly number[]>> = {
+  Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q8_0: [0], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208],
+};
+
+test('the relaxed-SIMD and SIMD128 kernels agree bit for bit on every quantized type (random blocks, tails, 4 threads), and a row alone equals it in a batch', async () => {
+  assert.ok(relaxedKernelsBuilt(), 'the relaxed-SIMD kernels were not built (they need clang 16 or newer: scripts/ensure-wasm-toolchain.sh)');
+  const relaxed = await WasmBackend.create({ threads: 4, spawn: spawnKernelWorker });
+  const plain = await WasmBackend.create({ threads: 4, spawn: spawnKernelWorker, relaxedSimd: false });
+  try {
+    assert.match(relaxed.deviceName, /relaxed/, 'this Node does not run the relaxed-SIMD kernels even with the flag');
+    assert.doesNotMatch(plain.deviceName, /relaxed/);
+    const rows = 37;
+    for (const type of TENSOR_TYPES) {
+      const fields = F16_FIELDS[type];
+      if (!fields) continue; // float weights: one code path in both builds
+      const blockBytes = TENSOR_FORMATS[type].bytesPerBlock;
+      const k = colsFor(type);
+      // Every bit pattern of the quants, signs and sub-block scales (extremes included: Q6_K's -32 times scale
+      // -128, Q8_0's -128), with finite scales of either sign.
+      const stored = new Uint8Array(bytesFor(type, rows * k));
+      for (let i = 0; i < stored.length; i++) stored[i] = Math.floor(rand() * 256);
+      const view = new DataView(stored.buffer);
+      for (let b = 0; b < stored.length / blockBytes; b++) {
+        for (const f of fields) view.setUint16(b * blockBytes + f, (rand() < 0.5 ? 0x8000 : 0) | (0x2c00 + Math.floor(rand() * 0x1000)), true);
+      }
+      const wA = await relaxed.uploadWeight(info(`w.${type}`, type, k, rows), stored);
+      const wB = await plain.uploadWeight(info(`w.${type}`, type, k, rows), stored);
+      for (const n of [1, 7, 70]) {
+        const x = randn(n * k);
+        for (let i = 0; i < x.length; i += 7) x[i] = x[i]! * 30; // one large value per block: activations reach +-127
+        const xA = relaxed.createAct(n, k), xB = plain.createAct(n, k);
+        relaxed.writeAct(xA, x);
+        plain.writeAct(xB, x);
+        const oA = relaxed.createAct(n, rows), oB = plain.createAct(n, rows);
+        relaxed.matmul(xA, wA, oA);
+        plain.matmul(xB, wB, oB);
+        const a = await relaxed.readAct(oA), b = await plain.readAct(oB);
+        assert.ok(a.some((v) => v !== 0), `${type} n=${n}: all zero`);
+        const d = a.findIndex((v, i) => !Object.is(v, b[i]));
+        assert.equal(d, -1, `${type} n=${n}: the builds differ at ${d}: ${a[d]} vs ${b[d]}`);
+        if (n === 7) {
+          // Row 5 of 7 (a 1-row tail after one 4-row pass) and row 2 (inside the pass), each alone: the same bits.
+          for (const r of [2, 5]) {
+            const x1 = relaxed.createAct(1, k), o1 = relaxed.createAct(1, rows);
+            relaxed.writeAct(x1, x.subarray(r * k, (r + 1) * k));
+            relaxed.matmul(x1, wA, o1);
+            const alone = await relaxed.readAct(o1);
+            const e = alone.findIndex((v, j) => !Object.is(v, a[r * rows + j]));
+            assert.equal(e, -1, `${type}: row ${r} alone differs from the same row in a batch of 7 at ${e}`);
+          }
+        }
+      }
+    }
+  } finally {
+    relaxed.destroy();
+    plain.destroy();
   }
 });
 

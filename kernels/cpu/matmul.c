@@ -15,6 +15,13 @@
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
+// Bytes per quantized activation: 8-bit where relaxed SIMD's 8-bit dot product meets them, else 16-bit (see below).
+#ifdef __wasm_relaxed_simd__
+#define QB 1
+#else
+#define QB 2
+#endif
+
 // GGML type ids (ggml.h enum ggml_type), as src/engine/quant/formats.ts.
 enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8,
        T_Q2_K = 10, T_Q3_K = 11, T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14, T_BF16 = 30 };
@@ -51,18 +58,21 @@ static inline float hsum_f32(v128_t v) {
   return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
 }
 
-static inline v128_t acc_scaled(v128_t acc, v128_t isum, float scale) {
-  return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_splat(scale)));
-}
-
 /* ---- activation quantization ----
- * Q8_0 row of k values (nb = k / 32): int16 q[k], f32 d[nb], f32 s[nb] (s = d * sum of the block's q).
- * Q8_K row (nb = k / 256): int16 q[k], f32 d[nb], int16 bsums[k / 16].
- * q = round(x / d), d = max|x| / 127 per block, so every q is in -127..127: 8-bit values, held in 16 bits because
- * the products are i32x4.dot_i16x8_s (one pmaddwd on x86). A weight block is widened to 16 bits once and meets
- * up to NR activation rows; SIMD128's 8-bit route (two extmuls, an add and an extadd per 16 values) costs about
- * three times the instructions per activation row in V8's x86 code.
+ * Q8_0 row of k values (nb = k / 32): q[k], f32 d[nb], f32 s[nb] (s = d * sum of the block's q).
+ * Q8_K row (nb = k / 256): q[k], f32 d[nb], int16 bsums[k / 16].
+ * q = round(x / d), d = max|x| / 127 per block, so every q is in -127..127: 8-bit values, stored in qb bytes each
+ * (act_bytes_per_value). In the relaxed-SIMD build they are 8-bit, for i16x8.relaxed_dot_i8x16_i7x16_s (one
+ * pmaddubsw on x86: 16 multiply-adds) against weights below 128, which every weight type but Q8_0 can be made
+ * (unsigned quants, an offset term for the signed ones). Otherwise, and for Q8_0, they are held in 16 bits for
+ * i32x4.dot_i16x8_s (one pmaddwd: 8): a weight block is widened to 16 bits once and meets up to NR activation rows;
+ * SIMD128's own 8-bit route (two extmuls, an add and an extadd per 16 values) costs V8 about three times the
+ * instructions per activation row, and Q8_0 with its signs moved onto 8-bit activations measured 30% slower than
+ * this (both measured, see the README).
  */
+
+/** Bytes per quantized activation in the products of weight type `type` (see above). */
+EXPORT(act_bytes_per_value) int act_bytes_per_value(int type) { return type == T_Q8_0 ? 2 : QB; }
 
 static inline float block_amax(const float *x, int len) {
   v128_t m = wasm_f32x4_splat(0);
@@ -74,47 +84,59 @@ static inline float block_amax(const float *x, int len) {
   return a > c ? a : c;
 }
 
-// Quantizes 8 values with inverse scale s into 16-bit lanes; adds them to *sum.
-static inline v128_t quant8(const float *x, v128_t s, v128_t *sum) {
+// Quantizes 4 values with inverse scale s into 32-bit lanes; adds them to *sum.
+static inline v128_t quant4(const float *x, v128_t s, v128_t *sum) {
   v128_t a = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x), s)));
-  v128_t b = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + 4), s)));
-  *sum = wasm_i32x4_add(*sum, wasm_i32x4_add(a, b));
-  return wasm_i16x8_narrow_i32x4(a, b);
+  *sum = wasm_i32x4_add(*sum, a);
+  return a;
+}
+
+// Quantizes 16 values with inverse scale s to q, qb bytes each; adds them to *sum.
+static inline void quant16(const float *x, v128_t s, v128_t *sum, uint8_t *q, int qb) {
+  v128_t a = wasm_i16x8_narrow_i32x4(quant4(x, s, sum), quant4(x + 4, s, sum));
+  v128_t b = wasm_i16x8_narrow_i32x4(quant4(x + 8, s, sum), quant4(x + 12, s, sum));
+  if (qb == 1) {
+    wasm_v128_store(q, wasm_i8x16_narrow_i16x8(a, b));
+  } else {
+    wasm_v128_store(q, a);
+    wasm_v128_store(q + 16, b);
+  }
 }
 
 static inline int hsum_i32(v128_t v) {
   return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) + wasm_i32x4_extract_lane(v, 3);
 }
 
-EXPORT(act_stride_q8_0) int act_stride_q8_0(int k) { return 2 * k + 8 * (k / 32); }
-EXPORT(act_stride_q8_k) int act_stride_q8_k(int k) { return 2 * k + 4 * (k / 256) + 2 * (k / 16); }
+EXPORT(act_stride_q8_0) int act_stride_q8_0(int k, int qb) { return qb * k + 8 * (k / 32); }
+EXPORT(act_stride_q8_k) int act_stride_q8_k(int k) { return QB * k + 4 * (k / 256) + 2 * (k / 16); }
 
 // Behind the n Q8_0 rows, each group of 4 rows (NR) has its scales side by side per block, [group][block]{d[4], s[4]}:
 // the 4-row products load them as two vectors instead of gathering 8 scalars per block.
-static inline const float *q8_0_groups(const uint8_t *x, int n, int k) {
-  return (const float *)(x + ((n * act_stride_q8_0(k) + 15) & ~15));
+static inline const float *q8_0_groups(const uint8_t *x, int n, int k, int qb) {
+  return (const float *)(x + ((n * act_stride_q8_0(k, qb) + 15) & ~15));
 }
 
-/** Bytes quantize_q8_0 writes for n rows of k values. */
-EXPORT(act_bytes_q8_0) int act_bytes_q8_0(int n, int k) {
-  return ((n * act_stride_q8_0(k) + 15) & ~15) + (n / 4) * (k / 32) * 32;
+/** Bytes quantize_q8_0 writes for n rows of k values, qb bytes each. */
+EXPORT(act_bytes_q8_0) int act_bytes_q8_0(int n, int k, int qb) {
+  return ((n * act_stride_q8_0(k, qb) + 15) & ~15) + (n / 4) * (k / 32) * 32;
 }
 
-/** The n rows of x [n, k] f32 (row stride k) into Q8_0 rows at dst (row stride act_stride_q8_0(k)), then the group scales. */
-EXPORT(quantize_q8_0) void quantize_q8_0(const float *x, int k, uint8_t *dst, int n) {
-  int nb = k / 32, stride = act_stride_q8_0(k);
-  float *groups = (float *)q8_0_groups(dst, n, k);
+/** The n rows of x [n, k] f32 (row stride k) into Q8_0 rows at dst (row stride act_stride_q8_0(k, qb)), then the group scales. */
+EXPORT(quantize_q8_0) void quantize_q8_0(const float *x, int k, uint8_t *dst, int n, int qb) {
+  int nb = k / 32, stride = act_stride_q8_0(k, qb);
+  float *groups = (float *)q8_0_groups(dst, n, k, qb);
   for (int r = 0; r < n; r++) {
     const float *xr = x + (long)r * k;
     uint8_t *q = dst + (long)r * stride;
-    float *ds = (float *)(q + 2 * k), *ss = ds + nb;
+    float *ds = (float *)(q + qb * k), *ss = ds + nb;
     float *gs = groups + (long)(r / 4) * nb * 8 + (r % 4);
     for (int b = 0; b < nb; b++) {
       const float *xb = xr + 32 * b;
       float amax = block_amax(xb, 32);
       float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
       v128_t s = wasm_f32x4_splat(id), sum = wasm_i32x4_splat(0);
-      _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) wasm_v128_store(q + 64 * b + 16 * i, quant8(xb + 8 * i, s, &sum));
+      quant16(xb, s, &sum, q + qb * 32 * b, qb);
+      quant16(xb + 16, s, &sum, q + qb * (32 * b + 16), qb);
       ds[b] = d;
       ss[b] = d * (float)hsum_i32(sum);
       if (r < n - n % 4) { gs[8 * b] = d; gs[8 * b + 4] = ss[b]; }
@@ -128,7 +150,7 @@ EXPORT(quantize_q8_k) void quantize_q8_k(const float *x, int k, uint8_t *dst, in
   for (int r = r0; r < r1; r++) {
     const float *xr = x + (long)r * k;
     uint8_t *q = dst + (long)r * stride;
-    float *ds = (float *)(q + 2 * k);
+    float *ds = (float *)(q + QB * k);
     int16_t *bs = (int16_t *)(ds + nb);
     for (int b = 0; b < nb; b++) {
       float amax = block_amax(xr + 256 * b, 256);
@@ -136,8 +158,7 @@ EXPORT(quantize_q8_k) void quantize_q8_k(const float *x, int k, uint8_t *dst, in
       for (int g = 0; g < 16; g++) {
         v128_t sum = wasm_i32x4_splat(0);
         const float *xg = xr + 256 * b + 16 * g;
-        wasm_v128_store(q + 512 * b + 32 * g, quant8(xg, s, &sum));
-        wasm_v128_store(q + 512 * b + 32 * g + 16, quant8(xg + 8, s, &sum));
+        quant16(xg, s, &sum, q + QB * (256 * b + 16 * g), QB);
         bs[16 * b + g] = (int16_t)hsum_i32(sum);
       }
       ds[b] = amax / 127.0f;
@@ -206,6 +227,7 @@ static float dot_bf16(const uint8_t *w, const float *x, int k) {
 // 8 products of 16-bit lanes summed pairwise into 4 int32 lanes. Widened weights times scale stay within
 // +-4096 (Q6_K: 32 * 128) and activations within +-127, so a pair is below 2^21 and a super-block's sum of 256
 // below 2^27.
+// (16-bit activations: the SIMD128 build, and Q8_0 in both.)
 INLINE v128_t dot8(v128_t w, const uint8_t *x) { return wasm_i32x4_dot_i16x8(w, wasm_v128_load(x)); }
 INLINE v128_t lo16s(v128_t v) { return wasm_i16x8_extend_low_i8x16(v); }
 INLINE v128_t hi16s(v128_t v) { return wasm_i16x8_extend_high_i8x16(v); }
@@ -218,9 +240,9 @@ INLINE v128_t dot32(const v128_t *w, const uint8_t *xq) {
 }
 
 #define ACT(r) (x + (long)(r) * xStride)
-#define Q8_0_D(r) ((const float *)(ACT(r) + 2 * k))
-#define Q8K_D(r) ((const float *)(ACT(r) + 2 * k))
-#define Q8K_BSUMS(r) ((const int16_t *)(ACT(r) + 2 * k + 4 * (k / 256)))
+#define Q8_0_D(r) ((const float *)(ACT(r) + QB * k))
+#define Q8K_D(r) ((const float *)(ACT(r) + QB * k))
+#define Q8K_BSUMS(r) ((const int16_t *)(ACT(r) + QB * k + 4 * (k / 256)))
 
 // Row sums: lane r of the result is the sum of the lanes of s_r (exact: integers).
 INLINE v128_t reduce4(v128_t a, v128_t b, v128_t c, v128_t d) {
@@ -235,46 +257,71 @@ INLINE v128_t reduce4(v128_t a, v128_t b, v128_t c, v128_t d) {
 
 // The f32 side. With NR rows one vector holds every row's result (lane r), so a block costs one conversion and
 // one multiply-add for all rows, and few registers stay live (V8 gives SIMD128 16 of them; the 4-row kernels
-// spilled when each row kept its own accumulators). A single row (decode, tails) keeps a vector of partial sums.
-#define ACC_BEGIN v128_t acc4 = wasm_f32x4_splat(0), acc1 = acc4; float min1 = 0;
+// spilled when each row kept its own accumulators). A single row (decode, tails) takes the same steps on a scalar:
+// each block's integer sum is exact whatever lanes it was gathered in, so a row's result is the same bits in a
+// 4-row pass or alone, and in the relaxed-SIMD build (which gathers the lanes differently) or not.
+#define ACC_BEGIN v128_t acc4 = wasm_f32x4_splat(0); float acc1 = 0;
 // + Σ lanes of s[r] * d * XD(r) for every row: s[] integer sums, XD(r) the activation scale of row r.
 #define ACC_ADD(s, d, XD)                                                                       \
   if (nr == NR) acc4 = wasm_f32x4_add(acc4, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])), \
                                                         wasm_f32x4_mul(wasm_f32x4_splat(d), MAKE4(XD)))); \
-  else acc1 = acc_scaled(acc1, s[0], (d) * XD(0));
+  else acc1 += (float)hsum_i32(s[0]) * ((d) * XD(0));
 // The same with the rows' scales as one vector (XD4, for NR rows).
 #define ACC_ADD4(s, d, XD4, XD)                                                                 \
   if (nr == NR) acc4 = wasm_f32x4_add(acc4, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])), \
                                                         wasm_f32x4_mul(wasm_f32x4_splat(d), XD4))); \
-  else acc1 = acc_scaled(acc1, s[0], (d) * XD(0));
+  else acc1 += (float)hsum_i32(s[0]) * ((d) * XD(0));
 // + m * XS(r) for every row.
 #define ACC_TERM(m, XS)                                                                         \
   if (nr == NR) acc4 = wasm_f32x4_add(acc4, wasm_f32x4_mul(wasm_f32x4_splat(m), MAKE4(XS)));  \
-  else min1 += (m) * XS(0);
+  else acc1 += (m) * XS(0);
 #define ACC_TERM4(m, XS4, XS)                                                                   \
   if (nr == NR) acc4 = wasm_f32x4_add(acc4, wasm_f32x4_mul(wasm_f32x4_splat(m), XS4));           \
-  else min1 += (m) * XS(0);
+  else acc1 += (m) * XS(0);
 #define ACC_END                                                                                 \
   if (nr == NR) {                                                                               \
     out[0] = wasm_f32x4_extract_lane(acc4, 0);                                                  \
     out[outStride] = wasm_f32x4_extract_lane(acc4, 1);                                          \
     out[2L * outStride] = wasm_f32x4_extract_lane(acc4, 2);                                     \
     out[3L * outStride] = wasm_f32x4_extract_lane(acc4, 3);                                     \
-  } else out[0] = hsum_f32(acc1) + min1;
+  } else out[0] = acc1;
 
 // Activation scales of row r, block b: Q8_0's d and s = d Σ q, Q8_K's d.
 #define XD0(r) Q8_0_D(r)[b]
 #define XS0(r) Q8_0_D(r)[nb + b]
 #define XDK(r) Q8K_D(r)[b]
 
-// Block b of a legacy type: wv its 32 weights widened, d its scale.
-#define LEGACY_ROWS(wv, d)                                                                      \
+// Block b of a legacy type, d its scale; DOT(xq): the block's integer sum against the activations at xq.
+#define LEGACY_ROWS(DOT, d)                                                                     \
   {                                                                                             \
     v128_t s[NR];                                                                               \
     EACH_ROW (int r = 0; r < NR; r++) s[r] = wasm_i32x4_splat(0);                               \
-    EACH_ROW (int r = 0; r < nr; r++) { s[r] = dot32(wv, ACT(r) + 64 * b); ROW_BARRIER; }       \
+    EACH_ROW (int r = 0; r < nr; r++) { s[r] = DOT(ACT(r) + QB * 32 * b); ROW_BARRIER; }        \
     ACC_ADD4(s, d, wasm_v128_load(tab + 8 * b), XD0)                                            \
   }
+// Signed weights widened to 16 bits in wv[4].
+#define LEGACY_WDOT(xq) dot32(wv, xq)
+#if QB == 1
+// 16 products of 8-bit activations at x and 7-bit weights w, pairwise into 16-bit lanes (one pmaddubsw on x86;
+// with weights below 128 every engine's relaxed result is the exact one).
+INLINE v128_t rdot16(v128_t w, const uint8_t *x) { return wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_load(x), w); }
+// Unsigned weights below 32 as bytes (values 0-15 in lo, 16-31 in hi): two pairs of products stay within
+// 2 * 2 * 31 * 127 in 16 bits.
+#define LEGACY_RDOT(xq) wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_add(rdot16(wlo, xq), rdot16(whi, (xq) + 16)))
+#define LEGACY_U8(lo, hi, d)                                                                    \
+  {                                                                                             \
+    v128_t wlo = (lo), whi = (hi);                                                              \
+    LEGACY_ROWS(LEGACY_RDOT, d)                                                                 \
+  }
+#else
+// The same widened to 16 bits.
+#define LEGACY_U8(lo, hi, d)                                                                    \
+  {                                                                                             \
+    v128_t wlo = (lo), whi = (hi);                                                              \
+    v128_t wv[4] = { lo16u(wlo), hi16u(wlo), lo16u(whi), hi16u(whi) };                          \
+    LEGACY_ROWS(LEGACY_WDOT, d)                                                                 \
+  }
+#endif
 // A constant term per weight block: m * Σ x = m * (xd * Σ qx) = m * xs_r[b] (the minimum of Q4_1/Q5_1, and the
 // offset of Q4_0/Q5_0, whose stored values are unsigned: q - 8 = q + (-8)).
 #define LEGACY_MINS(m) ACC_TERM4(m, wasm_v128_load(tab + 8 * b + 4), XS0)
@@ -286,17 +333,14 @@ INLINE v128_t reduce4(v128_t a, v128_t b, v128_t c, v128_t d) {
 // tab: the rows' group scales (Q8_0 activations, nr = NR; see q8_0_groups), else unused.
 #define DOT_ARGS const uint8_t *w, const uint8_t *x, int xStride, int k, int nr, float *out, int outStride, const float *tab
 
-// 32 unsigned 4-bit values (low nibbles: values 0..15, high nibbles: 16..31) in 16-bit lanes.
-INLINE void nibbles16(v128_t v, v128_t *wv) {
-  const v128_t m4 = wasm_i16x8_splat(0x0f);
-  v128_t e0 = lo16u(v), e1 = hi16u(v);
-  wv[0] = wasm_v128_and(e0, m4);
-  wv[1] = wasm_v128_and(e1, m4);
-  wv[2] = wasm_u16x8_shr(e0, 4);
-  wv[3] = wasm_u16x8_shr(e1, 4);
-}
+// 32 unsigned 4-bit values: low nibbles (values 0..15), high nibbles (16..31).
+#define NIBBLES_LO(v) wasm_v128_and(v, wasm_i8x16_splat(0x0f))
+#define NIBBLES_HI(v) wasm_u8x16_shr(v, 4)
 
-// block_q8_0 { half d; int8 qs[32]; }
+// block_q8_0 { half d; int8 qs[32]; }: signed, so its activations are 16-bit in both builds (act_bytes_per_value).
+#pragma push_macro("QB")
+#undef QB
+#define QB 2
 INLINE void dot_q8_0(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
@@ -304,20 +348,20 @@ INLINE void dot_q8_0(DOT_ARGS) {
     v128_t lo = wasm_v128_load(p + 2), hi = wasm_v128_load(p + 18);
     v128_t wv[4] = { lo16s(lo), hi16s(lo), lo16s(hi), hi16s(hi) };
     float d = f16(rd16(p));
-    LEGACY_ROWS(wv, d)
+    LEGACY_ROWS(LEGACY_WDOT, d)
   }
   LEGACY_END
 }
+#pragma pop_macro("QB")
 
 // block_q4_0 { half d; uint8 qs[16]; }: low nibbles values 0..15, high nibbles 16..31, y = (q - 8) d.
 INLINE void dot_q4_0(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 18 * b;
-    v128_t wv[4];
-    nibbles16(wasm_v128_load(p + 2), wv);
+    v128_t v = wasm_v128_load(p + 2);
     float d = f16(rd16(p));
-    LEGACY_ROWS(wv, d)
+    LEGACY_U8(NIBBLES_LO(v), NIBBLES_HI(v), d)
     LEGACY_MINS(-8 * d)
   }
   LEGACY_END
@@ -328,10 +372,9 @@ INLINE void dot_q4_1(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 20 * b;
-    v128_t wv[4];
-    nibbles16(wasm_v128_load(p + 4), wv);
+    v128_t v = wasm_v128_load(p + 4);
     float d = f16(rd16(p)), m = f16(rd16(p + 2));
-    LEGACY_ROWS(wv, d)
+    LEGACY_U8(NIBBLES_LO(v), NIBBLES_HI(v), d)
     LEGACY_MINS(m)
   }
   LEGACY_END
@@ -348,17 +391,13 @@ INLINE void q5_high(uint32_t qh, v128_t *lo, v128_t *hi) {
   *hi = wasm_v128_and(wasm_i8x16_ne(h, zero), b4);
 }
 
-// 5-bit unsigned values of a Q5_0/Q5_1 block (nibbles at qs, high bits qh) in 16-bit lanes.
-INLINE void fives16(const uint8_t *qs, uint32_t qh, v128_t *wv) {
-  const v128_t m4 = wasm_i8x16_splat(0x0f);
+// 5-bit unsigned values of a Q5_0/Q5_1 block (nibbles at qs, high bits qh): values 0..15 in *lo, 16..31 in *hi.
+INLINE void fives(const uint8_t *qs, uint32_t qh, v128_t *lo, v128_t *hi) {
   v128_t h0, h1;
   q5_high(qh, &h0, &h1);
   v128_t v = wasm_v128_load(qs);
-  v128_t lo = wasm_v128_or(wasm_v128_and(v, m4), h0), hi = wasm_v128_or(wasm_u8x16_shr(v, 4), h1);
-  wv[0] = lo16u(lo);
-  wv[1] = hi16u(lo);
-  wv[2] = lo16u(hi);
-  wv[3] = hi16u(hi);
+  *lo = wasm_v128_or(NIBBLES_LO(v), h0);
+  *hi = wasm_v128_or(NIBBLES_HI(v), h1);
 }
 
 // block_q5_0 { half d; uint8 qh[4]; uint8 qs[16]; }: q = nibble | bit << 4, y = (q - 16) * d.
@@ -366,10 +405,10 @@ INLINE void dot_q5_0(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 22 * b;
-    v128_t wv[4];
-    fives16(p + 6, rd32(p + 2), wv);
+    v128_t lo, hi;
+    fives(p + 6, rd32(p + 2), &lo, &hi);
     float d = f16(rd16(p));
-    LEGACY_ROWS(wv, d)
+    LEGACY_U8(lo, hi, d)
     LEGACY_MINS(-16 * d)
   }
   LEGACY_END
@@ -380,10 +419,10 @@ INLINE void dot_q5_1(DOT_ARGS) {
   LEGACY_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 24 * b;
-    v128_t wv[4];
-    fives16(p + 8, rd32(p + 4), wv);
+    v128_t lo, hi;
+    fives(p + 8, rd32(p + 4), &lo, &hi);
     float d = f16(rd16(p)), m = f16(rd16(p + 2));
-    LEGACY_ROWS(wv, d)
+    LEGACY_U8(lo, hi, d)
     LEGACY_MINS(m)
   }
   LEGACY_END
@@ -397,16 +436,39 @@ INLINE void dot_q5_1(DOT_ARGS) {
 #define KQ_ISUM                                                                                 \
   v128_t isum[NR];                                                                              \
   EACH_ROW (int r = 0; r < NR; r++) isum[r] = wasm_i32x4_splat(0);
-// 16 values (two 16-bit vectors wa, wb, already scaled) against the activations from value offset `at` of block b.
-#define KQ_DOT16(wa, wb, at)                                                                    \
-  EACH_ROW (int r = 0; r < nr; r++) {                                                           \
-    const uint8_t *xv = ACT(r) + 2 * (256 * b + (at));                                          \
-    isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(dot8(wa, xv), dot8(wb, xv + 16)));         \
-    ROW_BARRIER;                                                                                \
+// 16 unsigned weights v (bytes below 64) times an integer scale against the activations from value offset `at` of
+// block b, into every row's isum. Unsigned, so relaxed SIMD's 8-bit product is exact for them; the signed types
+// (Q3_K, Q6_K) store q + offset and take the offset back with KQ_OFFSET.
+#if QB == 1
+// 8-bit products pairwise into 16 bits (within 2 * 63 * 127), then times the scale pairwise into 32.
+#define KQ_U16(v, scale, at)                                                                    \
+  {                                                                                             \
+    v128_t wu = (v), sv = wasm_i16x8_splat(scale);                                              \
+    EACH_ROW (int r = 0; r < nr; r++) {                                                         \
+      isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_dot_i16x8(rdot16(wu, ACT(r) + 256 * b + (at)), sv)); \
+      ROW_BARRIER;                                                                              \
+    }                                                                                           \
   }
-// 32 values (four 16-bit vectors wv[], already scaled) against the activations from value offset `at` of block b.
-#define KQ_DOT32(wv, at)                                                                        \
-  EACH_ROW (int r = 0; r < nr; r++) { isum[r] = wasm_i32x4_add(isum[r], dot32(wv, ACT(r) + 2 * (256 * b + (at)))); ROW_BARRIER; }
+#else
+// Widened to 16 bits and scaled there (within 63 * 128), then 16-bit products pairwise into 32.
+#define KQ_U16(v, scale, at)                                                                    \
+  {                                                                                             \
+    v128_t wu = (v), sv = wasm_i16x8_splat(scale);                                              \
+    v128_t wa = wasm_i16x8_mul(lo16u(wu), sv), wb = wasm_i16x8_mul(hi16u(wu), sv);              \
+    EACH_ROW (int r = 0; r < nr; r++) {                                                         \
+      const uint8_t *xv = ACT(r) + QB * (256 * b + (at));                                       \
+      isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_add(dot8(wa, xv), dot8(wb, xv + 16)));   \
+      ROW_BARRIER;                                                                              \
+    }                                                                                           \
+  }
+#endif
+// - off * Σ_j scale_j bsum_r[j] into every row's isum: s0, s1 the 16 scales (of values 16j..16j+15) in 16-bit lanes.
+#define KQ_OFFSET(off, s0, s1)                                                                  \
+  EACH_ROW (int r = 0; r < nr; r++) {                                                           \
+    const uint8_t *bs = (const uint8_t *)(Q8K_BSUMS(r) + 16 * b);                               \
+    v128_t t = wasm_i32x4_add(wasm_i32x4_dot_i16x8(s0, wasm_v128_load(bs)), wasm_i32x4_dot_i16x8(s1, wasm_v128_load(bs + 16))); \
+    isum[r] = wasm_i32x4_sub(isum[r], wasm_i32x4_mul(t, wasm_i32x4_splat(off)));               \
+  }
 #define KQ_SCALE(d) ACC_ADD(isum, d, XDK)
 // - dmin * xd_r * Σ_j m_j bsum_r[j] for every row: ma, mb the mins against bsums 0-7 and 8-15 of block b.
 #define KQ_MINS(ma, mb, dmin)                                                                   \
@@ -420,10 +482,6 @@ INLINE void dot_q5_1(DOT_ARGS) {
     ACC_ADD(ms, -(dmin), XDK)                                                                   \
   }
 #define KQ_END ACC_END
-
-// 16 unsigned or signed 8-bit values v times an integer scale, as two 16-bit vectors.
-#define SCALED_U(v, s, wa, wb) v128_t wa = wasm_i16x8_mul(lo16u(v), s), wb = wasm_i16x8_mul(hi16u(v), s);
-#define SCALED_S(v, s, wa, wb) v128_t wa = wasm_i16x8_mul(lo16s(v), s), wb = wasm_i16x8_mul(hi16s(v), s);
 
 // block_q2_K { uint8 scales[16]; uint8 qs[64]; half d; half dmin; }: per 16 values a 4-bit scale (low) and
 // min (high); value 128h + 32g + l takes bits 2g..2g+1 of qs[32h + l]. y = d sc q - dmin m.
@@ -442,10 +500,8 @@ INLINE void dot_q2_k(DOT_ARGS) {
       for (int g = 0; g < 4; g++) {
         int j = 8 * h + 2 * g;
         v128_t a = wasm_v128_and(wasm_u8x16_shr(q0, 2 * g), m2), c = wasm_v128_and(wasm_u8x16_shr(q1, 2 * g), m2);
-        SCALED_U(a, wasm_i16x8_splat(sc[j] & 15), a0, a1)
-        SCALED_U(c, wasm_i16x8_splat(sc[j + 1] & 15), c0, c1)
-        KQ_DOT16(a0, a1, 128 * h + 32 * g)
-        KQ_DOT16(c0, c1, 128 * h + 32 * g + 16)
+        KQ_U16(a, sc[j] & 15, 128 * h + 32 * g)
+        KQ_U16(c, sc[j + 1] & 15, 128 * h + 32 * g + 16)
       }
     }
     KQ_SCALE(d)
@@ -461,26 +517,25 @@ static inline int scale_q3_k(const uint8_t *s, int j) {
 }
 
 // block_q3_K { uint8 hmask[32]; uint8 qs[64]; uint8 scales[12]; half d; }: low 2 bits as Q2_K; value i's high
-// bit is bit i/32 of hmask[i % 32]; q = low - (high ? 0 : 4); y = d (scale - 32) q.
+// bit is bit i/32 of hmask[i % 32]; q = low - (high ? 0 : 4) = (low | high << 2) - 4; y = d (scale - 32) q.
 INLINE void dot_q3_k(DOT_ARGS) {
-  const v128_t m2 = wasm_i8x16_splat(3), one = wasm_i8x16_splat(1), four = wasm_i8x16_splat(4);
+  const v128_t m2 = wasm_i8x16_splat(3), one = wasm_i8x16_splat(1);
   KQ_BEGIN
   for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 110 * b, *sc = p + 96;
+    const uint8_t *p = w + 110 * b;
     v128_t hm0 = wasm_v128_load(p), hm1 = wasm_v128_load(p + 16);
+    int16_t sc[16] __attribute__((aligned(16)));
+    UNROLL (int j = 0; j < 16; j++) sc[j] = (int16_t)scale_q3_k(p + 96, j);
     KQ_ISUM
+    KQ_OFFSET(4, wasm_v128_load(sc), wasm_v128_load(sc + 8))
     for (int h = 0; h < 2; h++) {
       v128_t q0 = wasm_v128_load(p + 32 + 32 * h), q1 = wasm_v128_load(p + 48 + 32 * h);
       for (int g = 0; g < 4; g++) {
         int m = 4 * h + g;
         v128_t a = wasm_v128_or(wasm_v128_and(wasm_u8x16_shr(q0, 2 * g), m2), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hm0, m), one), 2));
         v128_t c = wasm_v128_or(wasm_v128_and(wasm_u8x16_shr(q1, 2 * g), m2), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hm1, m), one), 2));
-        a = wasm_i8x16_sub(a, four);
-        c = wasm_i8x16_sub(c, four);
-        SCALED_S(a, wasm_i16x8_splat(scale_q3_k(sc, 2 * m)), a0, a1)
-        SCALED_S(c, wasm_i16x8_splat(scale_q3_k(sc, 2 * m + 1)), c0, c1)
-        KQ_DOT16(a0, a1, 32 * m)
-        KQ_DOT16(c0, c1, 32 * m + 16)
+        KQ_U16(a, sc[2 * m], 32 * m)
+        KQ_U16(c, sc[2 * m + 1], 32 * m + 16)
       }
     }
     KQ_SCALE(f16(rd16(p + 108)))
@@ -510,27 +565,22 @@ INLINE void dot_q45_k(DOT_ARGS, int five) {
     v128_t m8 = wasm_i16x8_make(min_k4(sc, 0), min_k4(sc, 1), min_k4(sc, 2), min_k4(sc, 3), min_k4(sc, 4), min_k4(sc, 5), min_k4(sc, 6), min_k4(sc, 7));
     KQ_MINS(wasm_i16x8_shuffle(m8, m8, 0, 0, 1, 1, 2, 2, 3, 3), wasm_i16x8_shuffle(m8, m8, 4, 4, 5, 5, 6, 6, 7, 7), dmin)
     KQ_ISUM
-    const v128_t m4w = wasm_i16x8_splat(0x0f), bit4 = wasm_i16x8_splat(0x10);
-    v128_t qh0 = wasm_i8x16_splat(0), qh1 = qh0;
-    if (five) { qh0 = wasm_v128_load(p + 16); qh1 = wasm_v128_load(p + 32); }
-    // One sub-block of 32 at a time, widened from the bytes again for each: few vectors live (see ACC_BEGIN).
+    const v128_t bit4 = wasm_i8x16_splat(0x10);
+    v128_t qh[2] = { wasm_i8x16_splat(0), wasm_i8x16_splat(0) };
+    if (five) { qh[0] = wasm_v128_load(p + 16); qh[1] = wasm_v128_load(p + 32); }
+    // One sub-block of 32 at a time, 16 values at a time: few vectors live (see ACC_BEGIN).
     for (int c = 0; c < 4; c++) {
-      v128_t v0 = wasm_v128_load(qs + 32 * c), v1 = wasm_v128_load(qs + 32 * c + 16);
       UNROLL (int half = 0; half < 2; half++) {
-        v128_t s = wasm_i16x8_splat(scale_k4(sc, 2 * c + half));
-        v128_t e[4] = { lo16u(v0), hi16u(v0), lo16u(v1), hi16u(v1) };
-        v128_t wv[4];
-        UNROLL (int i = 0; i < 4; i++) {
-          v128_t q = half ? wasm_u16x8_shr(e[i], 4) : wasm_v128_and(e[i], m4w);
+        int scale = scale_k4(sc, 2 * c + half);
+        UNROLL (int i = 0; i < 2; i++) {
+          v128_t v = wasm_v128_load(qs + 32 * c + 16 * i);
+          v128_t q = half ? NIBBLES_HI(v) : NIBBLES_LO(v);
           if (five) {
-            v128_t h = i < 2 ? qh0 : qh1;
-            h = i % 2 ? hi16u(h) : lo16u(h);
             int bit = 2 * c + half; // value 64c + 32 half + l takes bit 2c + half of qh[l]
-            q = wasm_v128_or(q, wasm_v128_and(bit <= 4 ? wasm_i16x8_shl(h, 4 - bit) : wasm_u16x8_shr(h, bit - 4), bit4));
+            q = wasm_v128_or(q, wasm_v128_and(bit <= 4 ? wasm_i8x16_shl(qh[i], 4 - bit) : wasm_u8x16_shr(qh[i], bit - 4), bit4));
           }
-          wv[i] = wasm_i16x8_mul(q, s);
+          KQ_U16(q, scale, 64 * c + 32 * half + 16 * i)
         }
-        KQ_DOT32(wv, 64 * c + 32 * half)
       }
     }
     KQ_SCALE(d)
@@ -541,14 +591,17 @@ INLINE void dot_q4_k(DOT_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride,
 INLINE void dot_q5_k(DOT_ARGS) { dot_q45_k(w, x, xStride, k, nr, out, outStride, tab, 1); }
 
 // block_q6_K { uint8 ql[128]; uint8 qh[64]; int8 scales[16]; half d; }: per 128 values, 4 groups of 32 from
-// the low/high nibbles of ql[0..63] and bit pairs of qh[0..31]; q in -32..31; one int8 scale per 16 values.
+// the low/high nibbles of ql[0..63] and bit pairs of qh[0..31]; q = u - 32, u in 0..63; one int8 scale per 16 values
+// (scale j for values 16j..16j+15).
 INLINE void dot_q6_k(DOT_ARGS) {
-  const v128_t m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30), off = wasm_i8x16_splat(32);
+  const v128_t m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30);
   KQ_BEGIN
   for (int b = 0; b < nb; b++) {
     const uint8_t *p = w + 210 * b;
     const int8_t *scales = (const int8_t *)(p + 192);
     KQ_ISUM
+    v128_t sv = wasm_v128_load(scales);
+    KQ_OFFSET(32, lo16s(sv), hi16s(sv))
     for (int h = 0; h < 2; h++) {
       const uint8_t *ql = p + 64 * h, *qh = p + 128 + 32 * h;
       const int8_t *sc = scales + 8 * h;
@@ -556,18 +609,10 @@ INLINE void dot_q6_k(DOT_ARGS) {
         v128_t a = wasm_v128_load(ql + l), c = wasm_v128_load(ql + 32 + l), hb = wasm_v128_load(qh + l);
         int is = l / 16;
         // Each group of 16 decoded, scaled and met by every row before the next (few vectors live).
-        v128_t q1 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(wasm_i8x16_shl(hb, 4), m30)), off);
-        SCALED_S(q1, wasm_i16x8_splat(sc[is]), a0, a1)
-        KQ_DOT16(a0, a1, 128 * h + l)
-        v128_t q2 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(wasm_i8x16_shl(hb, 2), m30)), off);
-        SCALED_S(q2, wasm_i16x8_splat(sc[is + 2]), b0, b1)
-        KQ_DOT16(b0, b1, 128 * h + l + 32)
-        v128_t q3 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(a, 4), wasm_v128_and(hb, m30)), off);
-        SCALED_S(q3, wasm_i16x8_splat(sc[is + 4]), c0, c1)
-        KQ_DOT16(c0, c1, 128 * h + l + 64)
-        v128_t q4 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_v128_and(wasm_u8x16_shr(hb, 2), m30)), off);
-        SCALED_S(q4, wasm_i16x8_splat(sc[is + 6]), e0, e1)
-        KQ_DOT16(e0, e1, 128 * h + l + 96)
+        KQ_U16(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(wasm_i8x16_shl(hb, 4), m30)), sc[is], 128 * h + l)
+        KQ_U16(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(wasm_i8x16_shl(hb, 2), m30)), sc[is + 2], 128 * h + l + 32)
+        KQ_U16(wasm_v128_or(wasm_u8x16_shr(a, 4), wasm_v128_and(hb, m30)), sc[is + 4], 128 * h + l + 64)
+        KQ_U16(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_v128_and(wasm_u8x16_shr(hb, 2), m30)), sc[is + 6], 128 * h + l + 96)
       }
     }
     KQ_SCALE(f16(rd16(p + 208)))
@@ -609,7 +654,7 @@ INLINE void dot_q6_k(DOT_ARGS) {
  */
 EXPORT(matmul_rows) int matmul_rows(int type, const uint8_t *w, int rowBytes, const uint8_t *x, int xStride, int n, int k,
                                     float *out, int outStride, int r0, int r1) {
-  const float *groups = q8_0_groups(x, n, k); // read by the legacy types' products only
+  const float *groups = q8_0_groups(x, n, k, act_bytes_per_value(type)); // read by the legacy types' products only
   switch (type) {
     case T_F32: ROWS(dot_f32, float); break;
     case T_F16: ROWS(dot_f16, float); break;

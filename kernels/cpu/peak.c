@@ -1,11 +1,35 @@
 // Peak probes for `star-ask bench kernels` (src/engine/backend/wasm/wasmBackend.ts measurePeak): the rate of the
-// quantized products' instruction, i32x4.dot_i16x8_s (8 multiply-adds), on registers, and of one pass reading memory,
+// quantized products' instruction (i32x4.dot_i16x8_s, 8 multiply-adds; in the relaxed build
+// i16x8.relaxed_dot_i8x16_i7x16_s, 16), on registers, and of one pass reading memory,
 // so each product can be given as a fraction of what this engine and machine can do at all.
 #include <stdint.h>
 #include <wasm_simd128.h>
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
+/** Ops (2 per multiply-add) of one peak_dot step: the products' instruction in this build. */
+EXPORT(peak_dot_ops) int peak_dot_ops(void) {
+#ifdef __wasm_relaxed_simd__
+  return 32;
+#else
+  return 16;
+#endif
+}
+
+#ifdef __wasm_relaxed_simd__
+/** The relaxed build's products' instruction, i16x8.relaxed_dot_i8x16_i7x16_s (16 multiply-adds), the same way. */
+EXPORT(peak_dot) int peak_dot(int iters) {
+  v128_t w = wasm_i8x16_splat(1);
+  v128_t a[12];
+  for (int j = 0; j < 12; j++) a[j] = wasm_i8x16_splat(j + 1);
+  for (int i = 0; i < iters; i++) {
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < 12; j++) a[j] = wasm_i16x8_relaxed_dot_i8x16_i7x16(a[j], w);
+  }
+  v128_t s = a[0];
+  for (int j = 1; j < 12; j++) s = wasm_i32x4_add(s, a[j]);
+  return wasm_i32x4_extract_lane(s, 0) ^ wasm_i32x4_extract_lane(s, 3);
+}
+#else
 /** iters * 12 dot products in 12 independent chains (enough to cover the instruction's latency). Returns a checksum. */
 EXPORT(peak_dot) int peak_dot(int iters) {
   v128_t w = wasm_i16x8_splat(1);
@@ -22,6 +46,7 @@ EXPORT(peak_dot) int peak_dot(int iters) {
   s = wasm_i32x4_add(s, wasm_i32x4_add(wasm_i32x4_add(a8, a9), wasm_i32x4_add(a10, a11)));
   return wasm_i32x4_extract_lane(s, 0) ^ wasm_i32x4_extract_lane(s, 3);
 }
+#endif
 
 /** Reads `bytes` (a multiple of 64) at p once, 4 vectors at a time. Returns a checksum. */
 EXPORT(peak_read) int peak_read(const uint8_t *p, int bytes) {

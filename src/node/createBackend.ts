@@ -5,6 +5,7 @@ import { WasmBackend } from '../engine/backend/wasm/wasmBackend';
 import { createWebGpuBackend, type WebGpuBackendOptions } from '../engine/backend/webgpu';
 import { spawnKernelWorker } from './cpuKernelWorkers';
 import { defaultCpuThreads } from './cpuThreads';
+import { enableRelaxedSimd, relaxedSimdWanted } from './relaxedSimd';
 import { getNodeGpu, hasHardwareAdapter } from './webgpu';
 
 /**
@@ -31,7 +32,8 @@ let fallbackSaid = false;
 /** The WebAssembly backend, or the JS reference with a note on stderr (once per process) where it cannot run. */
 export async function createCpuBackend(opts: CreateBackendOptions = {}): Promise<Backend> {
   try {
-    return await WasmBackend.create({ ...opts, threads: opts.threads ?? defaultCpuThreads(), spawn: spawnKernelWorker });
+    enableRelaxedSimd();
+    return await WasmBackend.create({ ...opts, threads: opts.threads ?? defaultCpuThreads(), spawn: spawnKernelWorker, relaxedSimd: relaxedSimdWanted() });
   } catch (e) {
     if (!fallbackSaid) process.stderr.write(`cpu backend: the WebAssembly kernels cannot run (${(e as Error).message}); using the JS reference\n`);
     fallbackSaid = true;

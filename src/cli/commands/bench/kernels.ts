@@ -144,16 +144,17 @@ async function measurePeak(backend: WebGpuBackend, reps: number, log: (s: string
 }
 
 /**
- * The WebAssembly kernels' ceilings (WasmBackend.measurePeak): the 16-bit dot product the quantized products are built
- * of, on registers, times the threads (the "FMA" figure, in GOP/s: 2 per multiply-add, as the products count), and
+ * The WebAssembly kernels' ceilings (WasmBackend.measurePeak): the dot product the quantized products are built
+ * of (8-bit in the relaxed-SIMD build, else 16-bit), on registers, times the threads (the "FMA" figure, in GOP/s: 2 per multiply-add, as the products count), and
  * one thread reading memory. Float weights (F32/F16/BF16) run f32 multiply-adds, a lower ceiling: their fraction is
  * of the dot peak too.
  */
 function measureCpuPeak(backend: WasmBackend, reps: number, log: (s: string) => void): Peak {
   const p = backend.measurePeak(() => performance.now(), reps);
+  const [instruction, dot] = backend.relaxedSimd ? ['i16x8.relaxed_dot_i8x16_i7x16_s', '8-bit'] : ['i32x4.dot_i16x8_s', '16-bit'];
   const peak = { fmaGflopPerS: (p.opsPerSecond * p.threads) / 1e9, readGbPerS: p.readBytesPerSecond / 1e9,
-    what: `i32x4.dot_i16x8_s on registers, one thread's rate times ${p.threads}; read: one thread, one pass over 64 MiB` };
-  log(`  peak (measured): ${significant(peak.fmaGflopPerS)} GOP/s 16-bit dot (${p.threads} threads), ${significant(peak.readGbPerS)} GB/s read (1 thread)`);
+    what: `${instruction} on registers, one thread's rate times ${p.threads}; read: one thread, one pass over 64 MiB` };
+  log(`  peak (measured): ${significant(peak.fmaGflopPerS)} GOP/s ${dot} dot (${p.threads} threads), ${significant(peak.readGbPerS)} GB/s read (1 thread)`);
   return peak;
 }
 

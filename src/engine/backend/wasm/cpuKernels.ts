@@ -1,7 +1,9 @@
 // One instance of the WebAssembly CPU kernels (kernels/cpu/*.c) and the memory it computes in: weights are
 // placed there once (bump-allocated, never moved), each op's activations in a scratch area above them.
 import sharedBytes from 'star-cpu-kernels:shared';
+import sharedRelaxedBytes from 'star-cpu-kernels:shared-relaxed';
 import singleBytes from 'star-cpu-kernels:single';
+import singleRelaxedBytes from 'star-cpu-kernels:single-relaxed';
 import { canShareMemory, WASM_MAX_PAGES, WASM_PAGE_BYTES, wasmApi, type WasmMemory, type WasmModule } from './wasmApi';
 import type { AttentionItems, MatmulRows } from './threadPool';
 
@@ -12,18 +14,36 @@ export interface KernelExports {
   readonly __heap_base: { value: number };
   /** Fills the f16 table (65,536 floats at `table`); once, before any other call or worker. */
   init(table: number): void;
-  act_stride_q8_0(k: number): number;
+  /** Bytes per quantized activation in the products of a weight type (ggml id): 1 or 2, by build and type. */
+  act_bytes_per_value(type: number): number;
+  act_stride_q8_0(k: number, qb: number): number;
   act_stride_q8_k(k: number): number;
   /** Bytes quantize_q8_0 writes for n rows (the rows, then each 4-row group's scales side by side). */
-  act_bytes_q8_0(n: number, k: number): number;
-  quantize_q8_0(x: number, k: number, dst: number, n: number): void;
+  act_bytes_q8_0(n: number, k: number, qb: number): number;
+  quantize_q8_0(x: number, k: number, dst: number, n: number, qb: number): void;
   quantize_q8_k(x: number, k: number, dst: number, r0: number, r1: number): void;
   matmul_rows: MatmulRows;
   attention_items: AttentionItems;
   rms_norm_rows(x: number, w: number, eps: number, out: number, rows: number, cols: number): void;
   swiglu_f32(g: number, u: number, out: number, len: number): void;
   peak_dot(iters: number): number;
+  /** Ops (2 per multiply-add) of one peak_dot step in this build. */
+  peak_dot_ops(): number;
   peak_read(p: number, bytes: number): number;
+}
+
+/**
+ * Whether this engine runs the relaxed-SIMD build of the kernels (8-bit activations against 7-bit weights in one
+ * instruction, kernels/cpu/matmul.c QB = 1): built (a clang of 16 or newer) and validated here. The two builds give
+ * bit-identical results (integer sums either way; test/wasm-ops.test.ts), so the choice is speed alone.
+ */
+export function relaxedKernelsRun(shared: boolean): boolean {
+  return relaxedKernelsBuilt() && (wasmApi()?.validate(shared ? sharedRelaxedBytes : singleRelaxedBytes) ?? false);
+}
+
+/** Whether the build made the relaxed-SIMD kernels at all. */
+export function relaxedKernelsBuilt(): boolean {
+  return sharedRelaxedBytes.byteLength > 0 && singleRelaxedBytes.byteLength > 0;
 }
 
 /** Why the kernels cannot run here, or undefined when they can. */
@@ -46,20 +66,26 @@ export class CpuKernels {
     readonly memory: WasmMemory,
     readonly exports: KernelExports,
     readonly shared: boolean,
+    /** The relaxed-SIMD build (see relaxedKernelsRun). */
+    readonly relaxed: boolean,
   ) {
     this.top = align(exports.__heap_base.value);
   }
 
-  /** A shared memory (threads possible) when the host allows it, else a private one. Throws where kernelsUnavailable says why. */
-  static create(preferShared = true): CpuKernels {
+  /**
+   * A shared memory (threads possible) when the host allows it, else a private one; the relaxed-SIMD build where it
+   * runs, unless `preferRelaxed` is false. Throws where kernelsUnavailable says why.
+   */
+  static create(preferShared = true, preferRelaxed = true): CpuKernels {
     const shared = preferShared && canShareMemory();
     const why = kernelsUnavailable(shared);
     if (why) throw new Error(why);
     const api = wasmApi()!;
-    const module = new api.Module(shared ? sharedBytes : singleBytes);
+    const relaxed = preferRelaxed && relaxedKernelsRun(shared);
+    const module = new api.Module(relaxed ? (shared ? sharedRelaxedBytes : singleRelaxedBytes) : shared ? sharedBytes : singleBytes);
     const memory = new api.Memory({ initial: INITIAL_PAGES, maximum: WASM_MAX_PAGES, ...(shared ? { shared: true } : {}) });
     const instance = new api.Instance(module, { env: { memory } });
-    const kernels = new CpuKernels(module, memory, instance.exports as unknown as KernelExports, shared);
+    const kernels = new CpuKernels(module, memory, instance.exports as unknown as KernelExports, shared, relaxed);
     kernels.exports.init(kernels.allocate(65536 * 4));
     return kernels;
   }

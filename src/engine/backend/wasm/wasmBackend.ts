@@ -22,6 +22,8 @@ export interface WasmBackendOptions extends CpuBackendOptions {
   readonly threads?: number;
   /** Starts a kernel worker; injected by the platform (Node: worker_threads). */
   readonly spawn?: SpawnKernelWorker;
+  /** false: the SIMD128 build even where relaxed SIMD runs (same results, slower; for measuring the difference). */
+  readonly relaxedSimd?: boolean;
 }
 
 /** Activation rows per product call (see matmul). */
@@ -68,13 +70,13 @@ export class WasmBackend extends CpuBackend {
   ) {
     super(options);
     const threads = pool?.threads ?? 1;
-    this.deviceName = `cpu (wasm simd128, ${threads} thread${threads === 1 ? '' : 's'}${note})`;
+    this.deviceName = `cpu (wasm simd128${kernels.relaxed ? ' + relaxed' : ''}, ${threads} thread${threads === 1 ? '' : 's'}${note})`;
   }
 
   /** Throws an Error saying why where the kernels cannot run (no WebAssembly, no SIMD128, not built). */
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
     const threads = Math.max(1, Math.floor(options.threads ?? 1));
-    const kernels = CpuKernels.create(threads > 1 && options.spawn !== undefined);
+    const kernels = CpuKernels.create(threads > 1 && options.spawn !== undefined, options.relaxedSimd ?? true);
     let pool: KernelThreadPool | undefined;
     let note = '';
     if (threads > 1 && options.spawn && kernels.shared) {
@@ -95,6 +97,11 @@ export class WasmBackend extends CpuBackend {
   /** Threads the products run on. */
   get threads(): number {
     return this.pool?.threads ?? 1;
+  }
+
+  /** Whether the relaxed-SIMD build of the kernels runs (cpuKernels.ts relaxedKernelsRun). */
+  get relaxedSimd(): boolean {
+    return this.kernels.relaxed;
   }
 
   /** Bytes of the kernels' memory (weights and scratch). */
@@ -266,7 +273,8 @@ export class WasmBackend extends CpuBackend {
     const format = TENSOR_FORMATS[w.type];
     const kq = format.blockSize === 1 ? 'none' : format.blockSize === QK_K ? 'q8_k' : 'q8_0';
     const e = this.kernels.exports;
-    const xStride = kq === 'none' ? k * 4 : kq === 'q8_k' ? e.act_stride_q8_k(k) : e.act_stride_q8_0(k);
+    const qb = e.act_bytes_per_value(format.ggmlId);
+    const xStride = kq === 'none' ? k * 4 : kq === 'q8_k' ? e.act_stride_q8_k(k) : e.act_stride_q8_0(k, qb);
     const xs = act(x).data;
     const o = act(out).data;
     // A chunk of activation rows at a time: the scratch stays a few MB however long the batch (a 2K-row prefill
@@ -274,12 +282,12 @@ export class WasmBackend extends CpuBackend {
     for (let r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
       const m = Math.min(CHUNK_ROWS, n - r0);
       const xBytes = m * k * 4;
-      const qBytes = kq === 'none' ? 0 : kq === 'q8_0' ? ceil16(e.act_bytes_q8_0(m, k)) : ceil16(m * xStride);
+      const qBytes = kq === 'none' ? 0 : kq === 'q8_0' ? ceil16(e.act_bytes_q8_0(m, k, qb)) : ceil16(m * xStride);
       const base = this.kernels.scratch(xBytes + qBytes + m * w.rows * 4);
       const xAt = base, qAt = base + xBytes, outAt = qAt + qBytes;
       const f32 = this.kernels.f32();
       f32.set(xs.subarray(r0 * k, (r0 + m) * k), xAt / 4);
-      if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, m);
+      if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, m, qb);
       else if (kq === 'q8_k') e.quantize_q8_k(xAt, k, qAt, 0, m);
       const job = { type: format.ggmlId, w: w.at, rowBytes: w.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n: m, k, out: outAt, outStride: w.rows, rows: w.rows };
       if (this.pool) this.pool.matmul(job, this.threadLimit);
@@ -294,7 +302,7 @@ export class WasmBackend extends CpuBackend {
 
   /**
    * This machine's ceilings for the kernels (bench kernels): the products' instruction (i32x4.dot_i16x8_s, 8
-   * multiply-adds = 16 ops) on registers and one pass reading `readBytes` of memory, each on the caller's thread,
+   * multiply-adds = 16 ops; in the relaxed build the 8-bit one, 16 = 32 ops) on registers and one pass reading `readBytes` of memory, each on the caller's thread,
    * best of `reps`; `now` is a millisecond clock (the engine has no timer of its own). The compute peak of the
    * pool is that times the thread count (the workers run the same code on their own cores).
    */
@@ -317,7 +325,7 @@ export class WasmBackend extends CpuBackend {
     const at = this.kernels.scratch(readBytes);
     this.kernels.u8().fill(1, at, at + readBytes); // touched, so the pass reads memory, not the zero page
     const readSeconds = best(() => e.peak_read(at, readBytes), () => e.peak_read(at, 1 << 16));
-    return { opsPerSecond: (iters * 12 * 16) / dotSeconds, readBytesPerSecond: readBytes / readSeconds, threads: this.threads };
+    return { opsPerSecond: (iters * 12 * e.peak_dot_ops()) / dotSeconds, readBytesPerSecond: readBytes / readSeconds, threads: this.threads };
   }
 
   /** The same product on at most `threads` threads (tests: a thread split must not change a result). */
