@@ -352,33 +352,88 @@ INLINE void dot_q8_0(DOT_ARGS) {
   }
   LEGACY_END
 }
+// One activation row against 4 weight rows, as LEGACY_UNSIGNED's gemv4 (no constant term).
+INLINE void gemv4_q8_0(const uint8_t *w, int rowBytes, const uint8_t *x, int k, float *out) {
+  int nb = k / 32;
+  const float *xd = (const float *)(x + QB * k);
+  v128_t acc = wasm_f32x4_splat(0);
+  for (int b = 0; b < nb; b++) {
+    v128_t s[4];
+    float d[4];
+    UNROLL (int j = 0; j < 4; j++) {
+      const uint8_t *p = w + (long)j * rowBytes + 34 * b;
+      v128_t lo = wasm_v128_load(p + 2), hi = wasm_v128_load(p + 18);
+      v128_t wv[4] = { lo16s(lo), hi16s(lo), lo16s(hi), hi16s(hi) };
+      d[j] = f16(rd16(p));
+      s[j] = dot32(wv, x + QB * 32 * b);
+      ROW_BARRIER;
+    }
+    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])),
+                                             wasm_f32x4_mul(wasm_f32x4_make(d[0], d[1], d[2], d[3]), wasm_f32x4_splat(xd[b]))));
+  }
+  wasm_v128_store(out, acc);
+}
 #pragma pop_macro("QB")
 
-// block_q4_0 { half d; uint8 qs[16]; }: low nibbles values 0..15, high nibbles 16..31, y = (q - 8) d.
-INLINE void dot_q4_0(DOT_ARGS) {
-  LEGACY_BEGIN
-  for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 18 * b;
-    v128_t v = wasm_v128_load(p + 2);
-    float d = f16(rd16(p));
-    LEGACY_U8(NIBBLES_LO(v), NIBBLES_HI(v), d)
-    LEGACY_MINS(-8 * d)
-  }
-  LEGACY_END
+// One weight row's integer sum of a block of 32 unsigned weights (lo: values 0-15, hi: 16-31, as bytes) against the
+// activations at xq, for the 1 x 4 products (gemv4_*), which widen each block once for one activation row.
+INLINE v128_t udot32(v128_t lo, v128_t hi, const uint8_t *xq) {
+#if QB == 1
+  return wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_add(rdot16(lo, xq), rdot16(hi, xq + 16)));
+#else
+  v128_t wv[4] = { lo16u(lo), hi16u(lo), lo16u(hi), hi16u(hi) };
+  return dot32(wv, xq);
+#endif
 }
 
-// block_q4_1 { half d; half m; uint8 qs[16]; }: y = q * d + m, so x·y = d dx Σ q qx + m sx.
-INLINE void dot_q4_1(DOT_ARGS) {
-  LEGACY_BEGIN
-  for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 20 * b;
-    v128_t v = wasm_v128_load(p + 4);
-    float d = f16(rd16(p)), m = f16(rd16(p + 2));
-    LEGACY_U8(NIBBLES_LO(v), NIBBLES_HI(v), d)
-    LEGACY_MINS(m)
+// The unsigned legacy types from one block decoder, DECODE(p, lo, hi, d, m): the block at p as 32 unsigned values
+// (lo, hi), its scale d and its constant term m (y = q d + m; Q4_0 / Q5_0 store q + 8 / q + 16, so m = -8d / -16d).
+// dot_<name>: one weight row against up to NR activation rows. gemv4_<name>: one activation row against 4 weight
+// rows (decode, and the rows a 4-row pass leaves): their block sums transposed into one vector (lane j = weight row
+// j) and scaled by one vector, the f32 steps of the 1-row path in the same order, so a row's result is the same bits.
+#define LEGACY_UNSIGNED(name, bytes, DECODE)                                                    \
+  INLINE void dot_##name(DOT_ARGS) {                                                            \
+    LEGACY_BEGIN                                                                                \
+    for (int b = 0; b < nb; b++) {                                                              \
+      const uint8_t *p = w + (bytes) * b;                                                       \
+      v128_t lo, hi;                                                                            \
+      float d, m;                                                                               \
+      DECODE(p, lo, hi, d, m)                                                                   \
+      LEGACY_U8(lo, hi, d)                                                                      \
+      LEGACY_MINS(m)                                                                            \
+    }                                                                                           \
+    LEGACY_END                                                                                  \
+  }                                                                                             \
+  INLINE void gemv4_##name(const uint8_t *w, int rowBytes, const uint8_t *x, int k, float *out) { \
+    int nb = k / 32;                                                                            \
+    const float *xd = (const float *)(x + QB * k), *xs = xd + nb;                               \
+    v128_t acc = wasm_f32x4_splat(0);                                                           \
+    for (int b = 0; b < nb; b++) {                                                              \
+      v128_t s[4];                                                                              \
+      float d[4], m[4];                                                                         \
+      UNROLL (int j = 0; j < 4; j++) {                                                          \
+        const uint8_t *p = w + (long)j * rowBytes + (bytes) * b;                                \
+        v128_t lo, hi;                                                                          \
+        DECODE(p, lo, hi, d[j], m[j])                                                           \
+        s[j] = udot32(lo, hi, x + QB * 32 * b);                                                 \
+        ROW_BARRIER;                                                                            \
+      }                                                                                         \
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])), \
+                                               wasm_f32x4_mul(wasm_f32x4_make(d[0], d[1], d[2], d[3]), wasm_f32x4_splat(xd[b])))); \
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_make(m[0], m[1], m[2], m[3]), wasm_f32x4_splat(xs[b]))); \
+    }                                                                                           \
+    wasm_v128_store(out, acc);                                                                  \
   }
-  LEGACY_END
-}
+
+// block_q4_0 { half d; uint8 qs[16]; }: low nibbles values 0..15, high nibbles 16..31, y = (q - 8) d.
+#define DECODE_Q4_0(p, lo, hi, d, m)                                                            \
+  { v128_t v = wasm_v128_load(p + 2); lo = NIBBLES_LO(v); hi = NIBBLES_HI(v); d = f16(rd16(p)); m = -8 * d; }
+LEGACY_UNSIGNED(q4_0, 18, DECODE_Q4_0)
+
+// block_q4_1 { half d; half m; uint8 qs[16]; }: y = q * d + m, so x·y = d dx Σ q qx + m sx.
+#define DECODE_Q4_1(p, lo, hi, d, m)                                                            \
+  { v128_t v = wasm_v128_load(p + 4); lo = NIBBLES_LO(v); hi = NIBBLES_HI(v); d = f16(rd16(p)); m = f16(rd16(p + 2)); }
+LEGACY_UNSIGNED(q4_1, 20, DECODE_Q4_1)
 
 // Bit j of qh as 0x10 in byte j: bytes 0..15 of *lo from bits 0..15, of *hi from bits 16..31.
 INLINE void q5_high(uint32_t qh, v128_t *lo, v128_t *hi) {
@@ -401,32 +456,12 @@ INLINE void fives(const uint8_t *qs, uint32_t qh, v128_t *lo, v128_t *hi) {
 }
 
 // block_q5_0 { half d; uint8 qh[4]; uint8 qs[16]; }: q = nibble | bit << 4, y = (q - 16) * d.
-INLINE void dot_q5_0(DOT_ARGS) {
-  LEGACY_BEGIN
-  for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 22 * b;
-    v128_t lo, hi;
-    fives(p + 6, rd32(p + 2), &lo, &hi);
-    float d = f16(rd16(p));
-    LEGACY_U8(lo, hi, d)
-    LEGACY_MINS(-16 * d)
-  }
-  LEGACY_END
-}
+#define DECODE_Q5_0(p, lo, hi, d, m) { fives(p + 6, rd32(p + 2), &lo, &hi); d = f16(rd16(p)); m = -16 * d; }
+LEGACY_UNSIGNED(q5_0, 22, DECODE_Q5_0)
 
 // block_q5_1 { half d; half m; uint8 qh[4]; uint8 qs[16]; }: y = q * d + m.
-INLINE void dot_q5_1(DOT_ARGS) {
-  LEGACY_BEGIN
-  for (int b = 0; b < nb; b++) {
-    const uint8_t *p = w + 24 * b;
-    v128_t lo, hi;
-    fives(p + 8, rd32(p + 4), &lo, &hi);
-    float d = f16(rd16(p)), m = f16(rd16(p + 2));
-    LEGACY_U8(lo, hi, d)
-    LEGACY_MINS(m)
-  }
-  LEGACY_END
-}
+#define DECODE_Q5_1(p, lo, hi, d, m) { fives(p + 8, rd32(p + 4), &lo, &hi); d = f16(rd16(p)); m = f16(rd16(p + 2)); }
+LEGACY_UNSIGNED(q5_1, 24, DECODE_Q5_1)
 
 // The K-quants: per super-block of 256, isum[r] gathers Σ (scale q) qx as integers, then one f32 step.
 #define KQ_BEGIN                                                                                \
@@ -637,15 +672,22 @@ INLINE void dot_q6_k(DOT_ARGS) {
 // Where 4 activation rows do not fit in L1 themselves (rows past ~4K values), a slice is one weight row: it stays
 // in L1 instead, and every activation row streams past it (the order of the float products).
 #define ACT_L1 32768
-#define ROWS_N(dotfn)                                                                         \
-  for (int j0 = r0, js = (long)NR * xStride > ACT_L1 ? 1 : rowBytes < WEIGHT_SLICE ? WEIGHT_SLICE / rowBytes : 1; j0 < r1; j0 += js) { \
+#define ROWS_N(dotfn) ROWS_NG(dotfn, 0, gemv4_none)
+static inline void gemv4_none(const uint8_t *w, int rowBytes, const uint8_t *x, int k, float *out) { (void)w, (void)rowBytes, (void)x, (void)k, (void)out; }
+// GEMV4: whether the type has a 1 x 4 product, gemv4fn (else gemv4_none, never called): the rows a 4-row pass leaves
+// (and a decode's one row) meet 4 weight rows at a time. Without 4-row passes (n < NR) a slice is sized for L2 alone.
+#define ROWS_NG(dotfn, GEMV4, gemv4fn)                                                        \
+  for (int j0 = r0, js = n >= NR && (long)NR * xStride > ACT_L1 ? 1 : rowBytes < WEIGHT_SLICE ? WEIGHT_SLICE / rowBytes : 1; j0 < r1; j0 += js) { \
     int j1 = j0 + js < r1 ? j0 + js : r1, r = 0;                                              \
     for (; r + NR <= n; r += NR) {                                                            \
       const float *tab = groups + (long)(r / NR) * (k / 32) * 8;                              \
       for (int j = j0; j < j1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, NR, out + (long)r * outStride + j, outStride, tab); \
     }                                                                                         \
-    for (; r < n; r++)                                                                        \
-      for (int j = j0; j < j1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, 1, out + (long)r * outStride + j, outStride, 0); \
+    for (; r < n; r++) {                                                                      \
+      int j = j0;                                                                             \
+      if (GEMV4) for (; j + 4 <= j1; j += 4) gemv4fn(w + (long)j * rowBytes, rowBytes, ACT(r), k, out + (long)r * outStride + j); \
+      for (; j < j1; j++) dotfn(w + (long)j * rowBytes, ACT(r), xStride, k, 1, out + (long)r * outStride + j, outStride, 0); \
+    }                                                                                         \
   }
 
 /**
@@ -659,11 +701,11 @@ EXPORT(matmul_rows) int matmul_rows(int type, const uint8_t *w, int rowBytes, co
     case T_F32: ROWS(dot_f32, float); break;
     case T_F16: ROWS(dot_f16, float); break;
     case T_BF16: ROWS(dot_bf16, float); break;
-    case T_Q8_0: ROWS_N(dot_q8_0); break;
-    case T_Q4_0: ROWS_N(dot_q4_0); break;
-    case T_Q4_1: ROWS_N(dot_q4_1); break;
-    case T_Q5_0: ROWS_N(dot_q5_0); break;
-    case T_Q5_1: ROWS_N(dot_q5_1); break;
+    case T_Q8_0: ROWS_NG(dot_q8_0, 1, gemv4_q8_0); break;
+    case T_Q4_0: ROWS_NG(dot_q4_0, 1, gemv4_q4_0); break;
+    case T_Q4_1: ROWS_NG(dot_q4_1, 1, gemv4_q4_1); break;
+    case T_Q5_0: ROWS_NG(dot_q5_0, 1, gemv4_q5_0); break;
+    case T_Q5_1: ROWS_NG(dot_q5_1, 1, gemv4_q5_1); break;
     case T_Q2_K: ROWS_N(dot_q2_k); break;
     case T_Q3_K: ROWS_N(dot_q3_k); break;
     case T_Q4_K: ROWS_N(dot_q4_k); break;
