@@ -44,19 +44,64 @@ static inline float dot(const float *a, const float *b, int n) {
   return s;
 }
 
-// acc = acc * c + p * v over n values.
-static inline void scale_add(float *acc, float c, float p, const float *v, int n) {
-  v128_t cv = wasm_f32x4_splat(c), pv = wasm_f32x4_splat(p);
-  int i = 0;
-  for (; i + 4 <= n; i += 4) wasm_v128_store(acc + i, wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(acc + i), cv), wasm_f32x4_mul(pv, wasm_v128_load(v + i))));
-  for (; i < n; i++) acc[i] = acc[i] * c + p * v[i];
+// Lane k of the result: the sum of the lanes of a, b, c, d (k = 0..3), each added as dot()'s hsum adds them
+// ((x0 + x1) + (x2 + x3)), so 4 scores at once are the bits of 4 dot() calls.
+static inline v128_t hsum4(v128_t a, v128_t b, v128_t c, v128_t d) {
+  v128_t ab = wasm_f32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 2, 6), wasm_i32x4_shuffle(a, b, 1, 5, 3, 7));
+  v128_t cd = wasm_f32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 2, 6), wasm_i32x4_shuffle(c, d, 1, 5, 3, 7));
+  return wasm_f32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
 }
 
-static inline void add_scaled(float *acc, float p, const float *v, int n) {
-  v128_t pv = wasm_f32x4_splat(p);
+// q · k_j for 4 keys k_j = K + j * width (n a multiple of 8), q's vectors loaded once for all 4: the sums of dot().
+static inline v128_t dot4(const float *q, const float *K, int width, int n) {
+  v128_t a0 = wasm_f32x4_splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+  const float *k0 = K, *k1 = K + width, *k2 = K + 2L * width, *k3 = K + 3L * width;
+  for (int i = 0; i < n; i += 8) {
+    v128_t q0 = wasm_v128_load(q + i), q1 = wasm_v128_load(q + i + 4);
+    a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(q0, wasm_v128_load(k0 + i)));
+    a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(q1, wasm_v128_load(k0 + i + 4)));
+    b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(q0, wasm_v128_load(k1 + i)));
+    b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(q1, wasm_v128_load(k1 + i + 4)));
+    c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(q0, wasm_v128_load(k2 + i)));
+    c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(q1, wasm_v128_load(k2 + i + 4)));
+    d0 = wasm_f32x4_add(d0, wasm_f32x4_mul(q0, wasm_v128_load(k3 + i)));
+    d1 = wasm_f32x4_add(d1, wasm_f32x4_mul(q1, wasm_v128_load(k3 + i + 4)));
+  }
+  return hsum4(wasm_f32x4_add(a0, a1), wasm_f32x4_add(b0, b1), wasm_f32x4_add(c0, c1), wasm_f32x4_add(d0, d1));
+}
+
+// acc = acc * c + Σ_j p[j] v_j over the t rows v_j = V + j * width and n values: 16 values of acc stay in registers
+// while every row of the tile passes (then 4, then 1), in the order of one row at a time (acc * c first, then each
+// p[j] v_j in turn), so the bits do not depend on the blocking.
+static inline void scale_add_tile(float *acc, float c, const float *p, const float *V, int width, int t, int n) {
+  const v128_t cv = wasm_f32x4_splat(c);
   int i = 0;
-  for (; i + 4 <= n; i += 4) wasm_v128_store(acc + i, wasm_f32x4_add(wasm_v128_load(acc + i), wasm_f32x4_mul(pv, wasm_v128_load(v + i))));
-  for (; i < n; i++) acc[i] += p * v[i];
+  for (; i + 16 <= n; i += 16) {
+    v128_t a0 = wasm_f32x4_mul(wasm_v128_load(acc + i), cv), a1 = wasm_f32x4_mul(wasm_v128_load(acc + i + 4), cv);
+    v128_t a2 = wasm_f32x4_mul(wasm_v128_load(acc + i + 8), cv), a3 = wasm_f32x4_mul(wasm_v128_load(acc + i + 12), cv);
+    for (int j = 0; j < t; j++) {
+      const float *v = V + (long)j * width + i;
+      v128_t pv = wasm_f32x4_splat(p[j]);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(pv, wasm_v128_load(v)));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(pv, wasm_v128_load(v + 4)));
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(pv, wasm_v128_load(v + 8)));
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(pv, wasm_v128_load(v + 12)));
+    }
+    wasm_v128_store(acc + i, a0);
+    wasm_v128_store(acc + i + 4, a1);
+    wasm_v128_store(acc + i + 8, a2);
+    wasm_v128_store(acc + i + 12, a3);
+  }
+  for (; i + 4 <= n; i += 4) {
+    v128_t a = wasm_f32x4_mul(wasm_v128_load(acc + i), cv);
+    for (int j = 0; j < t; j++) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(p[j]), wasm_v128_load(V + (long)j * width + i)));
+    wasm_v128_store(acc + i, a);
+  }
+  for (; i < n; i++) {
+    float a = acc[i] * c;
+    for (int j = 0; j < t; j++) a += p[j] * V[(long)j * width + i];
+    acc[i] = a;
+  }
 }
 
 /** Entries of `s` query row r sees (row restriction, then the causal mask), as the JS reference's visibleEntries. */
@@ -87,7 +132,14 @@ EXPORT(attention_items) int attention_items(const Job *job, int i0, int i1) {
       for (int j0 = 0; j0 < n; j0 += TILE) {
         const int t = n - j0 < TILE ? n - j0 : TILE;
         float tm = -__builtin_inff();
-        for (int j = 0; j < t; j++) {
+        int j = 0;
+        if (hd % 8 == 0) {
+          for (; j + 4 <= t; j += 4) {
+            wasm_v128_store(s + j, wasm_f32x4_mul(dot4(q, K + (long)(j0 + j) * width, width, hd), wasm_f32x4_splat(scale)));
+            for (int u = j; u < j + 4; u++) tm = s[u] > tm ? s[u] : tm;
+          }
+        }
+        for (; j < t; j++) {
           float v = dot(q, K + (long)(j0 + j) * width, hd) * scale;
           s[j] = v;
           tm = v > tm ? v : tm;
@@ -98,7 +150,7 @@ EXPORT(attention_items) int attention_items(const Job *job, int i0, int i1) {
           c = m == -__builtin_inff() ? 0.0f : exp_f32(m - tm);
           m = tm;
         }
-        int j = 0;
+        j = 0;
         v128_t mv = wasm_f32x4_splat(m), ls = wasm_f32x4_splat(0);
         for (; j + 4 <= t; j += 4) {
           v128_t p = exp_f32x4(wasm_f32x4_sub(wasm_v128_load(s + j), mv));
@@ -108,9 +160,7 @@ EXPORT(attention_items) int attention_items(const Job *job, int i0, int i1) {
         float tl = hsum(ls);
         for (; j < t; j++) { s[j] = exp_f32(s[j] - m); tl += s[j]; }
         l = l * c + tl;
-        const float *vr = V + (long)j0 * width;
-        scale_add(acc, c, s[0], vr, hd);
-        for (j = 1; j < t; j++) add_scaled(acc, s[j], vr + (long)j * width, hd);
+        scale_add_tile(acc, c, s, V + (long)j0 * width, width, t, hd);
       }
     }
     float *o = (float *)(uintptr_t)job->out + (long)r * job->outStride + h * hd;

@@ -4,9 +4,11 @@
 #include <wasm_simd128.h>
 
 // exp on 4 lanes: 2^n · p(r), x = n ln2 + r, |r| <= ln2 / 2, p the degree-6 Taylor polynomial (relative error
-// below 2^-22 there). Inputs are clamped to [-87, 88]: below, the result is ~1e-38 where the exact one would be
-// smaller still, negligible against a sum that holds at least exp(0) = 1.
+// below 2^-22 there). Inputs above 88 are clamped to it; below -87 the result is 0 (the exact one is under 1e-38,
+// nothing against a softmax sum that holds exp(0) = 1), never a value whose products with the V rows would be
+// subnormal: x86 computes on subnormals a hundred times slower, and wasm cannot flush them.
 static inline v128_t exp_f32x4(v128_t x) {
+  v128_t keep = wasm_f32x4_ge(x, wasm_f32x4_splat(-87.0f));
   x = wasm_f32x4_min(wasm_f32x4_max(x, wasm_f32x4_splat(-87.0f)), wasm_f32x4_splat(88.0f));
   v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
   v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693145751953125f)));
@@ -19,7 +21,7 @@ static inline v128_t exp_f32x4(v128_t x) {
   p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f));
   p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f));
   v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
-  return wasm_f32x4_mul(p, scale);
+  return wasm_v128_and(wasm_f32x4_mul(p, scale), keep);
 }
 
 static inline float exp_f32(float x) { return wasm_f32x4_extract_lane(exp_f32x4(wasm_f32x4_splat(x)), 0); }
