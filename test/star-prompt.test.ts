@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildQuery, buildStarLayout, DEFAULT_INTRO, DEFAULT_SYSTEM_PROMPT } from '../src/engine/star/prompt';
+import { buildQuery, buildStarLayout, DEFAULT_INTRO, DEFAULT_SYSTEM_PROMPT, keepOverview } from '../src/engine/star/prompt';
 import { renderChat } from '../src/engine/tokenizer/chatTemplate';
 import { encodeRenderedPrompt } from '../src/engine/tokenizer/promptEncoding';
 import { loadHfJsonTokenizer } from './support/hfJsonTokenizer';
@@ -85,4 +85,16 @@ test('buildQuery: special-token text typed in a question stays text', () => {
   assert.equal(count(own.encode('what does <|end_story|> mean?', { addBos: false, parseSpecial: true })), 1, 'the question alone would smuggle one in');
   assert.equal(count(buildQuery('a plain question', own, template)), 1, 'the template\'s own end-of-turn token');
   assert.equal(count(buildQuery('what does <|end_story|> mean?', own, template)), 1, 'none smuggled in by the question');
+});
+
+test('keepOverview: an earlier overview stands while at most a quarter of the outline changed; the README head does not count', () => {
+  const outline = (entries: string[], readme = 'hello') => ['Repository outline (top-level files, directories to depth 2):', ...entries.map((e) => `  ${e}`), '', 'Start of README.md:', readme];
+  const base = ['README.md', 'src/', 'src/a/', 'src/b/', 'test/', 'package.json', 'docs/', 'lib/'];
+  assert.ok(keepOverview(outline(base), outline(base)));
+  assert.ok(keepOverview(outline(base), outline([...base, 'src/c/'])), 'one new directory in 9 entries');
+  assert.ok(keepOverview(outline(base), outline(base, 'another head')), 'the README head changed');
+  assert.ok(keepOverview(outline(base), outline([...base.slice(1), 'src/c/'])), 'one gone, one new: 2 of 9');
+  assert.ok(!keepOverview(outline(base), outline([...base, 'x/', 'y/', 'z/'])), '3 new of 11 entries: more than a quarter');
+  assert.ok(!keepOverview(outline(base), outline(['other/', 'README.md'])), 'a different repository');
+  assert.ok(!keepOverview(['Another format:', '  src/'], outline(base)), 'another outline format');
 });

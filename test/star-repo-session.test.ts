@@ -170,3 +170,42 @@ test('a question written after the index: holds() says which files the index has
     }
   });
 });
+
+test('a new directory does not re-key every block: the anchor keeps the last index\'s overview (kept on disk for the next session) until a quarter of the outline changed (cpu)', async () => {
+  const model = await openShared('stories260K.gguf');
+  await withTempDir('star-session-overview-', async (root) => {
+    const repo = join(root, 'repo'), cacheDir = join(root, 'cache');
+    mkdirSync(repo);
+    makeRepo(repo);
+    for (let i = 0; i < 6; i++) {
+      mkdirSync(join(repo, `part${i}`));
+      writeFileSync(join(repo, `part${i}`, 'notes.txt'), `Part ${i}: the cat sat on the mat.\nIt was day ${i}.\n`);
+    }
+    const pool = await createInProcessHostPool(model, { backend: 'cpu', hosts: 1 });
+    try {
+      // An anchor that holds the whole outline, so a rebuilt overview changes it.
+      const session = () => new RepoSession({ repo, model, pool, chunkSize: 40, anchorSize: 400, cacheDir });
+      const first = await session().index();
+      assert.ok(first.encodedPaths.length >= 9, `a cold index encodes every file (${first.encodedPaths})`);
+      // One new top-level directory (an outline of 10 entries gains one): a new session, from the disk cache, encodes
+      // the new file's block and reads every other block from disk, so the anchor is the one they were encoded after.
+      mkdirSync(join(repo, 'extra'));
+      writeFileSync(join(repo, 'extra', 'added.txt'), 'A new file about a fox.\n');
+      const added = await session().index();
+      assert.ok(added.encodedPaths.includes('extra/added.txt'), `the new file is encoded (${added.encodedPaths})`);
+      assert.ok(added.encodedPaths.length <= 3, `only the new file's block is encoded, not every block (${added.encodedPaths})`);
+      assert.ok(added.blocksReused >= added.blocks - 3, `${added.blocksReused} of ${added.blocks} blocks reused`);
+      // Six more directories: more than a quarter of the outline is new, so the overview is rebuilt and every block
+      // is encoded after the new anchor.
+      for (let i = 0; i < 6; i++) {
+        mkdirSync(join(repo, `more${i}`));
+        writeFileSync(join(repo, `more${i}`, 'x.txt'), `More ${i}.\n`);
+      }
+      const moved = await session().index();
+      assert.ok(moved.encodedPaths.includes('sun.txt') && moved.encodedPaths.includes('docs/max.txt'),
+        `a rebuilt overview re-encodes the unchanged files too (${moved.encodedPaths})`);
+    } finally {
+      await pool.dispose();
+    }
+  });
+});

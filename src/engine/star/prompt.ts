@@ -53,6 +53,8 @@ export interface StarLayoutOptions extends StarPromptOptions {
   readonly boundaryTokens?: number;
   /** The files already packed with this chunkSize and boundaryTokens (packBlocksAsync); packed here when absent. */
   readonly packed?: PackedBlocks;
+  /** The overview's lines (overviewLines), when the caller keeps an earlier one (keepOverview); else these files'. */
+  readonly overviewLines?: readonly string[];
 }
 
 export interface StarRepoLayout {
@@ -80,7 +82,7 @@ export function buildStarLayout(files: readonly BlockSource[], tokenizer: Tokeni
   if (!Number.isInteger(anchorSize) || anchorSize < 1) throw new EngineError(`anchor size must be a positive integer (got ${anchorSize})`);
   const { prefix } = splitChatPrompt(chatTemplate, promptParts(opts, ''), { bosToken: opts.bosToken });
   const prefixIds = encodeRenderedPrompt(tokenizer, prefix);
-  const { ids: overviewIds, text: overview } = fitOverview(files, tokenizer, Math.max(0, anchorSize - prefixIds.length));
+  const { ids: overviewIds, text: overview } = fitOverview(opts.overviewLines ?? overviewLines(files), tokenizer, Math.max(0, anchorSize - prefixIds.length));
   const anchor = [...prefixIds, ...overviewIds];
 
   const packed = opts.packed ?? packBlocks(files, tokenizer, { chunkSize: opts.chunkSize, boundaryTokens: opts.boundaryTokens });
@@ -163,12 +165,11 @@ function promptParts(opts: StarPromptOptions, question: string) {
 }
 
 /**
- * Overview lines: the outline (top-level files, directories to depth 2), then the root README's head. The longest
- * prefix of those lines that fits `budget` tokens (found by bisection), cut inside a line only if not one fits.
+ * The longest prefix of the overview's lines (overviewLines) that fits `budget` tokens (found by bisection), cut
+ * inside a line only if not one fits.
  */
-export function fitOverview(files: readonly BlockSource[], tokenizer: Tokenizer, budget: number): { ids: number[]; text: string } {
-  if (budget <= 0) return { ids: [], text: '' };
-  const lines = overviewLines(files);
+export function fitOverview(lines: readonly string[], tokenizer: Tokenizer, budget: number): { ids: number[]; text: string } {
+  if (budget <= 0 || lines.length === 0) return { ids: [], text: '' };
   const encode = (text: string) => tokenizer.encode(text, { addBos: false, parseSpecial: false });
   const textOf = (n: number) => lines.slice(0, n).map((l) => l + '\n').join('');
   const all = encode(textOf(lines.length));
@@ -184,6 +185,7 @@ export function fitOverview(files: readonly BlockSource[], tokenizer: Tokenizer,
   return { ids: encode(textOf(1)).slice(0, budget), text: lines[0]! };
 }
 
+/** Overview lines: the outline (top-level files, directories to depth 2), then the root README's head. */
 export function overviewLines(files: readonly BlockSource[]): string[] {
   const dirs = new Set<string>();
   const topFiles: string[] = [];
@@ -197,4 +199,32 @@ export function overviewLines(files: readonly BlockSource[]): string[] {
   const readme = files.find((f) => !f.path.includes('/') && README.test(f.path));
   if (readme) lines.push('', `Start of ${readme.path}:`, ...readme.text.replace(/\r\n/g, '\n').split('\n').slice(0, README_HEAD_LINES));
   return lines;
+}
+
+/** Most of an outline that may change (entries added or gone, of both outlines together) before it is rebuilt. */
+const OUTLINE_DRIFT = 0.25;
+
+/**
+ * Whether an earlier overview still stands for the repository whose overview is now `current`. The overview is in
+ * the anchor, which every block's KV is encoded after: a new one re-encodes the whole repository (hours beyond a
+ * model's context on a CPU), so a new directory or an edited README head must not bring one about. The earlier
+ * one stands while at most a quarter of the outline's entries (top-level files, directories to depth 2) changed;
+ * the README head is kept as it was.
+ */
+export function keepOverview(earlier: readonly string[], current: readonly string[]): boolean {
+  const outline = (lines: readonly string[]) => {
+    const entries = new Set<string>();
+    for (const line of lines.slice(1)) {
+      if (!line.startsWith('  ')) break;
+      entries.add(line.slice(2));
+    }
+    return entries;
+  };
+  if (earlier[0] !== current[0]) return false; // another outline format
+  const a = outline(earlier), b = outline(current);
+  let changed = 0;
+  for (const e of a) if (!b.has(e)) changed++;
+  for (const e of b) if (!a.has(e)) changed++;
+  const union = a.size + b.size - (a.size + b.size - changed) / 2;
+  return changed <= OUTLINE_DRIFT * union;
 }

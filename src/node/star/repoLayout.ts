@@ -7,7 +7,7 @@ import type { LoadedModel } from '../../engine/model/types';
 import { packBlocksAsync, type BlockSpan } from '../../engine/star/blocks';
 import type { StarLayout } from '../../engine/star/layout';
 import type { Tokenizer } from '../../engine/tokenizer';
-import { buildQuery, buildStarLayout } from '../../engine/star/prompt';
+import { buildQuery, buildStarLayout, keepOverview, overviewLines } from '../../engine/star/prompt';
 import { walkRepository } from '../repo/walkRepository';
 import { createYieldPoint } from '../../engine/util/yieldPoint';
 
@@ -24,6 +24,8 @@ export interface RepoLayoutOptions {
   readonly signal?: AbortSignal;
   /** Encodes the files (default: the model's tokenizer); a session passes one that remembers (EncodeCache). */
   readonly tokenizer?: Tokenizer;
+  /** An earlier index's overview lines: the anchor keeps them while keepOverview says they still stand. */
+  readonly earlierOverview?: readonly string[];
 }
 
 export interface RepoLayout {
@@ -34,6 +36,8 @@ export interface RepoLayout {
   readonly skippedByReason: Readonly<Record<string, number>>;
   /** Per layout block index: the file lines it holds, with their token ranges ([] for the anchor). */
   readonly spans: readonly (readonly BlockSpan[])[];
+  /** The overview lines the anchor was built from (the earlier ones, where they stood). */
+  readonly overviewLines: readonly string[];
 }
 
 export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout> {
@@ -48,7 +52,9 @@ export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout>
     throwIfAborted(o.signal);
     await yieldPoint();
   });
-  const star = buildStarLayout(files, tokenizer, o.model.chatTemplate, { ...prompt, chunkSize: o.chunkSize, anchorSize: o.anchorSize, packed });
+  const current = overviewLines(files);
+  const overview = o.earlierOverview && keepOverview(o.earlierOverview, current) ? o.earlierOverview : current;
+  const star = buildStarLayout(files, tokenizer, o.model.chatTemplate, { ...prompt, chunkSize: o.chunkSize, anchorSize: o.anchorSize, packed, overviewLines: overview });
   const query = o.question !== undefined ? buildQuery(o.question, tokenizer, o.model.chatTemplate, prompt) : [];
   if (star.skipped.length === files.length) {
     throw new EngineError(`no file could be packed: every path's header line fills a block of ${o.chunkSize} tokens (raise the chunk size)`, o.repo);
@@ -62,6 +68,7 @@ export async function buildRepoLayout(o: RepoLayoutOptions): Promise<RepoLayout>
     skipped: skipped.length + star.skipped.length,
     skippedByReason,
     spans,
+    overviewLines: overview,
   };
 }
 

@@ -19,6 +19,7 @@ import { shiftBlockKv } from '../../engine/star/shift';
 import { fileShares, type TokenRange } from '../../engine/star/attentionMass';
 import { kvDtypeFor, type KvDtypeSetting } from '../../engine/runtime/kvBytes';
 import { openKvBlockStore } from '../cache/kvBlockStore';
+import { openOverviewStore, type OverviewStore } from '../cache/overviewStore';
 import { openSummaryStore } from '../cache/summaryStore';
 import { BlockSelection, positionsFor, type SelectionMode } from '../../engine/star/selection/blockSelection';
 import { recordingEncodes } from '../../engine/star/wrapHost';
@@ -238,12 +239,15 @@ export class RepoSession {
   private indexInterrupted = false;
   /** The lead prefilled on the query host (prepare) and over which hosts' state: the next ask uses it or drops it. */
   private prefilled: { hosts: PoolState; contextLength: number; ids: readonly number[] } | undefined;
+  /** Where the anchor's overview is kept between sessions (with a disk cache), else only in this session. */
+  private readonly overviews: OverviewStore | undefined;
 
   constructor(private readonly o: RepoSessionOptions) {
     this.tokenizer = this.encodes.wrap(o.model.tokenizer);
     const c = o.model.config;
     const shift = (kv: BlockKv, start: number) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope);
     this.selection = new BlockSelection(shift, o.cacheDir !== undefined ? openSummaryStore(o.cacheDir, o.onWarning) : undefined);
+    this.overviews = o.cacheDir !== undefined ? openOverviewStore(o.cacheDir, { repo: o.repo, include: o.include, exclude: o.exclude }, o.onWarning) : undefined;
     this.passHosts = {
       model: o.model, pool: o.pool, selection: this.selection, shift,
       openStore: () => this.openStore(),
@@ -314,10 +318,14 @@ export class RepoSession {
    */
   private async updateHosts(opts: IndexOptions, summaries: SummaryPass = 'all', preempt?: AbortSignal): Promise<IndexStats> {
     const o = this.o;
+    // The anchor keeps the last index's overview while it stands (prompt.ts keepOverview): a new directory must
+    // not re-key every block.
+    const earlierOverview = this.repository?.overviewLines ?? (await this.overviews?.get());
     const repo = await buildRepoLayout({
       repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude,
-      signal: opts.signal, tokenizer: this.tokenizer,
+      signal: opts.signal, tokenizer: this.tokenizer, earlierOverview,
     });
+    if (repo.overviewLines !== earlierOverview) await this.overviews?.put(repo.overviewLines);
     this.encodes.next();
     const size: RepositorySize = {
       repositoryTokens: repo.layout.contextLength, anchorTokens: repo.layout.anchor.length, blocks: repo.layout.blocks.length,
