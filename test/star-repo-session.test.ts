@@ -4,7 +4,7 @@
 // answer of a fresh session; sources carry the files' line spans; phase 2 never runs past the model's context.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError } from '../src/engine/errors';
@@ -204,6 +204,40 @@ test('a new directory does not re-key every block: the anchor keeps the last ind
       const moved = await session().index();
       assert.ok(moved.encodedPaths.includes('sun.txt') && moved.encodedPaths.includes('docs/max.txt'),
         `a rebuilt overview re-encodes the unchanged files too (${moved.encodedPaths})`);
+    } finally {
+      await pool.dispose();
+    }
+  });
+});
+
+test('keepPieces: a new session of the same model and repository tokenizes nothing the last one left on disk, and builds the same layout (cpu)', async () => {
+  const model = await openShared('stories260K.gguf');
+  await withTempDir('star-session-pieces-', async (root) => {
+    const repo = join(root, 'repo'), cacheDir = join(root, 'cache');
+    mkdirSync(repo);
+    makeRepo(repo);
+    for (let i = 0; i < 10; i++) writeFileSync(join(repo, `note${i}.txt`), `Note ${i}: the cat sat on the mat.\nIt was day ${i}.\n`);
+    const pool = await createInProcessHostPool(model, { backend: 'cpu', hosts: 1 });
+    try {
+      const first = new RepoSession({ repo, model, pool, chunkSize: 40, cacheDir, keepPieces: true });
+      await first.index();
+      assert.ok(first.piecesEncoded > 10, `a cold session tokenizes every file (${first.piecesEncoded})`);
+      const second = new RepoSession({ repo, model, pool, chunkSize: 40, cacheDir, keepPieces: true });
+      const asked = await second.ask('Who is Max?', { maxTokens: 6, temperature: 0 });
+      assert.equal(second.piecesEncoded, 0, 'the next session tokenizes nothing');
+      // The same answer as a session that tokenized everything itself (no pieces kept, no disk cache).
+      const fresh = await new RepoSession({ repo, model, pool, chunkSize: 40 }).ask('Who is Max?', { maxTokens: 6, temperature: 0 });
+      assert.deepEqual(asked.ids, fresh.ids);
+      assert.equal(asked.stats.contextTokens, fresh.stats.contextTokens);
+      // An edit: the next session tokenizes the changed file's pieces only; a damaged file is a miss, not an error.
+      appendFileSync(join(repo, 'sun.txt'), 'The moon came up.\n');
+      const third = new RepoSession({ repo, model, pool, chunkSize: 40, cacheDir, keepPieces: true });
+      await third.index();
+      assert.ok(third.piecesEncoded > 0 && third.piecesEncoded < first.piecesEncoded / 4, `${third.piecesEncoded} of ${first.piecesEncoded}`);
+      for (const f of readdirSync(join(cacheDir, 'pieces'))) writeFileSync(join(cacheDir, 'pieces', f), '{"version":1,"entries":[["x", "not ids"]]}');
+      const damaged = new RepoSession({ repo, model, pool, chunkSize: 40, cacheDir, keepPieces: true });
+      await damaged.index();
+      assert.ok(damaged.piecesEncoded >= first.piecesEncoded, 'a damaged file is read as none');
     } finally {
       await pool.dispose();
     }

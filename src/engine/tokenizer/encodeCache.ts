@@ -40,4 +40,14 @@ export class EncodeCache {
     this.previous = this.current;
     this.current = new Map();
   }
+
+  /** The latest layout's pieces (after next()): what a later session can start from (seed). */
+  entries(): IterableIterator<[string, readonly number[]]> {
+    return this.previous.entries();
+  }
+
+  /** Starts from an earlier session's pieces (entries()), as if its layout had been built here. */
+  seed(entries: Iterable<readonly [string, readonly number[]]>): void {
+    for (const [key, ids] of entries) this.previous.set(key, ids);
+  }
 }

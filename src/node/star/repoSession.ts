@@ -20,6 +20,7 @@ import { fileShares, type TokenRange } from '../../engine/star/attentionMass';
 import { kvDtypeFor, type KvDtypeSetting } from '../../engine/runtime/kvBytes';
 import { openKvBlockStore } from '../cache/kvBlockStore';
 import { openOverviewStore, type OverviewStore } from '../cache/overviewStore';
+import { openPieceStore, type PieceStore } from '../cache/pieceStore';
 import { openSummaryStore } from '../cache/summaryStore';
 import { BlockSelection, positionsFor, type SelectionMode } from '../../engine/star/selection/blockSelection';
 import { recordingEncodes } from '../../engine/star/wrapHost';
@@ -46,6 +47,12 @@ export interface RepoSessionOptions {
   readonly exclude?: readonly string[];
   /** Disk cache folder; undefined = no disk cache. */
   readonly cacheDir?: string;
+  /**
+   * With a disk cache: start from the tokenized pieces the last session of this model and repository left there,
+   * and leave this one's (pieceStore.ts). For sessions that live for one command (the CLI), which would otherwise
+   * tokenize every file each time; a long-lived session (the extension's) keeps its pieces in memory anyway.
+   */
+  readonly keepPieces?: boolean;
   /** Size cap of the disk cache (least recently used entries go first); default 4 GiB. */
   readonly cacheMaxBytes?: number;
   /** Storage type of new disk cache entries: 'auto' (default: kvDtypeFor, f16 within the context, q8 beyond), 'f16', 'q8' or 'f32'. */
@@ -241,6 +248,10 @@ export class RepoSession {
   private prefilled: { hosts: PoolState; contextLength: number; ids: readonly number[] } | undefined;
   /** Where the anchor's overview is kept between sessions (with a disk cache), else only in this session. */
   private readonly overviews: OverviewStore | undefined;
+  /** Where the tokenized pieces are kept between sessions (keepPieces), and whether they were read yet. */
+  private readonly pieces: PieceStore | undefined;
+  private piecesRead = false;
+  private piecesSaved = 0;
 
   constructor(private readonly o: RepoSessionOptions) {
     this.tokenizer = this.encodes.wrap(o.model.tokenizer);
@@ -248,6 +259,9 @@ export class RepoSession {
     const shift = (kv: BlockKv, start: number) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope);
     this.selection = new BlockSelection(shift, o.cacheDir !== undefined ? openSummaryStore(o.cacheDir, o.onWarning) : undefined);
     this.overviews = o.cacheDir !== undefined ? openOverviewStore(o.cacheDir, { repo: o.repo, include: o.include, exclude: o.exclude }, o.onWarning) : undefined;
+    this.pieces = o.cacheDir !== undefined && o.keepPieces
+      ? openPieceStore(o.cacheDir, { model: o.model.identity, repo: o.repo, include: o.include, exclude: o.exclude }, o.onWarning)
+      : undefined;
     this.passHosts = {
       model: o.model, pool: o.pool, selection: this.selection, shift,
       openStore: () => this.openStore(),
@@ -321,12 +335,21 @@ export class RepoSession {
     // The anchor keeps the last index's overview while it stands (prompt.ts keepOverview): a new directory must
     // not re-key every block.
     const earlierOverview = this.repository?.overviewLines ?? (await this.overviews?.get());
+    if (this.pieces && !this.piecesRead) {
+      this.piecesRead = true;
+      const stored = await this.pieces.get();
+      if (stored) this.encodes.seed(stored);
+    }
     const repo = await buildRepoLayout({
       repo: o.repo, model: o.model, chunkSize: o.chunkSize, anchorSize: o.anchorSize, include: o.include, exclude: o.exclude,
       signal: opts.signal, tokenizer: this.tokenizer, earlierOverview,
     });
     if (repo.overviewLines !== earlierOverview) await this.overviews?.put(repo.overviewLines);
     this.encodes.next();
+    if (this.pieces && this.encodes.misses !== this.piecesSaved) {
+      this.piecesSaved = this.encodes.misses;
+      await this.pieces.put(this.encodes.entries());
+    }
     const size: RepositorySize = {
       repositoryTokens: repo.layout.contextLength, anchorTokens: repo.layout.anchor.length, blocks: repo.layout.blocks.length,
       modelContext: o.model.config.contextLength, positions: positionsFor(repo.layout.contextLength, o.model.config.contextLength),

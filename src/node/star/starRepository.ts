@@ -77,7 +77,7 @@ async function withSession<T>(o: StarRepoOptions & { pieceKeysBudgetBytes?: numb
     : await createInProcessHostPool(o.model, { backend: o.backend, hosts: o.hosts, memoryBudgetBytes: o.memoryBudgetBytes });
   try {
     return await body(new RepoSession({
-      repo: o.repo, model: o.model, pool, chunkSize: o.chunkSize, anchorSize: o.anchorSize, cacheDir: o.cacheDir,
+      repo: o.repo, model: o.model, pool, chunkSize: o.chunkSize, anchorSize: o.anchorSize, cacheDir: o.cacheDir, keepPieces: true,
       cacheMaxBytes: o.cacheMaxBytes, cacheDtype: o.cacheDtype, onWarning: o.onWarning, pieceKeysBudgetBytes: o.pieceKeysBudgetBytes,
     }));
   } finally {
