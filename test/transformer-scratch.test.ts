@@ -128,20 +128,25 @@ for (const [label, make] of backends) {
   });
 
   test(`${label}: with a query observer (a layer's rows at once) the attention runs whole and the feed-forward in chunks, bit for bit`, async () => {
-    const run = async (chunkRows: number) => {
-      const t = await Transformer.create(model, await create(make), { chunkRows });
-      const cache = t.newCache(203);
+    const observedForward = async (t: Transformer, n: number, seed: number) => {
+      const cache = t.newCache(n);
       const observed: Float32Array[] = [];
-      const out = await t.forward(ids(203, 9), Int32Array.from({ length: 203 }, (_, i) => i), cache, {
-        logits: 'all', observeQuery: (_layer, q, rows) => { assert.equal(rows, 203); observed.push(q.slice()); },
+      const out = await t.forward(ids(n, seed), Int32Array.from({ length: n }, (_, i) => i), cache, {
+        logits: 'all', observeQuery: (_layer, q, rows) => { assert.equal(rows, n); observed.push(q.slice()); },
       });
+      t.releaseCache(cache);
       return { logits: await t.backend.readAct(out!), observed };
     };
-    const whole = await run(Infinity);
-    const chunked = await run(20);
-    assertBitIdentical(chunked.logits, whole.logits, 'logits');
-    assert.equal(chunked.observed.length, model.config.nLayers);
-    chunked.observed.forEach((q, l) => assertBitIdentical(q, whole.observed[l]!, `layer ${l} q`));
+    // After a larger plain forward, so the observed ones run in the set's whole-pass acts (made for 120 rows, then 203).
+    const chunked = await Transformer.create(model, await create(make), { chunkRows: 20 });
+    await forward(chunked, 250, 3, 'last');
+    for (const [n, seed] of [[120, 21], [203, 22]] as const) {
+      const got = await observedForward(chunked, n, seed);
+      const want = await observedForward(await Transformer.create(model, await create(make), { chunkRows: Infinity }), n, seed);
+      assertBitIdentical(got.logits, want.logits, `${n} rows: logits`);
+      assert.equal(got.observed.length, model.config.nLayers);
+      got.observed.forEach((q, l) => assertBitIdentical(q, want.observed[l]!, `${n} rows: layer ${l} q`));
+    }
   });
 }
 

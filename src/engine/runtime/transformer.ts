@@ -69,7 +69,7 @@ interface Scratch {
   rows: number;
   x: Act; // [rows, dim]
   pass: RowActs;
-  /** [rows, ...] for a forward that must run a layer's rows in one pass (remotes, observers) and has more than `pass` holds. */
+  /** For a forward that must run a layer's rows in one pass (remotes, observers) and has more than `pass` holds: [its rows, ...]. */
   whole?: RowActs;
   last: Act; // [1, dim] the last row before the classifier
   lastNorm: Act; // [1, dim]
@@ -496,7 +496,7 @@ export class Transformer {
         this.releaseActs(set.whole);
         set.whole = undefined;
       }
-      acts = set.whole ??= this.allocateActs(set.rows);
+      acts = set.whole ??= this.allocateActs(rows);
     }
     const qWidth = this.config.nHeads * this.config.headDim;
     while (acts.remoteOut.length < nRemotes) {
