@@ -132,7 +132,7 @@ function chunkRowsFor(backend: Backend, options: TransformerOptions): number {
 const MAX_SCRATCH_SETS = 3;
 
 export class Transformer {
-  /** Most recently used last. With viewRows one set serves every row count up to its own (more only while forwards overlap). */
+  /** Most recently used last. With viewRows one set serves every row count up to its own (another only once forwards overlapped). */
   private readonly scratch: Scratch[] = [];
   private readonly shape: AttnShape;
   private readonly kvWidth: number;
