@@ -62,6 +62,12 @@ export interface Backend {
    */
   copyRows?(src: Act, srcRow: number, rows: number, dst: Act, dstRow: number): void;
   /**
+   * Optional: rows [start, start + rows) of `a` as an Act of its own that shares a's storage (writes to either are
+   * the other's). Where a backend has it, the transformer serves every row count from one scratch set and runs
+   * the feed-forward in row chunks (runtime/transformer.ts); without it, one set per row count, whole.
+   */
+  viewRows?(a: Act, start: number, rows: number): Act;
+  /**
    * Softmax attention of q [n, nHeads*headDim] over all sources together (one split-KV pass),
    * scale 1/sqrt(headDim), GQA (head h reads KV head floor(h * nKvHeads / nHeads)).
    * out [n, nHeads*headDim]; lse [n, nHeads] = natural log of the sum of exp(scaled scores),

@@ -35,10 +35,9 @@ interface ModelWeights {
   output: Weight; // [vocab, dim] (the embedding table when tied)
 }
 
-/** Activations for one row count, allocated once and reused by every forward of that many rows. */
-interface Scratch {
+/** Per-row activations of one pass over a layer's rows, `rows` of each (`gate`, `up`, `hb`: `ffnRows`). */
+interface RowActs {
   rows: number;
-  x: Act; // [rows, dim] residual stream
   xb: Act; // [rows, dim] normed input of a block
   q: Act; // [rows, nHeads*headDim]
   k: Act; // [rows, kvWidth]
@@ -50,14 +49,54 @@ interface Scratch {
   remoteLse: Act[]; // per remote [rows, nHeads]
   contextLse: Act; // [rows, nHeads] one context cache's lse (observeContextLse)
   proj: Act; // [rows, dim] attention or FFN output projection
-  gate: Act; // [rows, ffnDim]
-  up: Act; // [rows, ffnDim]
-  hb: Act; // [rows, ffnDim]
+  ffnRows: number;
+  gate: Act; // [ffnRows, ffnDim]
+  up: Act; // [ffnRows, ffnDim]
+  hb: Act; // [ffnRows, ffnDim]
+}
+
+/** Rows [row0, row0 + rows) of a forward as one pass over a layer: x is theirs in the residual stream, the rest RowActs (or views). */
+interface Pass extends RowActs {
+  row0: number;
+  x: Act; // [rows, dim]
+}
+
+/**
+ * The activations of forwards of up to `rows` rows, allocated once and reused: the residual stream whole, every
+ * other per-row activation for one pass (`pass`: a chunk of rows, or every row where the backend has no views).
+ */
+interface Scratch {
+  rows: number;
+  x: Act; // [rows, dim]
+  pass: RowActs;
+  /** For a forward that must run a layer's rows in one pass (remotes, observers) and has more than `pass` holds: [its rows, ...]. */
+  whole?: RowActs;
   last: Act; // [1, dim] the last row before the classifier
   lastNorm: Act; // [1, dim]
   logitsLast: Act; // [1, vocab]
-  logitsAll?: Act; // [rows, vocab], made on first use
+  logitsAll?: Act; // [n, vocab] of the last forward that asked for every row's logits
+  /** True while a forward runs in it (a second, concurrent one gets a set of its own). */
+  busy: boolean;
 }
+
+export interface TransformerOptions {
+  /**
+   * Rows per pass over a layer where the backend can view rows (the `cpu` backends): a forward's activations are
+   * then the residual stream [rows, dim] and one chunk's worth of the rest, where whole they were 81 KB a row at
+   * 0.5B (41 MB per 512 rows, 30 MB of it the feed-forward's [rows, ffnDim]). Chunks run in row order, each its
+   * attention (over the KV its own and earlier rows stored) then its feed-forward; a forward with remotes or
+   * observers runs its attention whole (they take a layer's rows at once) and only its feed-forward in chunks.
+   * A multiple of 4, the products' activation tile (kernels/cpu/matmul.c NR, and the reference's), so that chunked
+   * and whole products sum in the same order: results are bit-identical. Infinity runs every layer whole.
+   * Default ROW_CHUNK; backends without viewRows (WebGPU) always run layers whole.
+   */
+  readonly chunkRows?: number;
+}
+
+/** The default chunkRows: the WebAssembly products take 64 activation rows per call anyway (wasmBackend.ts). */
+export const ROW_CHUNK = 64;
+/** Rows of the products' activation tile that chunk boundaries must respect. */
+const ROW_TILE = 4;
 
 /** Rows [row, row + rows) of a forward, whose KV goes to `cache`. */
 interface Segment {
@@ -78,11 +117,23 @@ function checkCapacity(segments: readonly Segment[]): void {
   }
 }
 
-/** How many row counts keep their scratch (decode's 1 is always kept). */
+/** options.chunkRows checked, or its default for the backend. */
+function chunkRowsFor(backend: Backend, options: TransformerOptions): number {
+  const chunk = options.chunkRows ?? (backend.viewRows ? ROW_CHUNK : Infinity);
+  if (chunk === Infinity) return chunk;
+  if (!(Number.isInteger(chunk) && chunk > 0 && chunk % ROW_TILE === 0)) {
+    throw new EngineError(`chunkRows ${chunk}: must be a positive multiple of ${ROW_TILE} (the products' activation tile) or Infinity`);
+  }
+  if (!backend.viewRows) throw new EngineError(`chunkRows ${chunk}: the ${backend.deviceName} backend cannot view rows, so it runs every layer whole`);
+  return chunk;
+}
+
+/** Without viewRows: how many row counts keep their scratch set (decode's 1 is always kept). */
 const MAX_SCRATCH_SETS = 3;
 
 export class Transformer {
-  private readonly scratch = new Map<number, Scratch>();
+  /** Most recently used last. With viewRows one set serves every row count up to its own (another only once forwards overlapped). */
+  private readonly scratch: Scratch[] = [];
   private readonly shape: AttnShape;
   private readonly kvWidth: number;
 
@@ -90,13 +141,15 @@ export class Transformer {
     readonly config: ModelConfig,
     readonly backend: Backend,
     private readonly weights: ModelWeights,
+    private readonly chunkRows: number,
   ) {
     this.shape = { nHeads: config.nHeads, nKvHeads: config.nKvHeads, headDim: config.headDim };
     this.kvWidth = config.nKvHeads * config.headDim;
   }
 
   /** Uploads every weight once. */
-  static async create(model: LoadedModel, backend: Backend): Promise<Transformer> {
+  static async create(model: LoadedModel, backend: Backend, options: TransformerOptions = {}): Promise<Transformer> {
+    const chunkRows = chunkRowsFor(backend, options);
     const c = model.config;
     const store = model.weights;
     const upload = async (name: string): Promise<Weight> => {
@@ -133,7 +186,7 @@ export class Transformer {
     const outNorm = await upload('output_norm.weight');
     // Tied models have no output matrix; a file that stores one anyway is read as stored.
     const output = (await optional('output.weight')) ?? embed;
-    return new Transformer(c, backend, { embed, layers, outNorm, output });
+    return new Transformer(c, backend, { embed, layers, outNorm, output }, chunkRows);
   }
 
   /** An empty KV cache for one sequence on this transformer's backend. */
@@ -155,7 +208,7 @@ export class Transformer {
   /**
    * Runs `ids` (at `positions`) through the model, appending their KV to `cache` at cache.length.
    * Returns the logits ('last': [1, vocab]; 'all': [rows, vocab]) or null for 'none'. The returned
-   * Act is scratch: valid until the next forward with the same number of rows.
+   * Act is scratch: valid until the next forward.
    */
   async forward(ids: Int32Array, positions: Int32Array, cache: KvCache, options: ForwardOptions): Promise<Act | null> {
     const n = ids.length;
@@ -194,22 +247,30 @@ export class Transformer {
   private async run(ids: Int32Array, positions: Int32Array, segments: readonly Segment[], options: ForwardOptions): Promise<Act | null> {
     checkCapacity(segments);
     throwIfAborted(options.signal);
-    const s = this.scratchFor(ids.length, options.remotes?.length ?? 0);
-    const starts = segments.map((seg) => seg.cache.length);
-
-    this.backend.embed(this.weights.embed, ids, s.x);
-    for (let l = 0; l < this.config.nLayers; l++) {
-      await this.attentionBlock(l, s, positions, segments, starts, options);
-      this.ffnBlock(l, s);
-      if (options.signal) await this.yieldForAbort(options.signal);
+    const n = ids.length;
+    const set = this.scratchFor(n);
+    set.busy = true;
+    try {
+      const passes = this.passesFor(set, n, options);
+      const starts = segments.map((seg) => seg.cache.length);
+      this.backend.embed(this.weights.embed, ids, this.rowsOf(set.x, 0, n));
+      for (let l = 0; l < this.config.nLayers; l++) {
+        for (const p of passes) {
+          await this.attentionBlock(l, p, positions.subarray(p.row0, p.row0 + p.rows), segments, starts, options);
+          this.ffnBlock(l, p);
+        }
+        if (options.signal) await this.yieldForAbort(options.signal);
+      }
+      segments.forEach((seg, i) => { seg.cache.length = starts[i]! + seg.rows; });
+      return await this.logits(set, passes, options.logits);
+    } finally {
+      set.busy = false;
     }
-    segments.forEach((seg, i) => { seg.cache.length = starts[i]! + seg.rows; });
-    return this.logits(s, options.logits);
   }
 
-  /** x += Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)), the new K/V appended to each segment's cache. */
+  /** x += Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)) for a pass's rows, their K/V appended to each segment's cache. */
   private async attentionBlock(
-    l: number, s: Scratch, positions: Int32Array, segments: readonly Segment[], starts: readonly number[], options: ForwardOptions,
+    l: number, s: Pass, positions: Int32Array, segments: readonly Segment[], starts: readonly number[], options: ForwardOptions,
   ): Promise<void> {
     const c = this.config;
     const b = this.backend;
@@ -237,7 +298,7 @@ export class Transformer {
    * remotes' attention; returns their pending parts, or undefined without remotes.
    */
   private async sendQuery(
-    l: number, s: Scratch, remotes: readonly RemoteAttention[], observeQuery: ForwardOptions['observeQuery'],
+    l: number, s: Pass, remotes: readonly RemoteAttention[], observeQuery: ForwardOptions['observeQuery'],
   ): Promise<Promise<RemotePart[]> | undefined> {
     if (remotes.length === 0 && !observeQuery) return undefined;
     const q = await this.backend.readAct(s.q);
@@ -248,24 +309,29 @@ export class Transformer {
     return parts;
   }
 
-  /** Layer l's attention inputs: every context cache in full, then each segment's own cache causally (K/V stored first). */
-  private attentionInputs(l: number, s: Scratch, context: readonly KvCache[], segments: readonly Segment[], starts: readonly number[]): AttnSource[] {
+  /**
+   * Layer l's attention inputs for a pass: every context cache in full, then the own cache of each segment the pass
+   * has rows of, causally (the pass's K/V stored first; earlier passes stored the rows before it).
+   */
+  private attentionInputs(l: number, s: Pass, context: readonly KvCache[], segments: readonly Segment[], starts: readonly number[]): AttnSource[] {
     const b = this.backend;
     const inputs: AttnSource[] = context.map((ctx) => ({ k: ctx.layers[l]!.k, v: ctx.layers[l]!.v, length: ctx.length }));
     segments.forEach((seg, i) => {
+      const from = Math.max(seg.row, s.row0), to = Math.min(seg.row + seg.rows, s.row0 + s.rows);
+      if (to <= from) return;
       const own = seg.cache.layers[l]!;
       const start = starts[i]!;
-      b.storeKv(s.k, own.k, start, seg.row, seg.rows);
-      b.storeKv(s.v, own.v, start, seg.row, seg.rows);
-      // Row seg.row + j sits at entry start + j of its own cache and sees entries up to it.
-      const input = { k: own.k, v: own.v, length: start + seg.rows, causalOffset: start - seg.row };
-      inputs.push(segments.length === 1 ? input : { ...input, rows: { start: seg.row, count: seg.rows } });
+      b.storeKv(s.k, own.k, start + from - seg.row, from - s.row0, to - from);
+      b.storeKv(s.v, own.v, start + from - seg.row, from - s.row0, to - from);
+      // Forward row seg.row + j (pass row seg.row + j - row0) sits at entry start + j of its own cache and sees entries up to it.
+      const input = { k: own.k, v: own.v, length: start + to - seg.row, causalOffset: start - seg.row + s.row0 };
+      inputs.push(segments.length === 1 ? input : { ...input, rows: { start: from - s.row0, count: to - from } });
     });
     return inputs;
   }
 
   /** The local attention (s.att, s.lse) merged with the remotes' parts by log-sum-exp, into s.merged. */
-  private mergeRemotes(s: Scratch, partials: readonly RemotePart[]): Act {
+  private mergeRemotes(s: Pass, partials: readonly RemotePart[]): Act {
     const b = this.backend;
     const parts = [{ out: s.att, lse: s.lse }];
     partials.forEach((p, i) => {
@@ -277,17 +343,25 @@ export class Transformer {
     return s.merged;
   }
 
-  /** x += Wdown · (silu(Wgate·h) * Wup·h), h = norm(x) (SwiGLU). */
-  private ffnBlock(l: number, s: Scratch): void {
+  /**
+   * x += Wdown · (silu(Wgate·h) * Wup·h), h = norm(x) (SwiGLU), for a pass's rows in chunks of f.ffnRows: each
+   * row's products see that row alone, so a chunk is its rows of the whole.
+   */
+  private ffnBlock(l: number, f: Pass): void {
     const c = this.config;
     const b = this.backend;
     const w = this.weights.layers[l]!;
-    b.rmsNorm(s.x, w.ffnNorm, c.rmsEps, s.xb);
-    b.matmul(s.xb, w.gate, s.gate);
-    b.matmul(s.xb, w.up, s.up);
-    b.swiglu(s.gate, s.up, s.hb);
-    b.matmul(s.hb, w.down, s.proj);
-    b.add(s.x, s.proj);
+    b.rmsNorm(f.x, w.ffnNorm, c.rmsEps, f.xb);
+    for (let r0 = 0; r0 < f.rows; r0 += f.ffnRows) {
+      const m = Math.min(f.ffnRows, f.rows - r0);
+      const xb = this.rowsOf(f.xb, r0, m), proj = this.rowsOf(f.proj, r0, m);
+      const gate = this.rowsOf(f.gate, 0, m), up = this.rowsOf(f.up, 0, m), hb = this.rowsOf(f.hb, 0, m);
+      b.matmul(xb, w.gate, gate);
+      b.matmul(xb, w.up, up);
+      b.swiglu(gate, up, hb);
+      b.matmul(hb, w.down, proj);
+    }
+    b.add(f.x, f.proj);
   }
 
   /** Lets a Ctrl-C handler (or any other event) abort the signal in the middle of a long CPU forward. */
@@ -299,28 +373,41 @@ export class Transformer {
     }
   }
 
-  /** The classifier: nothing, every row's logits, or the last row's. */
-  private async logits(s: Scratch, mode: ForwardOptions['logits']): Promise<Act | null> {
+  /** The classifier: nothing, every row's logits (pass by pass), or the last row's. */
+  private async logits(set: Scratch, passes: readonly Pass[], mode: ForwardOptions['logits']): Promise<Act | null> {
     const c = this.config;
     const b = this.backend;
+    const n = passes.reduce((sum, p) => sum + p.rows, 0);
+    if (mode !== 'all' && set.logitsAll && b.viewRows) {
+      // [rows, vocab] is the largest act there is (311 MB at 512 rows of a 152K vocabulary): not kept for nothing.
+      b.release(set.logitsAll);
+      set.logitsAll = undefined;
+    }
     if (mode === 'none') {
       await b.flush();
       return null;
     }
     if (mode === 'all') {
-      s.logitsAll ??= b.createAct(s.rows, c.vocabSize);
-      b.rmsNorm(s.x, this.weights.outNorm, c.rmsEps, s.xb);
-      b.matmul(s.xb, this.weights.output, s.logitsAll);
-      return s.logitsAll;
+      if (set.logitsAll && set.logitsAll.rows !== n && !(b.viewRows && set.logitsAll.rows > n)) {
+        b.release(set.logitsAll);
+        set.logitsAll = undefined;
+      }
+      set.logitsAll ??= b.createAct(n, c.vocabSize);
+      for (const p of passes) {
+        b.rmsNorm(p.x, this.weights.outNorm, c.rmsEps, p.xb);
+        b.matmul(p.xb, this.weights.output, this.rowsOf(set.logitsAll, p.row0, p.rows));
+      }
+      return this.rowsOf(set.logitsAll, 0, n);
     }
-    let last = s.x;
-    if (s.rows > 1) {
-      await this.copyRow(s.x, s.rows - 1, s.last);
-      last = s.last;
+    const x = this.rowsOf(set.x, 0, n);
+    let last = x;
+    if (n > 1) {
+      await this.copyRow(x, n - 1, set.last);
+      last = set.last;
     }
-    b.rmsNorm(last, this.weights.outNorm, c.rmsEps, s.lastNorm);
-    b.matmul(s.lastNorm, this.weights.output, s.logitsLast);
-    return s.logitsLast;
+    b.rmsNorm(last, this.weights.outNorm, c.rmsEps, set.lastNorm);
+    b.matmul(set.lastNorm, this.weights.output, set.logitsLast);
+    return set.logitsLast;
   }
 
   /** Releases the weights and scratch (caches are released by their owners). The backend stays alive. */
@@ -334,14 +421,13 @@ export class Transformer {
 
   /** Drops every scratch set (e.g. before a long idle period). */
   releaseScratch(): void {
-    for (const s of this.scratch.values()) this.releaseSet(s);
-    this.scratch.clear();
+    for (const s of this.scratch.splice(0)) this.releaseSet(s);
   }
 
   /** Each context cache's own lse: one attention pass per cache, only when asked, so normal decoding pays nothing. */
   private async observeContextLse(
     layer: number,
-    s: Scratch,
+    s: Pass,
     contextInputs: readonly AttnSource[],
     observer: NonNullable<ForwardOptions['observeContextLse']>,
   ): Promise<void> {
@@ -363,39 +449,103 @@ export class Transformer {
     b.writeAct(dst, all.subarray(row * src.cols, (row + 1) * src.cols));
   }
 
-  private scratchFor(rows: number, nRemotes: number): Scratch {
-    let s = this.scratch.get(rows);
-    if (!s) {
-      if (this.scratch.size >= MAX_SCRATCH_SETS) {
-        for (const [key, old] of this.scratch) {
-          if (key === 1) continue;
-          this.releaseSet(old);
-          this.scratch.delete(key);
-          break;
-        }
+  /**
+   * A free scratch set for `rows` rows, most recently used last. With viewRows: the smallest free one that holds
+   * them, else a new one of `rows` rows that replaces every smaller free one. Without: the set of exactly `rows`.
+   */
+  private scratchFor(rows: number): Scratch {
+    const views = this.backend.viewRows !== undefined;
+    let found: Scratch | undefined;
+    for (const s of this.scratch) {
+      if (s.busy || (views ? s.rows < rows : s.rows !== rows)) continue;
+      if (!found || s.rows < found.rows) found = s;
+    }
+    const s = found ?? this.allocate(rows);
+    const at = this.scratch.indexOf(s);
+    if (at >= 0) this.scratch.splice(at, 1);
+    this.scratch.push(s);
+    if (!found) this.trimScratch(s);
+    return s;
+  }
+
+  /** Drops the free sets `kept` makes needless: with viewRows every smaller one; without, the oldest beyond MAX_SCRATCH_SETS but decode's. */
+  private trimScratch(kept: Scratch): void {
+    const views = this.backend.viewRows !== undefined;
+    for (let i = 0; i < this.scratch.length && (views || this.scratch.length > MAX_SCRATCH_SETS);) {
+      const s = this.scratch[i]!;
+      const drop = s !== kept && !s.busy && (views ? s.rows <= kept.rows : s.rows !== 1);
+      if (!drop) {
+        i++;
+        continue;
       }
-      s = this.allocate(rows);
-      this.scratch.set(rows, s);
-    } else {
-      // Most recently used last, so eviction drops the oldest.
-      this.scratch.delete(rows);
-      this.scratch.set(rows, s);
+      this.releaseSet(s);
+      this.scratch.splice(i, 1);
+    }
+  }
+
+  /**
+   * The passes a forward of `rows` rows makes over each layer: chunks of set.pass's rows, or one of every row where
+   * remotes or observers take a layer's rows at once (in set.pass when it holds them, else in set.whole).
+   */
+  private passesFor(set: Scratch, rows: number, options: ForwardOptions): Pass[] {
+    const nRemotes = options.remotes?.length ?? 0;
+    const onePass = nRemotes > 0 || options.observeQuery !== undefined || options.observeContextLse !== undefined;
+    let acts = set.pass;
+    if (onePass && rows > acts.rows) {
+      if (set.whole && set.whole.rows < rows) {
+        this.releaseActs(set.whole);
+        set.whole = undefined;
+      }
+      acts = set.whole ??= this.allocateActs(rows);
     }
     const qWidth = this.config.nHeads * this.config.headDim;
-    while (s.remoteOut.length < nRemotes) {
-      s.remoteOut.push(this.backend.createAct(rows, qWidth));
-      s.remoteLse.push(this.backend.createAct(rows, this.config.nHeads));
+    while (acts.remoteOut.length < nRemotes) {
+      acts.remoteOut.push(this.backend.createAct(acts.rows, qWidth));
+      acts.remoteLse.push(this.backend.createAct(acts.rows, this.config.nHeads));
     }
-    return s;
+    const step = onePass ? rows : acts.rows;
+    const passes: Pass[] = [];
+    for (let row0 = 0; row0 < rows; row0 += step) {
+      const m = Math.min(step, rows - row0);
+      const v = (a: Act) => this.rowsOf(a, 0, m);
+      const ffnRows = Math.min(acts.ffnRows, m);
+      passes.push({
+        rows: m, row0, x: this.rowsOf(set.x, row0, m),
+        xb: v(acts.xb), q: v(acts.q), k: v(acts.k), v: v(acts.v), att: v(acts.att), lse: v(acts.lse), merged: v(acts.merged),
+        remoteOut: acts.remoteOut.slice(0, nRemotes).map(v), remoteLse: acts.remoteLse.slice(0, nRemotes).map(v), contextLse: v(acts.contextLse), proj: v(acts.proj),
+        ffnRows, gate: this.rowsOf(acts.gate, 0, ffnRows), up: this.rowsOf(acts.up, 0, ffnRows), hb: this.rowsOf(acts.hb, 0, ffnRows),
+      });
+    }
+    return passes;
+  }
+
+  /** Rows [start, start + rows) of `a`: `a` itself when that is all of it, else a view (only backends with viewRows get here). */
+  private rowsOf(a: Act, start: number, rows: number): Act {
+    if (start === 0 && rows === a.rows) return a;
+    return this.backend.viewRows!(a, start, rows);
   }
 
   private allocate(rows: number): Scratch {
     const c = this.config;
     const b = this.backend;
-    const qWidth = c.nHeads * c.headDim;
     return {
       rows,
+      busy: false,
       x: b.createAct(rows, c.dim),
+      pass: this.allocateActs(Math.min(this.chunkRows, rows)),
+      last: b.createAct(1, c.dim),
+      lastNorm: b.createAct(1, c.dim),
+      logitsLast: b.createAct(1, c.vocabSize),
+    };
+  }
+
+  private allocateActs(rows: number): RowActs {
+    const c = this.config;
+    const b = this.backend;
+    const qWidth = c.nHeads * c.headDim;
+    const ffnRows = Math.min(this.chunkRows, rows);
+    return {
+      rows,
       xb: b.createAct(rows, c.dim),
       q: b.createAct(rows, qWidth),
       k: b.createAct(rows, this.kvWidth),
@@ -407,18 +557,20 @@ export class Transformer {
       remoteLse: [],
       contextLse: b.createAct(rows, c.nHeads),
       proj: b.createAct(rows, c.dim),
-      gate: b.createAct(rows, c.ffnDim),
-      up: b.createAct(rows, c.ffnDim),
-      hb: b.createAct(rows, c.ffnDim),
-      last: b.createAct(1, c.dim),
-      lastNorm: b.createAct(1, c.dim),
-      logitsLast: b.createAct(1, c.vocabSize),
+      ffnRows,
+      gate: b.createAct(ffnRows, c.ffnDim),
+      up: b.createAct(ffnRows, c.ffnDim),
+      hb: b.createAct(ffnRows, c.ffnDim),
     };
   }
 
+  private releaseActs(a: RowActs): void {
+    for (const t of [a.xb, a.q, a.k, a.v, a.att, a.lse, a.merged, a.contextLse, a.proj, a.gate, a.up, a.hb, ...a.remoteOut, ...a.remoteLse]) this.backend.release(t);
+  }
+
   private releaseSet(s: Scratch): void {
-    const acts: (Act | undefined)[] = [s.x, s.xb, s.q, s.k, s.v, s.att, s.lse, s.merged, s.proj, s.gate, s.up, s.hb,
-      s.last, s.lastNorm, s.logitsLast, s.logitsAll, s.contextLse, ...s.remoteOut, ...s.remoteLse];
-    for (const a of acts) if (a) this.backend.release(a);
+    this.releaseActs(s.pass);
+    if (s.whole) this.releaseActs(s.whole);
+    for (const a of [s.x, s.last, s.lastNorm, s.logitsLast, s.logitsAll]) if (a) this.backend.release(a);
   }
 }

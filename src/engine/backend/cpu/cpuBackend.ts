@@ -41,8 +41,9 @@ class CpuWeight implements Weight {
 
 export class CpuAct implements Act {
   readonly data: Float32Array; // [rows, cols]
-  constructor(readonly rows: number, readonly cols: number) {
-    this.data = new Float32Array(rows * cols);
+  /** `data`, when given, is the storage of another act's rows (viewRows). */
+  constructor(readonly rows: number, readonly cols: number, data?: Float32Array) {
+    this.data = data ?? new Float32Array(rows * cols);
   }
 }
 
@@ -120,6 +121,12 @@ export class CpuBackend implements Backend {
   async readKv(src: KvTensor, row: number, rows: number): Promise<Float32Array> {
     const s = kv(src);
     return s.data.slice(row * s.width, (row + rows) * s.width);
+  }
+
+  viewRows(a: Act, start: number, rows: number): Act {
+    const s = act(a);
+    if (start < 0 || rows < 0 || start + rows > s.rows) throw new RangeError(`viewRows: rows [${start}, ${start + rows}) outside [${s.rows}, ${s.cols}]`);
+    return new CpuAct(rows, s.cols, s.data.subarray(start * s.cols, (start + rows) * s.cols));
   }
 
   /** Copies rows [srcRow, srcRow + rows) of src into dst starting at dstRow (same cols). */
