@@ -1,10 +1,10 @@
 // The overview an index's anchor was built from, per repository, so the next index (another session, the CLI after
 // the extension) keeps it while it stands (prompt.ts keepOverview) instead of re-keying every block:
 // <cache dir>/overviews/<64 hex>.json, named by the SHA-256 of the repository's roots and include/exclude patterns.
-// Written to a temp file and renamed into place; an unreadable file is a miss (the overview is then the current one).
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+// An unreadable file is a miss (the overview is then the current one).
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import { readJsonFile, writeJsonFile } from './jsonFile';
 
 export interface OverviewStore {
   get(): Promise<string[] | undefined>;
@@ -23,24 +23,9 @@ export function openOverviewStore(cacheDir: string, key: OverviewKey, onWarning?
   const file = path.join(path.resolve(cacheDir), 'overviews', `${id}.json`);
   return {
     async get() {
-      try {
-        const value: unknown = JSON.parse(await readFile(file, 'utf8'));
-        const lines = (value as { lines?: unknown }).lines;
-        return Array.isArray(lines) && lines.every((l) => typeof l === 'string') ? lines : undefined;
-      } catch {
-        return undefined;
-      }
+      const lines = ((await readJsonFile(file)) as { lines?: unknown } | undefined)?.lines;
+      return Array.isArray(lines) && lines.every((l) => typeof l === 'string') ? lines : undefined;
     },
-    async put(lines) {
-      const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-      try {
-        await mkdir(path.dirname(file), { recursive: true });
-        await writeFile(temp, JSON.stringify({ lines }), { flag: 'wx' });
-        await rename(temp, file);
-      } catch (err) {
-        await unlink(temp).catch(() => {});
-        onWarning?.(`${file}: the repository overview was not stored: ${(err as Error).message}`);
-      }
-    },
+    put: (lines) => writeJsonFile(file, { lines }, 'the repository overview', onWarning),
   };
 }

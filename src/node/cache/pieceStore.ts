@@ -1,10 +1,10 @@
 // The tokenizer's pieces of a repository's last layout (EncodeCache.entries), per model and repository, so a
 // command that starts a new session (`star-ask ask`, `index`) does not tokenize every file again:
 // <cache dir>/pieces/<64 hex>.json, named by the SHA-256 of the model's identity and the repository's roots and
-// patterns. Written to a temp file and renamed into place; an unreadable or foreign file is a miss.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+// patterns. An unreadable or foreign file is a miss.
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import { readJsonFile, writeJsonFile } from './jsonFile';
 
 const VERSION = 1;
 
@@ -27,26 +27,12 @@ export function openPieceStore(cacheDir: string, key: PieceKey, onWarning?: (mes
   const file = path.join(path.resolve(cacheDir), 'pieces', `${id}.json`);
   return {
     async get() {
-      try {
-        const value = JSON.parse(await readFile(file, 'utf8')) as { version?: unknown; entries?: unknown };
-        if (value.version !== VERSION || !Array.isArray(value.entries)) return undefined;
-        const entries = value.entries as unknown[];
-        const valid = entries.every((e) => Array.isArray(e) && typeof e[0] === 'string' && Array.isArray(e[1]) && (e[1] as unknown[]).every(Number.isInteger));
-        return valid ? (entries as [string, number[]][]) : undefined;
-      } catch {
-        return undefined;
-      }
+      const value = (await readJsonFile(file)) as { version?: unknown; entries?: unknown } | undefined;
+      if (value?.version !== VERSION || !Array.isArray(value.entries)) return undefined;
+      const entries = value.entries as unknown[];
+      const valid = entries.every((e) => Array.isArray(e) && typeof e[0] === 'string' && Array.isArray(e[1]) && (e[1] as unknown[]).every(Number.isInteger));
+      return valid ? (entries as [string, number[]][]) : undefined;
     },
-    async put(entries) {
-      const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-      try {
-        await mkdir(path.dirname(file), { recursive: true });
-        await writeFile(temp, JSON.stringify({ version: VERSION, entries: [...entries] }), { flag: 'wx' });
-        await rename(temp, file);
-      } catch (err) {
-        await unlink(temp).catch(() => {});
-        onWarning?.(`${file}: the repository's tokenized pieces were not stored: ${(err as Error).message}`);
-      }
-    },
+    put: (entries) => writeJsonFile(file, { version: VERSION, entries: [...entries] }, "the repository's tokenized pieces", onWarning),
   };
 }
