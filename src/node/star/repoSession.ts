@@ -258,9 +258,11 @@ export class RepoSession {
     const c = o.model.config;
     const shift = (kv: BlockKv, start: number) => shiftBlockKv(this.shifter, kv, start, c.headDim, c.rope);
     this.selection = new BlockSelection(shift, o.cacheDir !== undefined ? openSummaryStore(o.cacheDir, o.onWarning) : undefined);
-    this.overviews = o.cacheDir !== undefined ? openOverviewStore(o.cacheDir, { repo: o.repo, include: o.include, exclude: o.exclude }, o.onWarning) : undefined;
+    // Both are best effort and say nothing when they cannot write: an unwritable cache folder is reported by the
+    // KV cache itself, once.
+    this.overviews = o.cacheDir !== undefined ? openOverviewStore(o.cacheDir, { repo: o.repo, include: o.include, exclude: o.exclude }) : undefined;
     this.pieces = o.cacheDir !== undefined && o.keepPieces
-      ? openPieceStore(o.cacheDir, { model: o.model.identity, repo: o.repo, include: o.include, exclude: o.exclude }, o.onWarning)
+      ? openPieceStore(o.cacheDir, { model: o.model.identity, repo: o.repo, include: o.include, exclude: o.exclude })
       : undefined;
     this.passHosts = {
       model: o.model, pool: o.pool, selection: this.selection, shift,
