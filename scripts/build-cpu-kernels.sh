@@ -24,15 +24,8 @@ flags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -mmutable-globals -nostdlib -
   -Wl,--export=__heap_base -Wl,--export=__stack_pointer -Wl,--stack-first -Wl,-z,stack-size=65536)
 "$clang" "${flags[@]}" -matomics -Wl,--shared-memory -o "$out/shared.wasm.tmp" kernels/cpu/*.c
 "$clang" "${flags[@]}" -o "$out/single.wasm.tmp" kernels/cpu/*.c
-# The newest clang whose wasm_simd128.h has relaxed SIMD's 8-bit dot product.
-relaxed=""
-probe='#include <wasm_simd128.h>
-v128_t f(v128_t a, v128_t b) { return wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b); }'
-for c in clang-19 clang-18 clang-17 clang-16 clang; do
-  if command -v "$c" >/dev/null && echo "$probe" | "$c" --target=wasm32 -msimd128 -mrelaxed-simd -x c -c -o /dev/null - 2>/dev/null; then
-    relaxed=$c; break
-  fi
-done
+. scripts/relaxedClang.sh
+relaxed=$(relaxed_clang || true)
 if [ -n "$relaxed" ]; then
   # Its own lld where it has one (wasm-ld-19 beside clang-19).
   v=${relaxed#clang}; [ -n "$v" ] && command -v "wasm-ld$v" >/dev/null && flags=("${flags[@]/#-fuse-ld=*/-fuse-ld=$(command -v "wasm-ld$v")}")

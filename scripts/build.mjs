@@ -16,7 +16,10 @@ function kernelsStale() {
   const built = ['shared', 'single', 'shared-relaxed', 'single-relaxed'].map((n) => join(kernelDir, `${n}.wasm`));
   if (!built.every(existsSync)) return true;
   const oldest = Math.min(...built.map((f) => statSync(f).mtimeMs));
-  return [...kernelInputs, 'scripts/build-cpu-kernels.sh'].some((f) => statSync(f).mtimeMs > oldest);
+  if ([...kernelInputs, 'scripts/build-cpu-kernels.sh', 'scripts/relaxedClang.sh'].some((f) => statSync(f).mtimeMs > oldest)) return true;
+  // Built without relaxed SIMD (no clang 16+ then): again once one is here (ensure-wasm-toolchain.sh installs it).
+  const relaxedEmpty = built.slice(2).some((f) => statSync(f).size === 0);
+  return relaxedEmpty && spawnSync('bash', ['scripts/relaxedClang.sh'], { stdio: 'ignore' }).status === 0;
 }
 if (kernelsStale()) {
   let r = spawnSync('bash', ['scripts/build-cpu-kernels.sh'], { stdio: 'inherit' });

@@ -7,14 +7,8 @@
 set -euo pipefail
 have_clang() { for c in clang clang-14 clang-15 clang-16 clang-17 clang-18 clang-19; do command -v "$c" >/dev/null && return 0; done; return 1; }
 have_ld() { for l in wasm-ld wasm-ld-14 wasm-ld-15 wasm-ld-16 wasm-ld-17 wasm-ld-18 wasm-ld-19; do command -v "$l" >/dev/null && return 0; done; return 1; }
-have_relaxed() {
-  local probe='#include <wasm_simd128.h>
-v128_t f(v128_t a, v128_t b) { return wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b); }'
-  for c in clang-19 clang-18 clang-17 clang-16 clang; do
-    command -v "$c" >/dev/null && echo "$probe" | "$c" --target=wasm32 -msimd128 -mrelaxed-simd -x c -c -o /dev/null - 2>/dev/null && return 0
-  done
-  return 1
-}
+. "$(dirname "$0")/relaxedClang.sh"
+have_relaxed() { relaxed_clang >/dev/null; }
 if have_clang && have_ld && have_relaxed; then exit 0; fi
 . "$(dirname "$0")/aptInstall.sh"
 if ! have_relaxed; then
