@@ -307,7 +307,7 @@ INLINE v128_t reduce4(v128_t a, v128_t b, v128_t c, v128_t d) {
 INLINE v128_t rdot16(v128_t w, const uint8_t *x) { return wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_load(x), w); }
 // Unsigned weights below 32 as bytes (values 0-15 in lo, 16-31 in hi): two pairs of products stay within
 // 2 * 2 * 31 * 127 in 16 bits.
-#define LEGACY_RDOT(xq) wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_add(rdot16(wlo, xq), rdot16(whi, (xq) + 16)))
+#define LEGACY_RDOT(xq) udot32(wlo, whi, xq) // (defined below, before the first use)
 #define LEGACY_U8(lo, hi, d)                                                                    \
   {                                                                                             \
     v128_t wlo = (lo), whi = (hi);                                                              \
