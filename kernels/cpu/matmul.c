@@ -333,9 +333,14 @@ INLINE v128_t rdot16(v128_t w, const uint8_t *x) { return wasm_i16x8_relaxed_dot
 // tab: the rows' group scales (Q8_0 activations, nr = NR; see q8_0_groups), else unused.
 #define DOT_ARGS const uint8_t *w, const uint8_t *x, int xStride, int k, int nr, float *out, int outStride, const float *tab
 
+// Shifts of byte lanes whose result is then masked to bits that stay inside each byte: done as 16-bit shifts, which
+// V8 emits as one instruction (its 8-bit shifts add a mask of their own, built anew at every use).
+INLINE v128_t shr_bytes(v128_t v, int n) { return wasm_u16x8_shr(v, n); }
+INLINE v128_t shl_bytes(v128_t v, int n) { return wasm_i16x8_shl(v, n); }
+
 // 32 unsigned 4-bit values: low nibbles (values 0..15), high nibbles (16..31).
 #define NIBBLES_LO(v) wasm_v128_and(v, wasm_i8x16_splat(0x0f))
-#define NIBBLES_HI(v) wasm_u8x16_shr(v, 4)
+#define NIBBLES_HI(v) wasm_v128_and(shr_bytes(v, 4), wasm_i8x16_splat(0x0f))
 
 // block_q8_0 { half d; int8 qs[32]; }: signed, so its activations are 16-bit in both builds (act_bytes_per_value).
 #pragma push_macro("QB")
@@ -439,11 +444,12 @@ LEGACY_UNSIGNED(q4_1, 20, DECODE_Q4_1)
 INLINE void q5_high(uint32_t qh, v128_t *lo, v128_t *hi) {
   v128_t q = wasm_i32x4_splat((int32_t)qh);
   const v128_t bits = wasm_u8x16_const(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-  const v128_t zero = wasm_i8x16_splat(0), b4 = wasm_i8x16_splat(0x10);
+  const v128_t b4 = wasm_i8x16_splat(0x10);
   v128_t l = wasm_v128_and(wasm_i8x16_swizzle(q, wasm_i8x16_const(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bits);
   v128_t h = wasm_v128_and(wasm_i8x16_swizzle(q, wasm_i8x16_const(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bits);
-  *lo = wasm_v128_and(wasm_i8x16_ne(l, zero), b4);
-  *hi = wasm_v128_and(wasm_i8x16_ne(h, zero), b4);
+  // A set bit leaves its lane equal to `bits` (one compare in V8, where != 0 takes three).
+  *lo = wasm_v128_and(wasm_i8x16_eq(l, bits), b4);
+  *hi = wasm_v128_and(wasm_i8x16_eq(h, bits), b4);
 }
 
 // 5-bit unsigned values of a Q5_0/Q5_1 block (nibbles at qs, high bits qh): values 0..15 in *lo, 16..31 in *hi.
@@ -476,19 +482,30 @@ LEGACY_UNSIGNED(q5_1, 24, DECODE_Q5_1)
 // (Q3_K, Q6_K) store q + offset and take the offset back with KQ_OFFSET.
 #if QB == 1
 // 8-bit products pairwise into 16 bits (within 2 * 63 * 127), then times the scale pairwise into 32.
-#define KQ_U16(v, scale, at)                                                                    \
+#define KQ_U16V(v, scale, at)                                                                   \
   {                                                                                             \
-    v128_t wu = (v), sv = wasm_i16x8_splat(scale);                                              \
+    v128_t wu = (v), sv = (scale);                                              \
     EACH_ROW (int r = 0; r < nr; r++) {                                                         \
       isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_dot_i16x8(rdot16(wu, ACT(r) + 256 * b + (at)), sv)); \
       ROW_BARRIER;                                                                              \
     }                                                                                           \
   }
+// 32 unsigned weights below 32 that share one scale (a Q4_K / Q5_K sub-block): both halves' 8-bit products summed in
+// 16 bits (within 4 * 31 * 127) before the one scaling multiply.
+#define KQ_U32(v0, v1, scale, at)                                                               \
+  {                                                                                             \
+    v128_t w0 = (v0), w1 = (v1), sv = (scale);                                  \
+    EACH_ROW (int r = 0; r < nr; r++) {                                                         \
+      const uint8_t *xv = ACT(r) + 256 * b + (at);                                              \
+      isum[r] = wasm_i32x4_add(isum[r], wasm_i32x4_dot_i16x8(wasm_i16x8_add(rdot16(w0, xv), rdot16(w1, xv + 16)), sv)); \
+      ROW_BARRIER;                                                                              \
+    }                                                                                           \
+  }
 #else
 // Widened to 16 bits and scaled there (within 63 * 128), then 16-bit products pairwise into 32.
-#define KQ_U16(v, scale, at)                                                                    \
+#define KQ_U16V(v, scale, at)                                                                   \
   {                                                                                             \
-    v128_t wu = (v), sv = wasm_i16x8_splat(scale);                                              \
+    v128_t wu = (v), sv = (scale);                                              \
     v128_t wa = wasm_i16x8_mul(lo16u(wu), sv), wb = wasm_i16x8_mul(hi16u(wu), sv);              \
     EACH_ROW (int r = 0; r < nr; r++) {                                                         \
       const uint8_t *xv = ACT(r) + QB * (256 * b + (at));                                       \
@@ -496,7 +513,9 @@ LEGACY_UNSIGNED(q5_1, 24, DECODE_Q5_1)
       ROW_BARRIER;                                                                              \
     }                                                                                           \
   }
+#define KQ_U32(v0, v1, scale, at) KQ_U16V(v0, scale, at) KQ_U16V(v1, scale, (at) + 16)
 #endif
+#define KQ_U16(v, scale, at) KQ_U16V(v, wasm_i16x8_splat(scale), at)
 // - off * Σ_j scale_j bsum_r[j] into every row's isum: s0, s1 the 16 scales (of values 16j..16j+15) in 16-bit lanes.
 #define KQ_OFFSET(off, s0, s1)                                                                  \
   EACH_ROW (int r = 0; r < nr; r++) {                                                           \
@@ -527,14 +546,14 @@ INLINE void dot_q2_k(DOT_ARGS) {
     const uint8_t *p = w + 84 * b, *sc = p;
     float d = f16(rd16(p + 80)), dmin = f16(rd16(p + 82));
     // The minimums' term: Σ_j m_j bsum_j per row, two dot products against the 16 mins.
-    v128_t mins = wasm_u8x16_shr(wasm_v128_load(sc), 4);
+    v128_t mins = NIBBLES_HI(wasm_v128_load(sc));
     KQ_MINS(lo16u(mins), hi16u(mins), dmin)
     KQ_ISUM
     for (int h = 0; h < 2; h++) {
       v128_t q0 = wasm_v128_load(p + 16 + 32 * h), q1 = wasm_v128_load(p + 32 + 32 * h);
       for (int g = 0; g < 4; g++) {
         int j = 8 * h + 2 * g;
-        v128_t a = wasm_v128_and(wasm_u8x16_shr(q0, 2 * g), m2), c = wasm_v128_and(wasm_u8x16_shr(q1, 2 * g), m2);
+        v128_t a = wasm_v128_and(shr_bytes(q0, 2 * g), m2), c = wasm_v128_and(shr_bytes(q1, 2 * g), m2);
         KQ_U16(a, sc[j] & 15, 128 * h + 32 * g)
         KQ_U16(c, sc[j + 1] & 15, 128 * h + 32 * g + 16)
       }
@@ -567,8 +586,8 @@ INLINE void dot_q3_k(DOT_ARGS) {
       v128_t q0 = wasm_v128_load(p + 32 + 32 * h), q1 = wasm_v128_load(p + 48 + 32 * h);
       for (int g = 0; g < 4; g++) {
         int m = 4 * h + g;
-        v128_t a = wasm_v128_or(wasm_v128_and(wasm_u8x16_shr(q0, 2 * g), m2), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hm0, m), one), 2));
-        v128_t c = wasm_v128_or(wasm_v128_and(wasm_u8x16_shr(q1, 2 * g), m2), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hm1, m), one), 2));
+        v128_t a = wasm_v128_or(wasm_v128_and(shr_bytes(q0, 2 * g), m2), shl_bytes(wasm_v128_and(shr_bytes(hm0, m), one), 2));
+        v128_t c = wasm_v128_or(wasm_v128_and(shr_bytes(q1, 2 * g), m2), shl_bytes(wasm_v128_and(shr_bytes(hm1, m), one), 2));
         KQ_U16(a, sc[2 * m], 32 * m)
         KQ_U16(c, sc[2 * m + 1], 32 * m + 16)
       }
@@ -578,12 +597,13 @@ INLINE void dot_q3_k(DOT_ARGS) {
   KQ_END
 }
 
-// get_scale_min_k4: 8 six-bit scales and 8 six-bit mins in 12 bytes.
-static inline int scale_k4(const uint8_t *s, int j) {
-  return j < 4 ? s[j] & 63 : (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
-}
-static inline int min_k4(const uint8_t *s, int j) {
-  return j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+// get_scale_min_k4 for all 8 of a block's six-bit scales (bytes 0-7 of the result) and mins (8-15) from their 12 bytes at
+// once: ggml's utmp rearrangement.
+static inline v128_t scales_mins_k4(const uint8_t *s) {
+  uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+  uint32_t sc_hi = (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4);
+  uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4);
+  return wasm_i32x4_make(u0 & 0x3f3f3f3f, sc_hi, u1 & 0x3f3f3f3f, mn_hi);
 }
 
 // block_q4_K { half d; half dmin; uint8 scales[12]; uint8 qs[128]; }: per 64 values, 32 low nibbles (sub-block
@@ -597,7 +617,7 @@ INLINE void dot_q45_k(DOT_ARGS, int five) {
     float d = f16(rd16(p)), dmin = f16(rd16(p + 2));
     // The minimums' term: Σ_j m_j (bsum_2j + bsum_2j+1) per row as two dot products against the mins, each
     // repeated for its pair of 16-value sums.
-    v128_t m8 = wasm_i16x8_make(min_k4(sc, 0), min_k4(sc, 1), min_k4(sc, 2), min_k4(sc, 3), min_k4(sc, 4), min_k4(sc, 5), min_k4(sc, 6), min_k4(sc, 7));
+    v128_t sm = scales_mins_k4(sc), m8 = hi16u(sm);
     KQ_MINS(wasm_i16x8_shuffle(m8, m8, 0, 0, 1, 1, 2, 2, 3, 3), wasm_i16x8_shuffle(m8, m8, 4, 4, 5, 5, 6, 6, 7, 7), dmin)
     KQ_ISUM
     const v128_t bit4 = wasm_i8x16_splat(0x10);
@@ -606,16 +626,18 @@ INLINE void dot_q45_k(DOT_ARGS, int five) {
     // One sub-block of 32 at a time, 16 values at a time: few vectors live (see ACC_BEGIN).
     for (int c = 0; c < 4; c++) {
       UNROLL (int half = 0; half < 2; half++) {
-        int scale = scale_k4(sc, 2 * c + half);
+        const int j = 2 * c + half;
+        v128_t scale = wasm_i8x16_swizzle(sm, wasm_i16x8_splat(0xff00 | j)); // byte j in every 16-bit lane (index 255: 0)
+        v128_t q[2];
         UNROLL (int i = 0; i < 2; i++) {
           v128_t v = wasm_v128_load(qs + 32 * c + 16 * i);
-          v128_t q = half ? NIBBLES_HI(v) : NIBBLES_LO(v);
+          q[i] = half ? NIBBLES_HI(v) : NIBBLES_LO(v);
           if (five) {
             int bit = 2 * c + half; // value 64c + 32 half + l takes bit 2c + half of qh[l]
-            q = wasm_v128_or(q, wasm_v128_and(bit <= 4 ? wasm_i8x16_shl(qh[i], 4 - bit) : wasm_u8x16_shr(qh[i], bit - 4), bit4));
+            q[i] = wasm_v128_or(q[i], wasm_v128_and(bit <= 4 ? shl_bytes(qh[i], 4 - bit) : shr_bytes(qh[i], bit - 4), bit4));
           }
-          KQ_U16(q, scale, 64 * c + 32 * half + 16 * i)
         }
+        KQ_U32(q[0], q[1], scale, 64 * c + 32 * half)
       }
     }
     KQ_SCALE(d)
@@ -644,10 +666,10 @@ INLINE void dot_q6_k(DOT_ARGS) {
         v128_t a = wasm_v128_load(ql + l), c = wasm_v128_load(ql + 32 + l), hb = wasm_v128_load(qh + l);
         int is = l / 16;
         // Each group of 16 decoded, scaled and met by every row before the next (few vectors live).
-        KQ_U16(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(wasm_i8x16_shl(hb, 4), m30)), sc[is], 128 * h + l)
-        KQ_U16(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(wasm_i8x16_shl(hb, 2), m30)), sc[is + 2], 128 * h + l + 32)
-        KQ_U16(wasm_v128_or(wasm_u8x16_shr(a, 4), wasm_v128_and(hb, m30)), sc[is + 4], 128 * h + l + 64)
-        KQ_U16(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_v128_and(wasm_u8x16_shr(hb, 2), m30)), sc[is + 6], 128 * h + l + 96)
+        KQ_U16(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(shl_bytes(hb, 4), m30)), sc[is], 128 * h + l)
+        KQ_U16(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(shl_bytes(hb, 2), m30)), sc[is + 2], 128 * h + l + 32)
+        KQ_U16(wasm_v128_or(NIBBLES_HI(a), wasm_v128_and(hb, m30)), sc[is + 4], 128 * h + l + 64)
+        KQ_U16(wasm_v128_or(NIBBLES_HI(c), wasm_v128_and(shr_bytes(hb, 2), m30)), sc[is + 6], 128 * h + l + 96)
       }
     }
     KQ_SCALE(f16(rd16(p + 208)))
