@@ -1,12 +1,14 @@
 // star-ask bench peer: this engine beside llama.cpp (the engine local-model users run), same model, same token
 // counts, same machine, one run. llama.cpp is loaded as ./llamaCpp.ts says (installed beside the checkout).
+import { spawnSync } from 'node:child_process';
+import { EngineError } from '../../../engine/errors';
 import { createBackend } from '../../../node/createBackend';
 import { median, round } from '../../figures';
 import { benchModelOption, command, parseCommand } from '../../help';
 import { printJson } from '../../output';
 import { backendsOption, intOption } from '../options';
 import { benchModel, cpuMsSince } from './kernels';
-import { LLAMA_CPP_INSTALL as INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, loadLlamaCppModel } from './llamaCpp';
+import { LLAMA_CPP_CPU, LLAMA_CPP_INSTALL as INSTALL, LLAMA_CPP_KV, LLAMA_CPP_PREFILL_THREADS, llamaCppBuilds, loadLlamaCppModel } from './llamaCpp';
 
 const COMMAND = command({
   usage: 'star-ask bench peer [options]',
@@ -17,9 +19,13 @@ const COMMAND = command({
     decode: { type: 'string', default: '64' },
     reps: { type: 'string', default: '3' },
     threads: { type: 'string' },
+    'peer-cpu': { type: 'string', default: 'best' },
   },
   notes: {
-    backend: 'cpu (WebAssembly), cpu-ref (the JS reference), webgpu, all, or a list such as cpu,cpu-ref (side by side)',
+    backend: 'cpu (WebAssembly), cpu-ref (the JS reference), webgpu, all, none (llama.cpp alone), or a list such as cpu,cpu-ref (side by side)',
+    'peer-cpu': "llama.cpp's CPU builds, side by side: best (the one it picks for this CPU) and names of node-llama-cpp's "
+      + 'libggml-cpu-<name>.so, such as haswell (AVX2, what most laptops run), alderlake (AVX2 + AVX-VNNI), icelake '
+      + '(AVX-512 VNNI), sapphirerapids (adds AMX); each but best runs in a process of its own (STAR_ASK_LLAMA_CPP_CPU)',
     threads: 'threads for both engines\' prefill and decode (default: llama.cpp every core for prefill and 1 for decode, '
       + 'the cpu backend every core). With 1, the CPU-time ratios hold on a busy machine: no thread waits on another',
   },
@@ -40,7 +46,12 @@ interface Row {
 export async function run(argv: string[]): Promise<number> {
   const values = parseCommand(argv, COMMAND);
   if (!values) return 0;
-  const kinds = backendsOption(values.backend);
+  const kinds = values.backend === 'none' ? [] : backendsOption(values.backend);
+  const peerCpus = values['peer-cpu']!.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  if (peerCpus.length === 0) throw new EngineError('--peer-cpu is empty: give best or CPU build names such as haswell');
+  const builds = llamaCppBuilds();
+  const unknown = builds ? peerCpus.filter((c) => c !== 'best' && !builds.includes(c)) : [];
+  if (unknown.length > 0) throw new EngineError(`--peer-cpu: node-llama-cpp has no CPU build ${unknown.join(', ')} (it has: ${builds!.join(', ')})`);
   const prefill = intOption(values.prefill, '--prefill');
   const decode = intOption(values.decode, '--decode');
   const reps = intOption(values.reps, '--reps');
@@ -48,9 +59,16 @@ export async function run(argv: string[]): Promise<number> {
   const log = (s: string) => { if (!values.json) process.stderr.write(s + '\n'); };
 
   const rows: Row[] = [];
-  const peer = await benchLlamaCpp(values.model!, prefill, decode, reps, threads);
-  if (peer) rows.push(peer);
-  log(peer ? `llama.cpp: prefill ${peer.prefillTokensPerS} tok/s, decode ${peer.decodeTokensPerS} tok/s` : `llama.cpp: not installed (${INSTALL})`);
+  const peers: Row[] = [];
+  for (const cpu of peerCpus) {
+    const p = cpu === (LLAMA_CPP_CPU ?? 'best')
+      ? await benchLlamaCpp(values.model!, prefill, decode, reps, threads)
+      : benchLlamaCppBuild(cpu, values.model!, prefill, decode, reps, threads);
+    if (p) peers.push(p);
+    log(p ? `llama.cpp (${cpu}): prefill ${p.prefillTokensPerS} tok/s, decode ${p.decodeTokensPerS} tok/s` : `llama.cpp: not installed (${INSTALL})`);
+  }
+  rows.push(...peers);
+  const peer = peers[0];
   for (const kind of kinds) {
     const backend = await createBackend(kind, threads === undefined ? {} : { threads });
     try {
@@ -61,20 +79,33 @@ export async function run(argv: string[]): Promise<number> {
       backend.destroy();
     }
   }
-  const ratios = peer
-    ? Object.fromEntries(rows.filter((r) => r !== peer).map((r) => [r.backend, {
-      prefillVsLlamaCpp: round(r.prefillTokensPerS / peer.prefillTokensPerS, 3),
-      decodeVsLlamaCpp: round(r.decodeTokensPerS / peer.decodeTokensPerS, 3),
-      // Speed by CPU time: llama.cpp's CPU per token over ours (above 1: less CPU than llama.cpp for the same tokens).
-      prefillCpuVsLlamaCpp: round(peer.prefillCpuMsPerToken / r.prefillCpuMsPerToken, 3),
-      decodeCpuVsLlamaCpp: round(peer.decodeCpuMsPerToken / r.decodeCpuMsPerToken, 3),
-    }]))
-    : null;
-  const result = { model: values.model, prefillTokens: prefill, decodeTokens: decode, rows, ratios, peerInstall: peer ? undefined : INSTALL };
+  // Ours against each llama.cpp build (keyed by its --peer-cpu name); `ratios` against the first.
+  const ratiosTo = (p: Row) => Object.fromEntries(rows.filter((r) => r.engine !== 'llama.cpp').map((r) => [r.backend, {
+    prefillVsLlamaCpp: round(r.prefillTokensPerS / p.prefillTokensPerS, 3),
+    decodeVsLlamaCpp: round(r.decodeTokensPerS / p.decodeTokensPerS, 3),
+    // Speed by CPU time: llama.cpp's CPU per token over ours (above 1: less CPU than llama.cpp for the same tokens).
+    prefillCpuVsLlamaCpp: round(p.prefillCpuMsPerToken / r.prefillCpuMsPerToken, 3),
+    decodeCpuVsLlamaCpp: round(p.decodeCpuMsPerToken / r.decodeCpuMsPerToken, 3),
+  }]));
+  const ratios = peer ? ratiosTo(peer) : null;
+  const ratiosByPeerCpu = peers.length > 1 ? Object.fromEntries(peers.map((p, i) => [peerCpus[i], ratiosTo(p)])) : undefined;
+  const result = { model: values.model, prefillTokens: prefill, decodeTokens: decode, rows, ratios, ratiosByPeerCpu, peerInstall: peer ? undefined : INSTALL };
   if (values.json) printJson(result);
   else for (const r of rows) process.stdout.write(`${r.engine.padEnd(9)} ${r.backend.padEnd(7)} prefill ${r.prefillTokensPerS} tok/s  decode ${r.decodeTokensPerS} tok/s  `
     + `CPU ${r.prefillCpuMsPerToken} / ${r.decodeCpuMsPerToken} ms/token  (${r.device})\n`);
   return 0;
+}
+
+/** benchLlamaCpp with llama.cpp's CPU build `cpu`, in a child process (ggml picks its build once per process). */
+function benchLlamaCppBuild(cpu: string, model: string, prefill: number, decode: number, reps: number, threads?: number): Row | undefined {
+  const args = ['bench', 'peer', '--backend', 'none', '--peer-cpu', cpu, '--model', model, '--prefill', String(prefill), '--decode', String(decode),
+    '--reps', String(reps), ...(threads === undefined ? [] : ['--threads', String(threads)]), '--json'];
+  const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...args], {
+    env: { ...process.env, STAR_ASK_LLAMA_CPP_CPU: cpu === 'best' ? '' : cpu }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20,
+  });
+  const why = (child.stderr || String(child.error ?? '')).trim().split('\n').pop()?.replace(/^star-ask: /, '');
+  if (child.status !== 0) throw new EngineError(`llama.cpp's ${cpu} build: ${why}`);
+  return (JSON.parse(child.stdout) as { rows: Row[] }).rows[0];
 }
 
 /** Prefill `prefill` tokens, then decode `decode` greedy tokens after them: the same work benchModel times. */
