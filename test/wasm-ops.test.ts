@@ -113,6 +113,36 @@ test('wasm matmul matches cpu-ref on every weight type, odd sizes, 4 threads and
   }
 });
 
+// matmulShared quantizes x once for the products whose weights take it in one form (Q4_K with Q6_K: Q8_K; Q4_0 with
+// Q4_1: Q8_0 at 8 bits in the relaxed build), and runs the others alone. Either way each output must be the bits of
+// its own matmul: a wrong type per product, a product reading another's quantization or a bias on the wrong output
+// moves them.
+test('matmulShared equals one matmul per product, bit for bit: shared and mixed forms, biases, past a 64-row chunk', async () => {
+  const wasm = await WasmBackend.create({ threads: 2, spawn: spawnKernelWorker });
+  try {
+    const k = 512;
+    const sets: TensorType[][] = [['Q4_K', 'Q6_K', 'Q4_K'], ['Q4_0', 'Q4_1'], ['Q8_0', 'Q4_K', 'F32', 'Q5_0']];
+    for (const types of sets) {
+      const rowsOf = types.map((_, i) => 24 + 8 * i);
+      const weights = await Promise.all(types.map((t, i) => wasm.uploadWeight(info(`w${i}.${t}`, t, k, rowsOf[i]!), quantize(t, randn(rowsOf[i]! * k)))));
+      const biases = await Promise.all(rowsOf.map((r, i) => wasm.uploadWeight(info(`b${i}`, 'F32', r, 1), new Uint8Array(randn(r).buffer))));
+      for (const n of [1, 70]) {
+        const x = wasm.createAct(n, k);
+        wasm.writeAct(x, randn(n * k));
+        const shared = rowsOf.map((r) => wasm.createAct(n, r));
+        wasm.matmulShared(x, weights.map((w, i) => (i % 2 === 0 ? { w, out: shared[i]!, bias: biases[i]! } : { w, out: shared[i]! })));
+        for (let i = 0; i < types.length; i++) {
+          const alone = wasm.createAct(n, rowsOf[i]!);
+          wasm.matmul(x, weights[i]!, alone, i % 2 === 0 ? biases[i] : undefined);
+          assert.deepEqual(await wasm.readAct(shared[i]!), await wasm.readAct(alone), `${types.join('+')} n=${n}: product ${i} (${types[i]})`);
+        }
+      }
+    }
+  } finally {
+    wasm.destroy();
+  }
+});
+
 // The products' loop orders (kernels/cpu/matmul.c ROWS_N): weight rows in slices of 256 KB with 4 activation rows
 // outermost inside a slice, or one weight row at a time where 4 activation rows pass 32 KB (rows past ~4K values).
 // Shapes for both, on one thread (two slices: 248 + 52 rows) and four (75 rows each, one slice), with tails.

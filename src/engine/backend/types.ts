@@ -42,6 +42,11 @@ export interface Backend {
   rmsNorm(x: Act, weight: Weight, eps: number, out: Act): void;
   /** out = x · Wᵀ (+ bias): x [n, in], W [out, in] (stored rows of `in`), out [n, out]. GEMV when n = 1. */
   matmul(x: Act, w: Weight, out: Act, bias?: Weight): void;
+  /**
+   * One matmul per product, all of the same x (a layer's Q, K and V; gate and up): the same results, and a backend
+   * may prepare x once for all of them (the cpu kernels quantize it once).
+   */
+  matmulShared(x: Act, products: readonly Product[]): void;
   /** In place, per row r at position positions[r], every head of width headDim. */
   rope(x: Act, positions: Int32Array, headDim: number, rope: RopeParams): void;
   /** Rotates rows [row, row+rows) of a K store by `delta` positions (RoPE composes: R(p+d) = R(d)R(p)). */
@@ -87,6 +92,13 @@ export interface Backend {
 
   flush(): Promise<void>;
   destroy(): void;
+}
+
+/** One product of matmulShared: out = x · wᵀ (+ bias). */
+export interface Product {
+  w: Weight;
+  out: Act;
+  bias?: Weight;
 }
 
 export interface Weight {

@@ -278,9 +278,7 @@ export class Transformer {
     const context = options.context ?? [];
     const remotes = options.remotes ?? [];
     b.rmsNorm(s.x, w.attnNorm, c.rmsEps, s.xb);
-    b.matmul(s.xb, w.wq, s.q, w.bq);
-    b.matmul(s.xb, w.wk, s.k, w.bk);
-    b.matmul(s.xb, w.wv, s.v, w.bv);
+    b.matmulShared(s.xb, [{ w: w.wq, out: s.q, bias: w.bq }, { w: w.wk, out: s.k, bias: w.bk }, { w: w.wv, out: s.v, bias: w.bv }]);
     b.rope(s.q, positions, c.headDim, c.rope);
     b.rope(s.k, positions, c.headDim, c.rope);
     // Other hosts get q before the local attention is recorded, so they work while this host does.
@@ -356,8 +354,7 @@ export class Transformer {
       const m = Math.min(f.ffnRows, f.rows - r0);
       const xb = this.rowsOf(f.xb, r0, m), proj = this.rowsOf(f.proj, r0, m);
       const gate = this.rowsOf(f.gate, 0, m), up = this.rowsOf(f.up, 0, m), hb = this.rowsOf(f.hb, 0, m);
-      b.matmul(xb, w.gate, gate);
-      b.matmul(xb, w.up, up);
+      b.matmulShared(xb, [{ w: w.gate, out: gate }, { w: w.up, out: up }]);
       b.swiglu(gate, up, hb);
       b.matmul(hb, w.down, proj);
     }

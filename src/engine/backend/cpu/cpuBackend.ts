@@ -2,7 +2,7 @@ import { EngineError } from '../../errors';
 import type { RopeParams, TensorInfo } from '../../model/types';
 import { dequantize } from '../../quant/dequantize';
 import { bytesFor, isBlockQuantized } from '../../quant/formats';
-import type { Act, AttnShape, AttnSource, Backend, KvTensor, Weight } from '../types';
+import type { Act, AttnShape, AttnSource, Backend, KvTensor, Product, Weight } from '../types';
 import { ropeInvFreq, rotateRow } from './rope';
 
 /*
@@ -159,6 +159,10 @@ export class CpuBackend implements Backend {
       const scale = 1 / Math.sqrt(ss / cols + eps);
       for (let i = 0; i < cols; i++) o[base + i] = xs[base + i]! * scale * ws[i]!;
     }
+  }
+
+  matmulShared(x: Act, products: readonly Product[]): void {
+    for (const p of products) this.matmul(x, p.w, p.out, p.bias);
   }
 
   matmul(x: Act, w: Weight, out: Act, bias?: Weight): void {

@@ -4,8 +4,8 @@ import { dequantize } from '../../quant/dequantize';
 import { bytesFor, QK_K, TENSOR_FORMATS } from '../../quant/formats';
 import { act, CpuBackend, vector, type CpuBackendOptions } from '../cpu/cpuBackend';
 import { ropeInvFreq, rotateRow } from '../cpu/rope';
-import type { Act, AttnShape, AttnSource, KvTensor, Weight } from '../types';
-import { CpuKernels } from './cpuKernels';
+import type { Act, AttnShape, AttnSource, KvTensor, Product, Weight } from '../types';
+import { CpuKernels, type KernelExports } from './cpuKernels';
 import { KernelThreadPool, CONTROL_BYTES, WORKER_STACK_BYTES, type SpawnKernelWorker } from './threadPool';
 
 /*
@@ -24,6 +24,24 @@ export interface WasmBackendOptions extends CpuBackendOptions {
   readonly spawn?: SpawnKernelWorker;
   /** false: the SIMD128 build even where relaxed SIMD runs (same results, slower; for measuring the difference). */
   readonly relaxedSimd?: boolean;
+}
+
+/** How a weight takes its activations: f32 rows (float weights) or Q8_0 / Q8_K rows of qb bytes a value. */
+interface ActivationForm {
+  kq: 'none' | 'q8_0' | 'q8_k';
+  qb: number;
+  xStride: number;
+  /** Equal for weights that can share one quantized copy of x (the type may differ: Q4_K and Q6_K share Q8_K). */
+  key: string;
+}
+
+function activationForm(e: KernelExports, w: WasmWeight): ActivationForm {
+  const format = TENSOR_FORMATS[w.type];
+  const kq = format.blockSize === 1 ? 'none' : format.blockSize === QK_K ? 'q8_k' : 'q8_0';
+  const qb = e.act_bytes_per_value(format.ggmlId);
+  const k = w.cols;
+  const xStride = kq === 'none' ? k * 4 : kq === 'q8_k' ? e.act_stride_q8_k(k) : e.act_stride_q8_0(k, qb);
+  return { kq, qb, xStride, key: `${kq}:${qb}:${k}` };
 }
 
 /** Activation rows per product call (see matmul). */
@@ -264,38 +282,54 @@ export class WasmBackend extends CpuBackend {
   }
 
   override matmul(x: Act, w: Weight, out: Act, bias?: Weight): void {
-    if (!(w instanceof WasmWeight)) return super.matmul(x, w, out, bias);
+    this.matmulShared(x, [bias ? { w, out, bias } : { w, out }]);
+  }
+
+  override matmulShared(x: Act, products: readonly Product[]): void {
+    // Weights that take x in the same form share its quantization; otherwise each product runs alone.
+    const forms = products.map((p) => (p.w instanceof WasmWeight ? activationForm(this.kernels.exports, p.w) : undefined));
+    if (forms.every((f) => f !== undefined && f.key === forms[0]!.key)) return this.products(x, forms[0]!, products);
+    products.forEach((p, i) => (forms[i] ? this.products(x, forms[i]!, [p]) : super.matmul(x, p.w, p.out, p.bias)));
+  }
+
+  /** The products of x with weights that take it in form `f`: x copied in and quantized once per chunk of rows. */
+  private products(x: Act, f: ActivationForm, products: readonly Product[]): void {
     const n = x.rows;
-    const k = w.cols;
-    if (k !== x.cols || out.cols !== w.rows || out.rows < n) {
-      throw new RangeError(`matmul ${w.name}: x [${n}, ${x.cols}] · [${w.rows}, ${w.cols}]ᵀ into [${out.rows}, ${out.cols}]`);
+    const k = x.cols;
+    for (const { w, out } of products) {
+      if (k !== w.cols || out.cols !== w.rows || out.rows < n) {
+        throw new RangeError(`matmul ${w.name}: x [${n}, ${x.cols}] · [${w.rows}, ${w.cols}]ᵀ into [${out.rows}, ${out.cols}]`);
+      }
     }
-    const format = TENSOR_FORMATS[w.type];
-    const kq = format.blockSize === 1 ? 'none' : format.blockSize === QK_K ? 'q8_k' : 'q8_0';
     const e = this.kernels.exports;
-    const qb = e.act_bytes_per_value(format.ggmlId);
-    const xStride = kq === 'none' ? k * 4 : kq === 'q8_k' ? e.act_stride_q8_k(k) : e.act_stride_q8_0(k, qb);
+    const { kq, qb, xStride } = f;
     const xs = act(x).data;
-    const o = act(out).data;
+    const outRows = Math.max(...products.map((p) => p.w.rows)); // each product's rows copied out before the next
     // A chunk of activation rows at a time: the scratch stays a few MB however long the batch (a 2K-row prefill
     // would hold tens of MB of it for good), and 64 rows per pass over the weights keep the products compute-bound.
     for (let r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
       const m = Math.min(CHUNK_ROWS, n - r0);
       const xBytes = m * k * 4;
       const qBytes = kq === 'none' ? 0 : kq === 'q8_0' ? ceil16(e.act_bytes_q8_0(m, k, qb)) : ceil16(m * xStride);
-      const base = this.kernels.scratch(xBytes + qBytes + m * w.rows * 4);
-      const xAt = base, qAt = base + xBytes, outAt = qAt + qBytes;
+      const base = this.kernels.scratch(xBytes + qBytes + m * outRows * 4);
+      const xAt = base, qAt = base + xBytes;
       const f32 = this.kernels.f32();
       f32.set(xs.subarray(r0 * k, (r0 + m) * k), xAt / 4);
       if (kq === 'q8_0') e.quantize_q8_0(xAt, k, qAt, m, qb);
       else if (kq === 'q8_k') e.quantize_q8_k(xAt, k, qAt, 0, m);
-      const job = { type: format.ggmlId, w: w.at, rowBytes: w.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n: m, k, out: outAt, outStride: w.rows, rows: w.rows };
-      if (this.pool) this.pool.matmul(job, this.threadLimit);
-      else e.matmul_rows(job.type, job.w, job.rowBytes, job.x, job.xStride, m, k, job.out, job.outStride, 0, job.rows);
-      o.set(f32.subarray(outAt / 4, outAt / 4 + m * w.rows), r0 * w.rows);
+      const outAt = qAt + qBytes;
+      for (const { w, out } of products) {
+        const ww = w as WasmWeight;
+        const job = { type: TENSOR_FORMATS[ww.type].ggmlId, w: ww.at, rowBytes: ww.rowBytes, x: kq === 'none' ? xAt : qAt, xStride, n: m, k, out: outAt, outStride: w.rows, rows: w.rows };
+        if (this.pool) this.pool.matmul(job, this.threadLimit);
+        else e.matmul_rows(job.type, job.w, job.rowBytes, job.x, job.xStride, m, k, job.out, job.outStride, 0, job.rows);
+        act(out).data.set(f32.subarray(outAt / 4, outAt / 4 + m * w.rows), r0 * w.rows);
+      }
     }
-    if (bias) {
+    for (const { w, out, bias } of products) {
+      if (!bias) continue;
       const b = this.biasData(bias);
+      const o = act(out).data;
       for (let r = 0; r < n; r++) for (let j = 0, at = r * w.rows; j < w.rows; j++) o[at + j] = o[at + j]! + b[j]!;
     }
   }

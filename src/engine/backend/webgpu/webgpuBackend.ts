@@ -2,7 +2,7 @@ import { BufferUsage, MapMode } from './flags';
 import { DeviceError, EngineError, UnsupportedError } from '../../errors';
 import type { RopeParams, TensorInfo, TensorType } from '../../model/types';
 import { ropeInvFreq } from '../cpu/rope';
-import type { Act, AttnShape, AttnSource, Backend, KvTensor, Weight } from '../types';
+import type { Act, AttnShape, AttnSource, Backend, KvTensor, Product, Weight } from '../types';
 import { PARAMS } from './kernelParams';
 import { KERNELS } from './kernelTable';
 import { PipelineCache, type KernelSpec } from './pipelines';
@@ -280,6 +280,10 @@ export class WebGpuBackend implements Backend {
     const po = this.rec.params(PARAMS.rmsnorm.pack({ rows: xa.rows, cols: xa.cols, eps }));
     const [gx, gy] = grid(perThread ? Math.ceil(xa.rows / 64) : xa.rows);
     this.rec.dispatch(pipeline, 'urrw', [this.rec.arena, wt.parts[0]!.buffer, src, o.buffer], [po], gx, gy);
+  }
+
+  matmulShared(x: Act, products: readonly Product[]): void {
+    for (const p of products) this.matmul(x, p.w, p.out, p.bias);
   }
 
   matmul(x: Act, w: Weight, out: Act, bias?: Weight): void {
