@@ -35,10 +35,10 @@ static inline float dot(const float *a, const float *b, int n) {
   v128_t s0 = wasm_f32x4_splat(0), s1 = s0;
   int i = 0;
   for (; i + 8 <= n; i += 8) {
-    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
-    s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
+    s0 = madd(wasm_v128_load(a + i), wasm_v128_load(b + i), s0);
+    s1 = madd(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4), s1);
   }
-  if (i + 4 <= n) { s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i))); i += 4; }
+  if (i + 4 <= n) { s0 = madd(wasm_v128_load(a + i), wasm_v128_load(b + i), s0); i += 4; }
   float s = hsum(wasm_f32x4_add(s0, s1));
   for (; i < n; i++) s += a[i] * b[i];
   return s;
@@ -58,14 +58,14 @@ static inline v128_t dot4(const float *q, const float *K, int width, int n) {
   const float *k0 = K, *k1 = K + width, *k2 = K + 2L * width, *k3 = K + 3L * width;
   for (int i = 0; i < n; i += 8) {
     v128_t q0 = wasm_v128_load(q + i), q1 = wasm_v128_load(q + i + 4);
-    a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(q0, wasm_v128_load(k0 + i)));
-    a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(q1, wasm_v128_load(k0 + i + 4)));
-    b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(q0, wasm_v128_load(k1 + i)));
-    b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(q1, wasm_v128_load(k1 + i + 4)));
-    c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(q0, wasm_v128_load(k2 + i)));
-    c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(q1, wasm_v128_load(k2 + i + 4)));
-    d0 = wasm_f32x4_add(d0, wasm_f32x4_mul(q0, wasm_v128_load(k3 + i)));
-    d1 = wasm_f32x4_add(d1, wasm_f32x4_mul(q1, wasm_v128_load(k3 + i + 4)));
+    a0 = madd(q0, wasm_v128_load(k0 + i), a0);
+    a1 = madd(q1, wasm_v128_load(k0 + i + 4), a1);
+    b0 = madd(q0, wasm_v128_load(k1 + i), b0);
+    b1 = madd(q1, wasm_v128_load(k1 + i + 4), b1);
+    c0 = madd(q0, wasm_v128_load(k2 + i), c0);
+    c1 = madd(q1, wasm_v128_load(k2 + i + 4), c1);
+    d0 = madd(q0, wasm_v128_load(k3 + i), d0);
+    d1 = madd(q1, wasm_v128_load(k3 + i + 4), d1);
   }
   return hsum4(wasm_f32x4_add(a0, a1), wasm_f32x4_add(b0, b1), wasm_f32x4_add(c0, c1), wasm_f32x4_add(d0, d1));
 }
@@ -82,10 +82,10 @@ static inline void scale_add_tile(float *acc, float c, const float *p, const flo
     for (int j = 0; j < t; j++) {
       const float *v = V + (long)j * width + i;
       v128_t pv = wasm_f32x4_splat(p[j]);
-      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(pv, wasm_v128_load(v)));
-      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(pv, wasm_v128_load(v + 4)));
-      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(pv, wasm_v128_load(v + 8)));
-      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(pv, wasm_v128_load(v + 12)));
+      a0 = madd(pv, wasm_v128_load(v), a0);
+      a1 = madd(pv, wasm_v128_load(v + 4), a1);
+      a2 = madd(pv, wasm_v128_load(v + 8), a2);
+      a3 = madd(pv, wasm_v128_load(v + 12), a3);
     }
     wasm_v128_store(acc + i, a0);
     wasm_v128_store(acc + i + 4, a1);
@@ -94,7 +94,7 @@ static inline void scale_add_tile(float *acc, float c, const float *p, const flo
   }
   for (; i + 4 <= n; i += 4) {
     v128_t a = wasm_f32x4_mul(wasm_v128_load(acc + i), cv);
-    for (int j = 0; j < t; j++) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(p[j]), wasm_v128_load(V + (long)j * width + i)));
+    for (int j = 0; j < t; j++) a = madd(wasm_f32x4_splat(p[j]), wasm_v128_load(V + (long)j * width + i), a);
     wasm_v128_store(acc + i, a);
   }
   for (; i < n; i++) {

@@ -26,6 +26,18 @@ static inline v128_t exp_f32x4(v128_t x) {
 
 static inline float exp_f32(float x) { return wasm_f32x4_extract_lane(exp_f32x4(wasm_f32x4_splat(x)), 0); }
 
+// a * b + c on 4 lanes: in the relaxed-SIMD build f32x4.relaxed_madd, one fused multiply-add where the CPU has one
+// (x86 with FMA3, ARM), else a multiply and an add, as the SIMD128 build always does. The attention's dot products
+// and V sums are these and nothing else, so they take half the instructions where it fuses. Results then differ
+// between the builds by f32 rounding (the fused one rounds once); within a build every path uses this one.
+static inline v128_t madd(v128_t a, v128_t b, v128_t c) {
+#ifdef __wasm_relaxed_simd__
+  return wasm_f32x4_relaxed_madd(a, b, c);
+#else
+  return wasm_f32x4_add(wasm_f32x4_mul(a, b), c);
+#endif
+}
+
 static inline float hsum(v128_t v) {
   return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
 }
