@@ -134,10 +134,15 @@ EXPORT(attention_items) int attention_items(const Job *job, int i0, int i1) {
         float tm = -__builtin_inff();
         int j = 0;
         if (hd % 8 == 0) {
+          v128_t tmv = wasm_f32x4_splat(-__builtin_inff());
           for (; j + 4 <= t; j += 4) {
-            wasm_v128_store(s + j, wasm_f32x4_mul(dot4(q, K + (long)(j0 + j) * width, width, hd), wasm_f32x4_splat(scale)));
-            for (int u = j; u < j + 4; u++) tm = s[u] > tm ? s[u] : tm;
+            v128_t sc = wasm_f32x4_mul(dot4(q, K + (long)(j0 + j) * width, width, hd), wasm_f32x4_splat(scale));
+            wasm_v128_store(s + j, sc);
+            tmv = wasm_f32x4_pmax(tmv, sc);
           }
+          float t0 = wasm_f32x4_extract_lane(tmv, 0), t1 = wasm_f32x4_extract_lane(tmv, 1);
+          float t2 = wasm_f32x4_extract_lane(tmv, 2), t3 = wasm_f32x4_extract_lane(tmv, 3);
+          t0 = t1 > t0 ? t1 : t0; t2 = t3 > t2 ? t3 : t2; tm = t2 > t0 ? t2 : t0;
         }
         for (; j < t; j++) {
           float v = dot(q, K + (long)(j0 + j) * width, hd) * scale;
