@@ -388,6 +388,9 @@ for (const headDim of [16, 64]) for (const [nHeads, nKvHeads] of [[2, 2], [6, 2]
   attnCases.push({ headDim, nHeads, nKvHeads, rows: 7, sources: [
     { length: 9 }, { length: 65, causalOffset: 61 - 3, rows: { start: 0, count: 4 } }, { length: 3, causalOffset: -4, rows: { start: 4, count: 3 } },
   ] });
+  // 5 rows over whole tiles: two rows of a head run together over the tiles both see (3 of 200 keys; 2 of the
+  // causal 136-140), then each its rest; 4 threads start some ranges on an odd row, so pairs differ from 1 thread's.
+  attnCases.push({ headDim, nHeads, nKvHeads, rows: 5, sources: [{ length: 200 }, { length: 140, causalOffset: 135 }] });
 }
 
 test('wasm attention matches cpu-ref within f32 rounding: head sizes 16 and 64, GQA 1 and 3, causal, row ranges, 4 threads and 1', async () => {
@@ -407,7 +410,7 @@ test('wasm attention matches cpu-ref within f32 rounding: head sizes 16 and 64, 
 });
 
 test('the attention bound sees one dropped last key', async () => {
-  const c = attnCases[2]!; // head size 16, 6 heads over 2, one row over 1 + 67 + 130 keys
+  const c = attnCases.find((a) => a.headDim === 16 && a.nHeads === 6 && a.rows === 1)!; // one row over 1 + 67 + 130 keys
   const { expected, results, outBound } = await runAttention(c, [4], true);
   const got = results[0]!.out;
   let outside = 0;
