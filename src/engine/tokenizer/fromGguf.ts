@@ -7,6 +7,7 @@ import { preTokenizerRegexes, SUPPORTED_PRE_TOKENIZERS } from './preTokenizers';
 import { SpecialTokenMatcher, type SpecialTokenEntry } from './specialTokens';
 import { SPM_SPACE, SpmEncoder, spmByteValue } from './spmEncoder';
 import { StringTable } from './stringTable';
+import { PackedStrings } from '../util/packedStrings';
 import type { Tokenizer } from './types';
 import { utf8Encode } from './utf8';
 import { VocabTokenizer } from './vocabTokenizer';
@@ -32,10 +33,9 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
   if (model !== 'llama' && model !== 'gpt2') {
     throw new UnsupportedError(`tokenizer model "${model}" is not supported (supported: llama, gpt2)`, file);
   }
-  // The metadata's string arrays are read here and not kept: the tokenizer holds typed arrays only.
-  const tokens = stringArray(metadata, 'tokenizer.ggml.tokens', file);
-  const vocab = new StringTable(tokens);
-  const types = optionalNumberArray(metadata, 'tokenizer.ggml.token_type', tokens.length, file, Int32Array);
+  // The tokenizer holds typed arrays only: no JS string per token or merge (PackedStrings from the GGUF reader).
+  const vocab = new StringTable(stringArray(metadata, 'tokenizer.ggml.tokens', file));
+  const types = optionalNumberArray(metadata, 'tokenizer.ggml.token_type', vocab.length, file, Int32Array);
   const typeOf = (id: number): number => (types ? types[id]! : TokenType.Normal);
   const idOf = (text: string): number | undefined => {
     const id = vocab.find(text);
@@ -44,22 +44,22 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
 
   const special = new Set<number>();
   const entries: SpecialTokenEntry[] = [];
-  for (let id = 0; id < tokens.length; id++) {
+  for (let id = 0; id < vocab.length; id++) {
     const type = typeOf(id);
     if (type === TokenType.Control || type === TokenType.Unknown) {
       special.add(id);
-      entries.push({ text: tokens[id]!, id, always: false });
+      entries.push({ text: vocab.get(id), id, always: false });
     } else if (type === TokenType.UserDefined) {
-      entries.push({ text: tokens[id]!, id, always: true });
+      entries.push({ text: vocab.get(id), id, always: true });
     }
   }
 
-  const bos = optionalId(metadata, 'tokenizer.ggml.bos_token_id', tokens.length);
+  const bos = optionalId(metadata, 'tokenizer.ggml.bos_token_id', vocab.length);
   // llama.cpp's SentencePiece default: <unk> is id 0 when the file does not say.
-  const unk = optionalId(metadata, 'tokenizer.ggml.unknown_token_id', tokens.length) ?? (model === 'llama' && tokens.length > 0 ? 0 : undefined);
+  const unk = optionalId(metadata, 'tokenizer.ggml.unknown_token_id', vocab.length) ?? (model === 'llama' && vocab.length > 0 ? 0 : undefined);
   const eos = new Set<number>();
   for (const key of ['tokenizer.ggml.eos_token_id', 'tokenizer.ggml.eot_token_id', 'tokenizer.ggml.eom_token_id']) {
-    const id = optionalId(metadata, key, tokens.length);
+    const id = optionalId(metadata, key, vocab.length);
     if (id !== undefined) eos.add(id);
   }
   addWellKnownEndTokens(eos, idOf, (id) => typeOf(id) === TokenType.Control || typeOf(id) === TokenType.UserDefined);
@@ -67,11 +67,11 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
   const specials = new SpecialTokenMatcher(entries);
 
   if (model === 'llama') {
-    const scores = optionalNumberArray(metadata, 'tokenizer.ggml.scores', tokens.length, file, Float64Array) ?? new Float64Array(tokens.length);
+    const scores = optionalNumberArray(metadata, 'tokenizer.ggml.scores', vocab.length, file, Float64Array) ?? new Float64Array(vocab.length);
     const byteTokens = new Int32Array(256).fill(-1);
     const byteOf = (id: number): number | undefined => (types === undefined || typeOf(id) === TokenType.Byte ? spmByteValue(vocab.get(id)) : undefined);
-    for (let id = 0; id < tokens.length; id++) {
-      const b = tokens[id]!.startsWith('<0x') ? byteOf(id) : undefined;
+    for (let id = 0; id < vocab.length; id++) {
+      const b = vocab.get(id).startsWith('<0x') ? byteOf(id) : undefined;
       if (b !== undefined && byteTokens[b] === -1) byteTokens[b] = id;
     }
     const tokenBytes = (id: number): Uint8Array => {
@@ -136,10 +136,11 @@ export function tokenizerFromGguf(metadata: Record<string, unknown>, file: strin
   });
 }
 
-function stringArray(metadata: Record<string, unknown>, key: string, file: string): string[] {
+function stringArray(metadata: Record<string, unknown>, key: string, file: string): PackedStrings {
   const v = metadata[key];
+  if (v instanceof PackedStrings) return v;
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new FormatError(`${key} is missing or not a string array`, file);
-  return v as string[];
+  return PackedStrings.from(v as string[]);
 }
 
 function optionalNumberArray<T extends Int32Array | Float64Array>(

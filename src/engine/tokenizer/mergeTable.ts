@@ -1,4 +1,5 @@
 import { BYTE_TO_CHAR } from './byteLevel';
+import type { PackedStrings } from '../util/packedStrings';
 import type { StringTable } from './stringTable';
 
 /**
@@ -10,7 +11,8 @@ import type { StringTable } from './stringTable';
  * would give), else an id from vocabSize up. The same string always gets the same id, so merging ids decides
  * exactly what merging the strings did: a pair's rank is the first merge "left right" in the list.
  * Merges that no pair of symbols can spell (no space, more than one, an empty side: symbols are byte characters,
- * none a space) are left out, as a string lookup could never have matched them.
+ * none a space) are left out, as a string lookup could never have matched them. Built from the merges' UTF-8 with
+ * no string made per merge.
  */
 export class MergeTable {
   /** Symbol id of each byte's character. */
@@ -22,17 +24,25 @@ export class MergeTable {
   /** rank + 1 per slot, 0 where empty; the capacity is a power of two. */
   private readonly slotRank: Int32Array;
 
-  constructor(merges: ArrayLike<string>, vocab: StringTable) {
-    // Strings outside the vocabulary (none in a well-formed one): numbered after it, only while building.
+  constructor(merges: PackedStrings, vocab: StringTable) {
+    // Strings outside the vocabulary (none in a well-formed one): numbered after it, keyed by their bytes, only
+    // while building.
     const extra = new Map<string, number>();
-    const symbolOf = (id: number, text: () => string): number => {
+    const symbolOf = (id: number, b: Uint8Array, s1: number, e1: number, s2: number, e2: number): number => {
       if (id >= 0) return id;
-      const s = text();
-      let e = extra.get(s);
-      if (e === undefined) extra.set(s, (e = vocab.length + extra.size));
+      const key = String.fromCharCode(...b.subarray(s1, e1), ...b.subarray(s2, e2));
+      let e = extra.get(key);
+      if (e === undefined) extra.set(key, (e = vocab.length + extra.size));
       return e;
     };
-    for (let b = 0; b < 256; b++) this.byteSymbol[b] = symbolOf(vocab.find(BYTE_TO_CHAR[b]!), () => BYTE_TO_CHAR[b]!);
+    const byteUtf8 = new Uint8Array(2);
+    for (let b = 0; b < 256; b++) {
+      const c = BYTE_TO_CHAR[b]!.charCodeAt(0); // below U+0800: two bytes at most
+      const n = c < 0x80 ? 1 : 2;
+      if (n === 1) byteUtf8[0] = c;
+      else byteUtf8.set([0xc0 | (c >> 6), 0x80 | (c & 63)]);
+      this.byteSymbol[b] = symbolOf(vocab.findBytes(byteUtf8, 0, n), byteUtf8, 0, n, n, n);
+    }
 
     const n = merges.length;
     let capacity = 16;
@@ -42,12 +52,16 @@ export class MergeTable {
     this.keyRight = new Int32Array(capacity);
     this.slotRank = new Int32Array(capacity);
     const mask = capacity - 1;
+    const b = merges.bytes;
     for (let rank = 0; rank < n; rank++) {
-      const m = merges[rank]!;
-      const sp = m.indexOf(' ');
-      if (sp <= 0 || sp === m.length - 1 || m.indexOf(' ', sp + 1) >= 0) continue;
-      const left = symbolOf(vocab.findIn(m, 0, sp), () => m.slice(0, sp));
-      const right = symbolOf(vocab.findIn(m, sp + 1, m.length), () => m.slice(sp + 1));
+      const start = merges.offsets[rank]!;
+      const end = merges.offsets[rank + 1]!;
+      let sp = -1;
+      let spaces = 0;
+      for (let k = start; k < end; k++) if (b[k] === 0x20 && spaces++ === 0) sp = k;
+      if (spaces !== 1 || sp === start || sp === end - 1) continue;
+      const left = symbolOf(vocab.findBytes(b, start, sp), b, start, sp, sp, sp);
+      const right = symbolOf(vocab.findBytes(b, sp + 1, end), b, sp + 1, end, end, end);
       let h = pairHash(left, right) & mask;
       for (;;) {
         const r = this.slotRank[h]!;
@@ -55,7 +69,7 @@ export class MergeTable {
           this.keyLeft[h] = left;
           this.keyRight[h] = right;
           this.slotRank[h] = rank + 1;
-          this.mergedByRank[rank] = symbolOf(vocab.findWithout(m, sp), () => m.slice(0, sp) + m.slice(sp + 1));
+          this.mergedByRank[rank] = symbolOf(vocab.findJoined(b, start, sp, sp + 1, end), b, start, sp, sp + 1, end);
           break;
         }
         if (this.keyLeft[h] === left && this.keyRight[h] === right) break; // an earlier rank of the same pair wins

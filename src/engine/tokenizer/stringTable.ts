@@ -1,48 +1,36 @@
+import type { PackedStrings } from '../util/packedStrings';
+
 /**
- * A vocabulary's token texts packed into one buffer of UTF-16 code units with an offset per id, and found by an
- * open-addressing hash over those units. A 150K-token vocabulary is then two typed arrays (about 3 MB) where an array
- * of JS strings and a Map over them hold over 10 MB on the heap, for the life of the model.
- * find() answers as Map.set over the ids in order would: where two ids share a text, the later one.
+ * A vocabulary's token texts (UTF-8 in one buffer, PackedStrings) found by an open-addressing hash over their
+ * bytes. A 150K-token vocabulary is then a few typed arrays (about 4 MB) where an array of JS strings and a Map over
+ * them held over 10 MB on the heap for the life of the model.
+ * Lookups answer as Map.set over the ids in order would: where two ids share a text, the later one.
  */
 export class StringTable {
   readonly length: number;
-  private readonly units: Uint16Array;
-  /** Text of id i: units[starts[i] .. starts[i + 1]). */
-  private readonly starts: Uint32Array;
+  private readonly bytes: Uint8Array;
+  private readonly offsets: Uint32Array;
   /** id + 1 per slot, 0 where empty; the capacity is a power of two. */
   private readonly slots: Int32Array;
+  /** A looked-up string's UTF-8, reused. */
+  private scratch = new Uint8Array(256);
 
-  constructor(texts: ArrayLike<string>) {
-    const n = texts.length;
-    this.length = n;
-    let total = 0;
-    for (let i = 0; i < n; i++) total += texts[i]!.length;
-    this.units = new Uint16Array(total);
-    this.starts = new Uint32Array(n + 1);
-    let at = 0;
-    for (let i = 0; i < n; i++) {
-      const t = texts[i]!;
-      this.starts[i] = at;
-      for (let k = 0; k < t.length; k++) this.units[at + k] = t.charCodeAt(k);
-      at += t.length;
-    }
-    this.starts[n] = at;
+  constructor(private readonly texts: PackedStrings) {
+    this.length = texts.length;
+    this.bytes = texts.bytes;
+    this.offsets = texts.offsets;
     let capacity = 16;
-    while (capacity < n * 2) capacity *= 2; // load factor at most 1/2: probes stay short
+    while (capacity < this.length * 2) capacity *= 2; // load factor at most 1/2: probes stay short
     this.slots = new Int32Array(capacity);
     const mask = capacity - 1;
-    for (let id = 0; id < n; id++) {
-      const start = this.starts[id]!;
-      const end = this.starts[id + 1]!;
-      let h = hashUnits(this.units, start, end) & mask;
+    for (let id = 0; id < this.length; id++) {
+      const start = this.offsets[id]!;
+      const end = this.offsets[id + 1]!;
+      let h = finish(fnv(FNV_START, this.bytes, start, end)) & mask;
       for (;;) {
         const s = this.slots[h]!;
-        if (s === 0) {
-          this.slots[h] = id + 1;
-          break;
-        }
-        if (this.sameAs(s - 1, this.units, start, end)) {
-          this.slots[h] = id + 1; // a later duplicate wins, as with Map.set
+        if (s === 0 || this.equals(s - 1, this.bytes, start, end, end, end)) {
+          this.slots[h] = id + 1; // a later duplicate takes the slot, as with Map.set
           break;
         }
         h = (h + 1) & mask;
@@ -52,12 +40,7 @@ export class StringTable {
 
   /** Token text of `id` (0 <= id < length). */
   get(id: number): string {
-    const start = this.starts[id]!;
-    const end = this.starts[id + 1]!;
-    if (end - start <= 64) return String.fromCharCode(...this.units.subarray(start, end));
-    let s = '';
-    for (let k = start; k < end; k += 4096) s += String.fromCharCode(...this.units.subarray(k, Math.min(end, k + 4096)));
-    return s;
+    return this.texts.get(id);
   }
 
   /** Id whose text is `text`, or -1. */
@@ -67,70 +50,80 @@ export class StringTable {
 
   /** Id whose text is text[start .. end), or -1: a lookup of a substring without making it. */
   findIn(text: string, start: number, end: number): number {
+    const n = this.encode(text, start, end);
+    return n < 0 ? -1 : this.findBytes(this.scratch, 0, n);
+  }
+
+  /** Id whose UTF-8 is b[start .. end), or -1. */
+  findBytes(b: Uint8Array, start: number, end: number): number {
+    return this.findJoined(b, start, end, end, end);
+  }
+
+  /** Id whose UTF-8 is b[s1 .. e1) followed by b[s2 .. e2), or -1 ("a b" → "ab": a merge's result). */
+  findJoined(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
     const mask = this.slots.length - 1;
-    let h = hashString(text, start, end) & mask;
+    let h = finish(fnv(fnv(FNV_START, b, s1, e1), b, s2, e2)) & mask;
     for (;;) {
       const s = this.slots[h]!;
       if (s === 0) return -1;
-      if (this.sameAsString(s - 1, text, start, end)) return s - 1;
+      if (this.equals(s - 1, b, s1, e1, s2, e2)) return s - 1;
       h = (h + 1) & mask;
     }
   }
 
-  /** Id whose text is `text` with its unit at `skip` left out, or -1 ("a b" → "ab": a merge's result). */
-  findWithout(text: string, skip: number): number {
-    const mask = this.slots.length - 1;
-    let h = 0x811c9dc5;
-    for (let k = 0; k < text.length; k++) if (k !== skip) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
-    h = finish(h) & mask;
-    for (;;) {
-      const s = this.slots[h]!;
-      if (s === 0) return -1;
-      const id = s - 1;
-      const a = this.starts[id]!;
-      if (this.starts[id + 1]! - a === text.length - 1) {
-        let k = 0;
-        while (k < skip && this.units[a + k] === text.charCodeAt(k)) k++;
-        if (k === skip) {
-          while (k < text.length - 1 && this.units[a + k] === text.charCodeAt(k + 1)) k++;
-          if (k === text.length - 1) return id;
-        }
+  private equals(id: number, b: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
+    const a = this.offsets[id]!;
+    const n1 = e1 - s1;
+    if (this.offsets[id + 1]! - a !== n1 + e2 - s2) return false;
+    for (let k = 0; k < n1; k++) if (this.bytes[a + k] !== b[s1 + k]) return false;
+    for (let k = 0; k < e2 - s2; k++) if (this.bytes[a + n1 + k] !== b[s2 + k]) return false;
+    return true;
+  }
+
+  /**
+   * text[start .. end) as UTF-8 into scratch: its length, or -1 where it holds a lone surrogate (no token can: every
+   * token is well-formed UTF-8).
+   */
+  private encode(text: string, start: number, end: number): number {
+    if (this.scratch.length < 3 * (end - start)) this.scratch = new Uint8Array(3 * (end - start));
+    const out = this.scratch;
+    let n = 0;
+    for (let i = start; i < end; i++) {
+      let c = text.charCodeAt(i);
+      if (c < 0x80) out[n++] = c;
+      else if (c < 0x800) {
+        out[n++] = 0xc0 | (c >> 6);
+        out[n++] = 0x80 | (c & 63);
+      } else if (c >= 0xd800 && c <= 0xdfff) {
+        const lo = i + 1 < end ? text.charCodeAt(i + 1) : 0;
+        if (c > 0xdbff || lo < 0xdc00 || lo > 0xdfff) return -1;
+        c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+        i++;
+        out[n++] = 0xf0 | (c >> 18);
+        out[n++] = 0x80 | ((c >> 12) & 63);
+        out[n++] = 0x80 | ((c >> 6) & 63);
+        out[n++] = 0x80 | (c & 63);
+      } else {
+        out[n++] = 0xe0 | (c >> 12);
+        out[n++] = 0x80 | ((c >> 6) & 63);
+        out[n++] = 0x80 | (c & 63);
       }
-      h = (h + 1) & mask;
     }
-  }
-
-  private sameAs(id: number, units: Uint16Array, start: number, end: number): boolean {
-    const a = this.starts[id]!;
-    if (this.starts[id + 1]! - a !== end - start) return false;
-    for (let k = 0; k < end - start; k++) if (this.units[a + k] !== units[start + k]) return false;
-    return true;
-  }
-
-  private sameAsString(id: number, text: string, start: number, end: number): boolean {
-    const a = this.starts[id]!;
-    if (this.starts[id + 1]! - a !== end - start) return false;
-    for (let k = 0; k < end - start; k++) if (this.units[a + k] !== text.charCodeAt(start + k)) return false;
-    return true;
+    return n;
   }
 }
 
-// FNV-1a over the code units, then a finalizer so the low bits (the slot) depend on every unit.
+const FNV_START = 0x811c9dc5;
+
+function fnv(h: number, b: Uint8Array, start: number, end: number): number {
+  for (let k = start; k < end; k++) h = Math.imul(h ^ b[k]!, 0x01000193);
+  return h;
+}
+
+// A finalizer so the low bits (the slot) depend on every byte.
 function finish(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return h >>> 0;
-}
-
-function hashUnits(units: Uint16Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let k = start; k < end; k++) h = Math.imul(h ^ units[k]!, 0x01000193);
-  return finish(h);
-}
-
-function hashString(text: string, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let k = start; k < end; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
-  return finish(h);
 }
