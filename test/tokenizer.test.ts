@@ -240,6 +240,67 @@ test('stream decoder never splits a character that byte-level tokens cut in the 
   assert.equal(streamAll(ours, ids, true), text);
 });
 
+/**
+ * Byte-level BPE spelled out on strings, for the property test below: repeatedly join the adjacent pair whose
+ * "left right" comes first in `merges` (the leftmost of equal ones), then look each piece up (a later duplicate
+ * token wins) or spell it in single-character tokens.
+ */
+function naiveBpe(tokens: readonly string[], merges: readonly string[], word: string): number[] {
+  const rank = new Map<string, number>();
+  merges.forEach((m, r) => rank.has(m) || rank.set(m, r));
+  const id = new Map<string, number>();
+  tokens.forEach((t, i) => id.set(t, i));
+  const sym = [...word];
+  for (;;) {
+    let best = -1;
+    let bestRank = Infinity;
+    for (let i = 0; i + 1 < sym.length; i++) {
+      const r = rank.get(`${sym[i]} ${sym[i + 1]}`);
+      if (r !== undefined && r < bestRank) [best, bestRank] = [i, r];
+    }
+    if (best < 0) break;
+    sym.splice(best, 2, sym[best]! + sym[best + 1]!);
+  }
+  return sym.flatMap((s) => (id.has(s) ? [id.get(s)!] : [...s].map((c) => id.get(c)!)));
+}
+
+test('byte-level BPE merges in rank order, leftmost first, as a plain string BPE does (random vocabularies)', () => {
+  const gguf = (tokens: string[], merges: string[]) => tokenizerFromGguf({
+    'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.pre': 'gpt2', 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.merges': merges,
+  }, 'random.gguf');
+  // The order decides: "b c" before "a b" makes "abc" a + bc, then "a bc" joins them; the other way round, ab + c stays.
+  assert.deepEqual(gguf(['a', 'b', 'c', 'ab', 'bc', 'abc'], ['b c', 'a b', 'a bc']).encode('abc'), [5]);
+  assert.deepEqual(gguf(['a', 'b', 'c', 'ab', 'bc', 'abc'], ['a b', 'b c', 'a bc']).encode('abc'), [3, 2]);
+  assert.deepEqual(gguf(['a', 'aa'], ['a a']).encode('aaa'), [1, 0], 'equal ranks: the leftmost pair first');
+
+  let seed = 777;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+  const word = (min: number, max: number) => Array.from({ length: min + rand(max - min + 1) }, () => 'abcd'[rand(4)]).join('');
+  let checked = 0;
+  for (let v = 0; v < 60; v++) {
+    const pieces = Array.from({ length: 12 + rand(30) }, () => word(1, 3));
+    // Merges include repeats (the first rank counts), results missing from the vocabulary (spelled in single
+    // tokens, and still joined further by later merges), and shapes no pair spells (no space, two, an empty side).
+    const merges = Array.from({ length: 10 + rand(40) }, () => {
+      const odd = rand(20);
+      if (odd === 0) return word(2, 3);
+      if (odd === 1) return `${word(1, 1)}  ${word(1, 1)}`;
+      if (odd === 2) return ` ${word(1, 2)}`;
+      return `${pieces[rand(pieces.length)]} ${pieces[rand(pieces.length)]}`;
+    });
+    const results = merges.filter(() => rand(4) > 0).map((m) => m.replace(' ', ''));
+    // Every character is a token; some texts twice (the later id is the one a lookup finds).
+    const tokens = [...'abcd', ...results, ...pieces.filter(() => rand(3) === 0)];
+    const tok = gguf(tokens, merges);
+    for (let w = 0; w < 40; w++) {
+      const text = word(1, 16);
+      assert.deepEqual(tok.encode(text), naiveBpe(tokens, merges, text), `vocabulary ${v}: ${JSON.stringify({ text, tokens, merges })}`);
+      checked++;
+    }
+  }
+  assert.equal(checked, 2400);
+});
+
 test('unsupported tokenizers are rejected with the file and the reason', () => {
   const base = { 'tokenizer.ggml.tokens': ['a', 'b'], 'tokenizer.ggml.merges': ['a b'] };
   assert.throws(() => tokenizerFromGguf({ ...base, 'tokenizer.ggml.model': 'bert' }, 'm.gguf'), (e: unknown) => e instanceof UnsupportedError && /m\.gguf.*"bert"/.test(e.message));

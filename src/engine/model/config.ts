@@ -10,6 +10,7 @@
 // reproduce the tensor. `<arch>.rope.scaling.type` of linear/yarn is rejected as unsupported.
 import type { Architecture, Llama3RopeScaling, ModelConfig, RopeLayout, TensorInfo } from './types';
 import { FormatError, UnsupportedError } from '../errors';
+import { PackedStrings } from '../util/packedStrings';
 
 const ARCHITECTURES: Record<Architecture, { layout: RopeLayout; qkvBias: boolean }> = {
   llama: { layout: 'adjacent', qkvBias: false },
@@ -47,7 +48,7 @@ export function configFromGguf(
   const headDim = num('attention.key_length', dim / nHeads);
   const embd = tensors.get('token_embd.weight');
   const tokens = metadata['tokenizer.ggml.tokens'];
-  const vocabSize = embd?.shape[1] ?? num('vocab_size', Array.isArray(tokens) ? tokens.length : undefined);
+  const vocabSize = embd?.shape[1] ?? num('vocab_size', Array.isArray(tokens) || tokens instanceof PackedStrings ? tokens.length : undefined);
   const ropeDims = num('rope.dimension_count', headDim);
   if (ropeDims !== headDim) throw new UnsupportedError(`partial RoPE (${arch}.rope.dimension_count ${ropeDims} < head size ${headDim}) is not supported`, file);
   const scalingType = metadata[`${arch}.rope.scaling.type`];

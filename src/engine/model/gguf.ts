@@ -7,8 +7,12 @@ import type { ByteSource } from '../io/byteSource';
 import type { TensorInfo } from './types';
 import { FormatError, UnsupportedError } from '../errors';
 import { describeGgmlType, formatForGgmlId, bytesFor, TENSOR_TYPES } from '../quant/formats';
+import { PackedStrings, PackedStringsBuilder } from '../util/packedStrings';
 
-export type GgufValue = string | number | boolean | string[] | number[] | boolean[] | GgufValue[];
+/** Arrays of more than PACKED_STRINGS_FROM strings (vocabularies, merges) come as PackedStrings, not JS strings. */
+export type GgufValue = string | number | boolean | string[] | number[] | boolean[] | PackedStrings | GgufValue[];
+
+export const PACKED_STRINGS_FROM = 65;
 
 export interface GgufHeader {
   readonly version: number;
@@ -96,11 +100,51 @@ class HeaderReader {
     return s;
   }
 
+  /**
+   * The next scalar where its bytes are already in the window, else undefined (then the async path reads it). An
+   * array's items go this way: a 150K-token vocabulary read item by item through await made some 300K promises,
+   * garbage that grew the young generation by tens of MB, which stayed in RSS while the model ran.
+   */
+  scalarInWindow(type: ValueType): string | number | boolean | undefined {
+    if (type === ValueType.STRING) {
+      if (this.pos + 8 > this.bytes.length) return undefined;
+      const length = this.view.getUint32(this.pos, true);
+      if (this.view.getUint32(this.pos + 4, true) !== 0 || length > this.bytes.length - this.pos - 8) return undefined;
+      const start = this.pos + 8;
+      this.pos = start + length;
+      return decoder.decode(this.bytes.subarray(start, this.pos));
+    }
+    const size = SCALAR_SIZE[type];
+    if (size === undefined || this.pos + size > this.bytes.length) return undefined;
+    return this.scalarAt(type, 'array item');
+  }
+
+  /** `count` strings into one buffer; awaits only where the window runs out. */
+  private async packedStrings(count: number, what: string): Promise<PackedStrings> {
+    const out = new PackedStringsBuilder(count, count * 8, decodeLoose);
+    for (let i = 0; i < count; i++) {
+      if (this.pos + 8 > this.bytes.length) await this.need(8, `${what} length`);
+      const length = this.view.getUint32(this.pos, true) + this.view.getUint32(this.pos + 4, true) * 2 ** 32;
+      if (length > Number.MAX_SAFE_INTEGER) throw new FormatError(`${what} length is implausibly large (${length}) at byte ${this.pos}`, this.source.name);
+      this.pos += 8;
+      if (this.pos + length > this.bytes.length) await this.need(length, what);
+      out.add(this.bytes, this.pos, this.pos + length);
+      this.pos += length;
+    }
+    return out.finish();
+  }
+
   async scalar(type: ValueType, what: string): Promise<string | number | boolean> {
     const size = SCALAR_SIZE[type];
     if (type === ValueType.STRING) return this.string(what);
     if (size === undefined) throw new FormatError(`${what} has unknown value type ${type}`, this.source.name);
     await this.need(size, what);
+    return this.scalarAt(type, what);
+  }
+
+  /** The scalar at pos, whose bytes are in the window. */
+  private scalarAt(type: ValueType, what: string): number | boolean {
+    const size = SCALAR_SIZE[type]!;
     const p = this.pos;
     const v = this.view;
     this.pos += size;
@@ -126,15 +170,20 @@ class HeaderReader {
     const itemType = (await this.u32(`${what} array type`)) as ValueType;
     const count = await this.u64(`${what} array length`);
     if (count > MAX_ARRAY_LENGTH) throw new FormatError(`${what}: array of ${count} items is implausibly long`, this.source.name);
+    if (itemType === ValueType.STRING && count >= PACKED_STRINGS_FROM) return this.packedStrings(count, what);
     const fixed = SCALAR_SIZE[itemType];
     if (fixed !== undefined) await this.need(fixed * count, what); // one read for numeric arrays
     const items: GgufValue[] = [];
-    for (let i = 0; i < count; i++) items.push(await this.value(itemType, what, depth + 1));
+    for (let i = 0; i < count; i++) {
+      const item = itemType === ValueType.ARRAY ? undefined : this.scalarInWindow(itemType);
+      items.push(item !== undefined ? item : await this.value(itemType, what, depth + 1));
+    }
     return items as GgufValue;
   }
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
+const decodeLoose = (raw: Uint8Array): string => decoder.decode(raw);
 
 const SCALAR_SIZE: Partial<Record<ValueType, number>> = {
   [ValueType.U8]: 1, [ValueType.I8]: 1, [ValueType.U16]: 2, [ValueType.I16]: 2, [ValueType.U32]: 4, [ValueType.I32]: 4,

@@ -6,6 +6,7 @@ import type { Tokenizer } from '../tokenizer/types';
 import { FormatError, UnsupportedError } from '../errors';
 import { ConcatByteSource } from '../io/concatByteSource';
 import { parseGguf } from './gguf';
+import { PackedStrings } from '../util/packedStrings';
 import { parseSafetensors, canonicalTensors } from './safetensors';
 import { configFromGguf, configFromHfJson } from './config';
 import { dequantize } from '../quant/dequantize';
@@ -191,7 +192,7 @@ function hfChatTemplate(tokenizerConfig: unknown): string | undefined {
 function withoutLargeArrays(metadata: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(metadata)) {
-    if (!(Array.isArray(v) && v.length > METADATA_ARRAY_LIMIT)) out[k] = v;
+    if (!((Array.isArray(v) || v instanceof PackedStrings) && v.length > METADATA_ARRAY_LIMIT)) out[k] = v;
   }
   return out;
 }

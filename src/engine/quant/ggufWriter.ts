@@ -4,6 +4,7 @@
 import type { TensorType } from '../model/types';
 import { ValueType, type GgufValue, type GgufValueType } from '../model/gguf';
 import { bytesFor, TENSOR_FORMATS } from './formats';
+import { PackedStrings } from '../util/packedStrings';
 
 export interface GgufTensorToWrite {
   readonly name: string;
@@ -91,6 +92,7 @@ const FLOAT_KEY_SUFFIXES = [
  */
 export function inferType(key: string, value: GgufValue): GgufValueType {
   if (typeof value === 'number' && FLOAT_KEY_SUFFIXES.some((s) => key.endsWith(s))) return { type: ValueType.F32 };
+  if (value instanceof PackedStrings) return { type: ValueType.ARRAY, itemType: ValueType.STRING };
   if (Array.isArray(value)) {
     const items = value as GgufValue[];
     const first = items[0];
@@ -146,6 +148,18 @@ class ByteWriter {
   pad(alignment: number): void { this.reserve(align(this.length, alignment) - this.length); }
 
   value(type: GgufValueType, value: GgufValue, key: string): void {
+    if (type.type === ValueType.ARRAY && value instanceof PackedStrings) {
+      if (type.itemType !== ValueType.STRING) throw new Error(`GGUF writer: "${key}" holds strings, not items of type ${type.itemType}`);
+      this.u32(ValueType.STRING);
+      this.u64(value.length);
+      for (let i = 0; i < value.length; i++) {
+        const item = value.bytes.subarray(value.offsets[i]!, value.offsets[i + 1]!);
+        this.u64(item.length);
+        const at = this.reserve(item.length);
+        this.buf.set(item, at);
+      }
+      return;
+    }
     if (type.type === ValueType.ARRAY) {
       if (!Array.isArray(value) || type.itemType === undefined) throw new Error(`GGUF writer: "${key}" is not an array`);
       this.u32(type.itemType);

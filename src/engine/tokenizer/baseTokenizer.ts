@@ -3,12 +3,18 @@ import { PieceJoiner } from './pieceJoiner';
 import type { EncodeOptions, Tokenizer, TokenizerKind } from './types';
 import { utf8Decode } from './utf8';
 
+/** A vocabulary's token texts by id (a StringTable, or an array's view). */
+export interface TokenTexts {
+  readonly length: number;
+  get(id: number): string;
+}
+
 /** What every vocabulary-backed tokenizer knows about its tokens; encoding is left to the subclass. */
 export interface BaseTokenizerParts {
   readonly kind: TokenizerKind;
   readonly file: string;
   /** Token text as stored, by id. */
-  readonly tokens: readonly string[];
+  readonly texts: TokenTexts;
   /** Raw bytes an id decodes to (special tokens: their text); called once per id, on first use. */
   tokenBytes(id: number): Uint8Array;
   /** Ids dropped by decode(skipSpecial) and that reset the leading-space rule. */
@@ -38,7 +44,7 @@ export abstract class BaseTokenizer<P extends BaseTokenizerParts> implements Tok
 
   constructor(protected readonly parts: P) {
     this.kind = parts.kind;
-    this.vocabSize = parts.tokens.length;
+    this.vocabSize = parts.texts.length;
     if (parts.bos !== undefined) this.bos = parts.bos;
     if (parts.unk !== undefined) this.unk = parts.unk;
     this.eos = parts.eos;
@@ -61,7 +67,7 @@ export abstract class BaseTokenizer<P extends BaseTokenizerParts> implements Tok
   }
 
   tokenText(id: number): string {
-    return this.parts.tokens[this.checkId(id)]!;
+    return this.parts.texts.get(this.checkId(id));
   }
 
   isSpecial(id: number): boolean {

@@ -57,9 +57,14 @@ function before(x: Bigram, y: Bigram): boolean {
  * Runs BPE merges over a doubly linked list of `len.length` symbols, `len[i]` the length of symbol i
  * (0 once merged into its left neighbour): repeatedly joins the adjacent pair with the smallest key, where
  * `keyOf(left, right)` gives a pair's key from the current lengths, or undefined where the pair cannot merge.
+ * `joined(left, right, key)` is told of each merge as it is made, before the new neighbours' keys are asked.
  * Returns `next`, the link from each surviving symbol to the following one (-1 at the end), starting at 0.
  */
-export function mergeSymbols(len: Int32Array, keyOf: (left: number, right: number) => number | undefined): Int32Array {
+export function mergeSymbols(
+  len: Int32Array,
+  keyOf: (left: number, right: number) => number | undefined,
+  joined?: (left: number, right: number, key: number) => void,
+): Int32Array {
   const n = len.length;
   const prev = new Int32Array(n);
   const next = new Int32Array(n);
@@ -80,6 +85,7 @@ export function mergeSymbols(len: Int32Array, keyOf: (left: number, right: numbe
     if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== b.size) continue;
     len[left] += len[right]!;
     len[right] = 0;
+    joined?.(left, right, b.key);
     next[left] = next[right]!;
     if (next[right]! >= 0) prev[next[right]!] = left;
     tryAdd(prev[left]!, left);

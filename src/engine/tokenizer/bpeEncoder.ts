@@ -1,6 +1,8 @@
 import { mergeSymbols } from './bigramQueue';
 import { BYTE_TO_CHAR } from './byteLevel';
+import type { MergeTable } from './mergeTable';
 import { splitPreTokens } from './preTokenizers';
+import type { StringTable } from './stringTable';
 import { utf8Encode } from './utf8';
 import { FormatError } from '../errors';
 
@@ -9,22 +11,29 @@ const WORD_CACHE_LIMIT = 65536;
 /**
  * Byte-level BPE (GPT-2 family: Llama 3, Qwen2) as llama.cpp's llm_tokenizer_bpe runs it: split text
  * with the pre-tokenizer regex, map each piece's UTF-8 bytes to GPT-2 characters, then apply the
- * lowest-ranked merge among adjacent pairs until none applies.
+ * lowest-ranked merge among adjacent pairs until none applies. The merge loop runs on symbol ids
+ * (mergeTable.ts), never building the characters' strings.
  */
 export class ByteLevelBpeEncoder {
   private readonly cache = new Map<string, readonly number[]>();
+  /** Token of each byte's character, else the unknown token, else -1 (an error where it is needed). */
+  private readonly byteTokens = new Int32Array(256);
 
   constructor(
-    private readonly tokenToId: ReadonlyMap<string, number>,
-    /** "left right" → rank (position in tokenizer.ggml.merges). */
-    private readonly mergeRanks: ReadonlyMap<string, number>,
+    private readonly vocab: StringTable,
+    private readonly merges: MergeTable,
     /** The pre-tokenizer's expressions, applied in turn (preTokenizerRegexes). */
     private readonly pattern: readonly RegExp[],
     /** Llama 3: a piece that is already a token is emitted whole without merging. */
     private readonly ignoreMerges: boolean,
-    private readonly unkId: number | undefined,
+    unkId: number | undefined,
     private readonly file: string,
-  ) {}
+  ) {
+    for (let b = 0; b < 256; b++) {
+      const id = vocab.find(BYTE_TO_CHAR[b]!);
+      this.byteTokens[b] = id >= 0 ? id : unkId ?? -1;
+    }
+  }
 
   encode(text: string, out: number[]): void {
     for (const word of splitPreTokens(this.pattern, text)) {
@@ -39,33 +48,44 @@ export class ByteLevelBpeEncoder {
   }
 
   private encodeWord(word: string): number[] {
-    let chars = '';
-    for (const b of utf8Encode(word)) chars += BYTE_TO_CHAR[b];
+    const bytes = utf8Encode(word);
+    const n = bytes.length;
     if (this.ignoreMerges) {
-      const whole = this.tokenToId.get(chars);
-      if (whole !== undefined) return [whole];
+      let chars = '';
+      for (const b of bytes) chars += BYTE_TO_CHAR[b];
+      const whole = this.vocab.find(chars);
+      if (whole >= 0) return [whole];
     }
-    // Every byte character is one UTF-16 unit, so symbol i starts at string index i.
-    const n = chars.length;
+    const merges = this.merges;
+    const symbol = new Int32Array(n);
+    for (let i = 0; i < n; i++) symbol[i] = merges.byteSymbol[bytes[i]!]!;
     const len = new Int32Array(n).fill(1);
-    const next = mergeSymbols(len, (left, right) => this.mergeRanks.get(chars.substr(left, len[left]!) + ' ' + chars.substr(right, len[right]!)));
+    const next = mergeSymbols(
+      len,
+      (left, right) => {
+        const rank = merges.rank(symbol[left]!, symbol[right]!);
+        return rank < 0 ? undefined : rank;
+      },
+      (left, _right, rank) => {
+        symbol[left] = merges.merged(rank);
+      },
+    );
     const ids: number[] = [];
     for (let i = 0; i >= 0 && n > 0; i = next[i]!) {
-      const piece = chars.substr(i, len[i]!);
-      const id = this.tokenToId.get(piece);
-      if (id !== undefined) {
+      const id = symbol[i]!;
+      if (id < this.vocab.length) {
         ids.push(id);
         continue;
       }
       // A merge result missing from the vocabulary: fall back to its single-byte tokens.
-      for (const ch of piece) ids.push(this.byteToken(ch));
+      for (let k = i; k < i + len[i]!; k++) ids.push(this.byteToken(bytes[k]!));
     }
     return ids;
   }
 
-  private byteToken(ch: string): number {
-    const id = this.tokenToId.get(ch) ?? this.unkId;
-    if (id === undefined) throw new FormatError(`byte-level vocabulary lacks the byte token "${ch}"`, this.file);
+  private byteToken(b: number): number {
+    const id = this.byteTokens[b]!;
+    if (id < 0) throw new FormatError(`byte-level vocabulary lacks the byte token "${BYTE_TO_CHAR[b]}"`, this.file);
     return id;
   }
 }

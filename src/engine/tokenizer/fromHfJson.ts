@@ -103,14 +103,14 @@ export function tokenizerFromHfJson(tokenizerJson: unknown, tokenizerConfig: unk
   const eos = new Set<number>();
   const configEos = idOf(config['eos_token']);
   if (configEos !== undefined) eos.add(configEos);
-  addWellKnownEndTokens(eos, tokenToId, (id) => special.has(id));
+  addWellKnownEndTokens(eos, (t) => tokenToId.get(t), (id) => special.has(id));
 
   const unkToken = (json.model as { unk_token?: unknown }).unk_token;
   const unk = typeof unkToken === 'string' ? tokenToId.get(unkToken) : undefined;
   return new HfJsonTokenizer({
     kind: 'hf-json',
     file,
-    tokens,
+    texts: { length: tokens.length, get: (id) => tokens[id]! },
     tokenBytes,
     special,
     bos,

@@ -1,4 +1,5 @@
 import { mergeSymbols } from './bigramQueue';
+import type { StringTable } from './stringTable';
 import { utf8Encode } from './utf8';
 
 const WORD_CACHE_LIMIT = 65536;
@@ -27,7 +28,7 @@ export class SpmEncoder {
   private readonly cache = new Map<string, readonly number[]>();
 
   constructor(
-    private readonly tokenToId: ReadonlyMap<string, number>,
+    private readonly vocab: StringTable,
     private readonly scores: ArrayLike<number>,
     /** id of `<0xNN>` for each byte, or -1 where the vocabulary has none. */
     private readonly byteTokens: Int32Array,
@@ -54,7 +55,8 @@ export class SpmEncoder {
   /** Every pair of adjacent characters inside a vocabulary token: the only places merges can join. */
   private buildPairs(): Set<string> {
     const pairs = new Set<string>();
-    for (const token of this.tokenToId.keys()) {
+    for (let id = 0; id < this.vocab.length; id++) {
+      const token = this.vocab.get(id);
       let prev = '';
       for (const ch of token) {
         if (prev) pairs.add(prev + ch);
@@ -89,19 +91,18 @@ export class SpmEncoder {
     const len = new Int32Array(n);
     for (let i = 0; i < n; i++) len[i] = (i + 1 < n ? start[i + 1]! : text.length) - start[i]!;
     const next = mergeSymbols(len, (left, right) => {
-      const id = this.tokenToId.get(text.substr(start[left]!, len[left]! + len[right]!));
-      return id === undefined ? undefined : -this.scores[id]!;
+      const id = this.vocab.findIn(text, start[left]!, start[left]! + len[left]! + len[right]!);
+      return id < 0 ? undefined : -this.scores[id]!;
     });
 
     for (let i = 0; i >= 0; i = next[i]!) {
-      const piece = text.substr(start[i]!, len[i]!);
-      const id = this.tokenToId.get(piece);
-      if (id !== undefined) {
+      const id = this.vocab.findIn(text, start[i]!, start[i]! + len[i]!);
+      if (id >= 0) {
         out.push(id);
         continue;
       }
       // Only single characters can be left without a token (merges always form tokens).
-      this.byteFallback(piece, out);
+      this.byteFallback(text.substr(start[i]!, len[i]!), out);
     }
   }
 
