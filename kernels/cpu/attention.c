@@ -107,6 +107,15 @@ static inline void dot4x2(const float *q, const float *p, const float *K, int wi
 }
 #undef KEY
 
+// The largest lane (scores are never NaN).
+static inline float hmax(v128_t v) {
+  float a = wasm_f32x4_extract_lane(v, 0), b = wasm_f32x4_extract_lane(v, 1);
+  float c = wasm_f32x4_extract_lane(v, 2), d = wasm_f32x4_extract_lane(v, 3);
+  a = b > a ? b : a;
+  c = d > c ? d : c;
+  return c > a ? c : a;
+}
+
 // s[j] = scale * q · k_j for the t keys at K; returns their maximum.
 static inline float tile_scores(const float *q, const float *K, int width, int hd, int t, float scale, float *s) {
   const v128_t sv = wasm_f32x4_splat(scale);
@@ -128,11 +137,7 @@ static inline float tile_scores(const float *q, const float *K, int width, int h
       mv = wasm_f32x4_pmax(mv, v);
     }
   }
-  float m0 = wasm_f32x4_extract_lane(mv, 0), m1 = wasm_f32x4_extract_lane(mv, 1);
-  float m2 = wasm_f32x4_extract_lane(mv, 2), m3 = wasm_f32x4_extract_lane(mv, 3);
-  m0 = m1 > m0 ? m1 : m0;
-  m2 = m3 > m2 ? m3 : m2;
-  float tm = m2 > m0 ? m2 : m0;
+  float tm = hmax(mv);
   for (; j < t; j++) {
     s[j] = score1(q, K + (long)j * width, hd) * scale;
     tm = s[j] > tm ? s[j] : tm;
@@ -257,17 +262,8 @@ static void pair_tiles(Row *ra, const float *qa, Row *rb, const float *qb, const
       ma = wasm_f32x4_pmax(ma, x);
       mb = wasm_f32x4_pmax(mb, y);
     }
-    float tm[2];
-    v128_t m2[2] = { ma, mb };
-    for (int u = 0; u < 2; u++) {
-      float m0 = wasm_f32x4_extract_lane(m2[u], 0), m1 = wasm_f32x4_extract_lane(m2[u], 1);
-      float m2_ = wasm_f32x4_extract_lane(m2[u], 2), m3 = wasm_f32x4_extract_lane(m2[u], 3);
-      m0 = m1 > m0 ? m1 : m0;
-      m2_ = m3 > m2_ ? m3 : m2_;
-      tm[u] = m2_ > m0 ? m2_ : m0;
-    }
-    float c = tile_softmax(ra, sa, TILE, tm[0]);
-    float d = tile_softmax(rb, sb, TILE, tm[1]);
+    float c = tile_softmax(ra, sa, TILE, hmax(ma));
+    float d = tile_softmax(rb, sb, TILE, hmax(mb));
     scale_add_tile2(ra->acc, c, sa, rb->acc, d, sb, V + (long)j0 * width, width, TILE, hd);
   }
 }
