@@ -657,19 +657,21 @@ INLINE void dot_q6_k(DOT_ARGS) {
     const uint8_t *p = w + 210 * b;
     const int8_t *scales = (const int8_t *)(p + 192);
     KQ_ISUM
-    v128_t sv = wasm_v128_load(scales);
-    KQ_OFFSET(32, lo16s(sv), hi16s(sv))
+    v128_t sv = wasm_v128_load(scales), s16[2] = { lo16s(sv), hi16s(sv) };
+    KQ_OFFSET(32, s16[0], s16[1])
     for (int h = 0; h < 2; h++) {
       const uint8_t *ql = p + 64 * h, *qh = p + 128 + 32 * h;
-      const int8_t *sc = scales + 8 * h;
       for (int l = 0; l < 32; l += 16) {
         v128_t a = wasm_v128_load(ql + l), c = wasm_v128_load(ql + 32 + l), hb = wasm_v128_load(qh + l);
         int is = l / 16;
+        // Scale j of this half (0-7) in every 16-bit lane: one swizzle of the widened scales.
+#define Q6_SCALE(j) wasm_i8x16_swizzle(s16[h], wasm_i16x8_splat((2 * (j)) | (2 * (j) + 1) << 8))
         // Each group of 16 decoded, scaled and met by every row before the next (few vectors live).
-        KQ_U16(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(shl_bytes(hb, 4), m30)), sc[is], 128 * h + l)
-        KQ_U16(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(shl_bytes(hb, 2), m30)), sc[is + 2], 128 * h + l + 32)
-        KQ_U16(wasm_v128_or(NIBBLES_HI(a), wasm_v128_and(hb, m30)), sc[is + 4], 128 * h + l + 64)
-        KQ_U16(wasm_v128_or(NIBBLES_HI(c), wasm_v128_and(shr_bytes(hb, 2), m30)), sc[is + 6], 128 * h + l + 96)
+        KQ_U16V(wasm_v128_or(wasm_v128_and(a, m4), wasm_v128_and(shl_bytes(hb, 4), m30)), Q6_SCALE(is), 128 * h + l)
+        KQ_U16V(wasm_v128_or(wasm_v128_and(c, m4), wasm_v128_and(shl_bytes(hb, 2), m30)), Q6_SCALE(is + 2), 128 * h + l + 32)
+        KQ_U16V(wasm_v128_or(NIBBLES_HI(a), wasm_v128_and(hb, m30)), Q6_SCALE(is + 4), 128 * h + l + 64)
+        KQ_U16V(wasm_v128_or(NIBBLES_HI(c), wasm_v128_and(shr_bytes(hb, 2), m30)), Q6_SCALE(is + 6), 128 * h + l + 96)
+#undef Q6_SCALE
       }
     }
     KQ_SCALE(f16(rd16(p + 208)))
