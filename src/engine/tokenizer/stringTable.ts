@@ -1,4 +1,5 @@
 import type { PackedStrings } from '../util/packedStrings';
+import { encodeUtf8Into } from '../util/utf8Encode';
 
 /**
  * A vocabulary's token texts (UTF-8 in one buffer, PackedStrings) found by an open-addressing hash over their
@@ -86,30 +87,7 @@ export class StringTable {
    */
   private encode(text: string, start: number, end: number): number {
     if (this.scratch.length < 3 * (end - start)) this.scratch = new Uint8Array(3 * (end - start));
-    const out = this.scratch;
-    let n = 0;
-    for (let i = start; i < end; i++) {
-      let c = text.charCodeAt(i);
-      if (c < 0x80) out[n++] = c;
-      else if (c < 0x800) {
-        out[n++] = 0xc0 | (c >> 6);
-        out[n++] = 0x80 | (c & 63);
-      } else if (c >= 0xd800 && c <= 0xdfff) {
-        const lo = i + 1 < end ? text.charCodeAt(i + 1) : 0;
-        if (c > 0xdbff || lo < 0xdc00 || lo > 0xdfff) return -1;
-        c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-        i++;
-        out[n++] = 0xf0 | (c >> 18);
-        out[n++] = 0x80 | ((c >> 12) & 63);
-        out[n++] = 0x80 | ((c >> 6) & 63);
-        out[n++] = 0x80 | (c & 63);
-      } else {
-        out[n++] = 0xe0 | (c >> 12);
-        out[n++] = 0x80 | ((c >> 6) & 63);
-        out[n++] = 0x80 | (c & 63);
-      }
-    }
-    return n;
+    return encodeUtf8Into(text, start, end, this.scratch, 0, 'fail');
   }
 }
 

@@ -2,19 +2,11 @@
  * UTF-8 helpers for the tokenizers. The engine is platform-free and its lib (ES2022) has no
  * TextEncoder/TextDecoder types, and the stream decoder needs to know where a character ends anyway.
  */
+import { encodeUtf8Into } from '../util/utf8Encode';
 
 export function utf8Encode(text: string): Uint8Array {
-  const out: number[] = [];
-  for (const ch of text) {
-    let cp = ch.codePointAt(0)!;
-    // A lone surrogate cannot be encoded; like TextEncoder, write U+FFFD.
-    if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
-    if (cp < 0x80) out.push(cp);
-    else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 63));
-    else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63));
-    else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63));
-  }
-  return Uint8Array.from(out);
+  const out = new Uint8Array(3 * text.length);
+  return out.slice(0, encodeUtf8Into(text, 0, text.length, out, 0, 'replace'));
 }
 
 /**

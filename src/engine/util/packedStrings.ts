@@ -1,3 +1,4 @@
+import { encodeUtf8Into } from './utf8Encode';
 /**
  * Many short strings as UTF-8 in one buffer: item i is bytes[offsets[i] .. offsets[i + 1]). A GGUF vocabulary
  * (150K tokens, 150K merges) read this way is two typed arrays per list where JS strings cost 300K heap objects,
@@ -25,34 +26,7 @@ export class PackedStrings {
     for (let i = 0; i < texts.length; i++) {
       const t = texts[i]!;
       offsets[i] = n;
-      for (let k = 0; k < t.length; k++) {
-        let c = t.charCodeAt(k);
-        if (c < 0x80) {
-          bytes[n++] = c;
-          continue;
-        }
-        if (c < 0x800) {
-          bytes[n++] = 0xc0 | (c >> 6);
-          bytes[n++] = 0x80 | (c & 63);
-          continue;
-        }
-        if (c >= 0xd800 && c <= 0xdfff) {
-          const lo = k + 1 < t.length ? t.charCodeAt(k + 1) : 0;
-          if (c <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff) {
-            c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-            k++;
-            bytes[n++] = 0xf0 | (c >> 18);
-            bytes[n++] = 0x80 | ((c >> 12) & 63);
-            bytes[n++] = 0x80 | ((c >> 6) & 63);
-            bytes[n++] = 0x80 | (c & 63);
-            continue;
-          }
-          c = 0xfffd;
-        }
-        bytes[n++] = 0xe0 | (c >> 12);
-        bytes[n++] = 0x80 | ((c >> 6) & 63);
-        bytes[n++] = 0x80 | (c & 63);
-      }
+      n = encodeUtf8Into(t, 0, t.length, bytes, n, 'replace');
     }
     offsets[texts.length] = n;
     return new PackedStrings(bytes.slice(0, n), offsets);
