@@ -35,7 +35,7 @@ typedef struct {
 
 // A score q · k: one vector accumulator over headDim 4 values at a time (fused multiply-adds in the relaxed build),
 // its lanes summed as hsum() sums them, then any values past the last multiple of 4 one by one. Every path below
-// (8 keys at once, 4, two query rows at once, one key) computes each score in exactly this order, so a score's bits
+// (8 keys at once, two query rows at once, one key: a partial tile's last keys) computes each score in exactly this order, so a score's bits
 // do not depend on how keys or rows were grouped, nor on the thread split.
 static inline float score1(const float *q, const float *k, int n) {
   v128_t a = wasm_f32x4_splat(0);
@@ -55,20 +55,8 @@ static inline v128_t hsum4(v128_t a, v128_t b, v128_t c, v128_t d) {
 }
 
 #define KEY(j) (K + (long)(j) * width)
-// q · k_j for keys j = 0..3 at K (n a multiple of 4): 4 chains of multiply-adds.
-static inline v128_t dot4(const float *q, const float *K, int width, int n) {
-  v128_t a = wasm_f32x4_splat(0), b = a, c = a, d = a;
-  for (int i = 0; i < n; i += 4) {
-    v128_t qv = wasm_v128_load(q + i);
-    a = madd(qv, wasm_v128_load(KEY(0) + i), a);
-    b = madd(qv, wasm_v128_load(KEY(1) + i), b);
-    c = madd(qv, wasm_v128_load(KEY(2) + i), c);
-    d = madd(qv, wasm_v128_load(KEY(3) + i), d);
-  }
-  return hsum4(a, b, c, d);
-}
-
-// The same for keys 0..7 (8 chains: one row keeps the multiply-add units busy); lo: keys 0-3, hi: 4-7.
+// q · k_j for keys j = 0..7 at K (n a multiple of 4): 8 chains of multiply-adds, enough for one row to keep the
+// multiply-add units busy; lo: keys 0-3, hi: 4-7.
 static inline void dot8(const float *q, const float *K, int width, int n, v128_t *lo, v128_t *hi) {
   v128_t a = wasm_f32x4_splat(0), b = a, c = a, d = a, e = a, f = a, g = a, h = a;
   for (int i = 0; i < n; i += 4) {
@@ -130,11 +118,6 @@ static inline float tile_scores(const float *q, const float *K, int width, int h
       wasm_v128_store(s + j, lo);
       wasm_v128_store(s + j + 4, hi);
       mv = wasm_f32x4_pmax(mv, wasm_f32x4_pmax(lo, hi));
-    }
-    for (; j + 4 <= t; j += 4) {
-      v128_t v = wasm_f32x4_mul(dot4(q, K + (long)j * width, width, hd), sv);
-      wasm_v128_store(s + j, v);
-      mv = wasm_f32x4_pmax(mv, v);
     }
   }
   float tm = hmax(mv);
